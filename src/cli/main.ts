@@ -1,0 +1,85 @@
+// zt-gateway CLI: start | validate | schema. Exit codes: 0 ok, 1 invalid input, 2 usage.
+import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { ConfigError } from '../config/errors.ts';
+import { configJsonSchema } from '../config/schema.ts';
+import { Gateway } from '../server/gateway.ts';
+import { validateCommand, type Output } from './validate.ts';
+
+const USAGE = `usage:
+  zt-gateway start --config <file>     run the gateway (SIGHUP or a file change reloads the config)
+  zt-gateway validate <file>           check a config file; exit 0 when valid
+  zt-gateway schema [--out <file>]     print the config JSON Schema`;
+
+const stdio: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+
+export async function main(argv: string[], io: Output = stdio): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'validate': {
+        const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
+        const file = positionals[0] ?? values.config;
+        if (!file) return usage(io);
+        return validateCommand(file, io);
+      }
+      case 'start': {
+        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+        if (!values.config) return usage(io);
+        return await start(values.config, io);
+      }
+      case 'schema': {
+        const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
+        const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+        if (values.out) writeFileSync(values.out, text);
+        else process.stdout.write(text);
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        io.err(`unknown command "${command}"`);
+        return usage(io);
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      io.err((err as Error).message);
+      return usage(io);
+    }
+    throw err;
+  }
+}
+
+function usage(io: Output): number {
+  io.err(USAGE);
+  return 2;
+}
+
+async function start(configFile: string, io: Output): Promise<number> {
+  let gateway: Gateway;
+  try {
+    gateway = new Gateway({ configFile });
+    await gateway.start();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const line of err.message.split('\n')) io.err(line);
+      return 1;
+    }
+    io.err(`zt-gateway: cannot start: ${(err as Error).message}`);
+    return 1;
+  }
+  process.on('SIGHUP', () => gateway.reload());
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      gateway.log.info({ signal }, 'shutting down');
+      gateway.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

@@ -1,0 +1,33 @@
+// `zt-gateway validate <file>`: every error with file:line:col, and warnings for shadowed routes.
+import { compileConfig } from '../config/compile.ts';
+import { ConfigError } from '../config/errors.ts';
+import { loadConfigFile } from '../config/load.ts';
+import { findShadowed } from '../routing/shadow.ts';
+
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+export function validateCommand(file: string, io: Output, env: NodeJS.ProcessEnv = process.env): number {
+  try {
+    const loaded = loadConfigFile(file, env);
+    const compiled = compileConfig(loaded);
+    for (const { route, by } of findShadowed(compiled.routes)) {
+      const pos = loaded.locate(['routes', route.index]);
+      io.err(
+        `${file}: warning: routes[${route.index}] "${route.name}" is shadowed by routes[${by.index}] "${by.name}" and never matches` +
+          (pos.line ? ` at line ${pos.line}:${pos.col}` : ''),
+      );
+    }
+    io.out(`${file}: valid (${compiled.routes.length} route${compiled.routes.length === 1 ? '' : 's'})`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const line of err.message.split('\n')) io.err(line);
+      io.err(`${file}: invalid (${err.problems.length} error${err.problems.length === 1 ? '' : 's'})`);
+      return 1;
+    }
+    throw err;
+  }
+}

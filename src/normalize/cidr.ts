@@ -1,0 +1,40 @@
+// Trusted-proxy address sets, built once at load with node:net's BlockList.
+import { BlockList, isIP } from 'node:net';
+
+export interface AddressSet {
+  has(address: string): boolean;
+  readonly empty: boolean;
+}
+
+/** Strips the IPv4-mapped IPv6 prefix so 10.0.0.1 and ::ffff:10.0.0.1 are one client. */
+export function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** Throws a TypeError naming the first bad entry; `10.0.0.0/8`, `::1`, `fd00::/8`, `127.0.0.1` all work. */
+export function compileAddressSet(cidrs: readonly string[]): AddressSet {
+  const list = new BlockList();
+  for (const entry of cidrs) {
+    const [addr = '', bits, extra] = entry.split('/');
+    const family = isIP(addr);
+    if (family === 0 || extra !== undefined) throw new TypeError(`invalid CIDR "${entry}"`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (bits === undefined) {
+      list.addAddress(addr, type);
+      continue;
+    }
+    const prefix = Number(bits);
+    if (!/^\d{1,3}$/.test(bits) || prefix > (family === 4 ? 32 : 128)) throw new TypeError(`invalid prefix length in "${entry}"`);
+    list.addSubnet(addr, prefix, type);
+  }
+  const empty = cidrs.length === 0;
+  return {
+    empty,
+    has(address: string): boolean {
+      if (empty) return false;
+      const plain = plainAddress(address);
+      const family = isIP(plain);
+      return family !== 0 && list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+    },
+  };
+}

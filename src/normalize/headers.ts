@@ -1,0 +1,104 @@
+// Header hygiene: one pass over the raw headers that drops everything a client could use to spoof
+// identity, client address or routing, and refuses ambiguous framing. Built per config, run per request.
+import { GatewayError } from '../pipeline/errors.ts';
+
+/** Always dropped on the way in (compared after lower-casing and mapping '_' to '-'). */
+const STRIPPED = new Set([
+  // hop-by-hop (RFC 9110 §7.6.1) and framing the forwarder sets itself
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'host',
+  // rewrites that some backends honour
+  'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
+  // client-address claims: rebuilt by the gateway
+  'forwarded', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'x-request-id',
+]);
+const STRIPPED_PREFIXES = ['proxy-', 'x-forwarded-'];
+
+export interface HeaderPolicy {
+  /** Lower-case identity prefix, e.g. 'x-zt-'. */
+  readonly identityPrefix: string;
+}
+
+export interface InboundHeaders {
+  /** Flat [name, value, name, value, …] list that is safe to forward; the gateway appends its own. */
+  readonly forward: string[];
+  readonly host: string | undefined;
+  readonly authorization: string | undefined;
+  readonly xForwardedFor: string | undefined;
+  readonly requestId: string | undefined;
+  readonly hasBody: boolean;
+}
+
+function canonicalName(lower: string): string {
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+}
+
+export function isStripped(lowerName: string, policy: HeaderPolicy): boolean {
+  const name = canonicalName(lowerName);
+  if (STRIPPED.has(name)) return true;
+  if (name.startsWith(policy.identityPrefix)) return true;
+  for (const p of STRIPPED_PREFIXES) if (name.startsWith(p)) return true;
+  return false;
+}
+
+function ambiguous(detail: string): GatewayError {
+  return new GatewayError('GW_ERR_AMBIGUOUS_REQUEST', detail);
+}
+
+export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): InboundHeaders {
+  let host: string | undefined;
+  let authorization: string | undefined;
+  let contentLength: string | undefined;
+  let transferEncoding = false;
+  let xff: string | undefined;
+  let requestId: string | undefined;
+  let connectionTokens: Set<string> | null = null;
+
+  // Pass 1: framing, duplicates, and the names the client listed in Connection.
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    switch (lower) {
+      case 'host':
+        if (host !== undefined) throw new GatewayError('GW_ERR_BAD_HOST', 'duplicate Host header');
+        host = value;
+        break;
+      case 'authorization':
+        if (authorization !== undefined) throw ambiguous('duplicate Authorization header');
+        authorization = value;
+        break;
+      case 'content-length':
+        if (contentLength !== undefined) throw ambiguous('duplicate Content-Length header');
+        contentLength = value;
+        break;
+      case 'transfer-encoding':
+        transferEncoding = true;
+        break;
+      case 'x-forwarded-for':
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+        break;
+      case 'x-request-id':
+        requestId = value;
+        break;
+      case 'connection':
+        for (const token of value.split(',')) {
+          const t = token.trim().toLowerCase();
+          if (t) (connectionTokens ??= new Set()).add(canonicalName(t));
+        }
+        break;
+    }
+  }
+  if (transferEncoding && contentLength !== undefined) throw ambiguous('Content-Length together with Transfer-Encoding');
+  if (contentLength !== undefined && !/^\d{1,15}$/.test(contentLength)) throw ambiguous('invalid Content-Length');
+
+  // Pass 2: keep only what is safe to forward.
+  const forward: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (isStripped(lower, policy)) continue;
+    if (connectionTokens !== null && connectionTokens.has(canonicalName(lower))) continue;
+    forward.push(name, raw[i + 1] as string);
+  }
+  const hasBody = transferEncoding || (contentLength !== undefined && contentLength !== '0');
+  return { forward, host, authorization, xForwardedFor: xff, requestId, hasBody };
+}

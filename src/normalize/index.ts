@@ -1,0 +1,95 @@
+// normalize stage: one parse of method, target, host, client address and headers into a RequestContext.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
+import type { RequestContext } from '../pipeline/context.ts';
+import { GatewayError } from '../pipeline/errors.ts';
+import { plainAddress, type AddressSet } from './cidr.ts';
+import { inspectHeaders, type HeaderPolicy } from './headers.ts';
+import { canonicalHost } from './host.ts';
+import { canonicalTarget, type CanonicalTarget } from './target.ts';
+
+export interface NormalizeOptions extends HeaderPolicy {
+  readonly trustedProxies: AddressSet;
+  readonly maxTargetBytes: number;
+  readonly secure: boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const METHOD = /^[A-Z]{1,32}$/;
+
+export type Normalizer = (req: IncomingMessage, startNs: bigint) => RequestContext;
+
+export function createNormalizer(opts: NormalizeOptions): Normalizer {
+  return function normalize(req, startNs) {
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const peerIp = plainAddress(req.socket.remoteAddress ?? '');
+    const viaTrustedProxy = opts.trustedProxies.has(peerIp);
+    const headers = inspectHeaders(req.rawHeaders, opts);
+    const id = viaTrustedProxy && headers.requestId && REQUEST_ID.test(headers.requestId) ? headers.requestId : randomUUID();
+
+    if (method === 'CONNECT') throw new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported');
+    if (!METHOD.test(method)) throw new GatewayError('GW_ERR_BAD_METHOD', 'invalid method');
+    if (url.length > opts.maxTargetBytes) throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', 'request target too long');
+    const host = canonicalHost(headers.host);
+    let target: CanonicalTarget;
+    if (url.charCodeAt(0) === 47) {
+      target = canonicalTarget(url);
+    } else if (url === '*') {
+      throw new GatewayError('GW_ERR_BAD_REQUEST', 'asterisk-form request targets are not supported');
+    } else {
+      target = absoluteForm(url, host.authority, opts.secure);
+    }
+
+    let clientIp = peerIp;
+    let forwardedFor = peerIp;
+    if (viaTrustedProxy && headers.xForwardedFor !== undefined) {
+      clientIp = rightmostUntrusted(headers.xForwardedFor, peerIp, opts.trustedProxies);
+      forwardedFor = `${headers.xForwardedFor}, ${peerIp}`;
+    }
+    return {
+      id,
+      startNs,
+      method,
+      host,
+      target,
+      clientIp,
+      peerIp,
+      viaTrustedProxy,
+      secure: opts.secure,
+      authorization: headers.authorization,
+      hasBody: headers.hasBody,
+      upstreamHeaders: headers.forward,
+      forwardedFor,
+      route: undefined,
+    };
+  };
+}
+
+/** `GET https://host/x` is accepted only when it names the same authority as Host and our scheme. */
+function absoluteForm(url: string, authority: string, secure: boolean): CanonicalTarget {
+  const scheme = secure ? 'https://' : 'http://';
+  if (!url.toLowerCase().startsWith(scheme)) throw new GatewayError('GW_ERR_BAD_REQUEST', 'unsupported request-target form');
+  const rest = url.slice(scheme.length);
+  const slash = rest.indexOf('/');
+  const auth = slash < 0 ? rest : rest.slice(0, slash);
+  if (auth.toLowerCase() !== authority) {
+    throw new GatewayError('GW_ERR_BAD_HOST', 'absolute-form target names a different host than the Host header');
+  }
+  return canonicalTarget(slash < 0 ? '/' : rest.slice(slash));
+}
+
+/** Walks X-Forwarded-For right to left past our trusted proxies; the first other entry is the client. */
+function rightmostUntrusted(xff: string, peerIp: string, trusted: AddressSet): string {
+  const parts = xff.split(',');
+  let client = peerIp;
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const candidate = plainAddress((parts[i] as string).trim());
+    // A malformed entry was not written by a proxy we trust: stop at the last hop we could verify.
+    if (isIP(candidate) === 0) return client;
+    client = candidate;
+    if (!trusted.has(candidate)) return candidate;
+  }
+  return client;
+}

@@ -1,0 +1,25 @@
+// The per-request context: built once by normalize, read by every later stage. Stages never look at
+// req.url or req.headers again (DESIGN.md §1: the authorized target is the forwarded target).
+import type { CanonicalHost } from '../normalize/host.ts';
+import type { CanonicalTarget } from '../normalize/target.ts';
+import type { CompiledRoute } from '../routing/route.ts';
+
+export interface RequestContext {
+  readonly id: string;
+  readonly startNs: bigint;
+  readonly method: string;
+  readonly host: CanonicalHost;
+  readonly target: CanonicalTarget;
+  /** The client's address: the socket peer, or the right-most untrusted X-Forwarded-For entry. */
+  readonly clientIp: string;
+  readonly peerIp: string;
+  readonly viaTrustedProxy: boolean;
+  readonly secure: boolean;
+  readonly authorization: string | undefined;
+  readonly hasBody: boolean;
+  /** Headers safe to forward; the gateway's own (X-Forwarded-*, identity) are appended later. */
+  readonly upstreamHeaders: string[];
+  /** X-Forwarded-For chain as forwarded (trusted chain + peer). */
+  readonly forwardedFor: string;
+  route: CompiledRoute | undefined;
+}

@@ -1,0 +1,79 @@
+// forward stage: stream the request to the route's upstream over its undici Pool and the response back.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
+import type { Dispatcher, Pool } from 'undici';
+import type { RequestContext } from '../pipeline/context.ts';
+import { GatewayError } from '../pipeline/errors.ts';
+import { responseHeaders } from './response-headers.ts';
+import type { UpstreamTarget } from './upstream.ts';
+
+/** The gateway's own headers on the upstream request: rebuilt, never taken from the client. */
+export function appendForwardingHeaders(ctx: RequestContext, headers: string[], upstream: UpstreamTarget): void {
+  const proto = ctx.secure ? 'https' : 'http';
+  headers.push(
+    'host', upstream.preserveHost ? ctx.host.authority : upstream.hostHeader,
+    'x-forwarded-for', ctx.forwardedFor,
+    'x-forwarded-proto', proto,
+    'x-forwarded-host', ctx.host.authority,
+    'x-request-id', ctx.id,
+  );
+}
+
+/** Maps undici failures to the closed error set without leaking the upstream's address. */
+export function upstreamError(err: unknown): GatewayError {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', 'the upstream did not answer in time', { cause: err });
+    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+      return new GatewayError('GW_ERR_BAD_REQUEST', 'request body does not match Content-Length', { cause: err });
+    default:
+      return new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', 'the upstream could not be reached', { cause: err });
+  }
+}
+
+export interface ForwardResult {
+  status: number;
+}
+
+/**
+ * Streams both ways with backpressure (undici's stream() writes straight into `res`). Resolves when the
+ * response is done; rejects with a GatewayError only if nothing has been sent to the client yet.
+ */
+export function forward(
+  ctx: RequestContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  pool: Pool,
+  upstream: UpstreamTarget,
+): Promise<void> {
+  const headers = ctx.upstreamHeaders;
+  appendForwardingHeaders(ctx, headers, upstream);
+  const opts: Dispatcher.RequestOptions<ServerResponse> = {
+    path: ctx.target.path + ctx.target.query,
+    method: ctx.method as Dispatcher.HttpMethod,
+    headers,
+    body: ctx.hasBody ? req : null,
+    opaque: res,
+    headersTimeout: upstream.headersTimeout,
+    bodyTimeout: upstream.bodyTimeout,
+  };
+  return pool.stream(opts, streamFactory.bind(ctx)).then(
+    () => undefined,
+    (err: unknown) => {
+      if (res.headersSent) {
+        // Too late for a problem body: cut the connection so the client sees a truncated response.
+        res.destroy();
+        return;
+      }
+      throw upstreamError(err);
+    },
+  );
+}
+
+function streamFactory(this: RequestContext, data: Dispatcher.StreamFactoryData<ServerResponse>): Writable {
+  const res = data.opaque;
+  res.writeHead(data.statusCode, responseHeaders(data.headers, this.id));
+  return res;
+}

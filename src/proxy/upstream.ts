@@ -1,0 +1,104 @@
+// Upstreams: URL checked at load, one undici Pool per distinct connection setting, reused across reloads.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Pool } from 'undici';
+import type { UpstreamConfig } from '../config/schema.ts';
+
+export interface UpstreamTarget {
+  /** scheme://host:port, no trailing slash. */
+  readonly origin: string;
+  /** The Host header sent upstream when the route does not preserve the client's. */
+  readonly hostHeader: string;
+  readonly preserveHost: boolean;
+  readonly poolKey: string;
+  readonly headersTimeout: number;
+  readonly bodyTimeout: number;
+  /** TLS material for the WebSocket path (http-proxy-3 uses node:https). */
+  readonly tls: Readonly<{ ca?: string; cert?: string; key?: string; servername?: string }> | null;
+  readonly connectTimeout: number;
+  readonly connections: number;
+}
+
+/** Validates and resolves an upstream; throws TypeError with an operator-facing message. */
+export function compileUpstream(cfg: UpstreamConfig, baseDir: string): UpstreamTarget {
+  let url: URL;
+  try {
+    url = new URL(cfg.url);
+  } catch {
+    throw new TypeError('invalid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('upstream URL must be http:// or https://');
+  if (url.username || url.password) throw new TypeError('upstream URL must not contain credentials');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw new TypeError('upstream URL must be an origin (no path, query or fragment)');
+  }
+  if (cfg.tls && url.protocol !== 'https:') throw new TypeError('upstream.tls needs an https:// URL');
+  const read = (p: string | undefined) => (p === undefined ? undefined : readPem(resolve(baseDir, p)));
+  const tls = cfg.tls
+    ? { ca: read(cfg.tls.ca), cert: read(cfg.tls.cert), key: read(cfg.tls.key), servername: cfg.tls.servername }
+    : null;
+  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) throw new TypeError('upstream.tls needs both cert and key');
+  const poolKey = createHash('sha256')
+    .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls]))
+    .digest('base64url');
+  return {
+    origin: url.origin,
+    hostHeader: url.host,
+    preserveHost: cfg.preserve_host,
+    poolKey,
+    headersTimeout: cfg.timeout,
+    bodyTimeout: cfg.body_timeout,
+    tls,
+    connectTimeout: cfg.connect_timeout,
+    connections: cfg.connections,
+  };
+}
+
+function readPem(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TypeError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/** Pools shared by successive configs; a reload closes only the pools no route uses any more. */
+export class PoolRegistry {
+  readonly #pools = new Map<string, Pool>();
+
+  get(target: UpstreamTarget): Pool {
+    let pool = this.#pools.get(target.poolKey);
+    if (pool === undefined) {
+      pool = new Pool(target.origin, {
+        connections: target.connections,
+        pipelining: 1,
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 60_000,
+        connect: {
+          timeout: target.connectTimeout,
+          ...(target.tls ?? {}),
+          rejectUnauthorized: true,
+        },
+      });
+      this.#pools.set(target.poolKey, pool);
+    }
+    return pool;
+  }
+
+  /** Closes (gracefully: in-flight requests finish) every pool whose key is not in `keep`. */
+  retain(keep: ReadonlySet<string>): void {
+    for (const [key, pool] of this.#pools) {
+      if (!keep.has(key)) {
+        this.#pools.delete(key);
+        pool.close().catch(() => undefined);
+      }
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.allSettled(pools.map((p) => p.close()));
+  }
+}

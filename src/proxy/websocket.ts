@@ -1,0 +1,98 @@
+// WebSocket upgrades: same normalize → route → auth path as any request, then http-proxy-3 (ws only).
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createProxyServer } from 'http-proxy-3';
+import type { Logger } from '../audit/logger.ts';
+import { GatewayError } from '../pipeline/errors.ts';
+import { resolveRoute } from '../pipeline/handler.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import type { Runtime } from '../server/runtime.ts';
+import { writeProblemToSocket } from '../server/problem.ts';
+import { appendForwardingHeaders } from './forward.ts';
+import { randomUUID } from 'node:crypto';
+
+/** Only real WebSocket handshakes become upgrades; other Upgrade values (h2c…) are plain requests. */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return req.method === 'GET' && typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+}
+
+function headerObject(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    const value = flat[i + 1] as string;
+    out[name] = out[name] === undefined ? value : `${out[name]}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return out;
+}
+
+export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Duplex>) {
+  // toProxy: forward req.url verbatim (http-proxy-3 would otherwise re-parse it with WHATWG URL rules).
+  const proxy = createProxyServer({ ws: true, xfwd: false, toProxy: true, secure: true, prependPath: false });
+  proxy.on('error', () => undefined); // per-call callbacks below handle errors
+
+  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const startNs = process.hrtime.bigint();
+    const state = runtime.acquire();
+    let ctx: RequestContext | undefined;
+    let code: string | undefined;
+    let released = false;
+    const done = () => {
+      if (released) return;
+      released = true;
+      runtime.release(state);
+      log.info({
+        msg: 'upgrade',
+        req_id: ctx?.id,
+        route: ctx?.route?.name,
+        path: ctx?.target.path,
+        code,
+        duration_ms: Number(process.hrtime.bigint() - startNs) / 1e6,
+        client_ip: ctx?.clientIp ?? req.socket.remoteAddress,
+      });
+    };
+    open.add(socket);
+    socket.once('close', () => {
+      open.delete(socket);
+      done();
+    });
+    socket.on('error', () => socket.destroy());
+
+    try {
+      ctx = state.normalize(req, startNs);
+      const route = resolveRoute(state, ctx);
+      if (!route.websocket) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not enabled on this route');
+      const headers = ctx.upstreamHeaders;
+      appendForwardingHeaders(ctx, headers, route.upstream);
+      headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
+      req.url = ctx.target.path + ctx.target.query;
+      req.headers = headerObject(headers);
+      const origin = new URL(route.upstream.origin);
+      const tls = route.upstream.tls;
+      const id = ctx.id;
+      proxy.ws(
+        req,
+        socket,
+        head,
+        {
+          target: {
+            protocol: origin.protocol,
+            host: origin.hostname,
+            port: Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
+            ...(tls?.ca ? { ca: tls.ca } : {}),
+            ...(tls?.cert ? { cert: tls.cert, key: tls.key } : {}),
+          },
+          changeOrigin: false,
+          proxyTimeout: route.upstream.headersTimeout,
+        },
+        (err: Error) => {
+          code = writeProblemToSocket(socket, new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err }), id);
+          log.warn({ req_id: id, err }, 'websocket upstream failed');
+        },
+      );
+    } catch (err) {
+      code = writeProblemToSocket(socket, err, ctx?.id ?? randomUUID());
+    }
+  };
+}

@@ -1,0 +1,25 @@
+// A route as the request path sees it: everything resolved at load, nothing parsed per request.
+import type { UpstreamTarget } from '../proxy/upstream.ts';
+
+export interface HostMatcher {
+  /** Exact lower-case names. */
+  readonly exact: readonly string[];
+  /** Suffixes of `*.example.com` patterns, stored as '.example.com'. */
+  readonly wildcard: readonly string[];
+}
+
+export interface CompiledRoute {
+  /** Position in the file: earlier routes win. */
+  readonly index: number;
+  readonly name: string;
+  /** null: any host. */
+  readonly hosts: HostMatcher | null;
+  /** Canonical path prefix without trailing slash ('' for /), or the exact path for `=/x`. */
+  readonly path: string;
+  readonly exact: boolean;
+  /** null: any method. */
+  readonly methods: ReadonlySet<string> | null;
+  readonly upstream: UpstreamTarget;
+  readonly public: boolean;
+  readonly websocket: boolean;
+}

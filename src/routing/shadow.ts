@@ -1,0 +1,42 @@
+// `validate` warns when an earlier route catches everything a later one would: the later one is dead config.
+import type { CompiledRoute, HostMatcher } from './route.ts';
+
+function hostCovered(a: HostMatcher | null, b: HostMatcher | null): boolean {
+  if (a === null) return true;
+  if (b === null) return false;
+  const coveredByWildcard = (name: string) => a.wildcard.some((s) => name.endsWith(s) && name.length > s.length);
+  return (
+    b.exact.every((h) => a.exact.includes(h) || coveredByWildcard(h)) &&
+    b.wildcard.every((s) => a.wildcard.some((as) => s === as || s.endsWith(as)))
+  );
+}
+
+function pathCovered(a: CompiledRoute, b: CompiledRoute): boolean {
+  if (a.exact) return b.exact && a.path === b.path;
+  if (a.path === '') return true;
+  const p = b.path;
+  return p === a.path || p.startsWith(`${a.path}/`);
+}
+
+function methodsCovered(a: ReadonlySet<string> | null, b: ReadonlySet<string> | null): boolean {
+  if (a === null) return true;
+  if (b === null) return false;
+  for (const m of b) if (!a.has(m)) return false;
+  return true;
+}
+
+/** For each shadowed route, the earlier route that shadows it. */
+export function findShadowed(routes: readonly CompiledRoute[]): Array<{ route: CompiledRoute; by: CompiledRoute }> {
+  const out: Array<{ route: CompiledRoute; by: CompiledRoute }> = [];
+  for (let j = 1; j < routes.length; j++) {
+    const b = routes[j] as CompiledRoute;
+    for (let i = 0; i < j; i++) {
+      const a = routes[i] as CompiledRoute;
+      if (hostCovered(a.hosts, b.hosts) && pathCovered(a, b) && methodsCovered(a.methods, b.methods)) {
+        out.push({ route: b, by: a });
+        break;
+      }
+    }
+  }
+  return out;
+}

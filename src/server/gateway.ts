@@ -1,0 +1,183 @@
+// Wiring only: load → compile → runtime → listeners; reload swaps state; shutdown drains.
+import { watch, type FSWatcher } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
+import { createLogger, type Logger } from '../audit/logger.ts';
+import { compileConfig, type CompiledConfig } from '../config/compile.ts';
+import { ConfigError } from '../config/errors.ts';
+import { loadConfigFile } from '../config/load.ts';
+import { createRequestHandler } from '../pipeline/handler.ts';
+import { createUpgradeHandler } from '../proxy/websocket.ts';
+import { splitAddress } from './address.ts';
+import { createAdminListener } from './admin.ts';
+import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
+import { Runtime } from './runtime.ts';
+
+export interface GatewayOptions {
+  configFile: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Watch the config file and reload on change (default: config's reload.watch). */
+  watch?: boolean;
+}
+
+export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv): CompiledConfig {
+  return compileConfig(loadConfigFile(file, env));
+}
+
+function listen(server: Server, address: string): Promise<void> {
+  const { host, port } = splitAddress(address);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export class Gateway {
+  readonly log: Logger;
+  readonly #opts: GatewayOptions;
+  #runtime: Runtime | undefined;
+  #main: Server | undefined;
+  #admin: Server | undefined;
+  #redirect: Server | undefined;
+  #watcher: FSWatcher | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  readonly #upgraded = new Set<Duplex>();
+
+  constructor(opts: GatewayOptions) {
+    this.#opts = opts;
+    const compiled = loadAndCompile(opts.configFile, opts.env);
+    this.log = opts.logger ?? createLogger(compiled.config.log.level);
+    this.#runtime = new Runtime(compiled, compiled.tls !== null);
+  }
+
+  get runtime(): Runtime {
+    if (!this.#runtime) throw new Error('gateway not started');
+    return this.#runtime;
+  }
+
+  async start(): Promise<void> {
+    const runtime = this.runtime;
+    const compiled = runtime.current.compiled;
+    const main = createMainListener(
+      compiled,
+      { request: createRequestHandler(runtime, this.log), upgrade: createUpgradeHandler(runtime, this.log, this.#upgraded) },
+      this.log,
+    );
+    this.#main = main;
+    await listen(main, compiled.config.listen.address);
+    if (compiled.config.admin) {
+      this.#admin = createAdminListener({
+        ready: () => !this.#stopping && this.#runtime !== undefined,
+        generation: () => this.runtime.current.generation,
+      });
+      await listen(this.#admin, compiled.config.admin.listen);
+    }
+    if (compiled.config.listen.redirect_http) {
+      this.#redirect = createRedirectListener(() => this.port);
+      await listen(this.#redirect, compiled.config.listen.redirect_http);
+    }
+    const watchFile = this.#opts.watch ?? compiled.config.reload.watch;
+    if (watchFile) this.#watch();
+    this.log.info(
+      { listen: this.url, admin: this.adminUrl, routes: compiled.routes.length, generation: runtime.current.generation },
+      'zt-gateway started',
+    );
+  }
+
+  get port(): number {
+    return (this.#main?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get url(): string {
+    const secure = this.runtime.current.compiled.tls !== null;
+    return `${secure ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+  }
+
+  get adminUrl(): string | undefined {
+    const a = this.#admin?.address() as AddressInfo | null | undefined;
+    return a ? `http://127.0.0.1:${a.port}` : undefined;
+  }
+
+  get redirectPort(): number | undefined {
+    return (this.#redirect?.address() as AddressInfo | null | undefined)?.port;
+  }
+
+  /** Builds and validates the whole new config; on any error, logs it and keeps serving the old one. */
+  reload(): boolean {
+    if (this.#stopping) return false;
+    let compiled: CompiledConfig;
+    try {
+      compiled = loadAndCompile(this.#opts.configFile, this.#opts.env);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.message.split('\n') : [String(err)];
+      this.log.error({ problems }, 'config reload failed; keeping the running config');
+      return false;
+    }
+    const before = this.runtime.current.compiled.config;
+    if (compiled.config.listen.address !== before.listen.address || (compiled.tls === null) !== (before.listen.tls === undefined)) {
+      this.log.warn('listen address or TLS on/off changed: restart the gateway to apply that part');
+    }
+    if (compiled.tls && this.#main && 'setSecureContext' in this.#main) {
+      (this.#main as unknown as TlsServer).setSecureContext(secureContextOptions(compiled.tls));
+    }
+    const state = this.runtime.swap(compiled);
+    this.log.info({ generation: state.generation, routes: compiled.routes.length }, 'config reloaded');
+    return true;
+  }
+
+  #watch(): void {
+    try {
+      this.#watcher = watch(this.#opts.configFile, { persistent: false }, () => {
+        // Editors write in bursts (truncate, write, rename): settle before reading.
+        clearTimeout(this.#reloadTimer);
+        this.#reloadTimer = setTimeout(() => {
+          this.reload();
+          // A rename-on-save replaces the inode: watch the new file.
+          this.#watcher?.close();
+          if (!this.#stopping) this.#watch();
+        }, 150);
+        this.#reloadTimer.unref();
+      });
+      this.#watcher.on('error', () => undefined);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot watch config file; reload with SIGHUP');
+    }
+  }
+
+  /** Stops accepting, lets in-flight requests finish up to drain_timeout, then closes everything. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    clearTimeout(this.#reloadTimer);
+    this.#watcher?.close();
+    const drainMs = this.runtime.current.compiled.config.shutdown.drain_timeout;
+    const main = this.#main;
+    const closed = main ? new Promise<void>((r) => main.close(() => r())) : Promise.resolve();
+    main?.closeIdleConnections();
+    const idleSweep = setInterval(() => main?.closeIdleConnections(), 100);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), drainMs)));
+    const result = await Promise.race([closed.then(() => 'drained' as const), timedOut]);
+    clearInterval(idleSweep);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      this.log.warn({ drain_timeout_ms: drainMs }, 'drain timeout: closing remaining connections');
+      main?.closeAllConnections();
+      for (const s of this.#upgraded) s.destroy();
+    }
+    await Promise.all(
+      [this.#admin, this.#redirect].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)),
+    );
+    this.#admin?.closeAllConnections();
+    await this.runtime.close();
+    this.log.info({ drain: result }, 'zt-gateway stopped');
+    this.log.flush();
+  }
+}

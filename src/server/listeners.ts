@@ -1,0 +1,80 @@
+// The main listener (HTTPS, or plain HTTP only when the config says so) with explicit limits, plus the
+// optional HTTP→HTTPS redirect listener. Parser-level refusals get the same problem JSON as any other.
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../audit/logger.ts';
+import type { CompiledConfig, TlsMaterial } from '../config/compile.ts';
+import { GatewayError, type GatewayErrorCode } from '../pipeline/errors.ts';
+import { isWebSocketUpgrade } from '../proxy/websocket.ts';
+import { writeProblemToSocket } from './problem.ts';
+
+export function secureContextOptions(tls: TlsMaterial) {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: tls.minVersion,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    requestCert: tls.clientAuth !== 'none',
+    rejectUnauthorized: tls.clientAuth === 'require',
+  } as const;
+}
+
+const PARSER_ERRORS: Record<string, GatewayErrorCode> = {
+  HPE_HEADER_OVERFLOW: 'GW_ERR_HEADERS_TOO_LARGE',
+  ERR_HTTP_REQUEST_TIMEOUT: 'GW_ERR_REQUEST_TIMEOUT',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'GW_ERR_AMBIGUOUS_REQUEST',
+  HPE_INVALID_TRANSFER_ENCODING: 'GW_ERR_AMBIGUOUS_REQUEST',
+  HPE_INVALID_CONTENT_LENGTH: 'GW_ERR_AMBIGUOUS_REQUEST',
+};
+
+export interface MainListenerHandlers {
+  request: (req: IncomingMessage, res: ServerResponse) => void;
+  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+export function createMainListener(compiled: CompiledConfig, handlers: MainListenerHandlers, log: Logger): Server {
+  const limits = compiled.config.listen.limits;
+  const options = {
+    maxHeaderSize: limits.max_header_bytes,
+    requestTimeout: limits.request_timeout,
+    headersTimeout: limits.headers_timeout,
+    keepAliveTimeout: limits.keep_alive_timeout,
+    requireHostHeader: false, // we answer a missing Host with our own problem body
+    joinDuplicateHeaders: false,
+    insecureHTTPParser: false,
+    noDelay: true,
+    shouldUpgradeCallback: isWebSocketUpgrade,
+  };
+  const server: Server = compiled.tls
+    ? https.createServer({ ...options, ...secureContextOptions(compiled.tls) }, handlers.request)
+    : http.createServer(options, handlers.request);
+  server.on('upgrade', handlers.upgrade);
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    writeProblemToSocket(socket, new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported'), randomUUID());
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const code = PARSER_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST';
+    log.info({ msg: 'client error', code, parser: err.code, client_ip: (socket as Socket).remoteAddress }, 'client error');
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    writeProblemToSocket(socket, new GatewayError(code), randomUUID());
+  });
+  server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'tls handshake failed'));
+  return server;
+}
+
+/** Plain-HTTP listener that only redirects to the HTTPS entry point (same host, same path). */
+export function createRedirectListener(httpsPort: () => number): Server {
+  return http.createServer({ requireHostHeader: false }, (req, res) => {
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    if (!/^[A-Za-z0-9.-]+$/.test(host) || !(req.url ?? '').startsWith('/')) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+      return;
+    }
+    const port = httpsPort();
+    const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url}`;
+    res.writeHead(308, { location, 'content-length': '0', connection: 'close' }).end();
+  });
+}

@@ -1,0 +1,30 @@
+// Writing refusals: to a ServerResponse, or to a raw socket (client errors, CONNECT, refused upgrades).
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import { toProblem } from '../pipeline/errors.ts';
+
+export function sendProblem(res: ServerResponse, err: unknown, requestId: string): string {
+  const problem = toProblem(err, requestId);
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return problem.code;
+  }
+  const headers = problem.headers.flat();
+  headers.push('x-request-id', requestId);
+  res.writeHead(problem.status, headers);
+  res.end(problem.body);
+  return problem.code;
+}
+
+/** For sockets that have no ServerResponse: answer once, then close. */
+export function writeProblemToSocket(socket: Duplex, err: unknown, requestId: string): string {
+  const problem = toProblem(err, requestId);
+  if (socket.writable && !socket.destroyed) {
+    let head = `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n`;
+    for (const [name, value] of problem.headers) head += `${name}: ${value}\r\n`;
+    head += `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n`;
+    socket.end(head + problem.body);
+  } else socket.destroy();
+  return problem.code;
+}

@@ -1,0 +1,86 @@
+// The whole runtime state behind one reference. Reload builds a complete new state and swaps it only on
+// success; requests hold the state they started with, and pools retire when no state uses them.
+import type { Pool } from 'undici';
+import type { CompiledConfig } from '../config/compile.ts';
+import { createNormalizer, type Normalizer } from '../normalize/index.ts';
+import { PoolRegistry } from '../proxy/upstream.ts';
+
+export interface RuntimeState {
+  readonly generation: number;
+  readonly compiled: CompiledConfig;
+  readonly normalize: Normalizer;
+  readonly pools: ReadonlyMap<string, Pool>;
+  inflight: number;
+  retired: boolean;
+}
+
+export class Runtime {
+  #current: RuntimeState;
+  #generation = 0;
+  readonly #registry = new PoolRegistry();
+  readonly #secure: boolean;
+  readonly #onRetired: Array<RuntimeState> = [];
+
+  constructor(compiled: CompiledConfig, secure: boolean) {
+    this.#secure = secure;
+    this.#current = this.#build(compiled);
+  }
+
+  get current(): RuntimeState {
+    return this.#current;
+  }
+
+  acquire(): RuntimeState {
+    const s = this.#current;
+    s.inflight++;
+    return s;
+  }
+
+  release(s: RuntimeState): void {
+    s.inflight--;
+    if (s.retired && s.inflight === 0) this.#sweep();
+  }
+
+  /** Installs a new compiled config; the old state keeps serving its in-flight requests. */
+  swap(compiled: CompiledConfig): RuntimeState {
+    const next = this.#build(compiled);
+    const old = this.#current;
+    this.#current = next;
+    old.retired = true;
+    this.#onRetired.push(old);
+    if (old.inflight === 0) this.#sweep();
+    return next;
+  }
+
+  async close(): Promise<void> {
+    await this.#registry.closeAll();
+  }
+
+  #build(compiled: CompiledConfig): RuntimeState {
+    const pools = new Map<string, Pool>();
+    for (const r of compiled.routes) pools.set(r.upstream.poolKey, this.#registry.get(r.upstream));
+    return {
+      generation: ++this.#generation,
+      compiled,
+      normalize: createNormalizer({
+        identityPrefix: compiled.identityPrefix,
+        trustedProxies: compiled.trustedProxies,
+        maxTargetBytes: compiled.config.listen.limits.max_target_bytes,
+        secure: this.#secure,
+      }),
+      pools,
+      inflight: 0,
+      retired: false,
+    };
+  }
+
+  /** Closes pools that neither the current state nor a draining old one still uses. */
+  #sweep(): void {
+    for (let i = this.#onRetired.length - 1; i >= 0; i--) {
+      if ((this.#onRetired[i] as RuntimeState).inflight === 0) this.#onRetired.splice(i, 1);
+    }
+    const keep = new Set<string>();
+    for (const s of [this.#current, ...this.#onRetired]) for (const k of s.pools.keys()) keep.add(k);
+    this.#registry.retain(keep);
+  }
+}
