@@ -1,6 +1,7 @@
 // zt-gateway CLI: start | validate | schema. Exit codes: 0 ok, 1 invalid input, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
+import { newApiKey } from '../authn/api-key.ts';
 import { ConfigError } from '../config/errors.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
@@ -9,6 +10,7 @@ import { validateCommand, type Output } from './validate.ts';
 const USAGE = `usage:
   zt-gateway start --config <file>     run the gateway (SIGHUP or a file change reloads the config)
   zt-gateway validate <file>           check a config file; exit 0 when valid
+  zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
   zt-gateway schema [--out <file>]     print the config JSON Schema`;
 
 const stdio: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
@@ -27,6 +29,13 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
         if (!values.config) return usage(io);
         return await start(values.config, io);
+      }
+      case 'hash-key': {
+        const { key, hash } = newApiKey();
+        io.out(`key:  ${key}`);
+        io.out(`hash: ${hash}`);
+        io.err('Give the key to its owner once; store only the hash in the keys file.');
+        return 0;
       }
       case 'schema': {
         const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });

@@ -1,7 +1,10 @@
 // Compile a validated Config into immutable runtime objects. Runs at load and on reload, never per request.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator } from '../authn/index.ts';
 import { compileAddressSet, type AddressSet } from '../normalize/cidr.ts';
+import { createAssertionSigner, generatedAssertionKey, loadAssertionKey, type AssertionSigner } from '../proxy/assertion.ts';
+import { defaultHeaderNames, type IdentityHeaderNames } from '../proxy/identity-headers.ts';
 import { canonicalPath } from '../normalize/target.ts';
 import { compileUpstream } from '../proxy/upstream.ts';
 import type { CompiledRoute, HostMatcher } from '../routing/route.ts';
@@ -14,6 +17,7 @@ export interface TlsMaterial {
   readonly cert: string;
   readonly key: string;
   readonly ca: string | undefined;
+  readonly crl: string | undefined;
   readonly clientAuth: 'none' | 'optional' | 'require';
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
 }
@@ -26,11 +30,21 @@ export interface CompiledConfig {
   readonly trustedProxies: AddressSet;
   readonly tls: TlsMaterial | null;
   readonly identityPrefix: string;
+  readonly providers: ReadonlyMap<string, { checksum: string; authenticator: Authenticator }>;
+  readonly assertion: AssertionSigner | null;
+  /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
+  readonly warnings: readonly string[];
+}
+
+export interface CompileOptions {
+  /** The running config: unchanged providers (and their JWKS and token caches) are reused. */
+  previous?: CompiledConfig;
+  onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
 
 const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
 
-export function compileConfig(source: LoadedConfig): CompiledConfig {
+export function compileConfig(source: LoadedConfig, options: CompileOptions = {}): CompiledConfig {
   const { config, file, baseDir, locate } = source;
   const problems: ConfigProblem[] = [];
   const report = (path: PropertyKey[], message: string) =>
@@ -49,7 +63,7 @@ export function compileConfig(source: LoadedConfig): CompiledConfig {
   let tls: TlsMaterial | null = null;
   if (config.listen.tls) {
     const t = config.listen.tls;
-    const read = (key: 'cert' | 'key' | 'client_ca', p: string | undefined) => {
+    const read = (key: 'cert' | 'key' | 'client_ca' | 'crl', p: string | undefined) => {
       if (p === undefined) return undefined;
       try {
         return readFileSync(resolve(baseDir, p), 'utf8');
@@ -61,19 +75,63 @@ export function compileConfig(source: LoadedConfig): CompiledConfig {
     const cert = read('cert', t.cert);
     const key = read('key', t.key);
     const ca = read('client_ca', t.client_ca);
+    const crl = read('crl', t.crl);
+    if (t.crl !== undefined && t.client_ca === undefined) report(['listen', 'tls', 'crl'], 'crl needs listen.tls.client_ca');
     if (t.client_auth !== 'none' && t.client_ca === undefined) {
       report(['listen', 'tls', 'client_auth'], 'client_auth needs listen.tls.client_ca');
     }
-    if (cert !== undefined && key !== undefined) tls = { cert, key, ca, clientAuth: t.client_auth, minVersion: t.min_version };
+    if (cert !== undefined && key !== undefined) tls = { cert, key, ca, crl, clientAuth: t.client_auth, minVersion: t.min_version };
   }
+
+  const warnings: string[] = [];
+  const providers = new Map<string, { checksum: string; authenticator: Authenticator }>();
+  for (const [name, cfg] of Object.entries(config.identity_providers)) {
+    const checksum = providerChecksum(cfg, baseDir);
+    const reused = options.previous?.providers.get(name);
+    if (reused && reused.checksum === checksum) {
+      providers.set(name, reused);
+      continue;
+    }
+    try {
+      const authenticator = buildAuthenticator(name, cfg, {
+        baseDir,
+        clientCaConfigured: config.listen.tls?.client_ca !== undefined,
+        onEvent: options.onEvent ?? (() => undefined),
+      });
+      providers.set(name, { checksum, authenticator });
+    } catch (err) {
+      report(['identity_providers', name], (err as Error).message);
+    }
+  }
+
+  let assertion: AssertionSigner | null = null;
+  const ih = config.identity_headers;
+  if (ih.assertion || config.routes.some((r) => r.identity_headers.assertion === true)) {
+    try {
+      let key;
+      if (ih.assertion_key !== undefined) key = loadAssertionKey(readFileSync(resolve(baseDir, ih.assertion_key), 'utf8'));
+      else {
+        key = generatedAssertionKey();
+        warnings.push('identity_headers.assertion_key is not set: using a key generated at start (upstreams must refetch the JWKS after a restart)');
+      }
+      assertion = createAssertionSigner(key, ih.issuer, Math.min(60, Math.max(1, Math.round(ih.assertion_ttl / 1000))));
+    } catch (err) {
+      report(['identity_headers', 'assertion_key'], (err as Error).message);
+    }
+  }
+  if (ih.assertion_ttl > 60_000) report(['identity_headers', 'assertion_ttl'], 'assertion_ttl may be at most 60s');
 
   const names = new Set<string>();
   const routes: CompiledRoute[] = [];
+  const prefix = config.identity_headers.prefix;
   config.routes.forEach((r, index) => {
     if (names.has(r.name)) report(['routes', index, 'name'], `duplicate route name "${r.name}"`);
     names.add(r.name);
-    const route = compileRoute(r, index, baseDir, (path, msg) => report(['routes', index, ...path], msg));
-    if (route) routes.push(route);
+    const at = (path: PropertyKey[], msg: string) => report(['routes', index, ...path], msg);
+    const route = compileRoute(r, index, baseDir, at);
+    if (!route) return;
+    const auth = compileRouteAuth(r, providers, prefix, ih.assertion, at);
+    if (auth) routes.push({ ...route, ...auth });
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -85,6 +143,64 @@ export function compileConfig(source: LoadedConfig): CompiledConfig {
     trustedProxies,
     tls,
     identityPrefix: config.identity_headers.prefix.toLowerCase(),
+    providers,
+    assertion,
+    warnings,
+  };
+}
+
+type RouteAuthPart = Pick<
+  CompiledRoute,
+  'authenticate' | 'providerNames' | 'identityHeaders' | 'assertion' | 'dropHeaders'
+>;
+
+function compileRouteAuth(
+  r: RouteConfig,
+  providers: ReadonlyMap<string, { authenticator: Authenticator }>,
+  prefix: string,
+  assertionDefault: boolean,
+  report: (path: PropertyKey[], message: string) => void,
+): RouteAuthPart | undefined {
+  let ok = true;
+  if (r.public && r.authenticate !== undefined) {
+    report(['public'], 'a public route cannot also list authenticate (public skips authentication)');
+    ok = false;
+  }
+  const list: Authenticator[] = [];
+  (r.authenticate ?? []).forEach((name, i) => {
+    const p = providers.get(name);
+    if (p === undefined) {
+      report(['authenticate', i], `unknown identity provider "${name}"`);
+      ok = false;
+    } else list.push(p.authenticator);
+  });
+  const defaults = defaultHeaderNames(prefix);
+  const h = r.identity_headers;
+  const identityHeaders: IdentityHeaderNames = {
+    user: h.user ?? defaults.user,
+    email: h.email ?? defaults.email,
+    groups: h.groups ?? defaults.groups,
+    method: h.method ?? defaults.method,
+    spiffeId: h.spiffe_id ?? defaults.spiffeId,
+    assertion: defaults.assertion,
+  };
+  // Custom names outside the prefix are not covered by the normalize strip: drop them per route.
+  const drop = new Set<string>();
+  for (const name of Object.values(identityHeaders)) {
+    const lower = name.toLowerCase();
+    if (!lower.startsWith(prefix.toLowerCase())) {
+      drop.add(lower);
+    }
+  }
+  if (list.length > 0 && !h.pass_token) for (const p of list) for (const c of p.consumes) drop.add(c);
+  if (list.length > 0 && h.pass_token) for (const p of list) for (const c of p.consumes) if (c !== 'authorization') drop.add(c);
+  if (!ok) return undefined;
+  return {
+    authenticate: list.length > 0 ? createRouteAuthentication(list) : null,
+    providerNames: list.map((p) => p.name),
+    identityHeaders,
+    assertion: h.assertion ?? assertionDefault,
+    dropHeaders: drop,
   };
 }
 
@@ -136,6 +252,11 @@ function compileRoute(
 
   if (!ok || upstream === undefined) return undefined;
   return {
+    authenticate: null,
+    providerNames: [],
+    identityHeaders: defaultHeaderNames('X-ZT-'),
+    assertion: false,
+    dropHeaders: new Set<string>(),
     index,
     name: r.name,
     hosts,

@@ -20,6 +20,7 @@ const tls = z.strictObject({
   cert: z.string().min(1).meta({ description: 'PEM certificate chain file' }),
   key: z.string().min(1).meta({ description: 'PEM private key file' }),
   client_ca: z.string().min(1).optional().meta({ description: 'PEM CA bundle that client certificates must chain to' }),
+  crl: z.string().min(1).optional().meta({ description: 'PEM CRL file: revoked client certificates fail the handshake check' }),
   client_auth: z.enum(['none', 'optional', 'require']).default('none'),
   min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
 });
@@ -81,12 +82,71 @@ const match = z.strictObject({
   methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper-case tokens such as GET')).min(1).optional(),
 });
 
+const JWT_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519', 'HS256', 'HS384', 'HS512'] as const;
+
+const jwtProvider = z.strictObject({
+  type: z.literal('jwt'),
+  issuer: z.string().min(1).meta({ description: 'Expected iss; also the discovery base when jwks_uri is absent' }),
+  audiences: z.array(z.string().min(1)).min(1).meta({ description: 'Accepted aud values (at least one must match)' }),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default(['ES256', 'RS256', 'EdDSA']),
+  jwks_uri: z.string().optional(),
+  secret: z.string().min(32).optional().meta({ description: 'Shared secret for HS* algorithms only (use ${env:…})' }),
+  clock_tolerance: duration.prefault('30s'),
+  max_token_age: duration.optional(),
+  typ: z.string().min(1).optional().meta({ description: 'Required JWT typ header, e.g. at+jwt' }),
+  trust_email: z.boolean().default(false).meta({ description: 'Treat the email claim as verified without email_verified' }),
+  claims: z
+    .strictObject({
+      subject: z.string().default('sub'),
+      email: z.string().default('email'),
+      email_verified: z.string().default('email_verified'),
+      groups: z.string().default('groups'),
+    })
+    .prefault({}),
+  jwks: z
+    .strictObject({
+      timeout: duration.prefault('5s'),
+      cooldown: duration.prefault('30s'),
+      max_age: duration.prefault('10m'),
+      ca: z.string().min(1).optional().meta({ description: 'PEM CA for the JWKS/discovery HTTPS endpoint' }),
+    })
+    .prefault({}),
+  cache_entries: z.number().int().min(0).max(1_000_000).default(10_000),
+});
+
+const mtlsProvider = z.strictObject({
+  type: z.literal('mtls'),
+  trust_domain: z.string().regex(/^[a-z0-9._-]+$/).optional().meta({ description: 'Required SPIFFE trust domain' }),
+  require_spiffe: z.boolean().optional().meta({ description: 'Refuse certificates without a SPIFFE ID (default: when trust_domain is set)' }),
+});
+
+const apiKeyProvider = z.strictObject({
+  type: z.literal('api_key'),
+  keys_file: z.string().min(1).meta({ description: 'YAML file of { id, hash (sha256 hex), subject, groups, expires }' }),
+  header: z.string().regex(/^[A-Za-z0-9-]+$/).optional().meta({ description: 'Also accept the key in this header' }),
+});
+
+const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider]);
+
+const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name');
+
+const routeIdentityHeaders = z.strictObject({
+  user: headerName.optional(),
+  email: headerName.optional(),
+  groups: headerName.optional(),
+  method: headerName.optional(),
+  spiffe_id: headerName.optional(),
+  assertion: z.boolean().optional().meta({ description: 'Send the signed assertion (default: identity_headers.assertion)' }),
+  pass_token: z.boolean().default(false).meta({ description: 'Forward the client Authorization header upstream' }),
+});
+
 const route = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'route names are 1-64 of A-Z a-z 0-9 _ . -'),
   match: match.prefault({}),
   upstream,
   public: z.boolean().default(false).meta({ description: 'The only way to skip authentication; audited as public' }),
-  authenticate: z.array(z.string().min(1)).min(1).optional(),
+  authenticate: z.array(z.string().min(1)).min(1).optional().meta({ description: 'identity_providers tried in order' }),
+  identity_headers: routeIdentityHeaders.prefault({}),
   websocket: z.boolean().default(true).meta({ description: 'Allow WebSocket upgrades on this route' }),
 });
 
@@ -95,9 +155,14 @@ export const configSchema = z.strictObject({
   admin: z.strictObject({ listen: hostPort }).optional(),
   trusted_proxies: z.array(z.string()).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
   state: z.strictObject({ redis: z.string().url().optional() }).optional(),
+  identity_providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), identityProvider).default({}),
   identity_headers: z
     .strictObject({
       prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9-]*-$/, 'a header-name prefix ending in "-"').default('X-ZT-'),
+      assertion: z.boolean().default(true).meta({ description: 'Send X-ZT-Assertion, a signed ES256 JWT' }),
+      assertion_key: z.string().min(1).optional().meta({ description: 'PEM EC P-256 private key; generated at start when absent' }),
+      assertion_ttl: duration.prefault('30s'),
+      issuer: z.string().min(1).default('zt-gateway').meta({ description: 'iss of the assertion' }),
     })
     .prefault({}),
   log: z
@@ -115,6 +180,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
 export type UpstreamConfig = RouteConfig['upstream'];
+export type IdentityProviderConfig = Config['identity_providers'][string];
 
 export function configJsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

@@ -3,30 +3,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../audit/logger.ts';
 import { forward } from '../proxy/forward.ts';
-import type { Runtime, RuntimeState } from '../server/runtime.ts';
+import type { Runtime } from '../server/runtime.ts';
 import { sendProblem } from '../server/problem.ts';
 import type { RequestContext } from './context.ts';
+import { admit, resolveRoute } from './chain.ts';
 import { GatewayError } from './errors.ts';
-import { isReserved } from './reserved.ts';
+import { isReserved, serveReserved } from './reserved.ts';
 import { randomUUID } from 'node:crypto';
+import type { Identity } from '../authn/identity.ts';
 
 export interface Outcome {
   code: string | undefined;
-}
-
-/** Route lookup plus the checks every request passes before anything is sent upstream. */
-export function resolveRoute(state: RuntimeState, ctx: RequestContext): NonNullable<RequestContext['route']> {
-  if (isReserved(ctx.target.matchPath)) throw new GatewayError('GW_ERR_NO_ROUTE');
-  const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
-  if (route === undefined) throw new GatewayError('GW_ERR_NO_ROUTE');
-  ctx.route = route;
-  // Default deny: until a route names working authentication, only `public: true` is forwarded.
-  if (!route.public) {
-    throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'this route requires authentication', {
-      headers: [['www-authenticate', 'Bearer realm="zt-gateway"']],
-    });
-  }
-  return route;
+  subject: string | undefined;
+  authMethod: string | undefined;
 }
 
 export function createRequestHandler(runtime: Runtime, log: Logger) {
@@ -37,7 +26,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     const bytesIn = socket.bytesRead;
     const bytesOut = socket.bytesWritten;
     let ctx: RequestContext | undefined;
-    const outcome: Outcome = { code: undefined };
+    const outcome: Outcome = { code: undefined, subject: undefined, authMethod: undefined };
 
     res.once('close', () => {
       runtime.release(state);
@@ -51,6 +40,8 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         path: ctx?.target.path, // never the query: it may carry tokens
         status: res.statusCode,
         code: outcome.code,
+        subject: outcome.subject,
+        auth_method: outcome.authMethod,
         completed: res.writableFinished,
         duration_ms: Number(process.hrtime.bigint() - startNs) / 1e6,
         bytes_in: socket.bytesRead - bytesIn,
@@ -61,11 +52,21 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
 
     try {
       ctx = state.normalize(req, startNs);
-      const route = resolveRoute(state, ctx);
+      if (isReserved(ctx.target.matchPath)) return serveReserved(state, ctx, res);
+      const current = ctx;
+      const route = resolveRoute(state, current);
       const pool = state.pools.get(route.upstream.poolKey);
       if (pool === undefined) throw new GatewayError('GW_ERR_INTERNAL');
-      const current = ctx;
-      forward(current, req, res, pool, route.upstream).catch((err: unknown) => fail(err, current.id));
+      const send = (identity: Identity | null): void => {
+        if (identity !== null) {
+          outcome.subject = identity.subject;
+          outcome.authMethod = identity.method;
+        }
+        forward(current, req, res, pool, route.upstream).catch((err: unknown) => fail(err, current.id));
+      };
+      const admitted = admit(state, route, current, req);
+      if (admitted instanceof Promise) admitted.then(send, (err: unknown) => fail(err, current.id));
+      else send(admitted);
     } catch (err) {
       fail(err, ctx?.id ?? randomUUID());
     }

@@ -1,5 +1,10 @@
-// Paths the gateway answers itself on every host: never routed, never forwarded.
-export const RESERVED_PREFIXES = ['/.zt/', '/.well-known/zt-gateway/'] as const;
+// Paths the gateway answers itself on every host of the main listener: never routed, never forwarded.
+import type { ServerResponse } from 'node:http';
+import type { RuntimeState } from '../server/runtime.ts';
+import type { RequestContext } from './context.ts';
+import { GatewayError } from './errors.ts';
+
+export const JWKS_PATH = '/.well-known/zt-gateway/jwks.json';
 
 export function isReserved(matchPath: string): boolean {
   return (
@@ -8,4 +13,23 @@ export function isReserved(matchPath: string): boolean {
     matchPath === '/.well-known/zt-gateway' ||
     matchPath.startsWith('/.well-known/zt-gateway/')
   );
+}
+
+/** Serves a reserved path, or throws GW_ERR_NO_ROUTE for one that does not exist (yet). */
+export function serveReserved(state: RuntimeState, ctx: RequestContext, res: ServerResponse): void {
+  if (ctx.target.path === JWKS_PATH && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+    const signer = state.compiled.assertion;
+    if (signer === null) throw new GatewayError('GW_ERR_NO_ROUTE');
+    const body = JSON.stringify(signer.jwks);
+    res.writeHead(200, [
+      'content-type', 'application/jwk-set+json',
+      'content-length', String(Buffer.byteLength(body)),
+      'cache-control', 'public, max-age=300',
+      'x-content-type-options', 'nosniff',
+      'x-request-id', ctx.id,
+    ]);
+    res.end(ctx.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  throw new GatewayError('GW_ERR_NO_ROUTE');
 }

@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../audit/logger.ts';
 import { GatewayError } from '../pipeline/errors.ts';
-import { resolveRoute } from '../pipeline/handler.ts';
+import { admit, resolveRoute } from '../pipeline/chain.ts';
+import { isReserved } from '../pipeline/reserved.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import type { Runtime } from '../server/runtime.ts';
 import { writeProblemToSocket } from '../server/problem.ts';
@@ -61,36 +62,46 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
 
     try {
       ctx = state.normalize(req, startNs);
-      const route = resolveRoute(state, ctx);
+      if (isReserved(ctx.target.matchPath)) throw new GatewayError('GW_ERR_NO_ROUTE');
+      const current = ctx;
+      const route = resolveRoute(state, current);
       if (!route.websocket) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not enabled on this route');
-      const headers = ctx.upstreamHeaders;
-      appendForwardingHeaders(ctx, headers, route.upstream);
-      headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
-      req.url = ctx.target.path + ctx.target.query;
-      req.headers = headerObject(headers);
-      const origin = new URL(route.upstream.origin);
-      const tls = route.upstream.tls;
-      const id = ctx.id;
-      proxy.ws(
-        req,
-        socket,
-        head,
-        {
-          target: {
-            protocol: origin.protocol,
-            host: origin.hostname,
-            port: Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
-            ...(tls?.ca ? { ca: tls.ca } : {}),
-            ...(tls?.cert ? { cert: tls.cert, key: tls.key } : {}),
+      const admitted = admit(state, route, current, req);
+      const proceed = () => {
+        const headers = current.upstreamHeaders;
+        appendForwardingHeaders(current, headers, route.upstream);
+        headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
+        req.url = current.target.path + current.target.query;
+        req.headers = headerObject(headers);
+        const origin = new URL(route.upstream.origin);
+        const tls = route.upstream.tls;
+        const id = current.id;
+        proxy.ws(
+          req,
+          socket,
+          head,
+          {
+            target: {
+              protocol: origin.protocol,
+              host: origin.hostname,
+              port: Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
+              ...(tls?.ca ? { ca: tls.ca } : {}),
+              ...(tls?.cert ? { cert: tls.cert, key: tls.key } : {}),
+            },
+            changeOrigin: false,
+            proxyTimeout: route.upstream.headersTimeout,
           },
-          changeOrigin: false,
-          proxyTimeout: route.upstream.headersTimeout,
-        },
-        (err: Error) => {
-          code = writeProblemToSocket(socket, new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err }), id);
-          log.warn({ req_id: id, err }, 'websocket upstream failed');
-        },
-      );
+          (err: Error) => {
+            code = writeProblemToSocket(socket, new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err }), id);
+            log.warn({ req_id: id, err }, 'websocket upstream failed');
+          },
+        );
+      };
+      if (admitted instanceof Promise) {
+        admitted.then(proceed, (err: unknown) => {
+          code = writeProblemToSocket(socket, err, current.id);
+        });
+      } else proceed();
     } catch (err) {
       code = writeProblemToSocket(socket, err, ctx?.id ?? randomUUID());
     }

@@ -1,4 +1,6 @@
 // A route as the request path sees it: everything resolved at load, nothing parsed per request.
+import type { RouteAuthentication } from '../authn/index.ts';
+import type { IdentityHeaderNames } from '../proxy/identity-headers.ts';
 import type { UpstreamTarget } from '../proxy/upstream.ts';
 
 export interface HostMatcher {
@@ -22,4 +24,11 @@ export interface CompiledRoute {
   readonly upstream: UpstreamTarget;
   readonly public: boolean;
   readonly websocket: boolean;
+  /** null: public route, or no authentication configured (always 401). */
+  readonly authenticate: RouteAuthentication | null;
+  readonly providerNames: readonly string[];
+  readonly identityHeaders: IdentityHeaderNames;
+  readonly assertion: boolean;
+  /** Lower-case request headers removed before forwarding (credentials, custom identity header names). */
+  readonly dropHeaders: ReadonlySet<string>;
 }

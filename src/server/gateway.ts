@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../audit/logger.ts';
-import { compileConfig, type CompiledConfig } from '../config/compile.ts';
+import { compileConfig, type CompiledConfig, type CompileOptions } from '../config/compile.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { createRequestHandler } from '../pipeline/handler.ts';
@@ -23,8 +23,8 @@ export interface GatewayOptions {
   watch?: boolean;
 }
 
-export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv): CompiledConfig {
-  return compileConfig(loadConfigFile(file, env));
+export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv, options?: CompileOptions): CompiledConfig {
+  return compileConfig(loadConfigFile(file, env), options);
 }
 
 function listen(server: Server, address: string): Promise<void> {
@@ -52,10 +52,18 @@ export class Gateway {
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
-    const compiled = loadAndCompile(opts.configFile, opts.env);
-    this.log = opts.logger ?? createLogger(compiled.config.log.level);
+    // The logger exists before the config (its level is applied once the config is read).
+    this.log = opts.logger ?? createLogger('info');
+    const compiled = loadAndCompile(opts.configFile, opts.env, { onEvent: this.#onEvent });
+    if (!opts.logger) this.log.level = compiled.config.log.level;
+    for (const w of compiled.warnings) this.log.warn(w);
     this.#runtime = new Runtime(compiled, compiled.tls !== null);
   }
+
+  readonly #onEvent = (event: string, detail: Record<string, unknown>): void => {
+    if (event.endsWith('_failed')) this.log.warn({ event, ...detail }, event);
+    else this.log.info({ event, ...detail }, event);
+  };
 
   get runtime(): Runtime {
     if (!this.#runtime) throw new Error('gateway not started');
@@ -114,7 +122,10 @@ export class Gateway {
     if (this.#stopping) return false;
     let compiled: CompiledConfig;
     try {
-      compiled = loadAndCompile(this.#opts.configFile, this.#opts.env);
+      compiled = loadAndCompile(this.#opts.configFile, this.#opts.env, {
+        previous: this.runtime.current.compiled,
+        onEvent: this.#onEvent,
+      });
     } catch (err) {
       const problems = err instanceof ConfigError ? err.message.split('\n') : [String(err)];
       this.log.error({ problems }, 'config reload failed; keeping the running config');

@@ -17,6 +17,7 @@ export function secureContextOptions(tls: TlsMaterial) {
     key: tls.key,
     minVersion: tls.minVersion,
     ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.crl ? { crl: tls.crl } : {}),
     requestCert: tls.clientAuth !== 'none',
     rejectUnauthorized: tls.clientAuth === 'require',
   } as const;

@@ -1,0 +1,122 @@
+// Registry: identity_providers config → Authenticators (built once; reused across reloads when unchanged),
+// and the authenticate stage for a route: providers in order, first with credentials decides.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { IdentityProviderConfig } from '../config/schema.ts';
+import { GatewayError } from '../pipeline/errors.ts';
+import { createApiKeyAuthenticator, loadKeysFile } from './api-key.ts';
+import type { Identity } from './identity.ts';
+import { createJwtAuthenticator } from './jwt.ts';
+import { createMtlsAuthenticator } from './mtls.ts';
+import type { AuthRequest, Authenticator } from './types.ts';
+
+export type { Authenticator, AuthRequest } from './types.ts';
+export type { Identity } from './identity.ts';
+
+export interface BuildContext {
+  baseDir: string;
+  clientCaConfigured: boolean;
+  onEvent: (event: string, detail: Record<string, unknown>) => void;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+function checkFetchUrl(url: string, what: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`${what} is not a valid URL`);
+  }
+  // Keys fetched over plain HTTP could be swapped by anyone on the path: loopback only (tests, dev IdPs).
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+    throw new TypeError(`${what} must be https:// (http:// only on loopback)`);
+  }
+}
+
+/** A checksum of everything a provider is built from, including referenced file contents. */
+export function providerChecksum(cfg: IdentityProviderConfig, baseDir: string): string {
+  const files: string[] = [];
+  const read = (p: string | undefined) => {
+    if (p === undefined) return;
+    try {
+      files.push(readFileSync(resolve(baseDir, p), 'utf8'));
+    } catch {
+      files.push(`unreadable:${p}`);
+    }
+  };
+  if (cfg.type === 'api_key') read(cfg.keys_file);
+  if (cfg.type === 'jwt') read(cfg.jwks?.ca);
+  return createHash('sha256').update(JSON.stringify([cfg, files])).digest('base64url');
+}
+
+/** Builds one provider; throws TypeError/Error with an operator-facing message on bad config. */
+export function buildAuthenticator(name: string, cfg: IdentityProviderConfig, ctx: BuildContext): Authenticator {
+  switch (cfg.type) {
+    case 'jwt': {
+      const hs = cfg.algorithms.filter((a) => a.startsWith('HS'));
+      if (cfg.secret !== undefined && hs.length !== cfg.algorithms.length) {
+        throw new TypeError('with a secret, algorithms must be HS256/HS384/HS512 only');
+      }
+      if (cfg.secret === undefined && hs.length > 0) throw new TypeError('HS* algorithms need a secret');
+      if (cfg.secret === undefined) {
+        checkFetchUrl(cfg.jwks_uri ?? cfg.issuer, cfg.jwks_uri ? 'jwks_uri' : 'issuer (used for discovery)');
+      }
+      let ca: string | undefined;
+      if (cfg.jwks.ca !== undefined) ca = readFileSync(resolve(ctx.baseDir, cfg.jwks.ca), 'utf8');
+      return createJwtAuthenticator({
+        name,
+        issuer: cfg.issuer,
+        audiences: cfg.audiences,
+        algorithms: cfg.algorithms,
+        jwksUri: cfg.jwks_uri,
+        secret: cfg.secret,
+        clockToleranceMs: cfg.clock_tolerance,
+        maxTokenAgeMs: cfg.max_token_age,
+        typ: cfg.typ,
+        trustEmail: cfg.trust_email,
+        claims: cfg.claims,
+        jwks: { timeoutMs: cfg.jwks.timeout, cooldownMs: cfg.jwks.cooldown, maxAgeMs: cfg.jwks.max_age, ca },
+        cacheEntries: cfg.cache_entries,
+        onEvent: ctx.onEvent,
+      });
+    }
+    case 'mtls':
+      if (!ctx.clientCaConfigured) throw new TypeError('type mtls needs listen.tls.client_ca');
+      return createMtlsAuthenticator({
+        name,
+        trustDomain: cfg.trust_domain,
+        requireSpiffe: cfg.require_spiffe ?? cfg.trust_domain !== undefined,
+      });
+    case 'api_key':
+      return createApiKeyAuthenticator({
+        name,
+        keys: loadKeysFile(resolve(ctx.baseDir, cfg.keys_file), name),
+        header: cfg.header,
+      });
+  }
+}
+
+export type RouteAuthentication = (req: AuthRequest) => Identity | Promise<Identity>;
+
+/** The authenticate stage for one route. No provider finds credentials → 401 with every challenge. */
+export function createRouteAuthentication(providers: readonly Authenticator[]): RouteAuthentication {
+  const challenges = providers.map((p) => ['www-authenticate', p.challenge] as const);
+  const missing = () =>
+    new GatewayError('GW_ERR_UNAUTHENTICATED', 'credentials are required for this route', { headers: challenges });
+  return function authenticate(req) {
+    for (const p of providers) {
+      const result = p.authenticate(req);
+      if (result === undefined) continue;
+      if (result instanceof Promise) {
+        return result.then((identity) => {
+          if (identity === undefined) throw missing();
+          return identity;
+        });
+      }
+      return result;
+    }
+    throw missing();
+  };
+}

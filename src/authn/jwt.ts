@@ -1,0 +1,134 @@
+// type: jwt — Bearer tokens verified with jose against a JWKS (or a shared secret for HS*), with a bounded
+// cache of verified tokens keyed by the token's SHA-256 so the hot path does no signature work.
+import { createHash } from 'node:crypto';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { Agent } from 'undici';
+import { GatewayError } from '../pipeline/errors.ts';
+import { credentialsFor, isToken68, unauthenticated } from './credentials.ts';
+import type { Identity } from './identity.ts';
+import { RemoteKeySource } from './jwks.ts';
+import { REALM, type AuthRequest, type Authenticator } from './types.ts';
+
+export const MAX_TOKEN_BYTES = 8192;
+
+export interface JwtProviderOptions {
+  name: string;
+  issuer: string;
+  audiences: string[];
+  algorithms: string[];
+  jwksUri: string | undefined;
+  secret: string | undefined;
+  clockToleranceMs: number;
+  maxTokenAgeMs: number | undefined;
+  typ: string | undefined;
+  trustEmail: boolean;
+  claims: { subject: string; email: string; email_verified: string; groups: string };
+  jwks: { timeoutMs: number; cooldownMs: number; maxAgeMs: number; ca: string | undefined };
+  cacheEntries: number;
+  onEvent?: (event: string, detail: Record<string, unknown>) => void;
+}
+
+interface CacheEntry {
+  identity: Identity;
+  expiresAtMs: number;
+}
+
+export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
+  const challenge = `Bearer realm="${REALM}"`;
+  const key =
+    o.secret !== undefined
+      ? new TextEncoder().encode(o.secret)
+      : new RemoteKeySource({
+          jwksUri: o.jwksUri,
+          issuer: o.issuer,
+          timeoutMs: o.jwks.timeoutMs,
+          cooldownMs: o.jwks.cooldownMs,
+          maxAgeMs: o.jwks.maxAgeMs,
+          dispatcher: o.jwks.ca ? new Agent({ connect: { ca: o.jwks.ca, rejectUnauthorized: true } }) : undefined,
+          onEvent: (e, d) => o.onEvent?.(`jwks_${e}`, { provider: o.name, ...d }),
+        }).getKey;
+  const verifyOptions: JWTVerifyOptions = {
+    issuer: o.issuer,
+    audience: o.audiences,
+    algorithms: o.algorithms,
+    clockTolerance: Math.round(o.clockToleranceMs / 1000),
+    requiredClaims: ['exp'],
+    ...(o.maxTokenAgeMs !== undefined ? { maxTokenAge: Math.round(o.maxTokenAgeMs / 1000) } : {}),
+    ...(o.typ !== undefined ? { typ: o.typ } : {}),
+  };
+  const cache = new Map<string, CacheEntry>();
+
+  function toIdentity(payload: JWTPayload): Identity {
+    const subject = payload[o.claims.subject];
+    if (typeof subject !== 'string' || subject === '') throw unauthenticated(challenge, `token has no ${o.claims.subject} claim`);
+    const email = payload[o.claims.email];
+    const rawGroups = payload[o.claims.groups];
+    const groups = Array.isArray(rawGroups)
+      ? rawGroups.filter((g): g is string => typeof g === 'string')
+      : typeof rawGroups === 'string'
+        ? [rawGroups]
+        : [];
+    const amr = Array.isArray(payload.amr) ? payload.amr.filter((a): a is string => typeof a === 'string') : [];
+    return Object.freeze({
+      subject,
+      provider: o.name,
+      issuer: payload.iss,
+      method: 'jwt',
+      email: typeof email === 'string' ? email : undefined,
+      emailVerified: typeof email === 'string' && (o.trustEmail || payload[o.claims.email_verified] === true),
+      groups: Object.freeze(groups),
+      claims: Object.freeze({ ...payload }),
+      spiffeId: undefined,
+      authTime: typeof payload.auth_time === 'number' ? payload.auth_time : payload.iat,
+      amr: Object.freeze(amr),
+      acr: typeof payload.acr === 'string' ? payload.acr : undefined,
+      expiresAt: payload.exp,
+    });
+  }
+
+  async function verify(token: string, cacheKey: string): Promise<Identity> {
+    try {
+      const header = decodeProtectedHeader(token);
+      // Keys come only from our configuration, never from the token itself.
+      if ('jwk' in header || 'jku' in header || 'x5u' in header || 'x5c' in header) {
+        throw unauthenticated(challenge, 'token headers jwk/jku/x5u/x5c are not accepted');
+      }
+      const { payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], verifyOptions);
+      const identity = toIdentity(payload);
+      let expiresAtMs = (payload.exp as number) * 1000;
+      if (o.maxTokenAgeMs !== undefined && typeof payload.iat === 'number') {
+        expiresAtMs = Math.min(expiresAtMs, payload.iat * 1000 + o.maxTokenAgeMs);
+      }
+      if (cache.size >= o.cacheEntries) cache.delete(cache.keys().next().value as string);
+      cache.set(cacheKey, { identity, expiresAtMs });
+      return identity;
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      if (err instanceof joseErrors.JWTExpired) throw unauthenticated(challenge, 'token expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) throw unauthenticated(challenge, `token claim ${err.claim} is invalid`);
+      if (err instanceof joseErrors.JOSEAlgNotAllowed) throw unauthenticated(challenge, 'token algorithm not allowed');
+      if (err instanceof joseErrors.JWKSNoMatchingKey) throw unauthenticated(challenge, 'token signing key is unknown');
+      throw unauthenticated(challenge, 'token is invalid');
+    }
+  }
+
+  return {
+    name: o.name,
+    type: 'jwt',
+    challenge,
+    consumes: ['authorization'],
+    authenticate(req: AuthRequest) {
+      const token = credentialsFor(req.authorization, 'Bearer');
+      if (token === undefined) return undefined;
+      if (token.length > MAX_TOKEN_BYTES) throw unauthenticated(challenge, 'token too large');
+      if (!isToken68(token) || token.split('.').length !== 3) throw unauthenticated(challenge, 'token is not a signed JWT');
+      const cacheKey = createHash('sha256').update(token).digest('base64url');
+      const hit = cache.get(cacheKey);
+      if (hit !== undefined) {
+        if (Date.now() < hit.expiresAtMs) return hit.identity;
+        cache.delete(cacheKey);
+      }
+      return verify(token, cacheKey);
+    },
+  };
+}

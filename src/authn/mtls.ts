@@ -1,0 +1,110 @@
+// type: mtls — identity from a client certificate the TLS layer verified against listen.tls.client_ca.
+// SPIFFE: exactly one spiffe:// URI SAN, in the configured trust domain. The result is cached per connection.
+import type { Socket } from 'node:net';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { unauthenticated } from './credentials.ts';
+import type { Identity } from './identity.ts';
+import { REALM, type AuthRequest, type Authenticator } from './types.ts';
+
+export interface MtlsProviderOptions {
+  name: string;
+  trustDomain: string | undefined;
+  /** Require a SPIFFE ID (no fallback to the subject CN). Default: true when trustDomain is set. */
+  requireSpiffe: boolean;
+}
+
+/**
+ * Splits Node's subjectaltname string ("DNS:a, URI:spiffe://x/y, IP Address:1.2.3.4"). Node quotes values
+ * that contain separators as JSON strings, so quoted values are decoded rather than split.
+ */
+export function parseSubjectAltName(text: string | undefined): Array<{ type: string; value: string }> {
+  const out: Array<{ type: string; value: string }> = [];
+  if (!text) return out;
+  let i = 0;
+  while (i < text.length) {
+    const colon = text.indexOf(':', i);
+    if (colon < 0) break;
+    const type = text.slice(i, colon).trim();
+    let value: string;
+    let next: number;
+    if (text[colon + 1] === '"') {
+      let j = colon + 2;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      value = JSON.parse(text.slice(colon + 1, j + 1)) as string;
+      next = text.indexOf(',', j + 1);
+    } else {
+      next = text.indexOf(', ', colon + 1);
+      value = text.slice(colon + 1, next < 0 ? text.length : next);
+    }
+    out.push({ type, value });
+    if (next < 0) break;
+    i = next + 1;
+    while (text[i] === ' ') i++;
+  }
+  return out;
+}
+
+const SPIFFE = /^spiffe:\/\/([a-z0-9._-]+)(\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$/;
+
+export function createMtlsAuthenticator(o: MtlsProviderOptions): Authenticator {
+  const challenge = `Mutual realm="${REALM}"`;
+  const perConnection = new WeakMap<Socket, Identity>();
+
+  function fromCertificate(cert: PeerCertificate): Identity {
+    const names = parseSubjectAltName(cert.subjectaltname);
+    const all = [...names.map((n) => n.value), JSON.stringify(cert.subject ?? {})];
+    if (all.some((v) => v.includes('\0'))) throw unauthenticated(challenge, 'certificate names contain NUL', 'invalid_client');
+    const spiffe = names.filter((n) => n.type === 'URI' && n.value.toLowerCase().startsWith('spiffe:'));
+    if (spiffe.length > 1) throw unauthenticated(challenge, 'certificate has more than one SPIFFE ID', 'invalid_client');
+    let spiffeId: string | undefined;
+    if (spiffe.length === 1) {
+      const m = SPIFFE.exec((spiffe[0] as { value: string }).value);
+      if (!m) throw unauthenticated(challenge, 'certificate SPIFFE ID is malformed', 'invalid_client');
+      if (o.trustDomain !== undefined && m[1] !== o.trustDomain) {
+        throw unauthenticated(challenge, 'certificate SPIFFE ID is outside the trust domain', 'invalid_client');
+      }
+      spiffeId = m[0];
+    } else if (o.requireSpiffe) {
+      throw unauthenticated(challenge, 'certificate has no SPIFFE ID', 'invalid_client');
+    }
+    const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined;
+    const subject = spiffeId ?? cn;
+    if (!subject) throw unauthenticated(challenge, 'certificate has neither a SPIFFE ID nor a subject CN', 'invalid_client');
+    const validTo = Date.parse(cert.valid_to);
+    return Object.freeze({
+      subject,
+      provider: o.name,
+      issuer: typeof cert.issuer?.CN === 'string' ? cert.issuer.CN : undefined,
+      method: 'mtls',
+      email: undefined,
+      emailVerified: false,
+      groups: Object.freeze([]),
+      claims: Object.freeze({ fingerprint256: cert.fingerprint256, serial: cert.serialNumber }),
+      spiffeId,
+      authTime: undefined,
+      amr: Object.freeze(['mtls']),
+      acr: undefined,
+      expiresAt: Number.isFinite(validTo) ? Math.floor(validTo / 1000) : undefined,
+    });
+  }
+
+  return {
+    name: o.name,
+    type: 'mtls',
+    challenge,
+    consumes: [],
+    authenticate(req: AuthRequest) {
+      const socket = req.socket as TLSSocket;
+      if (typeof socket.getPeerCertificate !== 'function') return undefined; // plaintext listener
+      const cached = perConnection.get(socket);
+      if (cached !== undefined) return cached;
+      const cert = socket.getPeerCertificate();
+      if (!cert || Object.keys(cert).length === 0) return undefined; // no certificate: not mine
+      // Only certificates the TLS layer verified against client_ca (and its CRL) count.
+      if (!socket.authorized) throw unauthenticated(challenge, 'client certificate is not trusted', 'invalid_client');
+      const identity = fromCertificate(cert);
+      perConnection.set(socket, identity);
+      return identity;
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { Socket } from 'node:net';
+import type { Identity } from './identity.ts';
+
+export interface AuthRequest {
+  readonly authorization: string | undefined;
+  /** Raw header list (for providers that read a configured header). */
+  readonly rawHeaders: readonly string[];
+  readonly socket: Socket;
+}
+
+/**
+ * One identity provider, built once from config. `authenticate` returns undefined when the request carries
+ * no credentials of its kind ("not mine": the route tries the next provider), an Identity when they are
+ * valid, and throws a GatewayError (401, or 503 when a dependency is down) when they are present but bad.
+ */
+export interface Authenticator {
+  readonly name: string;
+  readonly type: 'jwt' | 'mtls' | 'api_key';
+  /** The WWW-Authenticate challenge for a request without credentials. */
+  readonly challenge: string;
+  /** Lower-case request headers that carry this provider's credentials (never forwarded upstream). */
+  readonly consumes: readonly string[];
+  authenticate(req: AuthRequest): Identity | undefined | Promise<Identity | undefined>;
+}
+
+export const REALM = 'zt-gateway';

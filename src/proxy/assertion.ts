@@ -1,0 +1,72 @@
+// X-ZT-Assertion: a short-lived ES256 JWT saying who the gateway verified, for upstreams that can check it
+// against /.well-known/zt-gateway/jwks.json. Signatures are cached per identity and audience.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT, type JWK } from 'jose';
+import type { Identity } from '../authn/identity.ts';
+
+export interface AssertionSigner {
+  readonly kid: string;
+  readonly jwks: { keys: JWK[] };
+  /** Returns a cached token when one with at least half its lifetime left exists. */
+  sign(identity: Identity, audience: string): string | Promise<string>;
+}
+
+let generatedKey: KeyObject | undefined;
+
+/** The process-wide generated key (kept across reloads so upstreams do not see the key flap). */
+export function generatedAssertionKey(): KeyObject {
+  generatedKey ??= generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  return generatedKey;
+}
+
+export function loadAssertionKey(pem: string): KeyObject {
+  const key = createPrivateKey(pem);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new TypeError('assertion key must be an EC P-256 private key (PEM)');
+  }
+  return key;
+}
+
+export function createAssertionSigner(key: KeyObject, issuer: string, ttlSeconds: number): AssertionSigner {
+  const { crv, x, y } = createPublicKey(key).export({ format: 'jwk' }) as { crv: string; x: string; y: string };
+  // RFC 7638 thumbprint: SHA-256 of the required members in lexical order.
+  const kid = createHash('sha256').update(JSON.stringify({ crv, kty: 'EC', x, y })).digest('base64url');
+  const jwk: JWK = { kty: 'EC', crv, x, y, kid, alg: 'ES256', use: 'sig' };
+  const cache = new WeakMap<Identity, Map<string, { token: string; refreshAt: number }>>();
+
+  return {
+    kid,
+    jwks: { keys: [jwk] },
+    sign(identity, audience) {
+      const now = Date.now();
+      let perAudience = cache.get(identity);
+      const hit = perAudience?.get(audience);
+      if (hit && now < hit.refreshAt) return hit.token;
+      const iat = Math.floor(now / 1000);
+      // Never outlive the identity it vouches for.
+      const exp = Math.min(iat + ttlSeconds, identity.expiresAt ?? Number.MAX_SAFE_INTEGER);
+      return new SignJWT({
+        email: identity.email,
+        email_verified: identity.email === undefined ? undefined : identity.emailVerified,
+        groups: identity.groups,
+        amr: identity.amr.length ? identity.amr : undefined,
+        acr: identity.acr,
+        spiffe_id: identity.spiffeId,
+        auth_method: identity.method,
+        idp: identity.provider,
+      })
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject(identity.subject)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(key)
+        .then((token) => {
+          if (!perAudience) cache.set(identity, (perAudience = new Map()));
+          perAudience.set(audience, { token, refreshAt: now + ((exp - iat) * 1000) / 2 });
+          return token;
+        });
+    },
+  };
+}
