@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator } from '../authn/index.ts';
+import { loadDeviceInventory, type DeviceInventory } from '../authz/devices.ts';
+import { compilePolicy, PolicyError } from '../authz/policy.ts';
 import { compileAddressSet, type AddressSet } from '../normalize/cidr.ts';
 import { createAssertionSigner, generatedAssertionKey, loadAssertionKey, type AssertionSigner } from '../proxy/assertion.ts';
 import { defaultHeaderNames, type IdentityHeaderNames } from '../proxy/identity-headers.ts';
@@ -32,6 +34,7 @@ export interface CompiledConfig {
   readonly identityPrefix: string;
   readonly providers: ReadonlyMap<string, { checksum: string; authenticator: Authenticator }>;
   readonly assertion: AssertionSigner | null;
+  readonly devices: { inventory: DeviceInventory; header: string | undefined } | null;
   /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
   readonly warnings: readonly string[];
 }
@@ -121,6 +124,16 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
   }
   if (ih.assertion_ttl > 60_000) report(['identity_headers', 'assertion_ttl'], 'assertion_ttl may be at most 60s');
 
+  let devices: CompiledConfig['devices'] = null;
+  if (config.devices) {
+    try {
+      devices = { inventory: loadDeviceInventory(resolve(baseDir, config.devices.inventory)), header: config.devices.header?.toLowerCase() };
+    } catch (err) {
+      report(['devices', 'inventory'], (err as Error).message);
+    }
+  }
+  const mfa = { amr: new Set(config.authz.mfa.amr), acr: new Set(config.authz.mfa.acr) };
+
   const names = new Set<string>();
   const routes: CompiledRoute[] = [];
   const prefix = config.identity_headers.prefix;
@@ -131,7 +144,21 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     const route = compileRoute(r, index, baseDir, at);
     if (!route) return;
     const auth = compileRouteAuth(r, providers, prefix, ih.assertion, at);
-    if (auth) routes.push({ ...route, ...auth });
+    let policy: CompiledRoute['policy'] = null;
+    if (r.authorize !== undefined) {
+      try {
+        policy = compilePolicy(r.authorize, { routePath: route.path, mfa });
+        if (policy.allowRules === 0) at(['authorize', 'allow'], 'at least one allow rule is needed (nothing would ever be allowed)');
+      } catch (err) {
+        if (err instanceof PolicyError) at(['authorize', ...err.path.filter((k) => k !== '')], err.message);
+        else throw err;
+      }
+    } else if (r.authenticate !== undefined) {
+      at(['authenticate'], 'a route with authenticate needs authorize (allow: [{ authenticated: true }] means any verified identity)');
+    }
+    const usesDevice = [...(r.authorize?.allow ?? []), ...(r.authorize?.deny ?? [])].some((rule) => rule.device !== undefined);
+    if (usesDevice && !config.devices) at(['authorize'], 'the device condition needs devices.inventory');
+    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode });
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -145,6 +172,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     identityPrefix: config.identity_headers.prefix.toLowerCase(),
     providers,
     assertion,
+    devices,
     warnings,
   };
 }
@@ -257,6 +285,8 @@ function compileRoute(
     identityHeaders: defaultHeaderNames('X-ZT-'),
     assertion: false,
     dropHeaders: new Set<string>(),
+    policy: null,
+    mode: r.mode,
     index,
     name: r.name,
     hosts,

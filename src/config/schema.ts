@@ -14,6 +14,8 @@ const hostPort = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+|\*):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:8443')
   .meta({ description: 'host:port to listen on; port 0 picks a free port' });
 
+const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name');
+
 const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
 
 const tls = z.strictObject({
@@ -128,7 +130,6 @@ const apiKeyProvider = z.strictObject({
 
 const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider]);
 
-const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name');
 
 const routeIdentityHeaders = z.strictObject({
   user: headerName.optional(),
@@ -140,6 +141,93 @@ const routeIdentityHeaders = z.strictObject({
   pass_token: z.boolean().default(false).meta({ description: 'Forward the client Authorization header upstream' }),
 });
 
+const str = z.string().min(1);
+
+const claimMatcher = z.union([
+  z.union([z.string(), z.number(), z.boolean()]),
+  z.array(z.union([z.string(), z.number(), z.boolean()])).min(1),
+  z.strictObject({ equals: z.union([z.string(), z.number(), z.boolean()]) }),
+  z.strictObject({ one_of: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1) }),
+  z.strictObject({ contains: z.union([z.string(), z.number(), z.boolean()]) }),
+]);
+
+/** A rule: every condition present must hold. A condition with a list means "any of". */
+const rule = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional().meta({ description: 'Shown in decisions and audit' }),
+  authenticated: z.boolean().optional(),
+  subject: oneOrMany(str).optional(),
+  email: oneOrMany(str).optional().meta({ description: 'Verified email addresses only' }),
+  email_domain: oneOrMany(str).optional().meta({ description: 'Exact domain after the last @, verified emails only' }),
+  groups: oneOrMany(str).optional().meta({ description: 'Any of these groups' }),
+  all_groups: z.array(str).min(1).optional().meta({ description: 'All of these groups' }),
+  claims: z.record(z.string().min(1), claimMatcher).optional().meta({ description: 'Claim path (a.b.c) → value, list (one of), {equals|one_of|contains}' }),
+  issuer: oneOrMany(str).optional(),
+  provider: oneOrMany(str).optional(),
+  method: oneOrMany(z.enum(['jwt', 'mtls', 'api_key', 'session'])).optional(),
+  spiffe_id: oneOrMany(str).optional().meta({ description: 'Exact SPIFFE ID, or a prefix ending in /*' }),
+  trust_domain: oneOrMany(str).optional(),
+  source_ip: oneOrMany(str).optional().meta({ description: 'CIDRs matched against the trusted client IP' }),
+  http_methods: oneOrMany(z.string().regex(/^[A-Z]+$/)).optional(),
+  paths: oneOrMany(str).optional().meta({ description: 'Sub-paths of the route: prefix at segment boundaries, =/x exact' }),
+  time: z
+    .strictObject({
+      days: oneOrMany(str).optional().meta({ description: 'mon-fri, or a list such as [mon, wed, sat-sun]' }),
+      hours: z.string().regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/, 'hours look like 08:00-19:00').optional(),
+      tz: z.string().default('UTC').meta({ description: 'IANA time zone, e.g. Europe/Berlin' }),
+    })
+    .optional(),
+  mfa: z.literal(true).optional().meta({ description: 'amr contains an MFA method or acr is in authz.mfa.acr' }),
+  device: z.enum(['known', 'trusted']).optional().meta({ description: 'Device in devices.inventory, not revoked (and trusted)' }),
+  service_callers: oneOrMany(str).optional().meta({ description: 'SPIFFE IDs (or prefixes ending in /*) allowed to call' }),
+});
+
+const authorize = z.strictObject({
+  allow: z.array(rule).default([]),
+  deny: z.array(rule).default([]),
+});
+
+const rateLimit = z.strictObject({
+  per: z.enum(['ip', 'subject', 'api_key', 'route']),
+  limit: z.number().int().min(1).max(10_000_000),
+  window: duration,
+});
+
+const cors = z.strictObject({
+  origins: z.array(z.string().regex(/^https?:\/\/[^/?#*]+$/, 'an exact origin such as https://app.example.com')).min(1),
+  methods: z.array(z.string().regex(/^[A-Z]+$/)).default(['GET', 'HEAD', 'POST']),
+  headers: z.array(z.string().regex(/^[A-Za-z0-9-]+$/)).default([]),
+  expose_headers: z.array(z.string().regex(/^[A-Za-z0-9-]+$/)).default([]),
+  credentials: z.boolean().default(false),
+  max_age: duration.prefault('10m'),
+});
+
+const securityHeaders = z.strictObject({
+  hsts: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        max_age: duration.prefault('365d'),
+        include_subdomains: z.boolean().default(true),
+        preload: z.boolean().default(false),
+      }),
+    ])
+    .optional(),
+  csp: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        directives: z.record(z.string(), z.union([z.array(z.string()), z.literal(true)])).optional(),
+        report_only: z.boolean().default(false),
+      }),
+    ])
+    .optional(),
+  frame_options: z.enum(['deny', 'sameorigin']).or(z.literal(false)).optional(),
+  referrer_policy: z.string().or(z.literal(false)).optional(),
+  permissions_policy: z.string().or(z.literal(false)).optional(),
+  cross_origin_opener_policy: z.enum(['same-origin', 'same-origin-allow-popups', 'unsafe-none']).or(z.literal(false)).optional(),
+  keep_upstream: z.array(z.string().regex(/^[A-Za-z0-9-]+$/)).optional().meta({ description: "Headers where the upstream's value wins" }),
+});
+
 const route = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'route names are 1-64 of A-Z a-z 0-9 _ . -'),
   match: match.prefault({}),
@@ -148,6 +236,11 @@ const route = z.strictObject({
   authenticate: z.array(z.string().min(1)).min(1).optional().meta({ description: 'identity_providers tried in order' }),
   identity_headers: routeIdentityHeaders.prefault({}),
   websocket: z.boolean().default(true).meta({ description: 'Allow WebSocket upgrades on this route' }),
+  authorize: authorize.optional().meta({ description: 'Deny rules first, then allow rules; nothing matches → 403' }),
+  mode: z.enum(['enforce', 'report-only']).default('enforce'),
+  rate_limit: rateLimit.optional(),
+  cors: cors.optional(),
+  security_headers: securityHeaders.optional().meta({ description: 'Per-route override of the top-level security_headers' }),
 });
 
 export const configSchema = z.strictObject({
@@ -169,8 +262,35 @@ export const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       access: z.boolean().default(true),
+      audit: z.string().min(1).default('stdout').meta({ description: 'stdout, or a file path for decision records' }),
     })
     .prefault({}),
+  rate_limits: z
+    .strictObject({
+      pre_auth: rateLimit.optional().meta({ description: 'Before authentication; per must be ip' }),
+      auth_failures: z
+        .strictObject({ limit: z.number().int().min(1).default(10), window: duration.prefault('5m'), block: duration.prefault('15m') })
+        .optional()
+        .meta({ description: 'Brute-force lockout: after limit failures per IP or subject in window, 429 for block' }),
+    })
+    .prefault({}),
+  security_headers: securityHeaders.prefault({}),
+  authz: z
+    .strictObject({
+      mfa: z
+        .strictObject({
+          amr: z.array(z.string()).default(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fpt', 'face', 'iris', 'retina', 'vbm']),
+          acr: z.array(z.string()).default([]),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  devices: z
+    .strictObject({
+      inventory: z.string().min(1).meta({ description: 'YAML: devices: [{ id, cert_sha256?, owner?, trusted, revoked }]' }),
+      header: headerName.optional().meta({ description: 'Device id header, believed only from trusted_proxies' }),
+    })
+    .optional(),
   shutdown: z.strictObject({ drain_timeout: duration.prefault('30s') }).prefault({}),
   reload: z.strictObject({ watch: z.boolean().default(true) }).prefault({}),
   routes: z.array(route).default([]),
@@ -181,6 +301,11 @@ export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
 export type UpstreamConfig = RouteConfig['upstream'];
 export type IdentityProviderConfig = Config['identity_providers'][string];
+export type RuleConfig = z.output<typeof rule>;
+export type AuthorizeConfig = z.output<typeof authorize>;
+export type RateLimitConfig = z.output<typeof rateLimit>;
+export type CorsConfig = z.output<typeof cors>;
+export type SecurityHeadersConfig = z.output<typeof securityHeaders>;
 
 export function configJsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

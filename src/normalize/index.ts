@@ -63,6 +63,8 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
       upstreamHeaders: headers.forward,
       forwardedFor,
       route: undefined,
+      identity: null,
+      decision: null,
     };
   };
 }

@@ -1,7 +1,9 @@
 // The stages between normalize and forward, shared by plain requests and WebSocket upgrades:
 // route → authenticate → mutate. Each returns synchronously when it can (cache hits), a Promise otherwise.
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Identity } from '../authn/identity.ts';
+import type { Device } from '../authz/devices.ts';
 import { appendIdentityHeaders } from '../proxy/identity-headers.ts';
 import type { CompiledRoute } from '../routing/route.ts';
 import type { RuntimeState } from '../server/runtime.ts';
@@ -63,20 +65,55 @@ export function mutateRequest(
   });
 }
 
-/** Runs authenticate then mutate, staying synchronous when both are. */
+/** The caller's device: from a verified client certificate, or a header set by a trusted proxy. */
+function deviceOf(state: RuntimeState, ctx: RequestContext, req: IncomingMessage): Device | undefined {
+  const devices = state.compiled.devices;
+  if (devices === null) return undefined;
+  const socket = req.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate === 'function' && socket.authorized) {
+    const fp = socket.getPeerCertificate().fingerprint256;
+    const device = fp ? devices.inventory.byCertificate(fp) : undefined;
+    if (device) return device;
+  }
+  if (devices.header !== undefined && ctx.viaTrustedProxy) {
+    const id = req.headers[devices.header];
+    if (typeof id === 'string') return devices.inventory.byId(id);
+  }
+  return undefined;
+}
+
+/**
+ * authorize stage: evaluates the route's policy and records the decision on the context. Throws 403 on deny
+ * (unless the route is report-only, which forwards and lets the audit record say would_deny).
+ */
+export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, req: IncomingMessage): void {
+  if (route.policy === null) return;
+  let device: Device | undefined | null = null;
+  const decision = route.policy.evaluate({
+    identity: ctx.identity,
+    method: ctx.method,
+    path: ctx.target.matchPath,
+    clientIp: ctx.clientIp,
+    nowMs: Date.now(),
+    device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
+  });
+  ctx.decision = decision;
+  if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
+}
+
+/** authenticate → authorize → mutate, staying synchronous when every stage is. */
 export function admit(
   state: RuntimeState,
   route: CompiledRoute,
   ctx: RequestContext,
   req: IncomingMessage,
 ): Identity | null | Promise<Identity | null> {
+  const after = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
+    ctx.identity = identity;
+    authorizeRequest(state, route, ctx, req);
+    const mutated = mutateRequest(state, route, ctx, identity);
+    return mutated instanceof Promise ? mutated.then(() => identity) : identity;
+  };
   const identity = authenticateRequest(route, ctx, req);
-  if (identity instanceof Promise) {
-    return identity.then(async (id) => {
-      await mutateRequest(state, route, ctx, id);
-      return id;
-    });
-  }
-  const mutated = mutateRequest(state, route, ctx, identity);
-  return mutated instanceof Promise ? mutated.then(() => identity) : identity;
+  return identity instanceof Promise ? identity.then(after) : after(identity);
 }

@@ -3,6 +3,8 @@
 import type { CanonicalHost } from '../normalize/host.ts';
 import type { CanonicalTarget } from '../normalize/target.ts';
 import type { CompiledRoute } from '../routing/route.ts';
+import type { Identity } from '../authn/identity.ts';
+import type { Decision } from '../authz/policy.ts';
 
 export interface RequestContext {
   readonly id: string;
@@ -22,4 +24,6 @@ export interface RequestContext {
   /** X-Forwarded-For chain as forwarded (trusted chain + peer). */
   readonly forwardedFor: string;
   route: CompiledRoute | undefined;
+  identity: Identity | null;
+  decision: Decision | null;
 }

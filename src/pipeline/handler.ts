@@ -30,6 +30,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
 
     res.once('close', () => {
       runtime.release(state);
+      state.audit.record(ctx, res.statusCode, outcome.code);
       if (!state.compiled.config.log.access) return;
       log.info({
         msg: 'request',

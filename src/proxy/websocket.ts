@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from '../audit/logger.ts';
-import { GatewayError } from '../pipeline/errors.ts';
+import { ERROR_CODES, GatewayError, type GatewayErrorCode } from '../pipeline/errors.ts';
 import { admit, resolveRoute } from '../pipeline/chain.ts';
 import { isReserved } from '../pipeline/reserved.ts';
 import type { RequestContext } from '../pipeline/context.ts';
@@ -43,6 +43,7 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
       if (released) return;
       released = true;
       runtime.release(state);
+      state.audit.record(ctx, code === undefined ? 101 : (ERROR_CODES[code as GatewayErrorCode]?.status ?? 500), code, { upgrade: 'websocket' });
       log.info({
         msg: 'upgrade',
         req_id: ctx?.id,

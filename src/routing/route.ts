@@ -1,5 +1,6 @@
 // A route as the request path sees it: everything resolved at load, nothing parsed per request.
 import type { RouteAuthentication } from '../authn/index.ts';
+import type { Policy } from '../authz/policy.ts';
 import type { IdentityHeaderNames } from '../proxy/identity-headers.ts';
 import type { UpstreamTarget } from '../proxy/upstream.ts';
 
@@ -31,4 +32,8 @@ export interface CompiledRoute {
   readonly assertion: boolean;
   /** Lower-case request headers removed before forwarding (credentials, custom identity header names). */
   readonly dropHeaders: ReadonlySet<string>;
+  /** null: no authorize block (public routes, or routes that always answer 401). */
+  readonly policy: Policy | null;
+  /** report-only: decide and audit, but forward anyway. */
+  readonly mode: 'enforce' | 'report-only';
 }

@@ -57,7 +57,7 @@ export class Gateway {
     const compiled = loadAndCompile(opts.configFile, opts.env, { onEvent: this.#onEvent });
     if (!opts.logger) this.log.level = compiled.config.log.level;
     for (const w of compiled.warnings) this.log.warn(w);
-    this.#runtime = new Runtime(compiled, compiled.tls !== null);
+    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log);
   }
 
   readonly #onEvent = (event: string, detail: Record<string, unknown>): void => {

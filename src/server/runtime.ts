@@ -1,6 +1,8 @@
 // The whole runtime state behind one reference. Reload builds a complete new state and swaps it only on
 // success; requests hold the state they started with, and pools retire when no state uses them.
 import type { Pool } from 'undici';
+import { createAuditLog, type AuditLog } from '../audit/audit.ts';
+import type { Logger } from '../audit/logger.ts';
 import type { CompiledConfig } from '../config/compile.ts';
 import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/upstream.ts';
@@ -10,6 +12,7 @@ export interface RuntimeState {
   readonly compiled: CompiledConfig;
   readonly normalize: Normalizer;
   readonly pools: ReadonlyMap<string, Pool>;
+  readonly audit: AuditLog;
   inflight: number;
   retired: boolean;
 }
@@ -21,8 +24,12 @@ export class Runtime {
   readonly #secure: boolean;
   readonly #onRetired: Array<RuntimeState> = [];
 
-  constructor(compiled: CompiledConfig, secure: boolean) {
+  readonly #log: Logger;
+  readonly #audits = new Map<string, AuditLog>();
+
+  constructor(compiled: CompiledConfig, secure: boolean, log: Logger) {
     this.#secure = secure;
+    this.#log = log;
     this.#current = this.#build(compiled);
   }
 
@@ -54,6 +61,14 @@ export class Runtime {
 
   async close(): Promise<void> {
     await this.#registry.closeAll();
+    for (const a of this.#audits.values()) a.flush();
+  }
+
+  /** One audit destination per target, kept across reloads (a reload must not reopen or lose records). */
+  #auditFor(target: string): AuditLog {
+    let audit = this.#audits.get(target);
+    if (!audit) this.#audits.set(target, (audit = createAuditLog(target, this.#log)));
+    return audit;
   }
 
   #build(compiled: CompiledConfig): RuntimeState {
@@ -69,6 +84,7 @@ export class Runtime {
         secure: this.#secure,
       }),
       pools,
+      audit: this.#auditFor(compiled.config.log.audit),
       inflight: 0,
       retired: false,
     };

@@ -1,0 +1,64 @@
+// One structured record per decision (DESIGN.md §1 "audit"): who asked for what, what was decided and why.
+// To the main log stream (stdout) by default, or to its own file with `log.audit: <path>`.
+import pino from 'pino';
+import type { RequestContext } from '../pipeline/context.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+export type DecisionKind =
+  | 'allow'
+  | 'deny'
+  | 'would_deny'
+  | 'public'
+  | 'unauthenticated'
+  | 'rate_limited'
+  | 'no_route'
+  | 'refused';
+
+export interface AuditLog {
+  record(ctx: RequestContext | undefined, status: number, code: string | undefined, extra?: Record<string, unknown>): void;
+  flush(): void;
+}
+
+export function decisionKind(ctx: RequestContext | undefined, code: string | undefined): DecisionKind {
+  if (code === 'GW_ERR_RATE_LIMITED') return 'rate_limited';
+  if (code === 'GW_ERR_UNAUTHENTICATED') return 'unauthenticated';
+  if (ctx?.decision) {
+    if (ctx.decision.allow) return 'allow';
+    return ctx.route?.mode === 'report-only' ? 'would_deny' : 'deny';
+  }
+  if (ctx === undefined) return 'refused';
+  if (ctx.route === undefined) return code === undefined ? 'public' : code === 'GW_ERR_NO_ROUTE' ? 'no_route' : 'refused';
+  if (ctx.route.public) return 'public';
+  return code === undefined ? 'allow' : 'refused';
+}
+
+export function createAuditLog(target: string, mainLog: Logger): AuditLog {
+  const log: Logger =
+    target === 'stdout'
+      ? mainLog.child({ audit: true })
+      : createLogger('info', pino.destination({ dest: target, sync: false, mkdir: true })).child({ audit: true });
+  return {
+    flush: () => log.flush(),
+    record(ctx, status, code, extra) {
+      log.info({
+        msg: 'decision',
+        request_id: ctx?.id,
+        decision: decisionKind(ctx, code),
+        route: ctx?.route?.name,
+        method: ctx?.method,
+        host: ctx?.host.name,
+        path: ctx?.target.path,
+        client_ip: ctx?.clientIp,
+        subject: ctx?.identity?.subject,
+        auth_method: ctx?.identity?.method,
+        provider: ctx?.identity?.provider,
+        rule: ctx?.decision?.rule,
+        reasons: ctx?.decision?.reasons,
+        mode: ctx?.route?.mode,
+        status,
+        code,
+        ...extra,
+      });
+    },
+  };
+}

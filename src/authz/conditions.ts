@@ -1,0 +1,191 @@
+// Rule conditions, compiled once into small predicates. Each returns null when it holds, or the reason
+// (from the closed vocabulary) why it does not.
+import { compileAddressSet } from '../normalize/cidr.ts';
+import { canonicalPath } from '../normalize/target.ts';
+import type { RuleConfig } from '../config/schema.ts';
+import type { PolicyInput } from './input.ts';
+import type { Reason } from './reasons.ts';
+import { compileTimeWindow } from './time.ts';
+
+export type Condition = (input: PolicyInput) => Reason | null;
+
+export interface ConditionContext {
+  /** The route's own path prefix ('' for /): `paths` must lie under it. */
+  routePath: string;
+  mfa: { amr: ReadonlySet<string>; acr: ReadonlySet<string> };
+}
+
+const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+type Scalar = string | number | boolean;
+
+function spiffeMatcher(patterns: string[]): (id: string) => boolean {
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const p of patterns) {
+    if (!p.startsWith('spiffe://')) throw new TypeError(`"${p}" is not a SPIFFE ID (spiffe://trust-domain/path)`);
+    if (p.endsWith('/*')) prefixes.push(p.slice(0, -1));
+    else exact.add(p);
+  }
+  return (id) => exact.has(id) || prefixes.some((pre) => id.startsWith(pre));
+}
+
+function claimAt(claims: Readonly<Record<string, unknown>>, path: string[]): unknown {
+  let v: unknown = claims;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    v = Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined;
+  }
+  return v;
+}
+
+function claimTest(matcher: NonNullable<RuleConfig['claims']>[string]): (value: unknown) => boolean {
+  if (Array.isArray(matcher)) return (v) => matcher.includes(v as Scalar);
+  if (typeof matcher !== 'object') return (v) => v === matcher;
+  if ('equals' in matcher) return (v) => v === matcher.equals;
+  if ('one_of' in matcher) return (v) => matcher.one_of.includes(v as Scalar);
+  const needle = matcher.contains;
+  // Arrays (roles) or space-separated strings (OAuth scope) both "contain".
+  return (v) => (Array.isArray(v) ? v.includes(needle) : typeof v === 'string' && typeof needle === 'string' && v.split(' ').includes(needle));
+}
+
+/** Compiles the conditions of one rule; throws TypeError (naming the condition key) on bad values. */
+export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Array<{ key: string; test: Condition }> {
+  const out: Array<{ key: string; test: Condition }> = [];
+  const add = (key: string, test: Condition) => out.push({ key, test });
+  const wrap = (key: string, build: () => Condition) => {
+    try {
+      add(key, build());
+    } catch (err) {
+      throw Object.assign(new TypeError((err as Error).message), { key });
+    }
+  };
+
+  if (rule.authenticated !== undefined) {
+    const want = rule.authenticated;
+    add('authenticated', (i) => ((i.identity !== null) === want ? null : want ? 'unauthenticated' : 'authenticated'));
+  }
+  if (rule.subject !== undefined) {
+    const set = new Set(list(rule.subject));
+    add('subject', (i) => (i.identity && set.has(i.identity.subject) ? null : i.identity ? 'subject-unauthorized' : 'unauthenticated'));
+  }
+  if (rule.email !== undefined) {
+    const set = new Set(list(rule.email).map((e) => e.toLowerCase()));
+    add('email', (i) => {
+      if (!i.identity) return 'unauthenticated';
+      if (i.identity.email === undefined || !i.identity.emailVerified) return 'email-unverified';
+      return set.has(i.identity.email.toLowerCase()) ? null : 'email-unauthorized';
+    });
+  }
+  if (rule.email_domain !== undefined) {
+    const set = new Set(list(rule.email_domain).map((d) => d.toLowerCase().replace(/^@/, '')));
+    add('email_domain', (i) => {
+      if (!i.identity) return 'unauthenticated';
+      const email = i.identity.email;
+      if (email === undefined || !i.identity.emailVerified) return 'email-unverified';
+      return set.has(email.slice(email.lastIndexOf('@') + 1).toLowerCase()) ? null : 'email-domain-unauthorized';
+    });
+  }
+  if (rule.groups !== undefined) {
+    const set = new Set(list(rule.groups));
+    add('groups', (i) => (i.identity?.groups.some((g) => set.has(g)) ? null : i.identity ? 'groups-unauthorized' : 'unauthenticated'));
+  }
+  if (rule.all_groups !== undefined) {
+    const need = rule.all_groups;
+    add('all_groups', (i) => (i.identity && need.every((g) => i.identity?.groups.includes(g)) ? null : i.identity ? 'groups-unauthorized' : 'unauthenticated'));
+  }
+  if (rule.claims !== undefined) {
+    const tests = Object.entries(rule.claims).map(([path, m]) => ({ path: path.split('.'), test: claimTest(m) }));
+    add('claims', (i) => {
+      if (!i.identity) return 'unauthenticated';
+      const claims = i.identity.claims;
+      return tests.every((t) => t.test(claimAt(claims, t.path))) ? null : 'claims-unauthorized';
+    });
+  }
+  const idField = (key: 'issuer' | 'provider' | 'method', reason: Reason, values: string | string[] | undefined) => {
+    if (values === undefined) return;
+    const set = new Set<string>(list(values));
+    add(key, (i) => {
+      if (!i.identity) return 'unauthenticated';
+      const v = i.identity[key];
+      return v !== undefined && set.has(v) ? null : reason;
+    });
+  };
+  idField('issuer', 'issuer-unauthorized', rule.issuer);
+  idField('provider', 'provider-unauthorized', rule.provider);
+  idField('method', 'method-unauthorized', rule.method);
+  if (rule.spiffe_id !== undefined) {
+    const spiffe = rule.spiffe_id;
+    wrap('spiffe_id', () => {
+      const match = spiffeMatcher(list(spiffe));
+      return (i) => (i.identity?.spiffeId !== undefined && match(i.identity.spiffeId) ? null : i.identity ? 'spiffe-id-unauthorized' : 'unauthenticated');
+    });
+  }
+  if (rule.trust_domain !== undefined) {
+    const set = new Set(list(rule.trust_domain));
+    add('trust_domain', (i) => {
+      const id = i.identity?.spiffeId;
+      if (id === undefined) return i.identity ? 'trust-domain-unauthorized' : 'unauthenticated';
+      return set.has(id.slice('spiffe://'.length).split('/', 1)[0] as string) ? null : 'trust-domain-unauthorized';
+    });
+  }
+  if (rule.service_callers !== undefined) {
+    const callers = rule.service_callers;
+    wrap('service_callers', () => {
+      const match = spiffeMatcher(list(callers));
+      return (i) =>
+        i.identity?.method === 'mtls' && i.identity.spiffeId !== undefined && match(i.identity.spiffeId) ? null : 'service-caller-unauthorized';
+    });
+  }
+  if (rule.source_ip !== undefined) {
+    const cidrs = list(rule.source_ip);
+    wrap('source_ip', () => {
+      const set = compileAddressSet(cidrs);
+      return (i) => (set.has(i.clientIp) ? null : 'source-ip-unauthorized');
+    });
+  }
+  if (rule.http_methods !== undefined) {
+    const set = new Set(list(rule.http_methods));
+    add('http_methods', (i) => (set.has(i.method) ? null : 'http-method-unauthorized'));
+  }
+  if (rule.paths !== undefined) {
+    const specs = list(rule.paths);
+    wrap('paths', () => {
+      const compiled = specs.map((spec) => {
+        const exact = spec.startsWith('=');
+        const canonical = canonicalPath(exact ? spec.slice(1) : spec).path;
+        const prefix = exact ? canonical : canonical.replace(/\/$/, '');
+        const inRoute = ctx.routePath === '' || prefix === ctx.routePath || prefix.startsWith(`${ctx.routePath}/`);
+        if (!inRoute) throw new TypeError(`path "${spec}" is not under the route's path "${ctx.routePath || '/'}"`);
+        return { exact, prefix };
+      });
+      return (i) =>
+        compiled.some((c) => (c.exact ? i.path === c.prefix : c.prefix === '' || i.path === c.prefix || i.path.startsWith(`${c.prefix}/`)))
+          ? null
+          : 'path-unauthorized';
+    });
+  }
+  if (rule.time !== undefined) {
+    const spec = rule.time;
+    wrap('time', () => {
+      const test = compileTimeWindow(spec);
+      return (i) => (test(i.nowMs) ? null : 'time-unauthorized');
+    });
+  }
+  if (rule.mfa === true) {
+    add('mfa', (i) => {
+      const id = i.identity;
+      if (!id) return 'unauthenticated';
+      return id.amr.some((a) => ctx.mfa.amr.has(a)) || (id.acr !== undefined && ctx.mfa.acr.has(id.acr)) ? null : 'mfa-required';
+    });
+  }
+  if (rule.device !== undefined) {
+    const needTrusted = rule.device === 'trusted';
+    add('device', (i) => {
+      const d = i.device();
+      if (d === undefined) return 'device-unknown';
+      if (d.revoked) return 'device-revoked';
+      return needTrusted && !d.trusted ? 'device-untrusted' : null;
+    });
+  }
+  return out;
+}

@@ -1,0 +1,83 @@
+// A route's policy: deny rules first (any match → deny), then allow rules (any match → allow), else deny.
+// Evaluation short-circuits on the hot path; reasons for every failing allow rule are gathered only on deny.
+import type { AuthorizeConfig } from '../config/schema.ts';
+import { compileConditions, type Condition, type ConditionContext } from './conditions.ts';
+import type { PolicyInput } from './input.ts';
+import type { Reason } from './reasons.ts';
+
+export interface RuleReason {
+  readonly rule: string;
+  readonly reason: Reason;
+}
+
+export interface Decision {
+  readonly allow: boolean;
+  /** The rule that decided: the matching allow or deny rule; undefined for default deny. */
+  readonly rule: string | undefined;
+  readonly reasons: readonly RuleReason[];
+}
+
+interface CompiledRule {
+  readonly label: string;
+  readonly conditions: ReadonlyArray<{ key: string; test: Condition }>;
+}
+
+export interface Policy {
+  evaluate(input: PolicyInput): Decision;
+  readonly allowRules: number;
+  readonly denyRules: number;
+}
+
+export class PolicyError extends TypeError {
+  readonly path: PropertyKey[];
+  constructor(message: string, path: PropertyKey[]) {
+    super(message);
+    this.path = path;
+  }
+}
+
+function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], ctx: ConditionContext): CompiledRule[] {
+  return rules.map((rule, i) => {
+    let conditions;
+    try {
+      conditions = compileConditions(rule, ctx);
+    } catch (err) {
+      throw new PolicyError((err as Error).message, [kind, i, (err as { key?: string }).key ?? '']);
+    }
+    if (conditions.length === 0) throw new PolicyError('a rule needs at least one condition (use authenticated: true)', [kind, i]);
+    return { label: rule.name ?? `${kind}[${i}]`, conditions };
+  });
+}
+
+function holds(rule: CompiledRule, input: PolicyInput): boolean {
+  for (const c of rule.conditions) if (c.test(input) !== null) return false;
+  return true;
+}
+
+function failures(rule: CompiledRule, input: PolicyInput): RuleReason[] {
+  const out: RuleReason[] = [];
+  for (const c of rule.conditions) {
+    const reason = c.test(input);
+    if (reason !== null) out.push({ rule: rule.label, reason });
+  }
+  return out;
+}
+
+export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Policy {
+  const deny = compileRules('deny', cfg.deny, ctx);
+  const allow = compileRules('allow', cfg.allow, ctx);
+  return {
+    allowRules: allow.length,
+    denyRules: deny.length,
+    evaluate(input) {
+      for (const rule of deny) {
+        if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: [{ rule: rule.label, reason: 'deny-rule-matched' }] };
+      }
+      for (const rule of allow) {
+        if (holds(rule, input)) return { allow: true, rule: rule.label, reasons: [{ rule: rule.label, reason: 'rule-matched' }] };
+      }
+      const reasons = allow.flatMap((r) => failures(r, input));
+      return { allow: false, rule: undefined, reasons: reasons.length ? reasons : [{ rule: '-', reason: 'no-allow-rule' }] };
+    },
+  };
+}
