@@ -132,6 +132,9 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       report(['devices', 'inventory'], (err as Error).message);
     }
   }
+  if (config.rate_limits.pre_auth && config.rate_limits.pre_auth.per !== 'ip') {
+    report(['rate_limits', 'pre_auth', 'per'], 'pre_auth limits run before authentication: per must be ip');
+  }
   const mfa = { amr: new Set(config.authz.mfa.amr), acr: new Set(config.authz.mfa.acr) };
 
   const names = new Set<string>();

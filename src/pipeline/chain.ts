@@ -101,19 +101,52 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
 }
 
-/** authenticate → authorize → mutate, staying synchronous when every stage is. */
+/**
+ * limit (pre) → lockout → authenticate → authorize → limit (post) → mutate. Synchronous when nothing on the
+ * way needs to wait (no limits, cached token), so the common path allocates no promises.
+ */
 export function admit(
   state: RuntimeState,
   route: CompiledRoute,
   ctx: RequestContext,
   req: IncomingMessage,
 ): Identity | null | Promise<Identity | null> {
-  const after = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
+  const limits = state.limits;
+  const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
     authorizeRequest(state, route, ctx, req);
-    const mutated = mutateRequest(state, route, ctx, identity);
-    return mutated instanceof Promise ? mutated.then(() => identity) : identity;
+    const limited = limits.route(route, ctx, identity);
+    const mutate = () => {
+      const mutated = mutateRequest(state, route, ctx, identity);
+      return mutated instanceof Promise ? mutated.then(() => identity) : identity;
+    };
+    return limited ? limited.then(mutate) : mutate();
   };
-  const identity = authenticateRequest(route, ctx, req);
-  return identity instanceof Promise ? identity.then(after) : after(identity);
+  const authenticate = (): Identity | null | Promise<Identity | null> => {
+    let identity: Identity | null | Promise<Identity>;
+    try {
+      identity = authenticateRequest(route, ctx, req);
+    } catch (err) {
+      countFailure(err);
+      throw err;
+    }
+    if (identity instanceof Promise) {
+      return identity.then(afterAuth, (err: unknown) => {
+        countFailure(err);
+        throw err;
+      });
+    }
+    return afterAuth(identity);
+  };
+  const countFailure = (err: unknown) => {
+    // Only presented-but-invalid credentials count towards lockout, not a missing login.
+    const invalid = err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED' && err.headers.some(([, v]) => v.includes('error='));
+    if (invalid) {
+      limits.recordAuthFailure(ctx, undefined);
+    }
+  };
+  const pre = limits.preAuth(ctx);
+  const lockout = route.public ? undefined : limits.checkLockout(ctx);
+  if (pre === undefined && lockout === undefined) return authenticate();
+  return Promise.all([pre, lockout]).then(authenticate);
 }

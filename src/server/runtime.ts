@@ -6,6 +6,9 @@ import type { Logger } from '../audit/logger.ts';
 import type { CompiledConfig } from '../config/compile.ts';
 import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/upstream.ts';
+import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
+import { createRedis } from '../state/redis.ts';
+import type { Redis } from 'ioredis';
 
 export interface RuntimeState {
   readonly generation: number;
@@ -13,6 +16,7 @@ export interface RuntimeState {
   readonly normalize: Normalizer;
   readonly pools: ReadonlyMap<string, Pool>;
   readonly audit: AuditLog;
+  readonly limits: RateLimits;
   inflight: number;
   retired: boolean;
 }
@@ -26,10 +30,17 @@ export class Runtime {
 
   readonly #log: Logger;
   readonly #audits = new Map<string, AuditLog>();
+  readonly #redisUrl: string | undefined;
+  readonly #redis: Redis | null;
+  readonly #limiters: LimiterRegistry;
 
   constructor(compiled: CompiledConfig, secure: boolean, log: Logger) {
     this.#secure = secure;
     this.#log = log;
+    // Shared state connections live as long as the process; the URL is fixed at start.
+    this.#redisUrl = compiled.config.state?.redis;
+    this.#redis = this.#redisUrl ? createRedis(this.#redisUrl, log) : null;
+    this.#limiters = new LimiterRegistry(this.#redis);
     this.#current = this.#build(compiled);
   }
 
@@ -49,7 +60,12 @@ export class Runtime {
   }
 
   /** Installs a new compiled config; the old state keeps serving its in-flight requests. */
+  get redis(): Redis | null {
+    return this.#redis;
+  }
+
   swap(compiled: CompiledConfig): RuntimeState {
+    if (compiled.config.state?.redis !== this.#redisUrl) this.#log.warn('state.redis changed: restart the gateway to apply it');
     const next = this.#build(compiled);
     const old = this.#current;
     this.#current = next;
@@ -61,6 +77,7 @@ export class Runtime {
 
   async close(): Promise<void> {
     await this.#registry.closeAll();
+    this.#redis?.disconnect();
     for (const a of this.#audits.values()) a.flush();
   }
 
@@ -85,6 +102,7 @@ export class Runtime {
       }),
       pools,
       audit: this.#auditFor(compiled.config.log.audit),
+      limits: createRateLimits(compiled.config, this.#limiters),
       inflight: 0,
       retired: false,
     };

@@ -1,0 +1,141 @@
+// Rate limits (rate-limiter-flexible): pre-auth per client IP, per route after authorization, and a
+// brute-force lockout for authentication failures. Memory by default; Redis when state.redis is set,
+// with a memory insurance limiter so a Redis outage degrades to per-instance limits, never to 500s.
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Identity } from '../authn/identity.ts';
+import type { Config, RateLimitConfig } from '../config/schema.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import { GatewayError } from '../pipeline/errors.ts';
+import type { CompiledRoute } from '../routing/route.ts';
+
+interface Limiter {
+  readonly policy: string;
+  readonly limit: number;
+  readonly windowSec: number;
+  readonly impl: RateLimiterAbstract;
+}
+
+/** Limiters outlive reloads: an unchanged limit keeps its counters. */
+export class LimiterRegistry {
+  readonly #limiters = new Map<string, Limiter>();
+  readonly #redis: Redis | null;
+
+  constructor(redis: Redis | null) {
+    this.#redis = redis;
+  }
+
+  get(scope: string, policy: string, limit: number, windowMs: number, blockMs = 0): Limiter {
+    const windowSec = Math.max(1, Math.round(windowMs / 1000));
+    const blockSec = Math.round(blockMs / 1000);
+    const key = `${scope}|${limit}|${windowSec}|${blockSec}`;
+    let l = this.#limiters.get(key);
+    if (l === undefined) {
+      const keyPrefix = `ztgw:rl:${scope}`;
+      const opts = { points: limit, duration: windowSec, blockDuration: blockSec, keyPrefix };
+      const impl = this.#redis
+        ? new RateLimiterRedis({
+            ...opts,
+            storeClient: this.#redis,
+            rejectIfRedisNotReady: true,
+            insuranceLimiter: new RateLimiterMemory(opts),
+          })
+        : new RateLimiterMemory(opts);
+      this.#limiters.set(key, (l = { policy, limit, windowSec, impl }));
+    }
+    return l;
+  }
+}
+
+function limitHeaders(l: Limiter, res: RateLimiterRes): Array<[string, string]> {
+  const reset = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+  return [
+    ['retry-after', String(reset)],
+    ['ratelimit-policy', `"${l.policy}";q=${l.limit};w=${l.windowSec}`],
+    ['ratelimit', `"${l.policy}";r=${Math.max(0, res.remainingPoints)};t=${reset}`],
+  ];
+}
+
+function limited(l: Limiter, res: RateLimiterRes, detail: string): GatewayError {
+  return new GatewayError('GW_ERR_RATE_LIMITED', detail, { headers: limitHeaders(l, res) });
+}
+
+async function take(l: Limiter, key: string, detail: string): Promise<void> {
+  try {
+    await l.impl.consume(key);
+  } catch (err) {
+    if (err instanceof RateLimiterRes) throw limited(l, err, detail);
+    // Neither Redis nor the insurance limiter answered: let the request through rather than fail it.
+  }
+}
+
+export interface RateLimits {
+  /** Before authentication, per client IP (protects the authenticators). */
+  preAuth(ctx: RequestContext): Promise<void> | undefined;
+  /** A locked-out client (too many authentication failures) gets 429 before any credential is checked. */
+  checkLockout(ctx: RequestContext): Promise<void> | undefined;
+  recordAuthFailure(ctx: RequestContext, subject: string | undefined): void;
+  /** After authorization, per ip | subject | api_key | route as the route says. */
+  route(route: CompiledRoute, ctx: RequestContext, identity: Identity | null): Promise<void> | undefined;
+}
+
+export function createRateLimits(config: Config, registry: LimiterRegistry): RateLimits {
+  const pre = config.rate_limits.pre_auth;
+  const preLimiter = pre ? registry.get('pre', 'pre_auth', pre.limit, pre.window) : null;
+  const lock = config.rate_limits.auth_failures;
+  const lockLimiter = lock ? registry.get('authfail', 'auth_failures', lock.limit, lock.window, lock.block) : null;
+  const perRoute = new Map<string, { cfg: RateLimitConfig; limiter: Limiter }>();
+  for (const r of config.routes) {
+    if (r.rate_limit) {
+      perRoute.set(r.name, {
+        cfg: r.rate_limit,
+        limiter: registry.get(`route:${r.name}:${r.rate_limit.per}`, r.name, r.rate_limit.limit, r.rate_limit.window),
+      });
+    }
+  }
+
+  return {
+    preAuth(ctx) {
+      return preLimiter ? take(preLimiter, ctx.clientIp, 'too many requests from this address') : undefined;
+    },
+    checkLockout(ctx) {
+      if (!lockLimiter) return undefined;
+      return lockLimiter.impl.get(`ip:${ctx.clientIp}`).then(
+        (res) => {
+          if (res !== null && res.consumedPoints > lockLimiter.limit) {
+            throw limited(lockLimiter, res, 'too many failed authentication attempts; try again later');
+          }
+        },
+        () => undefined,
+      );
+    },
+    recordAuthFailure(ctx, subject) {
+      if (!lockLimiter) return;
+      const swallow = () => undefined;
+      lockLimiter.impl.consume(`ip:${ctx.clientIp}`).catch(swallow);
+      if (subject !== undefined) lockLimiter.impl.consume(`sub:${subject}`).catch(swallow);
+    },
+    route(route, ctx, identity) {
+      const entry = perRoute.get(route.name);
+      if (!entry) return undefined;
+      let key: string;
+      switch (entry.cfg.per) {
+        case 'ip':
+          key = `ip:${ctx.clientIp}`;
+          break;
+        case 'route':
+          key = 'route';
+          break;
+        case 'api_key': {
+          const id = identity?.method === 'api_key' ? identity.claims.key_id : undefined;
+          key = typeof id === 'string' ? `key:${id}` : identity ? `sub:${identity.provider}:${identity.subject}` : `ip:${ctx.clientIp}`;
+          break;
+        }
+        case 'subject':
+          key = identity ? `sub:${identity.provider}:${identity.subject}` : `ip:${ctx.clientIp}`;
+          break;
+      }
+      return take(entry.limiter, key, 'rate limit for this route exceeded');
+    },
+  };
+}
