@@ -5,6 +5,8 @@ import { buildAuthenticator, createRouteAuthentication, providerChecksum, type A
 import { loadDeviceInventory, type DeviceInventory } from '../authz/devices.ts';
 import { compilePolicy, PolicyError } from '../authz/policy.ts';
 import { compileAddressSet, type AddressSet } from '../normalize/cidr.ts';
+import { compileCors } from '../response/cors.ts';
+import { compileSecurityHeaders, type SecurityHeaderSet } from '../response/security-headers.ts';
 import { createAssertionSigner, generatedAssertionKey, loadAssertionKey, type AssertionSigner } from '../proxy/assertion.ts';
 import { defaultHeaderNames, type IdentityHeaderNames } from '../proxy/identity-headers.ts';
 import { canonicalPath } from '../normalize/target.ts';
@@ -35,6 +37,8 @@ export interface CompiledConfig {
   readonly providers: ReadonlyMap<string, { checksum: string; authenticator: Authenticator }>;
   readonly assertion: AssertionSigner | null;
   readonly devices: { inventory: DeviceInventory; header: string | undefined } | null;
+  /** Security headers for answers that belong to no route (problems, reserved paths). */
+  readonly security: SecurityHeaderSet;
   /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
   readonly warnings: readonly string[];
 }
@@ -44,6 +48,8 @@ export interface CompileOptions {
   previous?: CompiledConfig;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
+
+const NO_SECURITY_HEADERS: SecurityHeaderSet = { flat: [], names: new Set(), keepUpstream: new Set() };
 
 const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
 
@@ -135,6 +141,12 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
   if (config.rate_limits.pre_auth && config.rate_limits.pre_auth.per !== 'ip') {
     report(['rate_limits', 'pre_auth', 'per'], 'pre_auth limits run before authentication: per must be ip');
   }
+  let globalSecurity: SecurityHeaderSet = NO_SECURITY_HEADERS;
+  try {
+    globalSecurity = compileSecurityHeaders(config.security_headers, undefined);
+  } catch (err) {
+    report(['security_headers'], (err as Error).message);
+  }
   const mfa = { amr: new Set(config.authz.mfa.amr), acr: new Set(config.authz.mfa.acr) };
 
   const names = new Set<string>();
@@ -161,7 +173,14 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     }
     const usesDevice = [...(r.authorize?.allow ?? []), ...(r.authorize?.deny ?? [])].some((rule) => rule.device !== undefined);
     if (usesDevice && !config.devices) at(['authorize'], 'the device condition needs devices.inventory');
-    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode });
+    let security = globalSecurity;
+    try {
+      if (r.security_headers) security = compileSecurityHeaders(config.security_headers, r.security_headers);
+    } catch (err) {
+      at(['security_headers'], (err as Error).message);
+    }
+    const cors = r.cors ? compileCors(r.cors) : null;
+    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors });
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -176,6 +195,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     providers,
     assertion,
     devices,
+    security: globalSecurity,
     warnings,
   };
 }
@@ -290,6 +310,8 @@ function compileRoute(
     dropHeaders: new Set<string>(),
     policy: null,
     mode: r.mode,
+    security: NO_SECURITY_HEADERS,
+    cors: null,
     index,
     name: r.name,
     hosts,

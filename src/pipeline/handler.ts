@@ -4,6 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../audit/logger.ts';
 import { forward } from '../proxy/forward.ts';
 import type { Runtime } from '../server/runtime.ts';
+import type { CompiledRoute } from '../routing/route.ts';
+import type { ResponsePlan } from '../proxy/response-headers.ts';
 import { sendProblem } from '../server/problem.ts';
 import type { RequestContext } from './context.ts';
 import { admit, resolveRoute } from './chain.ts';
@@ -58,12 +60,18 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       const route = resolveRoute(state, current);
       const pool = state.pools.get(route.upstream.poolKey);
       if (pool === undefined) throw new GatewayError('GW_ERR_INTERNAL');
+      const origin = req.headers.origin;
+      if (route.cors !== null && origin !== undefined && ctx.method === 'OPTIONS') {
+        const acrm = req.headers['access-control-request-method'];
+        if (typeof acrm === 'string') return answerPreflight(route, current, origin, acrm);
+      }
+      const plan: ResponsePlan = { security: route.security, cors: route.cors ? route.cors.actual(origin) : null };
       const send = (identity: Identity | null): void => {
         if (identity !== null) {
           outcome.subject = identity.subject;
           outcome.authMethod = identity.method;
         }
-        forward(current, req, res, pool, route.upstream).catch((err: unknown) => fail(err, current.id));
+        forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
       };
       const admitted = admit(state, route, current, req);
       if (admitted instanceof Promise) admitted.then(send, (err: unknown) => fail(err, current.id));
@@ -72,8 +80,17 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       fail(err, ctx?.id ?? randomUUID());
     }
 
+    /** CORS preflight: answered here, before authentication, never forwarded. */
+    function answerPreflight(route: CompiledRoute, c: RequestContext, origin: string, method: string): void {
+      const headers = route.cors?.preflight(origin, method, req.headers['access-control-request-headers'] as string | undefined);
+      if (!headers) return fail(new GatewayError('GW_ERR_FORBIDDEN', 'CORS preflight refused for this origin, method or headers'), c.id);
+      headers.push('content-length', '0', 'x-request-id', c.id);
+      res.writeHead(204, headers);
+      res.end();
+    }
+
     function fail(err: unknown, id: string): void {
-      outcome.code = sendProblem(res, err, id);
+      outcome.code = sendProblem(res, err, id, (ctx?.route ?? state.compiled).security.flat);
       if (!(err instanceof GatewayError) || err.status >= 500) {
         const cause = err instanceof GatewayError ? err.cause : err;
         log.warn({ req_id: id, code: outcome.code, err: cause }, 'request failed');

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import type { RequestContext } from '../pipeline/context.ts';
 import { GatewayError } from '../pipeline/errors.ts';
-import { responseHeaders } from './response-headers.ts';
+import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 
 /** The gateway's own headers on the upstream request: rebuilt, never taken from the client. */
@@ -47,19 +47,20 @@ export function forward(
   res: ServerResponse,
   pool: Pool,
   upstream: UpstreamTarget,
+  plan: ResponsePlan,
 ): Promise<void> {
   const headers = ctx.upstreamHeaders;
   appendForwardingHeaders(ctx, headers, upstream);
-  const opts: Dispatcher.RequestOptions<ServerResponse> = {
+  const opts: Dispatcher.RequestOptions<StreamState> = {
     path: ctx.target.path + ctx.target.query,
     method: ctx.method as Dispatcher.HttpMethod,
     headers,
     body: ctx.hasBody ? req : null,
-    opaque: res,
+    opaque: { res, id: ctx.id, plan },
     headersTimeout: upstream.headersTimeout,
     bodyTimeout: upstream.bodyTimeout,
   };
-  return pool.stream(opts, streamFactory.bind(ctx)).then(
+  return pool.stream(opts, streamFactory).then(
     () => undefined,
     (err: unknown) => {
       if (res.headersSent) {
@@ -72,8 +73,14 @@ export function forward(
   );
 }
 
-function streamFactory(this: RequestContext, data: Dispatcher.StreamFactoryData<ServerResponse>): Writable {
-  const res = data.opaque;
-  res.writeHead(data.statusCode, responseHeaders(data.headers, this.id));
+interface StreamState {
+  res: ServerResponse;
+  id: string;
+  plan: ResponsePlan;
+}
+
+function streamFactory(data: Dispatcher.StreamFactoryData<StreamState>): Writable {
+  const { res, id, plan } = data.opaque;
+  res.writeHead(data.statusCode, responseHeaders(data.headers, id, plan));
   return res;
 }

@@ -1,25 +1,46 @@
-// What an upstream may not tell the client: hop-by-hop framing and banners that leak its software.
+// What an upstream may not tell the client (hop-by-hop framing, banners that leak its software), merged
+// with the route's security headers and CORS answer. The security list is precomputed per route.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { SecurityHeaderSet } from '../response/security-headers.ts';
 
 const DROPPED = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version',
+  'proxy-authenticate', 'server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-request-id',
 ]);
 
-/** Flattens upstream headers into [name, value, …] for writeHead, dropping hop-by-hop and leaks. */
-export function responseHeaders(headers: IncomingHttpHeaders, requestId: string): string[] {
+export interface ResponsePlan {
+  readonly security: SecurityHeaderSet;
+  /** null: the route has no CORS config (the upstream's own CORS headers pass). */
+  readonly cors: readonly string[] | null;
+}
+
+/** Flattens upstream headers into [name, value, …] for writeHead. */
+export function responseHeaders(headers: IncomingHttpHeaders, requestId: string, plan: ResponsePlan): string[] {
   const listed = headers.connection;
   const connectionTokens =
     typeof listed === 'string' ? new Set(listed.split(',').map((t) => t.trim().toLowerCase())) : null;
+  const { security } = plan;
   const out: string[] = [];
+  let kept: Set<string> | null = null;
   for (const name in headers) {
-    if (DROPPED.has(name) || name === 'x-request-id') continue;
+    if (DROPPED.has(name)) continue;
     if (connectionTokens !== null && connectionTokens.has(name)) continue;
+    if (security.names.has(name)) {
+      if (!security.keepUpstream.has(name)) continue;
+      (kept ??= new Set()).add(name);
+    }
+    if (plan.cors !== null && name.startsWith('access-control-')) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
   }
+  const flat = security.flat;
+  for (let i = 0; i < flat.length; i += 2) {
+    if (kept !== null && kept.has(flat[i] as string)) continue;
+    out.push(flat[i] as string, flat[i + 1] as string);
+  }
+  if (plan.cors !== null) for (const v of plan.cors) out.push(v);
   out.push('x-request-id', requestId);
   return out;
 }

@@ -1,6 +1,8 @@
 // A route as the request path sees it: everything resolved at load, nothing parsed per request.
 import type { RouteAuthentication } from '../authn/index.ts';
 import type { Policy } from '../authz/policy.ts';
+import type { CorsPolicy } from '../response/cors.ts';
+import type { SecurityHeaderSet } from '../response/security-headers.ts';
 import type { IdentityHeaderNames } from '../proxy/identity-headers.ts';
 import type { UpstreamTarget } from '../proxy/upstream.ts';
 
@@ -36,4 +38,6 @@ export interface CompiledRoute {
   readonly policy: Policy | null;
   /** report-only: decide and audit, but forward anyway. */
   readonly mode: 'enforce' | 'report-only';
+  readonly security: SecurityHeaderSet;
+  readonly cors: CorsPolicy | null;
 }

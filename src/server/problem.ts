@@ -4,13 +4,17 @@ import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { toProblem } from '../pipeline/errors.ts';
 
-export function sendProblem(res: ServerResponse, err: unknown, requestId: string): string {
+export function sendProblem(res: ServerResponse, err: unknown, requestId: string, extra: readonly string[] = []): string {
   const problem = toProblem(err, requestId);
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return problem.code;
   }
   const headers = problem.headers.flat();
+  for (let i = 0; i < extra.length; i += 2) {
+    // The problem's own headers (nosniff, content-type) stay; add the security headers it lacks.
+    if (!problem.headers.some(([n]) => n === extra[i])) headers.push(extra[i] as string, extra[i + 1] as string);
+  }
   headers.push('x-request-id', requestId);
   res.writeHead(problem.status, headers);
   res.end(problem.body);
