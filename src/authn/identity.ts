@@ -38,3 +38,30 @@ export function identityToJson(id: Identity): Record<string, unknown> {
     claims: id.claims,
   };
 }
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** The caller description used by `explain` and policy test files (same fields as identityToJson). */
+export function identityFromJson(json: Record<string, unknown>): Identity {
+  const subject = str(json.subject);
+  if (!subject) throw new TypeError('identity needs a "subject" string');
+  const method = str(json.method) ?? 'jwt';
+  if (!['jwt', 'mtls', 'api_key', 'session'].includes(method)) throw new TypeError(`identity method "${method}" is not jwt|mtls|api_key|session`);
+  const claims = json.claims !== null && typeof json.claims === 'object' && !Array.isArray(json.claims) ? (json.claims as Record<string, unknown>) : {};
+  return Object.freeze({
+    subject,
+    provider: str(json.provider) ?? 'explain',
+    issuer: str(json.issuer),
+    method: method as AuthMethod,
+    email: str(json.email),
+    emailVerified: json.email_verified === true,
+    groups: strings(json.groups),
+    claims,
+    spiffeId: str(json.spiffe_id),
+    authTime: typeof json.auth_time === 'number' ? json.auth_time : undefined,
+    amr: strings(json.amr),
+    acr: str(json.acr),
+    expiresAt: undefined,
+  });
+}

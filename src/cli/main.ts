@@ -5,11 +5,17 @@ import { newApiKey } from '../authn/api-key.ts';
 import { ConfigError } from '../config/errors.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
+import { explainCommand, policyTestCommand } from './policy.ts';
 import { validateCommand, type Output } from './validate.ts';
 
 const USAGE = `usage:
   zt-gateway start --config <file>     run the gateway (SIGHUP or a file change reloads the config)
   zt-gateway validate <file>           check a config file; exit 0 when valid
+  zt-gateway explain --config <file> --route <name> [--identity id.json] --method GET --path /x
+                     [--ip 10.0.0.1] [--time 2026-11-23T10:00:00Z] [--device id] [--json]
+                                       print the policy decision and its reasons (exit 0 forwarded, 1 refused)
+  zt-gateway test <policies.test.yaml> --config <file>
+                                       run policy test cases; exit 1 on any mismatch
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
   zt-gateway schema [--out <file>]     print the config JSON Schema`;
 
@@ -29,6 +35,28 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
         if (!values.config) return usage(io);
         return await start(values.config, io);
+      }
+      case 'explain': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            config: { type: 'string' }, route: { type: 'string' }, identity: { type: 'string' },
+            method: { type: 'string', default: 'GET' }, path: { type: 'string', default: '/' },
+            ip: { type: 'string', default: '127.0.0.1' }, time: { type: 'string' }, device: { type: 'string' },
+            json: { type: 'boolean', default: false },
+          },
+        });
+        if (!values.config || !values.route) return usage(io);
+        return explainCommand(
+          { config: values.config, route: values.route, identity: values.identity, method: values.method, path: values.path,
+            ip: values.ip, time: values.time, device: values.device, json: values.json },
+          io,
+        );
+      }
+      case 'test': {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
+        if (!values.config || positionals.length !== 1) return usage(io);
+        return policyTestCommand(positionals[0] as string, values.config, io);
       }
       case 'hash-key': {
         const { key, hash } = newApiKey();

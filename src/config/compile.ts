@@ -94,6 +94,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
 
   const warnings: string[] = [];
   const providers = new Map<string, { checksum: string; authenticator: Authenticator }>();
+  const broken = new Set<string>(); // already reported: routes naming them get no second error
   for (const [name, cfg] of Object.entries(config.identity_providers)) {
     const checksum = providerChecksum(cfg, baseDir);
     const reused = options.previous?.providers.get(name);
@@ -110,6 +111,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       providers.set(name, { checksum, authenticator });
     } catch (err) {
       report(['identity_providers', name], (err as Error).message);
+      broken.add(name);
     }
   }
 
@@ -158,7 +160,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     const at = (path: PropertyKey[], msg: string) => report(['routes', index, ...path], msg);
     const route = compileRoute(r, index, baseDir, at);
     if (!route) return;
-    const auth = compileRouteAuth(r, providers, prefix, ih.assertion, at);
+    const auth = compileRouteAuth(r, providers, broken, prefix, ih.assertion, at);
     let policy: CompiledRoute['policy'] = null;
     if (r.authorize !== undefined) {
       try {
@@ -208,6 +210,7 @@ type RouteAuthPart = Pick<
 function compileRouteAuth(
   r: RouteConfig,
   providers: ReadonlyMap<string, { authenticator: Authenticator }>,
+  broken: ReadonlySet<string>,
   prefix: string,
   assertionDefault: boolean,
   report: (path: PropertyKey[], message: string) => void,
@@ -221,7 +224,7 @@ function compileRouteAuth(
   (r.authenticate ?? []).forEach((name, i) => {
     const p = providers.get(name);
     if (p === undefined) {
-      report(['authenticate', i], `unknown identity provider "${name}"`);
+      if (!broken.has(name)) report(['authenticate', i], `unknown identity provider "${name}"`);
       ok = false;
     } else list.push(p.authenticator);
   });

@@ -1,0 +1,48 @@
+// One evaluation path for `zt-gateway explain` and policy test files: the same compiled route policy the
+// gateway runs, fed with a described caller and request instead of a live one.
+import type { Identity } from '../authn/identity.ts';
+import type { CompiledConfig } from '../config/compile.ts';
+import { compileAddressSet } from '../normalize/cidr.ts';
+import { canonicalPath } from '../normalize/target.ts';
+import type { RuleReason } from './policy.ts';
+
+export interface ExplainRequest {
+  method: string;
+  path: string;
+  ip: string;
+  nowMs: number;
+  deviceId: string | undefined;
+}
+
+export interface Explanation {
+  route: string;
+  decision: 'allow' | 'deny' | 'would_deny' | 'public' | 'unauthenticated';
+  /** What the gateway would do: forward, or answer with this status. */
+  status: number | 'forward';
+  rule: string | undefined;
+  reasons: readonly RuleReason[];
+  warnings: string[];
+}
+
+export function explain(compiled: CompiledConfig, routeName: string, identity: Identity | null, req: ExplainRequest): Explanation {
+  const route = compiled.routes.find((r) => r.name === routeName);
+  if (!route) throw new TypeError(`no route named "${routeName}"`);
+  const path = canonicalPath(req.path).matchPath;
+  if (compileAddressSet([req.ip]).empty) throw new TypeError(`invalid --ip "${req.ip}"`);
+  const warnings: string[] = [];
+  const under = route.exact ? path === route.path : route.path === '' || path === route.path || path.startsWith(`${route.path}/`);
+  if (!under) warnings.push(`path ${path} is not under route ${route.name} (${route.exact ? '=' : ''}${route.path || '/'}): the router would not send it there`);
+  if (route.methods && !route.methods.has(req.method)) warnings.push(`method ${req.method} is not in the route's methods`);
+
+  const base = { route: route.name, warnings };
+  if (route.public && route.policy === null) return { ...base, decision: 'public', status: 'forward', rule: undefined, reasons: [] };
+  if (!route.public && identity === null) {
+    return { ...base, decision: 'unauthenticated', status: 401, rule: undefined, reasons: [{ rule: '-', reason: 'unauthenticated' }] };
+  }
+  if (route.policy === null) return { ...base, decision: 'unauthenticated', status: 401, rule: undefined, reasons: [] };
+  const device = req.deviceId === undefined ? undefined : compiled.devices?.inventory.byId(req.deviceId);
+  const d = route.policy.evaluate({ identity, method: req.method, path, clientIp: req.ip, nowMs: req.nowMs, device: () => device });
+  if (d.allow) return { ...base, decision: route.public ? 'public' : 'allow', status: 'forward', rule: d.rule, reasons: d.reasons };
+  if (route.mode === 'report-only') return { ...base, decision: 'would_deny', status: 'forward', rule: d.rule, reasons: d.reasons };
+  return { ...base, decision: 'deny', status: 403, rule: d.rule, reasons: d.reasons };
+}

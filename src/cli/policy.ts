@@ -1,0 +1,134 @@
+// `zt-gateway explain` and `zt-gateway test <policies.test.yaml>`.
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { identityFromJson } from '../authn/identity.ts';
+import { explain, type Explanation } from '../authz/explain.ts';
+import { compileConfig } from '../config/compile.ts';
+import { ConfigError } from '../config/errors.ts';
+import { loadConfigFile } from '../config/load.ts';
+import type { Output } from './validate.ts';
+
+function loadCompiled(file: string, io: Output) {
+  try {
+    return compileConfig(loadConfigFile(file));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const line of err.message.split('\n')) io.err(line);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+function parseTime(text: string | undefined): number {
+  if (text === undefined) return Date.now();
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) throw new TypeError(`invalid time "${text}" (use ISO 8601, e.g. 2026-11-23T10:00:00+01:00)`);
+  return ms;
+}
+
+function print(e: Explanation, io: Output): void {
+  for (const w of e.warnings) io.err(`warning: ${w}`);
+  io.out(`route:    ${e.route}`);
+  io.out(`decision: ${e.decision}${e.rule ? ` (${e.rule})` : ''}`);
+  io.out(`result:   ${e.status === 'forward' ? 'forwarded to the upstream' : `answered ${e.status}`}`);
+  for (const r of e.reasons) io.out(`reason:   ${r.rule}: ${r.reason}`);
+}
+
+export interface ExplainArgs {
+  config: string;
+  route: string;
+  identity: string | undefined;
+  method: string;
+  path: string;
+  ip: string;
+  time: string | undefined;
+  device: string | undefined;
+  json: boolean;
+}
+
+export function explainCommand(a: ExplainArgs, io: Output): number {
+  const compiled = loadCompiled(a.config, io);
+  if (!compiled) return 1;
+  try {
+    const identity = a.identity === undefined ? null : identityFromJson(JSON.parse(readFileSync(a.identity, 'utf8')) as Record<string, unknown>);
+    const e = explain(compiled, a.route, identity, { method: a.method.toUpperCase(), path: a.path, ip: a.ip, nowMs: parseTime(a.time), deviceId: a.device });
+    if (a.json) io.out(JSON.stringify(e, null, 2));
+    else print(e, io);
+    return e.status === 'forward' ? 0 : 1;
+  } catch (err) {
+    io.err(`explain: ${(err as Error).message ?? String(err)}`);
+    return 2;
+  }
+}
+
+const testFile = z.strictObject({
+  tests: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        route: z.string().min(1),
+        identity: z.record(z.string(), z.unknown()).nullable().optional(),
+        request: z
+          .strictObject({
+            method: z.string().default('GET'),
+            path: z.string().default('/'),
+            ip: z.string().default('127.0.0.1'),
+            time: z.string().optional(),
+            device: z.string().optional(),
+          })
+          .prefault({}),
+        expect: z.enum(['allow', 'deny']),
+        reason: z.string().optional(),
+      }),
+    )
+    .min(1),
+});
+
+export function policyTestCommand(file: string, configFile: string, io: Output): number {
+  const compiled = loadCompiled(configFile, io);
+  if (!compiled) return 1;
+  let cases;
+  try {
+    const parsed = testFile.safeParse(parse(readFileSync(file, 'utf8')));
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      io.err(`${file}: ${i?.path.join('.')}: ${i?.message}`);
+      return 2;
+    }
+    cases = parsed.data.tests;
+  } catch (err) {
+    io.err(`${file}: ${(err as Error).message}`);
+    return 2;
+  }
+  let passed = 0;
+  let failed = 0;
+  for (const t of cases) {
+    let ok: boolean;
+    let detail: string;
+    try {
+      const identity = t.identity ? identityFromJson(t.identity) : null;
+      const e = explain(compiled, t.route, identity, {
+        method: t.request.method.toUpperCase(),
+        path: t.request.path,
+        ip: t.request.ip,
+        nowMs: parseTime(t.request.time),
+        deviceId: t.request.device,
+      });
+      // would_deny forwards, but the policy said deny: a test of the policy expects deny.
+      const got = e.decision === 'allow' || e.decision === 'public' ? 'allow' : 'deny';
+      const reasonOk = t.reason === undefined || e.reasons.some((r) => r.reason === t.reason);
+      ok = got === t.expect && reasonOk;
+      detail = `${e.decision}${e.rule ? ` by ${e.rule}` : ''}; reasons: ${e.reasons.map((r) => `${r.rule}:${r.reason}`).join(', ') || '-'}`;
+    } catch (err) {
+      ok = false;
+      detail = `error: ${(err as Error).message}`;
+    }
+    if (ok) passed++;
+    else failed++;
+    (ok ? io.out : io.err)(`${ok ? 'ok  ' : 'FAIL'} ${t.name} (expected ${t.expect}${t.reason ? ` with ${t.reason}` : ''}; got ${detail})`);
+  }
+  io.out(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
