@@ -1,0 +1,345 @@
+#!/usr/bin/env node
+// npm run bench [-- --quick] : zt-gateway against bare proxies, in one run, on loopback.
+// Proxies run pinned to CPU 0; the load generator and the upstream share CPU 1 (where taskset exists).
+import { spawn, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { request } from 'undici';
+import WebSocket from 'ws';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    'large-bytes': { type: 'string' },
+    out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
+  },
+});
+const smoke = opts.smoke;
+const quick = opts.quick || smoke;
+const duration = Number(opts.duration ?? (smoke ? 1 : quick ? 3 : 10));
+const warmup = smoke ? 0.5 : quick ? 1 : 3;
+const rounds = Number(opts.rounds ?? (quick ? 1 : 3));
+const connections = Number(opts.connections);
+const largeBytes = Number(opts['large-bytes'] ?? (smoke ? 0 : quick ? 256 * 1024 ** 2 : 1024 ** 3));
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
+const work = mkdtempSync(join(tmpdir(), 'ztgw-bench-'));
+const children = new Set();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a node script (pinned to `cpu`) and waits for its {"ready":port} line, or for a TCP port. */
+async function startProcess(args, { env = {}, cpu, port } = {}) {
+  const cmd = hasTaskset ? 'taskset' : process.execPath;
+  const argv = hasTaskset ? ['-c', String(cpu), process.execPath, ...args] : args;
+  const child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = once(child, 'exit').then(() => {
+    throw new Error(`${args.join(' ')} exited early: ${stderr.slice(0, 2000)}`);
+  });
+  let ready;
+  if (port === undefined) {
+    ready = new Promise((resolve) => {
+      let buf = '';
+      child.stdout.on('data', (d) => {
+        buf += d;
+        const m = /\{"ready":(\d+)\}/.exec(buf);
+        if (m) resolve(Number(m[1]));
+      });
+    });
+  } else {
+    child.stdout.resume();
+    ready = (async () => {
+      for (let i = 0; i < 200; i++) {
+        const ok = await new Promise((r) => {
+          const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true))).on('error', () => r(false));
+        });
+        if (ok) return port;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`${args.join(' ')} did not listen on ${port}`);
+    })();
+  }
+  const p = await Promise.race([ready, exited]);
+  exited.catch(() => undefined);
+  return {
+    port: p,
+    pid: child.pid,
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await once(child, 'exit');
+      clearTimeout(t);
+      children.delete(child);
+    },
+  };
+}
+
+/** VmHWM of a process (peak resident set size), in MB; the gateway's own pid, not taskset's. */
+function peakRssMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+    return Math.round(kb / 1024);
+  } catch {
+    return NaN;
+  }
+}
+
+async function redisReachable() {
+  return new Promise((r) => {
+    const s = net.connect(6379, '127.0.0.1', () => (s.destroy(), r(true))).on('error', () => r(false));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- setup
+const { publicKey, privateKey } = await generateKeyPair('ES256');
+const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-1', alg: 'ES256', use: 'sig' };
+const upstream = await startProcess(['bench/servers/upstream.js'], { cpu: 1 });
+const jwks = await startProcess(['bench/servers/jwks.js'], { cpu: 1, env: { JWKS_JSON: JSON.stringify({ keys: [jwk] }) } });
+const issuer = `http://127.0.0.1:${jwks.port}`;
+const token = await new SignJWT({ groups: ['sales'], email: 'alice@example.com', email_verified: true, amr: ['pwd'] })
+  .setProtectedHeader({ alg: 'ES256', kid: 'bench-1' })
+  .setIssuer(issuer)
+  .setAudience('gw')
+  .setSubject('alice')
+  .setIssuedAt()
+  .setExpirationTime('2h')
+  .sign(privateKey);
+const auth = { authorization: `Bearer ${token}` };
+const target = `http://127.0.0.1:${upstream.port}`;
+const hasRedis = await redisReachable();
+
+function gatewayConfig({ port, routes, extra = '' }) {
+  return `listen: { address: 127.0.0.1:${port}, plaintext: true }
+log: { level: warn, access: false${extra.includes('AUDIT') ? `, audit: ${join(work, `audit-${port}.log`)}` : ''} }
+reload: { watch: false }
+identity_providers:
+  bench: { type: jwt, issuer: ${issuer}, audiences: [gw], algorithms: [ES256], jwks_uri: ${issuer}/jwks.json }
+${extra.replace('AUDIT', '')}
+routes:
+${routes}`;
+}
+const upstreamYaml = `{ url: ${target}, connections: 128 }`;
+const publicRoute = (name, path) => `  - { name: ${name}, match: { path: ${path} }, upstream: ${upstreamYaml}, public: true }\n`;
+const jwtRoute = `  - name: api
+    match: { path: / }
+    upstream: ${upstreamYaml}
+    authenticate: [bench]
+    authorize: { allow: [{ authenticated: true }] }
+`;
+const fullRoute = `  - name: api
+    match: { path: / }
+    upstream: ${upstreamYaml}
+    authenticate: [bench]
+    rate_limit: { per: subject, limit: 10000000, window: 1m }
+    authorize:
+      allow:
+        - { groups: admins }
+        - { email_domain: partner.example }
+        - { subject: svc-reporting }
+        - { groups: support, mfa: true }
+        - { groups: sales }
+`;
+function manyRoutes(n) {
+  let out = '';
+  for (let i = 0; i < n - 1; i++) out += publicRoute(`r${i}`, `/svc${i}/api`);
+  return out + publicRoute('last', '/');
+}
+
+async function startGateway(routes, extra) {
+  const port = await freePort();
+  const file = join(work, `gw-${port}.yaml`);
+  writeFileSync(file, gatewayConfig({ port, routes, extra }));
+  return startProcess(['bin/zt-gateway.js', 'start', '--config', file], { cpu: 0, port });
+}
+
+const scenarios = [
+  { name: 'bare undici proxy', start: () => startProcess(['bench/servers/undici-proxy.js'], { cpu: 0, env: { TARGET: target } }) },
+  { name: 'bare http-proxy-3', start: () => startProcess(['bench/servers/http-proxy-3.js'], { cpu: 0, env: { TARGET: target } }) },
+  {
+    name: 'fastify stack (jwt+rules+limit+helmet)',
+    headers: auth,
+    start: () => startProcess(['bench/servers/fastify-stack.js'], { cpu: 0, env: { TARGET: target, ISSUER: issuer, AUDIENCE: 'gw' } }),
+  },
+  { name: 'zt-gateway public route', start: () => startGateway(publicRoute('app', '/')) },
+  { name: 'zt-gateway JWT route (cache warm)', headers: auth, start: () => startGateway(jwtRoute) },
+  { name: 'zt-gateway full pipeline', headers: auth, start: () => startGateway(fullRoute, 'AUDIT') },
+  ...(hasRedis
+    ? [{ name: 'zt-gateway full pipeline, Redis limits', headers: auth, start: () => startGateway(fullRoute, 'AUDIT\nstate: { redis: "redis://127.0.0.1:6379/0" }') }]
+    : []),
+  { name: 'zt-gateway 10 routes', path: '/', start: () => startGateway(manyRoutes(10)) },
+  { name: 'zt-gateway 10,000 routes', path: '/', start: () => startGateway(manyRoutes(10_000)) },
+].filter((s) => !opts.only || s.name.includes(opts.only) || s.name === 'bare undici proxy');
+const skipped = [
+  { name: 'zt-gateway OIDC session cookie route', why: 'OIDC login is issue 6 (not built yet)' },
+  ...(hasRedis ? [] : [{ name: 'zt-gateway full pipeline, Redis limits', why: 'no Redis at 127.0.0.1:6379' }]),
+];
+
+function load(url, headers, seconds) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, connections, pipelining: 1, duration: seconds, headers }, (err, r) => (err ? reject(err) : resolve(r)));
+  });
+}
+
+// ------------------------------------------------------------------------------------------ throughput
+const samples = new Map(scenarios.map((s) => [s.name, []]));
+for (let round = 1; round <= rounds; round++) {
+  for (const s of scenarios) {
+    const server = await s.start();
+    const url = `http://127.0.0.1:${server.port}${s.path ?? '/'}`;
+    const check = await request(url, { headers: s.headers ?? {} });
+    await check.body.dump();
+    if (check.statusCode !== 200) throw new Error(`${s.name}: warm-up request answered ${check.statusCode}`);
+    if (warmup > 0) await load(url, s.headers, warmup);
+    const r = await load(url, s.headers, duration);
+    await server.stop();
+    const ok = r.non2xx === 0 && r.errors === 0;
+    samples.get(s.name).push({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, ok, non2xx: r.non2xx, errors: r.errors });
+    process.stderr.write(`round ${round}/${rounds} ${s.name}: ${Math.round(r.requests.average)} req/s p99 ${r.latency.p99} ms${ok ? '' : ` (non2xx ${r.non2xx}, errors ${r.errors})`}\n`);
+  }
+}
+const median = (xs) => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
+const rows = scenarios.map((s) => {
+  const xs = samples.get(s.name);
+  return { name: s.name, rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), ok: xs.every((x) => x.ok), runs: xs.length };
+});
+const base = rows.find((r) => r.name === 'bare undici proxy');
+
+// ---------------------------------------------------------------------------------------- large bodies
+const large = {};
+if (largeBytes > 0) {
+  const gw = await startGateway(publicRoute('app', '/'));
+  const url = `http://127.0.0.1:${gw.port}`;
+  const chunk = Buffer.alloc(1024 * 1024, 0x62);
+  let sent = 0;
+  const body = new Readable({
+    read() {
+      if (sent >= largeBytes) return this.push(null);
+      sent += chunk.length;
+      this.push(chunk);
+    },
+  });
+  let t = performance.now();
+  const up = await request(`${url}/upload`, { method: 'POST', body, headers: { 'content-length': String(largeBytes) } });
+  const upJson = await up.body.json();
+  const upSeconds = (performance.now() - t) / 1000;
+  t = performance.now();
+  const down = await request(`${url}/big?bytes=${largeBytes}`);
+  let got = 0;
+  for await (const c of down.body) got += c.length;
+  const downSeconds = (performance.now() - t) / 1000;
+  large.bytes = largeBytes;
+  large.upload = { ok: upJson.received === largeBytes, seconds: upSeconds, mbps: Math.round(largeBytes / 1024 ** 2 / upSeconds) };
+  large.download = { ok: got === largeBytes, seconds: downSeconds, mbps: Math.round(largeBytes / 1024 ** 2 / downSeconds) };
+  large.peakRssMb = peakRssMb(gw.child.pid && hasTaskset ? gw.child.pid : gw.pid);
+  await gw.stop();
+}
+
+// ------------------------------------------------------------------------------------------ WebSocket
+async function wsRate(url, seconds) {
+  const clients = 4;
+  let count = 0;
+  const until = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const ws = new WebSocket(url);
+      await once(ws, 'open');
+      const payload = Buffer.alloc(64, 0x63);
+      await new Promise((resolve) => {
+        ws.on('message', () => {
+          count++;
+          if (Date.now() < until) ws.send(payload);
+          else resolve();
+        });
+        ws.send(payload);
+      });
+      ws.close();
+    }),
+  );
+  return Math.round(count / seconds);
+}
+const wsSeconds = smoke ? 1 : quick ? 2 : 5;
+const websocket = { direct: await wsRate(`ws://127.0.0.1:${upstream.port}/ws`, wsSeconds) };
+{
+  const gw = await startGateway(publicRoute('app', '/'));
+  websocket.gateway = await wsRate(`ws://127.0.0.1:${gw.port}/ws`, wsSeconds);
+  await gw.stop();
+}
+
+await upstream.stop();
+await jwks.stop();
+
+// ------------------------------------------------------------------------------------------ report
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const lines = [];
+lines.push(`zt-gateway bench: ${rounds} round(s) interleaved, ${duration}s each after ${warmup}s warm-up, ${connections} connections, node ${process.version}, ${hasTaskset ? 'proxy pinned to CPU 0, load+upstream on CPU 1' : 'no CPU pinning (taskset missing)'}`);
+lines.push('');
+lines.push('| scenario | req/s (median) | p50 ms | p99 ms | vs bare undici | all 2xx |');
+lines.push('|---|---:|---:|---:|---:|:---:|');
+for (const r of rows) lines.push(`| ${r.name} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${(r.rps / base.rps).toFixed(2)}× | ${r.ok ? 'yes' : 'NO'} |`);
+for (const s of skipped) lines.push(`| ${s.name} | n/a | | | | ${s.why} |`);
+if (largeBytes > 0) {
+  lines.push('');
+  lines.push(`Large bodies through the gateway (${fmt(largeBytes / 1024 ** 2)} MB): upload ${large.upload.ok ? 'intact' : 'CORRUPT'} ${large.upload.mbps} MB/s, download ${large.download.ok ? 'intact' : 'CORRUPT'} ${large.download.mbps} MB/s, gateway peak RSS ${large.peakRssMb} MB`);
+}
+lines.push(`WebSocket echo (4 clients, 64-byte messages): direct ${fmt(websocket.direct)} msg/s, through the gateway ${fmt(websocket.gateway)} msg/s (${(websocket.gateway / websocket.direct).toFixed(2)}×)`);
+const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
+const ratio = (a, b) => (byName[a] && byName[b] ? byName[a].rps / byName[b].rps : NaN);
+const targets = [
+  ['full pipeline ≥ 1.0× bare undici', ratio('zt-gateway full pipeline', 'bare undici proxy'), 1.0],
+  ['full pipeline ≥ 2× bare http-proxy-3', ratio('zt-gateway full pipeline', 'bare http-proxy-3'), 2.0],
+  ['full pipeline ≥ 1.5× fastify stack', ratio('zt-gateway full pipeline', 'fastify stack (jwt+rules+limit+helmet)'), 1.5],
+  ['10k routes ≥ 0.95× 10 routes', ratio('zt-gateway 10,000 routes', 'zt-gateway 10 routes'), 0.95],
+  ['Redis limits ≥ 0.8× memory limits', ratio('zt-gateway full pipeline, Redis limits', 'zt-gateway full pipeline'), 0.8],
+];
+const p99 = byName['zt-gateway full pipeline'] && base ? byName['zt-gateway full pipeline'].p99 / base.p99 : NaN;
+lines.push('');
+lines.push('| target (DESIGN.md §5) | measured | met |');
+lines.push('|---|---:|:---:|');
+for (const [label, value, goal] of targets) {
+  if (Number.isFinite(value)) lines.push(`| ${label} | ${value.toFixed(2)}× | ${value >= goal ? 'yes' : 'no'} |`);
+}
+if (Number.isFinite(p99)) lines.push(`| full pipeline p99 ≤ 1.2× bare undici | ${p99.toFixed(2)}× | ${p99 <= 1.2 ? 'yes' : 'no'} |`);
+if (largeBytes > 0) lines.push(`| large body RSS < 100 MB | ${large.peakRssMb} MB | ${large.peakRssMb < 100 ? 'yes' : 'no'} |`);
+process.stdout.write(`${lines.join('\n')}\n`);
+mkdirSync(dirname(opts.out), { recursive: true });
+writeFileSync(opts.out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, duration, warmup, connections, pinned: hasTaskset, rows, samples: Object.fromEntries(samples), skipped, large, websocket }, null, 2)}\n`);
+process.exit(0);
