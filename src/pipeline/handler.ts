@@ -57,14 +57,22 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       ctx = state.normalize(req, startNs);
       if (isReserved(ctx.target.matchPath)) return serveReserved(state, ctx, res);
       const current = ctx;
+      const origin = req.headers.origin;
+      if (origin !== undefined && current.method === 'OPTIONS' && typeof req.headers['access-control-request-method'] === 'string') {
+        // A preflight asks about the method it names: route by that, so `methods: [GET, POST]` routes answer.
+        const acrm = req.headers['access-control-request-method'];
+        const target = state.compiled.router.match(current.host.name, current.target.matchPath, acrm);
+        if (target?.cors) {
+          current.route = target;
+          const limited = state.limits.preAuth(current);
+          if (limited) limited.then(() => answerPreflight(target, current, origin, acrm), (err: unknown) => fail(err, current.id));
+          else answerPreflight(target, current, origin, acrm);
+          return;
+        }
+      }
       const route = resolveRoute(state, current);
       const pool = state.pools.get(route.upstream.poolKey);
       if (pool === undefined) throw new GatewayError('GW_ERR_INTERNAL');
-      const origin = req.headers.origin;
-      if (route.cors !== null && origin !== undefined && ctx.method === 'OPTIONS') {
-        const acrm = req.headers['access-control-request-method'];
-        if (typeof acrm === 'string') return answerPreflight(route, current, origin, acrm);
-      }
       const plan: ResponsePlan = { security: route.security, cors: route.cors ? route.cors.actual(origin) : null };
       const send = (identity: Identity | null): void => {
         if (identity !== null) {
@@ -84,7 +92,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     function answerPreflight(route: CompiledRoute, c: RequestContext, origin: string, method: string): void {
       const headers = route.cors?.preflight(origin, method, req.headers['access-control-request-headers'] as string | undefined);
       if (!headers) return fail(new GatewayError('GW_ERR_FORBIDDEN', 'CORS preflight refused for this origin, method or headers'), c.id);
-      headers.push('content-length', '0', 'x-request-id', c.id);
+      headers.push(...route.security.flat, 'content-length', '0', 'x-request-id', c.id);
       res.writeHead(204, headers);
       res.end();
     }

@@ -13,6 +13,7 @@ interface Limiter {
   readonly policy: string;
   readonly limit: number;
   readonly windowSec: number;
+  readonly blockSec: number;
   readonly impl: RateLimiterAbstract;
 }
 
@@ -31,7 +32,8 @@ export class LimiterRegistry {
     const key = `${scope}|${limit}|${windowSec}|${blockSec}`;
     let l = this.#limiters.get(key);
     if (l === undefined) {
-      const keyPrefix = `ztgw:rl:${scope}`;
+      // The limit and window are part of the key: changing a limit starts fresh counters instead of misreading old ones.
+      const keyPrefix = `ztgw:rl:${scope}:${limit}:${windowSec}`;
       const opts = { points: limit, duration: windowSec, blockDuration: blockSec, keyPrefix };
       const impl = this.#redis
         ? new RateLimiterRedis({
@@ -41,7 +43,7 @@ export class LimiterRegistry {
             insuranceLimiter: new RateLimiterMemory(opts),
           })
         : new RateLimiterMemory(opts);
-      this.#limiters.set(key, (l = { policy, limit, windowSec, impl }));
+      this.#limiters.set(key, (l = { policy, limit, windowSec, blockSec, impl }));
     }
     return l;
   }
@@ -102,7 +104,8 @@ export function createRateLimits(config: Config, registry: LimiterRegistry): Rat
       if (!lockLimiter) return undefined;
       return lockLimiter.impl.get(`ip:${ctx.clientIp}`).then(
         (res) => {
-          if (res !== null && res.consumedPoints > lockLimiter.limit) {
+          // `limit` failures lock the client out: the next attempt is refused, even with valid credentials.
+          if (res !== null && res.consumedPoints >= lockLimiter.limit) {
             throw limited(lockLimiter, res, 'too many failed authentication attempts; try again later');
           }
         },
@@ -112,8 +115,19 @@ export function createRateLimits(config: Config, registry: LimiterRegistry): Rat
     recordAuthFailure(ctx, subject) {
       if (!lockLimiter) return;
       const swallow = () => undefined;
-      lockLimiter.impl.consume(`ip:${ctx.clientIp}`).catch(swallow);
-      if (subject !== undefined) lockLimiter.impl.consume(`sub:${subject}`).catch(swallow);
+      const fail = (key: string) => {
+        // The failure that reaches the limit starts the block (rate-limiter-flexible alone would only block
+        // on the one after it, and would otherwise keep the lock for the rest of the window).
+        lockLimiter.impl
+          .consume(key)
+          .then((res) => {
+            if (res.consumedPoints >= lockLimiter.limit && lockLimiter.blockSec > 0) return lockLimiter.impl.block(key, lockLimiter.blockSec);
+            return undefined;
+          })
+          .catch(swallow);
+      };
+      fail(`ip:${ctx.clientIp}`);
+      if (subject !== undefined) fail(`sub:${subject}`);
     },
     route(route, ctx, identity) {
       const entry = perRoute.get(route.name);

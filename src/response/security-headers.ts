@@ -22,7 +22,7 @@ export interface SecurityHeaderSet {
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 const DEFAULT_PERMISSIONS_POLICY =
-  'accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()';
+  'accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()';
 
 /** Runs a helmet middleware against a header recorder (helmet only calls setHeader/removeHeader). */
 function record(mw: Middleware, into: Map<string, string>): void {
@@ -55,7 +55,11 @@ export function compileSecurityHeaders(global: SecurityHeadersConfig, route: Sec
   const csp = cfg.csp ?? { report_only: false };
   if (csp !== false) {
     // frame-ancestors follows X-Frame-Options unless the operator sets it.
-    const directives: Record<string, string[]> = { 'frame-ancestors': [frame === 'sameorigin' ? "'self'" : "'none'"] };
+    const directives: Record<string, string[] | null> =
+      frame === false ? {} : { 'frame-ancestors': [frame === 'sameorigin' ? "'self'" : "'none'"] };
+    // A report-only policy cannot upgrade requests (browsers ignore it there, with a console error): drop
+    // helmet's default upgrade-insecure-requests unless the operator asks for it.
+    if (csp.report_only) directives['upgrade-insecure-requests'] = null;
     for (const [k, v] of Object.entries(csp.directives ?? {})) directives[k] = v === true ? [] : v;
     record(
       contentSecurityPolicy({ useDefaults: true, reportOnly: csp.report_only, directives }) as Middleware,
