@@ -28,7 +28,7 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
       case 'validate': {
         const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
         const file = positionals[0] ?? values.config;
-        if (!file) return usage(io);
+        if (!file || positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) return usage(io);
         return validateCommand(file, io);
       }
       case 'start': {
@@ -83,7 +83,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         return usage(io);
     }
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    // Unknown options, unexpected positionals, missing option values: all usage errors (exit 2).
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {
       io.err((err as Error).message);
       return usage(io);
     }

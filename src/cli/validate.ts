@@ -13,11 +13,14 @@ export function validateCommand(file: string, io: Output, env: NodeJS.ProcessEnv
   try {
     const loaded = loadConfigFile(file, env);
     const compiled = compileConfig(loaded);
+    const at = (index: number) => {
+      const pos = loaded.locate(['routes', index]);
+      return pos.line ? ` (line ${pos.line}:${pos.col})` : '';
+    };
     for (const { route, by } of findShadowed(compiled.routes)) {
-      const pos = loaded.locate(['routes', route.index]);
       io.err(
-        `${file}: warning: routes[${route.index}] "${route.name}" is shadowed by routes[${by.index}] "${by.name}" and never matches` +
-          (pos.line ? ` at line ${pos.line}:${pos.col}` : ''),
+        `${file}: warning: routes[${route.index}] "${route.name}"${at(route.index)} is shadowed by ` +
+          `routes[${by.index}] "${by.name}"${at(by.index)} and never matches`,
       );
     }
     io.out(`${file}: valid (${compiled.routes.length} route${compiled.routes.length === 1 ? '' : 's'})`);

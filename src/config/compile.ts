@@ -13,6 +13,7 @@ import { canonicalPath } from '../normalize/target.ts';
 import { compileUpstream } from '../proxy/upstream.ts';
 import type { CompiledRoute, HostMatcher } from '../routing/route.ts';
 import { createRouter, type Router } from '../routing/router.ts';
+import { HOST_PATTERN } from './checks.ts';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
 import type { LoadedConfig } from './load.ts';
 import type { Config, RouteConfig } from './schema.ts';
@@ -51,13 +52,11 @@ export interface CompileOptions {
 
 const NO_SECURITY_HEADERS: SecurityHeaderSet = { flat: [], names: new Set(), keepUpstream: new Set() };
 
-const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
-
 export function compileConfig(source: LoadedConfig, options: CompileOptions = {}): CompiledConfig {
   const { config, file, baseDir, locate } = source;
   const problems: ConfigProblem[] = [];
   const report = (path: PropertyKey[], message: string) =>
-    problems.push({ file, path: formatPath(path), message, ...locate(path) });
+    problems.push({ file, path: formatPath(path), message: source.redact?.(formatPath(path), message) ?? message, ...locate(path) });
 
   let trustedProxies: AddressSet = compileAddressSet([]);
   config.trusted_proxies.forEach((cidr, i) => {

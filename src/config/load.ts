@@ -1,7 +1,7 @@
 // Reads a YAML config file into a validated Config, with every problem located by line and column.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
 import { configSchema, type Config } from './schema.ts';
 import { resolveReferences } from './secrets.ts';
@@ -12,6 +12,8 @@ export interface LoadedConfig {
   config: Config;
   /** Finds the line/column of a key path, for errors found after schema validation. */
   locate: (path: ReadonlyArray<PropertyKey>, atKey?: boolean) => { line?: number; col?: number };
+  /** Puts `${env:X}`/`${file:p}` back in place of resolved values that a problem message would echo. */
+  redact?: (path: string, message: string) => string;
 }
 
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
@@ -32,20 +34,40 @@ export function parseConfigText(text: string, file: string, baseDir: string, env
   const problems: ConfigProblem[] = [];
   for (const e of doc.errors) {
     const pos = lineCounter.linePos(e.pos[0]);
-    problems.push({ file, path: '', message: e.message.split('\n')[0] ?? e.message, line: pos.line, col: pos.col });
+    // A duplicate key names its path (the second occurrence is the one reported); syntax errors have none.
+    const path = e.code === 'DUPLICATE_KEY' ? formatPath(keyPathAt(doc.contents, e.pos[0]) ?? []) : '';
+    problems.push({ file, path, message: e.message.split('\n')[0] ?? e.message, line: pos.line, col: pos.col });
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(sortProblems(problems));
 
   const locate = makeLocator(doc, lineCounter);
   const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  const resolved = resolveTree(raw, [], { env, baseDir }, (path, message) =>
-    problems.push({ file, path: formatPath(path), message, ...locate(path) }),
+  const references = new Map<string, { original: string; value: string }>();
+  const unresolved = new Set<string>();
+  const resolved = resolveTree(
+    raw,
+    [],
+    { env, baseDir },
+    (path, message) => {
+      unresolved.add(formatPath(path));
+      problems.push({ file, path: formatPath(path), message, ...locate(path) });
+    },
+    (path, original, value) => references.set(formatPath(path), { original, value }),
   );
+  const redact = (path: string, message: string): string => {
+    for (const [at, ref] of references) {
+      // Short values (a port, "true") are only replaced where they sit; secrets are long enough to scrub anywhere.
+      if (ref.value !== '' && (at === path || ref.value.length >= 8)) message = message.replaceAll(ref.value, ref.original);
+    }
+    return message;
+  };
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       let path: PropertyKey[] = [...issue.path];
       let message = issue.message;
+      // A value whose reference failed was already reported: the unresolved text is no value to check.
+      if (unresolved.has(formatPath(path))) continue;
       if (issue.code === 'unrecognized_keys') {
         // Point at the unknown key itself, which is what the operator has to delete.
         for (const key of issue.keys) {
@@ -54,12 +76,17 @@ export function parseConfigText(text: string, file: string, baseDir: string, env
         }
         continue;
       }
-      if (issue.code === 'invalid_type' && issue.input === undefined) message = 'required key is missing';
-      problems.push({ file, path: formatPath(path), message, ...locate(path) });
+      // zod does not report the input value: a key that is absent from the document is "missing",
+      // anything else is a wrong value (reported at the value; a null value at its key).
+      if (issue.code === 'custom') message = issue.message;
+      else if (isMissing(resolved, path)) message = 'required key is missing';
+      else if (issue.code === 'invalid_union') message = unionMessage(issue.errors) ?? message;
+      else message = message.replace(/^Invalid (input|option): /, '');
+      problems.push({ file, path: formatPath(path), message: redact(formatPath(path), message), ...locate(path) });
     }
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return { file, baseDir, config: parsed.data, locate };
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(sortProblems(problems));
+  return { file, baseDir, config: parsed.data, locate, redact };
 }
 
 function makeLocator(doc: Document, lineCounter: LineCounter) {
@@ -68,7 +95,8 @@ function makeLocator(doc: Document, lineCounter: LineCounter) {
     const parent: unknown = path.length <= 1 ? doc.contents : doc.getIn(path.slice(0, -1) as unknown[], true);
     if (isMap(parent) && path.length > 0) {
       const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
-      if (pair && isNode(pair.key) && pair.key.range && (atKey || !isNode(pair.value))) {
+      const empty = !isNode(pair?.value) || (isScalar(pair.value) && pair.value.value === null);
+      if (pair && isNode(pair.key) && pair.key.range && (atKey || empty)) {
         const pos = lineCounter.linePos(pair.key.range[0]);
         return { line: pos.line, col: pos.col };
       }
@@ -90,20 +118,75 @@ function resolveTree(
   path: PropertyKey[],
   source: { env: NodeJS.ProcessEnv; baseDir: string },
   report: (path: PropertyKey[], message: string) => void,
+  resolvedAt: (path: PropertyKey[], original: string, value: string) => void,
 ): unknown {
   if (typeof value === 'string') {
     try {
-      return resolveReferences(value, source);
+      const out = resolveReferences(value, source);
+      if (out !== value) resolvedAt(path, value, out);
+      return out;
     } catch (err) {
       report(path, (err as Error).message);
       return value;
     }
   }
-  if (Array.isArray(value)) return value.map((v, i) => resolveTree(v, [...path, i], source, report));
+  if (Array.isArray(value)) return value.map((v, i) => resolveTree(v, [...path, i], source, report, resolvedAt));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resolveTree(v, [...path, k], source, report);
+    for (const [k, v] of Object.entries(value)) out[k] = resolveTree(v, [...path, k], source, report, resolvedAt);
     return out;
   }
   return value;
+}
+
+/** `host: 5` against "a string or a list": "expected string or array, received number" instead of "Invalid input". */
+function unionMessage(branches: ReadonlyArray<ReadonlyArray<{ code: string; path: PropertyKey[]; message: string }>>): string | undefined {
+  const expected: string[] = [];
+  let received: string | undefined;
+  for (const issues of branches) {
+    const first = issues[0];
+    const m = first && first.code === 'invalid_type' && first.path.length === 0 ? /expected (\S+), received (\S+)/.exec(first.message) : null;
+    if (!m) return undefined;
+    if (!expected.includes(m[1] as string)) expected.push(m[1] as string);
+    received = m[2];
+  }
+  return expected.length > 0 ? `expected ${expected.join(' or ')}, received ${received}` : undefined;
+}
+
+/** True when the key at `path` is absent from its (existing) parent: a missing key, not a wrong value. */
+function isMissing(root: unknown, path: ReadonlyArray<PropertyKey>): boolean {
+  let node: unknown = root;
+  for (let i = 0; i < path.length; i++) {
+    if (node === null || typeof node !== 'object') return false;
+    const key = path[i] as PropertyKey;
+    if (!Object.hasOwn(node, key)) return i === path.length - 1;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node === undefined;
+}
+
+/** The key path of the map key that starts at `offset` (for duplicate-key errors). */
+function keyPathAt(node: unknown, offset: number, path: PropertyKey[] = []): PropertyKey[] | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? (pair.key.value as PropertyKey) : String(pair.key);
+      if (isNode(pair.key) && pair.key.range?.[0] === offset) return [...path, key];
+      const found = keyPathAt(pair.value, offset, [...path, key]);
+      if (found) return found;
+    }
+  } else if (isSeq(node)) {
+    for (let i = 0; i < node.items.length; i++) {
+      const found = keyPathAt(node.items[i], offset, [...path, i]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Problems in document order, so the operator can fix the file top to bottom. */
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.col ?? 0) - (b.p.col ?? 0) || a.i - b.i)
+    .map(({ p }) => p);
 }

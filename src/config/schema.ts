@@ -1,6 +1,7 @@
 // The config contract (DESIGN.md §3) as one zod schema. Unknown keys are errors everywhere (strictObject).
 // config/schema.json is generated from this file (`npm run schema`); a test fails when they drift.
 import { z } from 'zod';
+import { cidrProblem, hostPatternProblem, routePathProblem, upstreamUrlProblem } from './checks.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 
 const duration = z
@@ -17,6 +18,13 @@ const hostPort = z
 const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name');
 
 const oneOrMany = <T extends z.ZodType>(item: T) => z.union([item, z.array(item).min(1)]);
+
+/** A string with a field-level check: invisible in the JSON Schema, reported with the other schema errors. */
+const checked = (base: z.ZodString, problem: (value: string) => string | undefined) =>
+  base.superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+  });
 
 const tls = z.strictObject({
   cert: z.string().min(1).meta({ description: 'PEM certificate chain file' }),
@@ -66,7 +74,7 @@ const upstreamTls = z.strictObject({
 });
 
 const upstream = z.strictObject({
-  url: z.string().meta({ description: 'http(s)://host:port of the backend; no path, query or credentials' }),
+  url: checked(z.string(), upstreamUrlProblem).meta({ description: 'http(s)://host:port of the backend; no path, query or credentials' }),
   timeout: duration.prefault('30s').meta({ description: 'Time to wait for the response headers' }),
   connect_timeout: duration.prefault('10s'),
   body_timeout: duration.prefault('5m').meta({ description: 'Longest pause between body chunks' }),
@@ -76,9 +84,8 @@ const upstream = z.strictObject({
 });
 
 const match = z.strictObject({
-  host: oneOrMany(z.string().min(1)).optional().meta({ description: 'Exact host or *.example.com; any host when absent' }),
-  path: z
-    .string()
+  host: oneOrMany(checked(z.string().min(1), hostPatternProblem)).optional().meta({ description: 'Exact host or *.example.com; any host when absent' }),
+  path: checked(z.string(), routePathProblem)
     .default('/')
     .meta({ description: 'Path prefix matched at segment boundaries; =/x for an exact path' }),
   methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper-case tokens such as GET')).min(1).optional(),
@@ -246,7 +253,7 @@ const route = z.strictObject({
 export const configSchema = z.strictObject({
   listen,
   admin: z.strictObject({ listen: hostPort }).optional(),
-  trusted_proxies: z.array(z.string()).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
+  trusted_proxies: z.array(checked(z.string(), cidrProblem)).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
   state: z.strictObject({ redis: z.string().url().optional() }).optional(),
   identity_providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), identityProvider).default({}),
   identity_headers: z

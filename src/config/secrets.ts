@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const REFERENCE = /\$\{(env|file):([^}]*)\}/g;
+// `${ENV:X}`, `${vault:x}`: a typo would otherwise be used literally, e.g. as a session secret.
+const UNKNOWN_KIND = /\$\{(?!(?:env|file):)([A-Za-z][A-Za-z0-9_-]*):[^}]*\}/;
 
 export interface SecretSource {
   env: NodeJS.ProcessEnv;
@@ -12,6 +14,8 @@ export interface SecretSource {
 /** Returns the string with every reference replaced, or throws an Error naming the missing reference. */
 export function resolveReferences(text: string, source: SecretSource): string {
   if (!text.includes('${')) return text;
+  const unknown = UNKNOWN_KIND.exec(text);
+  if (unknown) throw new Error(`unknown reference kind "${unknown[1]}" in \${${unknown[1]}:…} (use \${env:NAME} or \${file:path})`);
   return text.replace(REFERENCE, (_whole, kind: string, name: string) => {
     if (kind === 'env') {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid environment variable name in \${env:${name}}`);

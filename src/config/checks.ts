@@ -1,0 +1,50 @@
+// Field-level checks shared by the schema (so one `validate` run reports every bad value at once, next to
+// the other schema errors) and by compile (which turns the same values into runtime objects).
+import { compileAddressSet } from '../normalize/cidr.ts';
+import { canonicalPath } from '../normalize/target.ts';
+
+export const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
+
+/** undefined when `h` is an exact host name or `*.example.com`; otherwise the operator-facing problem. */
+export function hostPatternProblem(h: string): string | undefined {
+  const lower = h.toLowerCase().replace(/\.$/, '');
+  return HOST_PATTERN.test(lower) ? undefined : `invalid host pattern "${h}" (exact name or *.example.com)`;
+}
+
+/** undefined for an http(s) origin without credentials, path, query or fragment. Never echoes the URL. */
+export function upstreamUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'invalid URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'upstream URL must be http:// or https://';
+  if (url.username || url.password) return 'upstream URL must not contain credentials';
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    return 'upstream URL must be an origin (no path, query or fragment)';
+  }
+  return undefined;
+}
+
+/** undefined for an address or CIDR such as 10.0.0.0/8, ::1, fd00::/8. */
+export function cidrProblem(entry: string): string | undefined {
+  try {
+    compileAddressSet([entry]);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** undefined for a route path (`/prefix` or `=/exact`) that is already canonical enough to compile. */
+export function routePathProblem(raw: string): string | undefined {
+  const path = raw.startsWith('=') ? raw.slice(1) : raw;
+  try {
+    const canonical = canonicalPath(path);
+    if (canonical.path !== canonical.matchPath) return 'invalid path: route paths may not contain ;parameters';
+    return undefined;
+  } catch (err) {
+    return `invalid path: ${(err as { detail?: string }).detail ?? (err as Error).message}`;
+  }
+}
