@@ -10,7 +10,8 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const dest = destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // Asynchronous writes, but no minimum batch: a quiet gateway must still show its logs at once.
+  const dest = destination ?? pino.destination({ dest: 1, sync: false });
   return pino(
     {
       level,

@@ -98,7 +98,9 @@ function usage(io: Output): number {
 }
 
 async function start(configFile: string, io: Output): Promise<number> {
-  let gateway: Gateway;
+  let gateway: Gateway | undefined;
+  // Installed first: a SIGHUP during startup must not kill the process (the default action).
+  process.on('SIGHUP', () => gateway?.reload());
   try {
     gateway = new Gateway({ configFile });
     await gateway.start();
@@ -110,11 +112,11 @@ async function start(configFile: string, io: Output): Promise<number> {
     io.err(`zt-gateway: cannot start: ${(err as Error).message}`);
     return 1;
   }
-  process.on('SIGHUP', () => gateway.reload());
+  const running = gateway;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      gateway.log.info({ signal }, 'shutting down');
-      gateway.stop().then(resolve, resolve);
+      running.log.info({ signal }, 'shutting down');
+      running.stop().then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
