@@ -9,14 +9,26 @@ import buildGetJwks from 'get-jwks';
 
 const { TARGET, ISSUER, AUDIENCE } = process.env;
 const app = Fastify({ logger: false });
+const pems = new Map();
 const getJwks = buildGetJwks({ providerDiscovery: false, jwksPath: '/jwks.json', issuersWhitelist: [ISSUER] });
 
 await app.register(helmet);
 await app.register(rateLimit, { max: 1_000_000_000, timeWindow: '1 minute', keyGenerator: (req) => req.user?.sub ?? req.ip, hook: 'preHandler' });
 await app.register(jwt, {
   decode: { complete: true },
-  secret: (_request, token) => getJwks.getPublicKey({ kid: token.header.kid, alg: token.header.alg, domain: ISSUER }),
-  verify: { allowedIss: ISSUER, allowedAud: AUDIENCE, algorithms: ['ES256'] },
+  // get-jwks converts the JWK to PEM on every call: memoize per kid, as a careful team would.
+  secret: (_request, token) => {
+    const id = `${token.header.alg}:${token.header.kid}`;
+    let pem = pems.get(id);
+    if (!pem) {
+      pem = getJwks.getPublicKey({ kid: token.header.kid, alg: token.header.alg, domain: ISSUER });
+      pem.catch(() => pems.delete(id));
+      pems.set(id, pem);
+    }
+    return pem;
+  },
+  // fast-jwt's verified-token cache: the same advantage zt-gateway's token cache has.
+  verify: { allowedIss: ISSUER, allowedAud: AUDIENCE, algorithms: ['ES256'], cache: true },
 });
 await app.register(replyFrom, { base: TARGET, undici: { connections: 128, pipelining: 1 } });
 
