@@ -31,9 +31,39 @@ async function fetchJson(url: string, opts: JwksOptions): Promise<unknown> {
     await res.body.dump();
     throw new Error(`HTTP ${res.statusCode} from ${url}`);
   }
-  const text = await res.body.text();
-  if (text.length > MAX_DOC_BYTES) throw new Error(`document from ${url} is too large`);
-  return JSON.parse(text) as unknown;
+  // Bounded read: a hostile or broken endpoint must not make us buffer an unbounded body.
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_DOC_BYTES) {
+    res.body.destroy();
+    throw new Error(`document from ${url} is too large`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_DOC_BYTES) {
+      res.body.destroy();
+      throw new Error(`document from ${url} is too large`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Same rule as for a configured jwks_uri: https, or plain http only on loopback (tests, dev IdPs). */
+function checkDiscoveredUri(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new Error('discovery document jwks_uri is not a valid URL');
+  }
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+    throw new Error('discovery document jwks_uri must be https:// (http:// only on loopback)');
+  }
+  return value;
 }
 
 export class RemoteKeySource {
@@ -87,7 +117,7 @@ export class RemoteKeySource {
       const doc = (await fetchJson(url, this.#opts)) as { issuer?: unknown; jwks_uri?: unknown };
       if (doc.issuer !== this.#opts.issuer) throw new Error('discovery document issuer does not match the configured issuer');
       if (typeof doc.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri');
-      this.#jwksUri = doc.jwks_uri;
+      this.#jwksUri = checkDiscoveredUri(doc.jwks_uri);
     }
     const jwks = (await fetchJson(this.#jwksUri, this.#opts)) as JSONWebKeySet;
     if (!jwks || !Array.isArray(jwks.keys)) throw new Error('JWKS document has no keys array');

@@ -1,7 +1,7 @@
 // type: jwt — Bearer tokens verified with jose against a JWKS (or a shared secret for HS*), with a bounded
 // cache of verified tokens keyed by the token's SHA-256 so the hot path does no signature work.
 import { createHash } from 'node:crypto';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { Agent } from 'undici';
 import { GatewayError } from '../pipeline/errors.ts';
 import { credentialsFor, isToken68, unauthenticated } from './credentials.ts';
@@ -47,11 +47,12 @@ export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
           dispatcher: o.jwks.ca ? new Agent({ connect: { ca: o.jwks.ca, rejectUnauthorized: true } }) : undefined,
           onEvent: (e, d) => o.onEvent?.(`jwks_${e}`, { provider: o.name, ...d }),
         }).getKey;
+  const toleranceS = Math.round(o.clockToleranceMs / 1000);
   const verifyOptions: JWTVerifyOptions = {
     issuer: o.issuer,
     audience: o.audiences,
     algorithms: o.algorithms,
-    clockTolerance: Math.round(o.clockToleranceMs / 1000),
+    clockTolerance: toleranceS,
     requiredClaims: ['exp'],
     ...(o.maxTokenAgeMs !== undefined ? { maxTokenAge: Math.round(o.maxTokenAgeMs / 1000) } : {}),
     ...(o.typ !== undefined ? { typ: o.typ } : {}),
@@ -86,6 +87,26 @@ export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
     });
   }
 
+  /**
+   * jose's key sets refuse to pick when several keys match a token without `kid` (e.g. two ES256 keys during
+   * a rotation) and hand back the candidates instead: try each, as jose documents.
+   */
+  async function verifySignatureAndClaims(token: string): Promise<JWTPayload> {
+    try {
+      return (await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], verifyOptions)).payload;
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+      for await (const candidate of err as unknown as AsyncIterable<CryptoKey>) {
+        try {
+          return (await jwtVerify(token, candidate, verifyOptions)).payload;
+        } catch (inner) {
+          if (!(inner instanceof joseErrors.JWSSignatureVerificationFailed)) throw inner;
+        }
+      }
+      throw new joseErrors.JWSSignatureVerificationFailed();
+    }
+  }
+
   async function verify(token: string, cacheKey: string): Promise<Identity> {
     try {
       const header = decodeProtectedHeader(token);
@@ -93,14 +114,20 @@ export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
       if ('jwk' in header || 'jku' in header || 'x5u' in header || 'x5c' in header) {
         throw unauthenticated(challenge, 'token headers jwk/jku/x5u/x5c are not accepted');
       }
-      const { payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], verifyOptions);
+      const payload = await verifySignatureAndClaims(token);
+      // jose checks iat only with maxTokenAge: a token issued in the future (beyond the tolerance) is refused too.
+      if (typeof payload.iat === 'number' && payload.iat > Math.floor(Date.now() / 1000) + toleranceS) {
+        throw unauthenticated(challenge, 'token claim iat is invalid');
+      }
       const identity = toIdentity(payload);
       let expiresAtMs = (payload.exp as number) * 1000;
       if (o.maxTokenAgeMs !== undefined && typeof payload.iat === 'number') {
         expiresAtMs = Math.min(expiresAtMs, payload.iat * 1000 + o.maxTokenAgeMs);
       }
-      if (cache.size >= o.cacheEntries) cache.delete(cache.keys().next().value as string);
-      cache.set(cacheKey, { identity, expiresAtMs });
+      if (o.cacheEntries > 0) {
+        if (cache.size >= o.cacheEntries) cache.delete(cache.keys().next().value as string);
+        cache.set(cacheKey, { identity, expiresAtMs });
+      }
       return identity;
     } catch (err) {
       if (err instanceof GatewayError) throw err;
