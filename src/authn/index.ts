@@ -7,7 +7,9 @@ import type { IdentityProviderConfig } from '../config/schema.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import { createApiKeyAuthenticator, loadKeysFile } from './api-key.ts';
 import type { Identity } from './identity.ts';
-import { createJwtAuthenticator } from './jwt.ts';
+import { decodeJwt } from 'jose';
+import { credentialsFor } from './credentials.ts';
+import { createJwtAuthenticator, MAX_TOKEN_BYTES } from './jwt.ts';
 import { createMtlsAuthenticator } from './mtls.ts';
 import type { AuthRequest, Authenticator } from './types.ts';
 
@@ -89,6 +91,8 @@ export function buildAuthenticator(name: string, cfg: IdentityProviderConfig, ct
         trustDomain: cfg.trust_domain,
         requireSpiffe: cfg.require_spiffe ?? cfg.trust_domain !== undefined,
       });
+    case 'oidc':
+      throw new TypeError('type oidc is built by the OIDC relying party (src/authn/oidc)');
     case 'api_key':
       return createApiKeyAuthenticator({
         name,
@@ -100,13 +104,39 @@ export function buildAuthenticator(name: string, cfg: IdentityProviderConfig, ct
 
 export type RouteAuthentication = (req: AuthRequest) => Identity | Promise<Identity>;
 
-/** The authenticate stage for one route. No provider finds credentials → 401 with every challenge. */
+/** The unverified `iss` of a Bearer JWT: used only to pick which provider verifies it, never trusted. */
+function bearerIssuer(authorization: string | undefined): string | undefined {
+  const token = credentialsFor(authorization, 'Bearer');
+  if (token === undefined || token.length > MAX_TOKEN_BYTES) return undefined;
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The authenticate stage for one route: providers in order, the first that finds credentials decides
+ * (never falls through). Several jwt providers share the Bearer scheme, so among them the token's
+ * (unverified) issuer picks the one that verifies it; that provider still checks signature, iss and aud.
+ */
 export function createRouteAuthentication(providers: readonly Authenticator[]): RouteAuthentication {
   const challenges = providers.map((p) => ['www-authenticate', p.challenge] as const);
   const missing = () =>
     new GatewayError('GW_ERR_UNAUTHENTICATED', 'credentials are required for this route', { headers: challenges });
+  const jwtByIssuer = new Map<string, Authenticator>();
+  for (const p of providers) if (p.type === 'jwt' && p.issuer !== undefined && !jwtByIssuer.has(p.issuer)) jwtByIssuer.set(p.issuer, p);
+  const pickByIssuer = jwtByIssuer.size > 1;
+
   return function authenticate(req) {
+    let chosenJwt: Authenticator | undefined;
+    if (pickByIssuer) {
+      const iss = bearerIssuer(req.authorization);
+      chosenJwt = iss === undefined ? undefined : jwtByIssuer.get(iss);
+    }
     for (const p of providers) {
+      if (chosenJwt !== undefined && p.type === 'jwt' && p !== chosenJwt) continue;
       const result = p.authenticate(req);
       if (result === undefined) continue;
       if (result instanceof Promise) {

@@ -142,6 +142,7 @@ export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
   return {
     name: o.name,
     type: 'jwt',
+    issuer: o.issuer,
     challenge,
     consumes: ['authorization'],
     authenticate(req: AuthRequest) {

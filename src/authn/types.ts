@@ -20,6 +20,8 @@ export interface Authenticator {
   readonly challenge: string;
   /** Lower-case request headers that carry this provider's credentials (never forwarded upstream). */
   readonly consumes: readonly string[];
+  /** jwt providers: the configured issuer, used to pick among several Bearer providers on one route. */
+  readonly issuer?: string;
   authenticate(req: AuthRequest): Identity | undefined | Promise<Identity | undefined>;
 }
 

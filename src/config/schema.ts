@@ -135,7 +135,28 @@ const apiKeyProvider = z.strictObject({
   header: z.string().regex(/^[A-Za-z0-9-]+$/).optional().meta({ description: 'Also accept the key in this header' }),
 });
 
-const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider]);
+const oidcProvider = z.strictObject({
+  type: z.literal('oidc'),
+  issuer: z.string().min(1).meta({ description: 'OpenID Provider issuer URL (discovery at /.well-known/openid-configuration)' }),
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1).optional().meta({ description: 'Use ${env:…}; or private_key_jwt' }),
+  private_key_jwt: z
+    .strictObject({ key: z.string().min(1).meta({ description: 'PEM private key file' }), kid: z.string().optional() })
+    .optional(),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['openid', 'email', 'profile']),
+  claims: z
+    .strictObject({
+      subject: z.string().default('sub'),
+      email: z.string().default('email'),
+      email_verified: z.string().default('email_verified'),
+      groups: z.string().default('groups'),
+    })
+    .prefault({}),
+  ca: z.string().min(1).optional().meta({ description: 'PEM CA for the IdP HTTPS endpoints' }),
+  timeout: duration.prefault('5s'),
+});
+
+const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider, oidcProvider]);
 
 
 const routeIdentityHeaders = z.strictObject({
@@ -247,6 +268,13 @@ const route = z.strictObject({
   mode: z.enum(['enforce', 'report-only']).default('enforce'),
   rate_limit: rateLimit.optional(),
   cors: cors.optional(),
+  step_up: z
+    .strictObject({
+      acr: z.string().min(1).optional().meta({ description: 'acr_values to request; the session must carry it (or MFA amr)' }),
+      max_age: duration.optional().meta({ description: 'Re-authenticate when the login is older than this' }),
+    })
+    .optional()
+    .meta({ description: 'OIDC routes: send the user back to the IdP when the session lacks this' }),
   security_headers: securityHeaders.optional().meta({ description: 'Per-route override of the top-level security_headers' }),
 });
 
@@ -256,6 +284,15 @@ export const configSchema = z.strictObject({
   trusted_proxies: z.array(checked(z.string(), cidrProblem)).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
   state: z.strictObject({ redis: z.string().url().optional() }).optional(),
   identity_providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), identityProvider).default({}),
+  session: z
+    .strictObject({
+      cookie_name: z.string().regex(/^__Host-[A-Za-z0-9_-]+$/, 'session cookies use the __Host- prefix').default('__Host-zt'),
+      secret: z.string().min(32).optional().meta({ description: 'At least 32 characters; use ${env:…}' }),
+      old_secrets: z.array(z.string().min(32)).default([]).meta({ description: 'Previous secrets still accepted for reading' }),
+      ttl: duration.prefault('8h'),
+      idle_timeout: duration.prefault('30m'),
+    })
+    .optional(),
   identity_headers: z
     .strictObject({
       prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9-]*-$/, 'a header-name prefix ending in "-"').default('X-ZT-'),
@@ -308,6 +345,8 @@ export type Config = z.output<typeof configSchema>;
 export type RouteConfig = Config['routes'][number];
 export type UpstreamConfig = RouteConfig['upstream'];
 export type IdentityProviderConfig = Config['identity_providers'][string];
+export type SessionConfig = NonNullable<Config['session']>;
+export type OidcProviderConfig = z.output<typeof oidcProvider>;
 export type RuleConfig = z.output<typeof rule>;
 export type AuthorizeConfig = z.output<typeof authorize>;
 export type RateLimitConfig = z.output<typeof rateLimit>;

@@ -44,7 +44,9 @@ export function createAssertionSigner(key: KeyObject, issuer: string, ttlSeconds
       if (hit && now < hit.refreshAt) return hit.token;
       const iat = Math.floor(now / 1000);
       // Never outlive the identity it vouches for.
-      const exp = Math.min(iat + ttlSeconds, identity.expiresAt ?? Number.MAX_SAFE_INTEGER);
+      // An identity accepted within clock tolerance may be a few seconds past its exp: never sign an
+      // assertion that is born expired.
+      const exp = Math.max(iat + 1, Math.min(iat + ttlSeconds, identity.expiresAt ?? Number.MAX_SAFE_INTEGER));
       return new SignJWT({
         email: identity.email,
         email_verified: identity.email === undefined ? undefined : identity.emailVerified,

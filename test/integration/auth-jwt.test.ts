@@ -414,11 +414,12 @@ describe('several issuers and providers', () => {
     invalidToken(await call('/second', { token: cached }));
   });
 
-  it('[main, second] on one route: main claims every Bearer token and decides (no fall-through)', async () => {
-    // Documents the "first provider with credentials decides" rule: a token from the second issuer is a
-    // Bearer token, so `main` is responsible for it and refuses it. See the report for a proposal.
+  it('[main, second] on one route: the token\'s issuer picks the provider that verifies it', async () => {
     accepted(await call('/both', { token: await main.sign({}, { sub: 'm' }) }), 'm');
-    invalidToken(await call('/both', { token: await second.sign({}, { sub: 's' }) }));
+    accepted(await call('/both', { token: await second.sign({}, { sub: 's' }) }), 's');
+    // The unverified iss only routes the token: a token claiming second's issuer but signed by main's key
+    // is verified by second and refused.
+    invalidToken(await call('/both', { token: await main.sign({}, { sub: 'forged', iss: second.issuer }) }));
   });
 
   it('[jwt, api_key]: an ApiKey credential reaches the api_key provider; a Bearer token the jwt one', async () => {
