@@ -29,10 +29,25 @@ interface KeyEntry {
 
 /** Reads and validates a keys file; throws Error with a precise message (reported as a config error). */
 export function loadKeysFile(path: string, provider: string): KeyEntry[] {
-  const parsed = keysFileSchema.safeParse(parse(readFileSync(path, 'utf8')));
+  // Unreadable file or YAML syntax error: the message still names the keys file (and no key material).
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`keys file ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let document: unknown;
+  try {
+    document = parse(text);
+  } catch (err) {
+    const firstLine = ((err as Error).message.split('\n')[0] ?? '').replace(/:$/, '');
+    throw new Error(`keys file ${path}: invalid YAML: ${firstLine}`);
+  }
+  const parsed = keysFileSchema.safeParse(document);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`keys file ${path}: ${issue?.path.join('.')}: ${issue?.message}`);
+    const at = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    throw new Error(`keys file ${path}: ${at}${issue?.message}`);
   }
   const ids = new Set<string>();
   return parsed.data.keys.map((k) => {

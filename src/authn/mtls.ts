@@ -44,7 +44,15 @@ export function parseSubjectAltName(text: string | undefined): Array<{ type: str
   return out;
 }
 
-const SPIFFE = /^spiffe:\/\/([a-z0-9._-]+)(\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$/;
+// SPIFFE ID (spiffe.io standard): lower-case trust domain; path segments of [A-Za-z0-9._-], none empty, '.' or
+// '..'; no trailing slash, percent-encoding, query or fragment; at most 2048 bytes.
+const SPIFFE = /^spiffe:\/\/([a-z0-9._-]{1,255})((?:\/[A-Za-z0-9._-]+)*)$/;
+
+export function isValidSpiffeId(value: string): boolean {
+  const m = SPIFFE.exec(value);
+  if (!m || value.length > 2048) return false;
+  return !(m[2] as string).split('/').some((segment) => segment === '.' || segment === '..');
+}
 
 export function createMtlsAuthenticator(o: MtlsProviderOptions): Authenticator {
   const challenge = `Mutual realm="${REALM}"`;
@@ -52,13 +60,16 @@ export function createMtlsAuthenticator(o: MtlsProviderOptions): Authenticator {
 
   function fromCertificate(cert: PeerCertificate): Identity {
     const names = parseSubjectAltName(cert.subjectaltname);
-    const all = [...names.map((n) => n.value), JSON.stringify(cert.subject ?? {})];
+    // Subject values are checked one by one (a JSON dump would hide a NUL as the text \u0000).
+    const subjectValues = Object.values(cert.subject ?? {}).flatMap((v: unknown) => (Array.isArray(v) ? v : [v])).map(String);
+    const all = [...names.map((n) => n.value), ...subjectValues];
     if (all.some((v) => v.includes('\0'))) throw unauthenticated(challenge, 'certificate names contain NUL', 'invalid_client');
     const spiffe = names.filter((n) => n.type === 'URI' && n.value.toLowerCase().startsWith('spiffe:'));
     if (spiffe.length > 1) throw unauthenticated(challenge, 'certificate has more than one SPIFFE ID', 'invalid_client');
     let spiffeId: string | undefined;
     if (spiffe.length === 1) {
-      const m = SPIFFE.exec((spiffe[0] as { value: string }).value);
+      const value = (spiffe[0] as { value: string }).value;
+      const m = isValidSpiffeId(value) ? SPIFFE.exec(value) : null;
       if (!m) throw unauthenticated(challenge, 'certificate SPIFFE ID is malformed', 'invalid_client');
       if (o.trustDomain !== undefined && m[1] !== o.trustDomain) {
         throw unauthenticated(challenge, 'certificate SPIFFE ID is outside the trust domain', 'invalid_client');
@@ -96,14 +107,19 @@ export function createMtlsAuthenticator(o: MtlsProviderOptions): Authenticator {
     authenticate(req: AuthRequest) {
       const socket = req.socket as TLSSocket;
       if (typeof socket.getPeerCertificate !== 'function') return undefined; // plaintext listener
-      const cached = perConnection.get(socket);
-      if (cached !== undefined) return cached;
-      const cert = socket.getPeerCertificate();
-      if (!cert || Object.keys(cert).length === 0) return undefined; // no certificate: not mine
-      // Only certificates the TLS layer verified against client_ca (and its CRL) count.
-      if (!socket.authorized) throw unauthenticated(challenge, 'client certificate is not trusted', 'invalid_client');
-      const identity = fromCertificate(cert);
-      perConnection.set(socket, identity);
+      let identity = perConnection.get(socket);
+      if (identity === undefined) {
+        const cert = socket.getPeerCertificate();
+        if (!cert || Object.keys(cert).length === 0) return undefined; // no certificate: not mine
+        // Only certificates the TLS layer verified against client_ca (and its CRL) count.
+        if (!socket.authorized) throw unauthenticated(challenge, 'client certificate is not trusted', 'invalid_client');
+        identity = fromCertificate(cert);
+        perConnection.set(socket, identity);
+      }
+      // TLS checked the validity period at the handshake; a keep-alive connection can outlive the certificate.
+      if (identity.expiresAt !== undefined && Date.now() >= identity.expiresAt * 1000) {
+        throw unauthenticated(challenge, 'client certificate has expired', 'invalid_client');
+      }
       return identity;
     },
   };
