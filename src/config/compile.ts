@@ -1,5 +1,6 @@
 // Compile a validated Config into immutable runtime objects. Runs at load and on reload, never per request.
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { resolve } from 'node:path';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator } from '../authn/index.ts';
 import { loadDeviceInventory, type DeviceInventory } from '../authz/devices.ts';
@@ -50,6 +51,16 @@ export interface CompileOptions {
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
 
+/** Headers that carry framing, routing, client address or credentials: never an identity header. */
+function isReservedHeader(lower: string): boolean {
+  return (
+    /^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|expect|content-length|content-type|content-encoding|authorization|cookie|set-cookie|forwarded|x-request-id|x-real-ip|via)$/.test(lower) ||
+    lower.startsWith('x-forwarded-') ||
+    lower.startsWith('proxy-') ||
+    lower.startsWith('sec-')
+  );
+}
+
 const NO_SECURITY_HEADERS: SecurityHeaderSet = { flat: [], names: new Set(), keepUpstream: new Set() };
 
 export function compileConfig(source: LoadedConfig, options: CompileOptions = {}): CompiledConfig {
@@ -88,7 +99,15 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     if (t.client_auth !== 'none' && t.client_ca === undefined) {
       report(['listen', 'tls', 'client_auth'], 'client_auth needs listen.tls.client_ca');
     }
-    if (cert !== undefined && key !== undefined) tls = { cert, key, ca, crl, clientAuth: t.client_auth, minVersion: t.min_version };
+    if (cert !== undefined && key !== undefined) {
+      try {
+        // Parse now, so a bad certificate, key or CRL is a located config error, not a crash at listen().
+        createSecureContext({ cert, key, ...(ca ? { ca } : {}), ...(crl ? { crl } : {}) });
+        tls = { cert, key, ca, crl, clientAuth: t.client_auth, minVersion: t.min_version };
+      } catch (err) {
+        report(['listen', 'tls'], `TLS material is invalid: ${(err as Error).message}`);
+      }
+    }
   }
 
   const warnings: string[] = [];
@@ -153,13 +172,19 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
   const names = new Set<string>();
   const routes: CompiledRoute[] = [];
   const prefix = config.identity_headers.prefix;
+  const customNames = new Set<string>();
+  for (const r of config.routes) {
+    for (const n of [r.identity_headers.user, r.identity_headers.email, r.identity_headers.groups, r.identity_headers.method, r.identity_headers.spiffe_id]) {
+      if (n !== undefined && !n.toLowerCase().startsWith(prefix.toLowerCase())) customNames.add(n.toLowerCase());
+    }
+  }
   config.routes.forEach((r, index) => {
     if (names.has(r.name)) report(['routes', index, 'name'], `duplicate route name "${r.name}"`);
     names.add(r.name);
     const at = (path: PropertyKey[], msg: string) => report(['routes', index, ...path], msg);
     const route = compileRoute(r, index, baseDir, at);
     if (!route) return;
-    const auth = compileRouteAuth(r, providers, broken, prefix, ih.assertion, at);
+    const auth = compileRouteAuth(r, providers, broken, customNames, prefix, ih.assertion, at);
     let policy: CompiledRoute['policy'] = null;
     if (r.authorize !== undefined) {
       try {
@@ -210,6 +235,7 @@ function compileRouteAuth(
   r: RouteConfig,
   providers: ReadonlyMap<string, { authenticator: Authenticator }>,
   broken: ReadonlySet<string>,
+  customNames: ReadonlySet<string>,
   prefix: string,
   assertionDefault: boolean,
   report: (path: PropertyKey[], message: string) => void,
@@ -237,13 +263,22 @@ function compileRouteAuth(
     spiffeId: h.spiffe_id ?? defaults.spiffeId,
     assertion: defaults.assertion,
   };
-  // Custom names outside the prefix are not covered by the normalize strip: drop them per route.
-  const drop = new Set<string>();
-  for (const name of Object.values(identityHeaders)) {
+  // Custom names outside the prefix are not covered by the normalize strip: every route drops every
+  // route's custom names (a client must not reach the same upstream with them through a public route).
+  const drop = new Set<string>(customNames);
+  const seen = new Map<string, string>();
+  for (const [field, name] of Object.entries(identityHeaders)) {
     const lower = name.toLowerCase();
-    if (!lower.startsWith(prefix.toLowerCase())) {
-      drop.add(lower);
+    if (isReservedHeader(lower)) {
+      report(['identity_headers', field === 'spiffeId' ? 'spiffe_id' : field], `"${name}" is a reserved header and cannot carry identity`);
+      ok = false;
     }
+    const other = seen.get(lower);
+    if (other !== undefined) {
+      report(['identity_headers', field === 'spiffeId' ? 'spiffe_id' : field], `"${name}" is already used for ${other}`);
+      ok = false;
+    }
+    seen.set(lower, field);
   }
   if (list.length > 0 && !h.pass_token) for (const p of list) for (const c of p.consumes) drop.add(c);
   if (list.length > 0 && h.pass_token) for (const p of list) for (const c of p.consumes) if (c !== 'authorization') drop.add(c);
