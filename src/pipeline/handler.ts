@@ -14,6 +14,9 @@ import { isReserved, serveReserved } from './reserved.ts';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../authn/identity.ts';
 
+const kBytes = Symbol('zt.bytes');
+type SocketWithMarks = { [kBytes]?: { read: number; written: number } };
+
 export interface Outcome {
   code: string | undefined;
   subject: string | undefined;
@@ -25,12 +28,16 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     const startNs = process.hrtime.bigint();
     const state = runtime.acquire();
     const socket = req.socket;
-    const bytesIn = socket.bytesRead;
-    const bytesOut = socket.bytesWritten;
+    // Counted from the end of the previous request on this connection: by now this request's head (and
+    // maybe body) has already been read.
+    const marks = (socket as SocketWithMarks)[kBytes] ?? { read: 0, written: 0 };
+    const bytesIn = marks.read;
+    const bytesOut = marks.written;
     let ctx: RequestContext | undefined;
     const outcome: Outcome = { code: undefined, subject: undefined, authMethod: undefined };
 
     res.once('close', () => {
+      (socket as SocketWithMarks)[kBytes] = { read: socket.bytesRead, written: socket.bytesWritten };
       runtime.release(state);
       state.audit.record(ctx, res.statusCode, outcome.code);
       if (!state.compiled.config.log.access) return;
@@ -82,7 +89,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
       };
       const admitted = admit(state, route, current, req);
-      if (admitted instanceof Promise) admitted.then(send, (err: unknown) => fail(err, current.id));
+      if (admitted instanceof Promise) admitted.then(send).catch((err: unknown) => fail(err, current.id));
       else send(admitted);
     } catch (err) {
       fail(err, ctx?.id ?? randomUUID());

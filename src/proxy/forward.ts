@@ -39,7 +39,9 @@ export interface ForwardResult {
 
 /**
  * Streams both ways with backpressure (undici's stream() writes straight into `res`). Resolves when the
- * response is done; rejects with a GatewayError only if nothing has been sent to the client yet.
+ * response is done, or quietly when the client went away (the upstream request is aborted then, so a
+ * slow upstream cannot hold a pool, or shutdown, for its whole timeout); rejects with a GatewayError only
+ * if nothing has been sent to the client yet.
  */
 export function forward(
   ctx: RequestContext,
@@ -51,6 +53,11 @@ export function forward(
 ): Promise<void> {
   const headers = ctx.upstreamHeaders;
   appendForwardingHeaders(ctx, headers, upstream);
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.once('close', onClose);
   const opts: Dispatcher.RequestOptions<StreamState> = {
     path: ctx.target.path + ctx.target.query,
     method: ctx.method as Dispatcher.HttpMethod,
@@ -59,10 +66,16 @@ export function forward(
     opaque: { res, id: ctx.id, plan },
     headersTimeout: upstream.headersTimeout,
     bodyTimeout: upstream.bodyTimeout,
+    signal: abort.signal,
   };
   return pool.stream(opts, streamFactory).then(
-    () => undefined,
+    () => {
+      res.off('close', onClose);
+    },
     (err: unknown) => {
+      res.off('close', onClose);
+      // The client left (closed, reset, or its upload broke off): nobody to answer, no upstream to blame.
+      if (abort.signal.aborted || res.destroyed) return;
       if (res.headersSent) {
         // Too late for a problem body: cut the connection so the client sees a truncated response.
         res.destroy();

@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SecurityHeaderSet } from '../response/security-headers.ts';
 
-const DROPPED = new Set([
+export const DROPPED = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authenticate', 'server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-request-id',
 ]);
@@ -12,6 +12,18 @@ export interface ResponsePlan {
   readonly security: SecurityHeaderSet;
   /** null: the route has no CORS config (the upstream's own CORS headers pass). */
   readonly cors: readonly string[] | null;
+}
+
+/**
+ * For a WebSocket handshake answer (101, or the upstream's refusal) relayed by http-proxy-3: drops the same
+ * banners and framing, except the Connection/Upgrade pair a 101 needs, and sets the gateway's request id.
+ */
+export function scrubUpgradeResponseHeaders(headers: IncomingHttpHeaders, requestId: string, switching: boolean): void {
+  for (const name of Object.keys(headers)) {
+    if (switching && (name === 'connection' || name === 'upgrade')) continue;
+    if (DROPPED.has(name)) delete headers[name];
+  }
+  headers['x-request-id'] = requestId;
 }
 
 /** Flattens upstream headers into [name, value, …] for writeHead. */

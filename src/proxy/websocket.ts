@@ -10,6 +10,7 @@ import type { RequestContext } from '../pipeline/context.ts';
 import type { Runtime } from '../server/runtime.ts';
 import { writeProblemToSocket } from '../server/problem.ts';
 import { appendForwardingHeaders } from './forward.ts';
+import { scrubUpgradeResponseHeaders } from './response-headers.ts';
 import { randomUUID } from 'node:crypto';
 
 /** Only real WebSocket handshakes become upgrades; other Upgrade values (h2c…) are plain requests. */
@@ -32,6 +33,12 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
   // toProxy: forward req.url verbatim (http-proxy-3 would otherwise re-parse it with WHATWG URL rules).
   const proxy = createProxyServer({ ws: true, xfwd: false, toProxy: true, secure: true, prependPath: false });
   proxy.on('error', () => undefined); // per-call callbacks below handle errors
+  // Registered before http-proxy-3's own listeners, so the handshake answer it relays is scrubbed first.
+  proxy.on('proxyReqWs', (proxyReq, req) => {
+    const id = req.headers['x-request-id'] as string;
+    proxyReq.once('upgrade', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, true));
+    proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false));
+  });
 
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const startNs = process.hrtime.bigint();
@@ -99,12 +106,16 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
         );
       };
       if (admitted instanceof Promise) {
-        admitted.then(proceed, (err: unknown) => {
+        // catch() after then(): an exception inside proceed() must become a problem answer too, not an
+        // unhandled rejection (which would end the process).
+        admitted.then(proceed).catch((err: unknown) => {
           code = writeProblemToSocket(socket, err, current.id);
+          if (!(err instanceof GatewayError)) log.warn({ req_id: current.id, err }, 'upgrade failed');
         });
       } else proceed();
     } catch (err) {
       code = writeProblemToSocket(socket, err, ctx?.id ?? randomUUID());
+      if (!(err instanceof GatewayError)) log.warn({ req_id: ctx?.id, err }, 'upgrade failed');
     }
   };
 }

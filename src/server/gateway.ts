@@ -1,9 +1,11 @@
 // Wiring only: load → compile → runtime → listeners; reload swaps state; shutdown drains.
-import { watch, type FSWatcher } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Server as TlsServer } from 'node:tls';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../audit/logger.ts';
 import { compileConfig, type CompiledConfig, type CompileOptions } from '../config/compile.ts';
 import { ConfigError } from '../config/errors.ts';
@@ -136,31 +138,56 @@ export class Gateway {
       this.log.warn('listen address or TLS on/off changed: restart the gateway to apply that part');
     }
     if (compiled.tls && this.#main && 'setSecureContext' in this.#main) {
-      (this.#main as unknown as TlsServer).setSecureContext(secureContextOptions(compiled.tls));
+      // Build the context first: a bad key or a key that does not match the certificate must fail the reload
+      // (keeping the running certificate), not throw out of a file-watcher or SIGHUP callback.
+      const options = secureContextOptions(compiled.tls);
+      try {
+        createSecureContext(options);
+      } catch (err) {
+        this.log.error({ problems: [`listen.tls: ${(err as Error).message}`] }, 'config reload failed; keeping the running config');
+        return false;
+      }
+      (this.#main as unknown as TlsServer).setSecureContext(options);
     }
     const state = this.runtime.swap(compiled);
     this.log.info({ generation: state.generation, routes: compiled.routes.length }, 'config reloaded');
     return true;
   }
 
+  /**
+   * Watches the config's directory, not the file: editors replace the file by rename and Kubernetes swaps a
+   * `..data` symlink, both of which a file watch misses. Reloads only when the content really changed.
+   */
   #watch(): void {
+    const dir = dirname(resolve(this.#opts.configFile));
+    const name = basename(this.#opts.configFile);
+    let last = this.#contentHash();
     try {
-      this.#watcher = watch(this.#opts.configFile, { persistent: false }, () => {
-        // Editors write in bursts (truncate, write, rename): settle before reading.
+      this.#watcher = watch(dir, { persistent: false }, (_event, file) => {
+        if (file !== null && file !== name && !String(file).startsWith('..')) return;
         clearTimeout(this.#reloadTimer);
         this.#reloadTimer = setTimeout(() => {
+          const now = this.#contentHash();
+          if (now === undefined || now === last) return;
+          last = now;
           this.reload();
-          // A rename-on-save replaces the inode: watch the new file.
-          this.#watcher?.close();
-          if (!this.#stopping) this.#watch();
         }, 150);
         this.#reloadTimer.unref();
       });
-      this.#watcher.on('error', () => undefined);
+      this.#watcher.on('error', (err) => this.log.warn({ err: err.message }, 'config watch failed; reload with SIGHUP'));
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'cannot watch config file; reload with SIGHUP');
+      this.log.warn({ err: (err as Error).message }, 'cannot watch the config directory; reload with SIGHUP');
     }
   }
+
+  #contentHash(): string | undefined {
+    try {
+      return createHash('sha256').update(readFileSync(this.#opts.configFile)).digest('base64url');
+    } catch {
+      return undefined; // mid-replace: the next event will see the new file
+    }
+  }
+
 
   /** Stops accepting, lets in-flight requests finish up to drain_timeout, then closes everything. */
   async stop(): Promise<void> {

@@ -71,7 +71,7 @@ export function createRedirectListener(httpsPort: () => number): Server {
   return http.createServer({ requireHostHeader: false }, (req, res) => {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     if (!/^[A-Za-z0-9.-]+$/.test(host) || !(req.url ?? '').startsWith('/')) {
-      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+      res.writeHead(400, { 'content-type': 'text/plain', 'content-length': '11', connection: 'close' }).end('bad request');
       return;
     }
     const port = httpsPort();

@@ -78,9 +78,9 @@ describe.skipIf(!available)('rate limits in Redis', () => {
     expect(upstream.received.length).toBe(before);
     // The counter really lives in Redis, under the gateway's prefix, with the window as its TTL.
     const keys = await client.keys('ztgw:rl:*');
-    expect(keys).toContain('ztgw:rl:route:shared:route:route');
-    expect(Number(await client.get('ztgw:rl:route:shared:route:route'))).toBeGreaterThanOrEqual(4);
-    const ttl = await client.pttl('ztgw:rl:route:shared:route:route');
+    expect(keys).toContain('ztgw:rl:route:shared:route:4:60:route');
+    expect(Number(await client.get('ztgw:rl:route:shared:route:4:60:route'))).toBeGreaterThanOrEqual(4);
+    const ttl = await client.pttl('ztgw:rl:route:shared:route:4:60:route');
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
