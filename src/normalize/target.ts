@@ -23,7 +23,9 @@ const HEX_UPPER = '0123456789ABCDEF';
 const UNRESERVED = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[c.charCodeAt(0)] = 1;
 
-// Code points that some servers fold into '/', '\' or '.': refused in paths as ambiguous.
+// Code points that some servers fold into '/', '\' or '.' (best-fit code pages): refused in paths as
+// ambiguous. Compatibility forms that NFKC folds into them (e.g. U+2025 '‥' → '..', U+FE68 '﹨' → '\')
+// are caught by checkFolded below.
 const LOOKALIKES = /[\u2024\u2215\u2216\uFF0E\uFF0F\uFF3C]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -112,6 +114,30 @@ function checkUtf8(path: string): void {
     throw bad('percent-encoded bytes are not valid UTF-8');
   }
   if (LOOKALIKES.test(text)) throw bad('look-alike slash or dot characters are not allowed in the path');
+  checkFolded(text);
+}
+
+/**
+ * A backend that applies NFKC (Python's unicodedata, Java's Normalizer) must not see a separator or a
+ * dot segment that we did not: the folded path has to have the same segments, none of them `.`/`..` or
+ * only parameters, and no backslash. `…` (→ `...`) or `ﬁle` (→ `file`) stay legitimate.
+ */
+function checkFolded(text: string): void {
+  const folded = text.normalize('NFKC');
+  if (folded === text) return;
+  const segments = text.split('/');
+  const foldedSegments = folded.split('/');
+  if (folded.includes('\\') || foldedSegments.length !== segments.length) {
+    throw bad('look-alike slash or dot characters are not allowed in the path');
+  }
+  for (let i = 1; i < foldedSegments.length; i++) {
+    const segment = foldedSegments[i] as string;
+    if (segment === segments[i]) continue;
+    const name = segment.split(';', 1)[0];
+    if (name === '.' || name === '..' || (name === '' && segment !== '')) {
+      throw bad('look-alike slash or dot characters are not allowed in the path');
+    }
+  }
 }
 
 function decodeToBytes(s: string): number[] {

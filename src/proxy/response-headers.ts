@@ -12,6 +12,8 @@ export interface ResponsePlan {
   readonly security: SecurityHeaderSet;
   /** null: the route has no CORS config (the upstream's own CORS headers pass). */
   readonly cors: readonly string[] | null;
+  /** Set-Cookie values from the gateway itself (session refresh). */
+  readonly cookies?: readonly string[];
 }
 
 /**
@@ -29,8 +31,11 @@ export function scrubUpgradeResponseHeaders(headers: IncomingHttpHeaders, reques
 /** Flattens upstream headers into [name, value, …] for writeHead. */
 export function responseHeaders(headers: IncomingHttpHeaders, requestId: string, plan: ResponsePlan): string[] {
   const listed = headers.connection;
+  // Several Connection lines arrive as an array: every one of them lists hop-by-hop headers.
   const connectionTokens =
-    typeof listed === 'string' ? new Set(listed.split(',').map((t) => t.trim().toLowerCase())) : null;
+    listed === undefined
+      ? null
+      : new Set((Array.isArray(listed) ? listed.join(',') : listed).split(',').map((t) => t.trim().toLowerCase()));
   const { security } = plan;
   const out: string[] = [];
   let kept: Set<string> | null = null;
@@ -53,6 +58,7 @@ export function responseHeaders(headers: IncomingHttpHeaders, requestId: string,
     out.push(flat[i] as string, flat[i + 1] as string);
   }
   if (plan.cors !== null) for (const v of plan.cors) out.push(v);
+  if (plan.cookies) for (const c of plan.cookies) out.push('set-cookie', c);
   out.push('x-request-id', requestId);
   return out;
 }
