@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { RequestContext } from '../pipeline/context.ts';
 import type { Identity } from './identity.ts';
 
 export interface AuthRequest {
@@ -6,6 +7,8 @@ export interface AuthRequest {
   /** Raw header list (for providers that read a configured header). */
   readonly rawHeaders: readonly string[];
   readonly socket: Socket;
+  /** The request's context (providers that set response cookies use it). */
+  readonly ctx?: RequestContext;
 }
 
 /**
@@ -15,7 +18,7 @@ export interface AuthRequest {
  */
 export interface Authenticator {
   readonly name: string;
-  readonly type: 'jwt' | 'mtls' | 'api_key';
+  readonly type: 'jwt' | 'mtls' | 'api_key' | 'oidc';
   /** The WWW-Authenticate challenge for a request without credentials. */
   readonly challenge: string;
   /** Lower-case request headers that carry this provider's credentials (never forwarded upstream). */

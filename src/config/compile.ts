@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { resolve } from 'node:path';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator } from '../authn/index.ts';
+import { createRelyingParty, type RelyingParty, type RpServices } from '../authn/oidc/index.ts';
 import { loadDeviceInventory, type DeviceInventory } from '../authz/devices.ts';
 import { compilePolicy, PolicyError } from '../authz/policy.ts';
 import { compileAddressSet, type AddressSet } from '../normalize/cidr.ts';
@@ -38,6 +39,8 @@ export interface CompiledConfig {
   readonly identityPrefix: string;
   readonly providers: ReadonlyMap<string, { checksum: string; authenticator: Authenticator }>;
   readonly assertion: AssertionSigner | null;
+  /** The OIDC relying party, when any provider is type oidc. */
+  readonly rp: RelyingParty | null;
   readonly devices: { inventory: DeviceInventory; header: string | undefined } | null;
   /** Security headers for answers that belong to no route (problems, reserved paths). */
   readonly security: SecurityHeaderSet;
@@ -48,6 +51,8 @@ export interface CompiledConfig {
 export interface CompileOptions {
   /** The running config: unchanged providers (and their JWKS and token caches) are reused. */
   previous?: CompiledConfig;
+  /** Connections and caches that outlive reloads (Redis, session revocations). */
+  services?: RpServices;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
 
@@ -113,7 +118,20 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
   const warnings: string[] = [];
   const providers = new Map<string, { checksum: string; authenticator: Authenticator }>();
   const broken = new Set<string>(); // already reported: routes naming them get no second error
+  let rp: RelyingParty | null = null;
+  try {
+    rp = createRelyingParty(config, baseDir, options.services ?? { redis: null, cache: new Map() });
+  } catch (err) {
+    const path = (err as { path?: PropertyKey[] }).path ?? ['session'];
+    report(path, (err as Error).message);
+    for (const [name, cfg] of Object.entries(config.identity_providers)) if (cfg.type === 'oidc') broken.add(name);
+  }
   for (const [name, cfg] of Object.entries(config.identity_providers)) {
+    if (cfg.type === 'oidc') {
+      const a = rp?.authenticators.get(name);
+      if (a) providers.set(name, { checksum: '', authenticator: a });
+      continue;
+    }
     const checksum = providerChecksum(cfg, baseDir);
     const reused = options.previous?.providers.get(name);
     if (reused && reused.checksum === checksum) {
@@ -220,6 +238,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     identityPrefix: config.identity_headers.prefix.toLowerCase(),
     providers,
     assertion,
+    rp,
     devices,
     security: globalSecurity,
     warnings,
@@ -228,7 +247,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
 
 type RouteAuthPart = Pick<
   CompiledRoute,
-  'authenticate' | 'providerNames' | 'identityHeaders' | 'assertion' | 'dropHeaders'
+  'authenticate' | 'providerNames' | 'identityHeaders' | 'assertion' | 'dropHeaders' | 'passToken' | 'loginProviders' | 'stepUp'
 >;
 
 function compileRouteAuth(
@@ -282,6 +301,10 @@ function compileRouteAuth(
   }
   if (list.length > 0 && !h.pass_token) for (const p of list) for (const c of p.consumes) drop.add(c);
   if (list.length > 0 && h.pass_token) for (const p of list) for (const c of p.consumes) if (c !== 'authorization') drop.add(c);
+  if (r.step_up && !list.some((p) => p.type === 'oidc')) {
+    report(['step_up'], 'step_up needs an oidc provider in authenticate');
+    ok = false;
+  }
   if (!ok) return undefined;
   return {
     authenticate: list.length > 0 ? createRouteAuthentication(list) : null,
@@ -289,6 +312,9 @@ function compileRouteAuth(
     identityHeaders,
     assertion: h.assertion ?? assertionDefault,
     dropHeaders: drop,
+    passToken: h.pass_token,
+    loginProviders: list.filter((p) => p.type === 'oidc').map((p) => p.name),
+    stepUp: r.step_up ? { acr: r.step_up.acr, maxAgeS: r.step_up.max_age === undefined ? undefined : Math.round(r.step_up.max_age / 1000) } : null,
   };
 }
 
@@ -345,6 +371,9 @@ function compileRoute(
     identityHeaders: defaultHeaderNames('X-ZT-'),
     assertion: false,
     dropHeaders: new Set<string>(),
+    passToken: false,
+    loginProviders: [],
+    stepUp: null,
     policy: null,
     mode: r.mode,
     security: NO_SECURITY_HEADERS,

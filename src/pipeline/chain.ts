@@ -9,6 +9,7 @@ import type { CompiledRoute } from '../routing/route.ts';
 import type { RuntimeState } from '../server/runtime.ts';
 import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
+import { stripCookies } from '../authn/oidc/cookies.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: RequestContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
@@ -30,7 +31,61 @@ export function authenticateRequest(
       headers: [['www-authenticate', 'Bearer realm="zt-gateway"']],
     });
   }
-  return route.authenticate({ authorization: ctx.authorization, rawHeaders: req.rawHeaders, socket: req.socket });
+  return route.authenticate({ authorization: ctx.authorization, rawHeaders: req.rawHeaders, socket: req.socket, ctx });
+}
+
+/** A top-level browser navigation (gets a login redirect); XHR, fetch, JSON and non-GET get a 401. */
+export function isNavigation(ctx: RequestContext, req: IncomingMessage): boolean {
+  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
+  const h = req.headers;
+  if (h['x-requested-with'] !== undefined) return false;
+  const mode = h['sec-fetch-mode'];
+  if (typeof mode === 'string' && mode !== 'navigate') return false;
+  const accept = h.accept;
+  return typeof accept === 'string' && accept.includes('text/html');
+}
+
+function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean {
+  if (identity.acr === acr) return false;
+  const mfa = state.compiled.config.authz.mfa;
+  // `acr: mfa` is also satisfied by an MFA method in amr or an acr the config counts as MFA.
+  if (acr === 'mfa' && (identity.amr.some((a) => mfa.amr.includes(a)) || (identity.acr !== undefined && mfa.acr.includes(identity.acr)))) return false;
+  return true;
+}
+
+/**
+ * Step-up: a session that lacks the route's acr, or whose login is older than max_age, goes back to the
+ * IdP (browser) or gets a 401 naming what is missing (RFC 9470) for API calls.
+ */
+function stepUp(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, req: IncomingMessage, identity: Identity): Promise<never> | undefined {
+  const need = route.stepUp;
+  const rp = state.compiled.rp;
+  if (need === null || rp === null || identity.method !== 'session') return undefined;
+  const nowS = Math.floor(Date.now() / 1000);
+  const tooOld = need.maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > need.maxAgeS);
+  const missingAcr = need.acr !== undefined && lacksMfa(identity, need.acr, state);
+  if (!tooOld && !missingAcr) return undefined;
+  if (!isNavigation(ctx, req)) {
+    const params = [
+      'Bearer realm="zt-gateway"',
+      'error="insufficient_user_authentication"',
+      ...(need.acr ? [`acr_values="${need.acr}"`] : []),
+      ...(need.maxAgeS !== undefined ? [`max_age=${need.maxAgeS}`] : []),
+    ];
+    throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'this route needs a stronger or more recent login', {
+      headers: [['www-authenticate', params.join(', ')]],
+    });
+  }
+  return rp
+    .startLogin(ctx, identity.provider, {
+      ...(need.acr ? { acr: need.acr } : {}),
+      ...(need.maxAgeS !== undefined ? { maxAgeS: need.maxAgeS } : {}),
+      prompt: 'login',
+      reason: 'step_up',
+    })
+    .then((redirect) => {
+      throw redirect;
+    });
 }
 
 /** Drops the route's credential headers and adds verified identity (and the signed assertion). */
@@ -41,6 +96,8 @@ export function mutateRequest(
   identity: Identity | null,
 ): void | Promise<void> {
   const headers = ctx.upstreamHeaders;
+  const rp = state.compiled.rp;
+  if (rp !== null) stripCookies(headers, rp.cookieName); // the gateway's session never reaches the app
   if (route.dropHeaders.size > 0) {
     let w = 0;
     for (let r = 0; r < headers.length; r += 2) {
@@ -53,6 +110,10 @@ export function mutateRequest(
   }
   if (identity === null) return;
   appendIdentityHeaders(headers, identity, route.identityHeaders);
+  if (route.passToken && identity.method === 'session' && rp !== null) {
+    const token = rp.accessToken(identity);
+    if (token !== undefined) headers.push('authorization', `Bearer ${token}`);
+  }
   const signer = state.compiled.assertion;
   if (!route.assertion || signer === null) return;
   const token = signer.sign(identity, route.upstream.origin);
@@ -114,6 +175,10 @@ export function admit(
   const limits = state.limits;
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
+    if (identity !== null) {
+      const up = stepUp(state, route, ctx, req, identity);
+      if (up !== undefined) return up;
+    }
     authorizeRequest(state, route, ctx, req);
     const limited = limits.route(route, ctx, identity);
     const mutate = () => {
@@ -128,15 +193,29 @@ export function admit(
       identity = authenticateRequest(route, ctx, req);
     } catch (err) {
       countFailure(err);
+      const login = loginInstead(err);
+      if (login) return login;
       throw err;
     }
     if (identity instanceof Promise) {
       return identity.then(afterAuth, (err: unknown) => {
         countFailure(err);
+        const login = loginInstead(err);
+        if (login) return login;
         throw err;
       });
     }
     return afterAuth(identity);
+  };
+  /** No credentials on a route with an OIDC provider, from a browser navigation: log in instead of 401. */
+  const loginInstead = (err: unknown): Promise<never> | undefined => {
+    const rp = state.compiled.rp;
+    const provider = route.loginProviders[0];
+    if (rp === null || provider === undefined || !(err instanceof GatewayError) || err.code !== 'GW_ERR_UNAUTHENTICATED') return undefined;
+    if (err.headers.some(([, v]) => v.includes('error=')) || !isNavigation(ctx, req)) return undefined;
+    return rp.startLogin(ctx, provider, { reason: 'login' }).then((redirect) => {
+      throw redirect;
+    });
   };
   const countFailure = (err: unknown) => {
     // Only presented-but-invalid credentials count towards lockout, not a missing login.

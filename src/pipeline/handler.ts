@@ -10,6 +10,7 @@ import { sendProblem } from '../server/problem.ts';
 import type { RequestContext } from './context.ts';
 import { admit, resolveRoute } from './chain.ts';
 import { GatewayError } from './errors.ts';
+import { Redirect } from './redirect.ts';
 import { isReserved, serveReserved } from './reserved.ts';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../authn/identity.ts';
@@ -62,7 +63,13 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
 
     try {
       ctx = state.normalize(req, startNs);
-      if (isReserved(ctx.target.matchPath)) return serveReserved(state, ctx, res);
+      if (isReserved(ctx.target.matchPath)) {
+        const c = ctx;
+        const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
+        if (served === false) return serveReserved(state, c, res);
+        served.catch((err: unknown) => fail(err, c.id));
+        return;
+      }
       const current = ctx;
       const origin = req.headers.origin;
       if (origin !== undefined && current.method === 'OPTIONS' && typeof req.headers['access-control-request-method'] === 'string') {
@@ -80,12 +87,14 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       const route = resolveRoute(state, current);
       const pool = state.pools.get(route.upstream.poolKey);
       if (pool === undefined) throw new GatewayError('GW_ERR_INTERNAL');
-      const plan: ResponsePlan = { security: route.security, cors: route.cors ? route.cors.actual(origin) : null };
+      const cors = route.cors ? route.cors.actual(origin) : null;
       const send = (identity: Identity | null): void => {
         if (identity !== null) {
           outcome.subject = identity.subject;
           outcome.authMethod = identity.method;
         }
+        const cookies = state.compiled.rp?.pendingCookies(current);
+        const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
         forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
       };
       const admitted = admit(state, route, current, req);
@@ -105,6 +114,16 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     }
 
     function fail(err: unknown, id: string): void {
+      if (err instanceof Redirect) {
+        // Login or step-up: audited as unauthenticated, answered with a 302 to the identity provider.
+        outcome.code = 'GW_ERR_UNAUTHENTICATED';
+        if (res.headersSent) return void res.destroy();
+        const headers = ['location', err.location, 'cache-control', 'no-store', 'content-length', '0', ...(ctx?.route ?? state.compiled).security.flat, 'x-request-id', id];
+        for (const c of err.cookies) headers.push('set-cookie', c);
+        res.writeHead(302, headers);
+        res.end();
+        return;
+      }
       outcome.code = sendProblem(res, err, id, (ctx?.route ?? state.compiled).security.flat);
       if (!(err instanceof GatewayError) || err.status >= 500) {
         const cause = err instanceof GatewayError ? err.cause : err;

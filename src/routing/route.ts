@@ -34,6 +34,11 @@ export interface CompiledRoute {
   readonly assertion: boolean;
   /** Lower-case request headers removed before forwarding (credentials, custom identity header names). */
   readonly dropHeaders: ReadonlySet<string>;
+  /** Forward the caller's token upstream (Bearer as received; for sessions, the session's access token). */
+  readonly passToken: boolean;
+  /** oidc providers on this route, in order: the first starts the login for a browser navigation. */
+  readonly loginProviders: readonly string[];
+  readonly stepUp: { acr: string | undefined; maxAgeS: number | undefined } | null;
   /** null: no authorize block (public routes, or routes that always answer 401). */
   readonly policy: Policy | null;
   /** report-only: decide and audit, but forward anyway. */

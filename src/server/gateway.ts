@@ -16,6 +16,8 @@ import { splitAddress } from './address.ts';
 import { createAdminListener } from './admin.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
 import { Runtime } from './runtime.ts';
+import { createRedis } from '../state/redis.ts';
+import type { RpServices } from '../authn/oidc/index.ts';
 
 export interface GatewayOptions {
   configFile: string;
@@ -51,15 +53,26 @@ export class Gateway {
   #reloadTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   readonly #upgraded = new Set<Duplex>();
+  readonly #services: RpServices;
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
     // The logger exists before the config (its level is applied once the config is read).
     this.log = opts.logger ?? createLogger('info');
-    const compiled = loadAndCompile(opts.configFile, opts.env, { onEvent: this.#onEvent });
+    const source = loadConfigFile(opts.configFile, opts.env);
+    const url = source.config.state?.redis;
+    // Connections and caches that outlive reloads: created once, before the first compile.
+    this.#services = { redis: url ? createRedis(url, this.log) : null, cache: new Map() };
+    let compiled: CompiledConfig;
+    try {
+      compiled = compileConfig(source, { onEvent: this.#onEvent, services: this.#services });
+    } catch (err) {
+      this.#services.redis?.disconnect();
+      throw err;
+    }
     if (!opts.logger) this.log.level = compiled.config.log.level;
     for (const w of compiled.warnings) this.log.warn(w);
-    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log);
+    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis);
   }
 
   readonly #onEvent = (event: string, detail: Record<string, unknown>): void => {
@@ -125,6 +138,7 @@ export class Gateway {
     let compiled: CompiledConfig;
     try {
       compiled = loadAndCompile(this.#opts.configFile, this.#opts.env, {
+        services: this.#services,
         previous: this.runtime.current.compiled,
         onEvent: this.#onEvent,
       });

@@ -7,7 +7,6 @@ import type { CompiledConfig } from '../config/compile.ts';
 import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/upstream.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
-import { createRedis } from '../state/redis.ts';
 import type { Redis } from 'ioredis';
 
 export interface RuntimeState {
@@ -34,12 +33,12 @@ export class Runtime {
   readonly #redis: Redis | null;
   readonly #limiters: LimiterRegistry;
 
-  constructor(compiled: CompiledConfig, secure: boolean, log: Logger) {
+  constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null) {
     this.#secure = secure;
     this.#log = log;
     // Shared state connections live as long as the process; the URL is fixed at start.
     this.#redisUrl = compiled.config.state?.redis;
-    this.#redis = this.#redisUrl ? createRedis(this.#redisUrl, log) : null;
+    this.#redis = redis;
     this.#limiters = new LimiterRegistry(this.#redis);
     this.#current = this.#build(compiled);
   }

@@ -1,0 +1,151 @@
+// One OpenID Provider as a relying party sees it (openid-client): discovery once (single-flight, retried
+// after a cooldown while the IdP is down), the authorization URL, the code exchange, refresh, logout URL.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as oidc from 'openid-client';
+import { importPKCS8, type CryptoKey } from 'jose';
+import { createPrivateKey } from 'node:crypto';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { OidcProviderConfig } from '../../config/schema.ts';
+import { GatewayError } from '../../pipeline/errors.ts';
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+export interface TokenResult {
+  claims: Record<string, unknown>;
+  idToken: string | undefined;
+  accessToken: string | undefined;
+  refreshToken: string | undefined;
+  /** Seconds since the epoch. */
+  accessExpiresAt: number | undefined;
+}
+
+export interface OidcClient {
+  readonly name: string;
+  readonly cfg: OidcProviderConfig;
+  configuration(): Promise<oidc.Configuration>;
+  authorizationUrl(p: { redirectUri: string; state: string; nonce: string; challenge: string; acr?: string; maxAge?: number; prompt?: string }): Promise<URL>;
+  exchange(callbackUrl: URL, checks: { verifier: string; state: string; nonce: string; maxAge?: number }, redirectUri: string): Promise<TokenResult>;
+  refresh(refreshToken: string): Promise<TokenResult>;
+  endSessionUrl(params: Record<string, string>): Promise<URL | undefined>;
+  jwksUri(): Promise<string | undefined>;
+}
+
+function checkIssuer(issuer: string): URL {
+  const u = new URL(issuer);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && LOOPBACK.has(u.hostname))) {
+    throw new TypeError('issuer must be https:// (http:// only on loopback)');
+  }
+  return u;
+}
+
+function toResult(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenResult {
+  const claims = (tokens.claims() ?? {}) as Record<string, unknown>;
+  const expiresIn = tokens.expiresIn();
+  return {
+    claims,
+    idToken: tokens.id_token,
+    accessToken: tokens.access_token,
+    refreshToken: tokens.refresh_token,
+    accessExpiresAt: expiresIn === undefined ? undefined : Math.floor(Date.now() / 1000) + expiresIn,
+  };
+}
+
+async function clientAuth(cfg: OidcProviderConfig, baseDir: string): Promise<oidc.ClientAuth> {
+  if (cfg.private_key_jwt) {
+    const pem = readFileSync(resolve(baseDir, cfg.private_key_jwt.key), 'utf8');
+    const k = createPrivateKey(pem);
+    const alg = k.asymmetricKeyType === 'rsa' ? 'RS256' : k.asymmetricKeyType === 'ed25519' ? 'EdDSA' : 'ES256';
+    const key = (await importPKCS8(pem, alg)) as CryptoKey;
+    return oidc.PrivateKeyJwt(cfg.private_key_jwt.kid ? { key, kid: cfg.private_key_jwt.kid } : key);
+  }
+  return oidc.ClientSecretBasic(cfg.client_secret);
+}
+
+export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir: string): OidcClient {
+  const issuer = checkIssuer(cfg.issuer);
+  if (!cfg.client_secret && !cfg.private_key_jwt) throw new TypeError('an oidc provider needs client_secret or private_key_jwt');
+  if (cfg.client_secret && cfg.private_key_jwt) throw new TypeError('use either client_secret or private_key_jwt, not both');
+  if (cfg.private_key_jwt) readFileSync(resolve(baseDir, cfg.private_key_jwt.key)); // fail at load when unreadable
+  const ca = cfg.ca ? readFileSync(resolve(baseDir, cfg.ca), 'utf8') : undefined;
+  const agent = ca ? new Agent({ connect: { ca, rejectUnauthorized: true } }) : undefined;
+  const customFetch: oidc.CustomFetch = (url, options) =>
+    undiciFetch(url, { ...(options as object), ...(agent ? { dispatcher: agent } : {}) } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>;
+
+  let discovered: Promise<oidc.Configuration> | undefined;
+  let failedAt = 0;
+  const COOLDOWN_MS = 5_000;
+
+  async function configuration(): Promise<oidc.Configuration> {
+    if (discovered) return discovered;
+    if (Date.now() - failedAt < COOLDOWN_MS) throw new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the identity provider is unavailable');
+    const attempt = (async () => {
+      const auth = await clientAuth(cfg, baseDir);
+      const c = await oidc.discovery(issuer, cfg.client_id, cfg.client_secret ? { client_secret: cfg.client_secret } : {}, auth, {
+        [oidc.customFetch]: customFetch,
+        timeout: Math.round(cfg.timeout / 1000),
+        ...(issuer.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
+      });
+      c.timeout = Math.round(cfg.timeout / 1000);
+      return c;
+    })();
+    discovered = attempt;
+    try {
+      return await attempt;
+    } catch (err) {
+      discovered = undefined;
+      failedAt = Date.now();
+      throw new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the identity provider is unavailable', { cause: err });
+    }
+  }
+
+  return {
+    name,
+    cfg,
+    configuration,
+    async authorizationUrl(p) {
+      const c = await configuration();
+      const params: Record<string, string> = {
+        redirect_uri: p.redirectUri,
+        scope: cfg.scopes.join(' '),
+        response_type: 'code',
+        state: p.state,
+        nonce: p.nonce,
+        code_challenge: p.challenge,
+        code_challenge_method: 'S256',
+      };
+      if (p.acr) params.acr_values = p.acr;
+      if (p.maxAge !== undefined) params.max_age = String(p.maxAge);
+      if (p.prompt) params.prompt = p.prompt;
+      return oidc.buildAuthorizationUrl(c, params);
+    },
+    async exchange(callbackUrl, checks, redirectUri) {
+      const c = await configuration();
+      // openid-client checks state, iss, aud, azp, exp, iat, nonce, at_hash/c_hash and auth_time vs max_age.
+      const tokens = await oidc.authorizationCodeGrant(
+        c,
+        callbackUrl,
+        {
+          pkceCodeVerifier: checks.verifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+          ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+        },
+        { redirect_uri: redirectUri },
+      );
+      return toResult(tokens);
+    },
+    async refresh(refreshToken) {
+      return toResult(await oidc.refreshTokenGrant(await configuration(), refreshToken));
+    },
+    async endSessionUrl(params) {
+      const c = await configuration();
+      if (!c.serverMetadata().end_session_endpoint) return undefined;
+      return oidc.buildEndSessionUrl(c, params);
+    },
+    async jwksUri() {
+      return (await configuration()).serverMetadata().jwks_uri;
+    },
+  };
+}

@@ -1,0 +1,46 @@
+// Minimal RFC 6265 cookie handling for the gateway's own cookies (session and login transactions).
+
+/** All cookies from every Cookie header: name → first value. */
+export function parseCookies(raw: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'cookie') continue;
+    for (const part of (raw[i + 1] as string).split(';')) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) continue;
+      const name = part.slice(0, eq).trim();
+      if (!out.has(name)) out.set(name, part.slice(eq + 1).trim());
+    }
+  }
+  return out;
+}
+
+/** A `__Host-` cookie: Secure, Path=/, no Domain; HttpOnly and SameSite=Lax always. */
+export function hostCookie(name: string, value: string, maxAgeSeconds: number): string {
+  return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}`;
+}
+
+export function clearCookie(name: string): string {
+  return `${name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`;
+}
+
+/** Removes the gateway's cookies (by name prefix) from Cookie headers before forwarding upstream. */
+export function stripCookies(headers: string[], prefix: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'cookie') continue;
+    const kept = (headers[i + 1] as string)
+      .split(';')
+      .filter((p) => !p.trim().startsWith(prefix))
+      .map((p) => p.trim())
+      .filter(Boolean);
+    headers[i + 1] = kept.join('; ');
+  }
+  // Drop Cookie headers that became empty.
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if ((headers[r] as string).toLowerCase() === 'cookie' && headers[r + 1] === '') continue;
+    headers[w++] = headers[r] as string;
+    headers[w++] = headers[r + 1] as string;
+  }
+  headers.length = w;
+}

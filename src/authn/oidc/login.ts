@@ -1,0 +1,128 @@
+// Authorization code flow with PKCE (S256), state and nonce, each bound to a short-lived sealed __Host-
+// transaction cookie named after its state, so parallel logins in several tabs do not collide.
+import { createHash } from 'node:crypto';
+import * as oidc from 'openid-client';
+import type { IncomingMessage } from 'node:http';
+import type { RequestContext } from '../../pipeline/context.ts';
+import { GatewayError } from '../../pipeline/errors.ts';
+import { Redirect } from '../../pipeline/redirect.ts';
+import type { OidcClient } from './client.ts';
+import { clearCookie, hostCookie, parseCookies } from './cookies.ts';
+import { safeReturnTo } from './return-to.ts';
+import type { Sealer } from './sealed.ts';
+import { newSessionId, type Session, type SessionStore } from './sessions.ts';
+
+const TX_TTL_S = 600;
+
+export interface LoginContext {
+  clients: ReadonlyMap<string, OidcClient>;
+  sealer: Sealer;
+  store: SessionStore;
+  cookieName: string;
+  ttlMs: number;
+  /** States already used: a replayed callback is refused even if the IdP would not notice. */
+  usedStates: Map<string, number>;
+}
+
+export function origin(ctx: RequestContext): string {
+  return `${ctx.secure ? 'https' : 'http'}://${ctx.host.authority}`;
+}
+
+const txCookieName = (base: string, state: string) =>
+  `${base}-tx-${createHash('sha256').update(state).digest('base64url').slice(0, 10)}`;
+
+export async function startLogin(
+  lc: LoginContext,
+  ctx: RequestContext,
+  provider: string,
+  opts: { returnTo: string; acr?: string; maxAgeS?: number; prompt?: string; reason: 'login' | 'step_up' },
+): Promise<Redirect> {
+  const client = lc.clients.get(provider);
+  if (!client) throw new GatewayError('GW_ERR_INTERNAL');
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = await client.authorizationUrl({
+    redirectUri: `${origin(ctx)}/.zt/callback`,
+    state,
+    nonce,
+    challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    ...(opts.acr ? { acr: opts.acr } : {}),
+    ...(opts.maxAgeS !== undefined ? { maxAge: opts.maxAgeS } : {}),
+    ...(opts.prompt ? { prompt: opts.prompt } : {}),
+  });
+  const tx = await lc.sealer.seal(
+    { state, nonce, verifier, provider, returnTo: safeReturnTo(opts.returnTo), maxAge: opts.maxAgeS, exp: Date.now() + TX_TTL_S * 1000 },
+    'login',
+  );
+  return new Redirect(url.href, [hostCookie(txCookieName(lc.cookieName, state), tx, TX_TTL_S)], opts.reason);
+}
+
+export interface CallbackResult {
+  location: string;
+  cookies: string[];
+  session: Session;
+}
+
+function loginFailed(detail: string, cause?: unknown): GatewayError {
+  return new GatewayError('GW_ERR_UNAUTHENTICATED', `login failed: ${detail}`, cause === undefined ? undefined : { cause });
+}
+
+/** /.zt/callback: checks the transaction, exchanges the code, and starts a NEW session (no fixation). */
+export async function finishLogin(lc: LoginContext, ctx: RequestContext, req: IncomingMessage): Promise<CallbackResult> {
+  const params = new URLSearchParams(ctx.target.query.slice(1));
+  const state = params.get('state');
+  if (!state) throw loginFailed('missing state');
+  const name = txCookieName(lc.cookieName, state);
+  const sealed = parseCookies(req.rawHeaders).get(name);
+  const tx = sealed === undefined ? undefined : await lc.sealer.open(sealed, 'login');
+  if (!tx || tx.state !== state || typeof tx.exp !== 'number' || tx.exp < Date.now()) throw loginFailed('unknown or expired login transaction');
+  if (lc.usedStates.has(state)) throw loginFailed('login transaction already used');
+  lc.usedStates.set(state, tx.exp);
+  for (const [s, exp] of lc.usedStates) if (exp < Date.now()) lc.usedStates.delete(s);
+  const error = params.get('error');
+  if (error) throw loginFailed(`the identity provider answered ${error.replace(/[^A-Za-z0-9_.-]/g, '')}`);
+  const client = lc.clients.get(String(tx.provider));
+  if (!client) throw loginFailed('unknown identity provider');
+
+  const callbackUrl = new URL(`${origin(ctx)}${ctx.target.path}${ctx.target.query}`);
+  let tokens;
+  try {
+    tokens = await client.exchange(
+      callbackUrl,
+      { verifier: String(tx.verifier), state, nonce: String(tx.nonce), ...(typeof tx.maxAge === 'number' ? { maxAge: tx.maxAge } : {}) },
+      `${origin(ctx)}/.zt/callback`,
+    );
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw loginFailed('the authorization code or ID token was rejected', err);
+  }
+  const claimsCfg = client.cfg.claims;
+  const sub = tokens.claims[claimsCfg.subject];
+  if (typeof sub !== 'string' || sub === '') throw loginFailed('the ID token has no subject');
+  const keep: Record<string, unknown> = {};
+  for (const k of ['email', 'email_verified', 'name', 'amr', 'acr', 'auth_time', 'iss', claimsCfg.email, claimsCfg.email_verified, claimsCfg.groups]) {
+    if (tokens.claims[k] !== undefined) keep[k] = tokens.claims[k];
+  }
+  const now = Date.now();
+  const session: Session = {
+    id: newSessionId(),
+    provider: client.name,
+    sub,
+    sid: typeof tokens.claims.sid === 'string' ? tokens.claims.sid : undefined,
+    claims: keep,
+    createdAt: now,
+    lastSeen: now,
+    expiresAt: now + lc.ttlMs,
+    refreshToken: tokens.refreshToken,
+    accessToken: tokens.accessToken,
+    accessExpiresAt: tokens.accessExpiresAt,
+    idToken: lc.store.kind === 'redis' ? tokens.idToken : undefined,
+  };
+  const cookie = await lc.store.write(session);
+  return {
+    location: safeReturnTo(typeof tx.returnTo === 'string' ? tx.returnTo : '/'),
+    cookies: [hostCookie(lc.cookieName, cookie, lc.ttlMs / 1000), clearCookie(name)],
+    session,
+  };
+}

@@ -1,0 +1,16 @@
+// Where a login may return: only a path on this origin. Anything a browser could read as another origin,
+// or that hides one behind encoding or whitespace, becomes '/'.
+export function safeReturnTo(value: string | undefined): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return '/';
+  if (value[0] !== '/' || value[1] === '/' || value[1] === '\\') return '/';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(value);
+  } catch {
+    return '/';
+  }
+  // Browsers strip tabs and newlines in URLs, and treat '\' as '/': `/%09/evil`, `/\evil`, `/%2F/evil`.
+  if (/[\x00-\x1f\x7f\\]/.test(decoded) || decoded.startsWith('//')) return '/';
+  if (/[\x00-\x20\x7f\\]/.test(value)) return '/';
+  return value;
+}

@@ -1,0 +1,137 @@
+// Login sessions. Default: the whole session sealed in the cookie (JWE), with an in-memory revocation list
+// for logout and back-channel logout. With state.redis: the cookie holds only a random id and the session
+// lives in Redis, indexed by IdP sid and subject so a back-channel logout ends them at once everywhere.
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { GatewayError } from '../../pipeline/errors.ts';
+import type { Sealer } from './sealed.ts';
+
+export interface Session {
+  id: string;
+  provider: string;
+  sub: string;
+  /** The IdP's session id (sid claim), for back-channel logout. */
+  sid: string | undefined;
+  claims: Record<string, unknown>;
+  createdAt: number; // ms
+  lastSeen: number; // ms
+  expiresAt: number; // ms, absolute
+  refreshToken?: string | undefined;
+  accessToken?: string | undefined;
+  accessExpiresAt?: number | undefined; // s
+  idToken?: string | undefined;
+}
+
+export interface SessionStore {
+  readonly kind: 'cookie' | 'redis';
+  read(cookie: string): Promise<Session | undefined>;
+  /** Persists the session and returns the cookie value. */
+  write(session: Session): Promise<string>;
+  destroy(session: Session): Promise<void>;
+  /** Ends every session of an IdP session (sid) or of a subject; returns how many were known. */
+  revoke(provider: string, by: { sid?: string; sub?: string }): Promise<number>;
+}
+
+export function newSessionId(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Sessions sealed into the cookie. Revocations are remembered until the longest session could expire. */
+export function createCookieStore(sealer: Sealer, maxTtlMs: number): SessionStore {
+  const revokedIds = new Map<string, number>();
+  const revokedSids = new Map<string, number>();
+  const revokedSubsBefore = new Map<string, number>(); // provider|sub → sessions created before this are dead
+  const sweep = () => {
+    const now = Date.now();
+    for (const m of [revokedIds, revokedSids]) for (const [k, until] of m) if (until < now) m.delete(k);
+    for (const [k, at] of revokedSubsBefore) if (at + maxTtlMs < now) revokedSubsBefore.delete(k);
+  };
+  const timer = setInterval(sweep, 60_000);
+  timer.unref();
+
+  return {
+    kind: 'cookie',
+    async read(cookie) {
+      const p = (await sealer.open(cookie, 'session')) as (Session & { pur?: string }) | undefined;
+      if (!p || typeof p.id !== 'string' || typeof p.sub !== 'string') return undefined;
+      if (revokedIds.has(p.id)) return undefined;
+      if (p.sid !== undefined && revokedSids.has(`${p.provider}|${p.sid}`)) return undefined;
+      const subCut = revokedSubsBefore.get(`${p.provider}|${p.sub}`);
+      if (subCut !== undefined && p.createdAt <= subCut) return undefined;
+      delete p.pur;
+      return p;
+    },
+    async write(session) {
+      const sealed = await sealer.seal(session, 'session');
+      // Browsers drop cookies over ~4 KB: refuse rather than silently lose the login.
+      if (sealed.length > 3800) throw new GatewayError('GW_ERR_INTERNAL', 'session too large for a cookie: configure state.redis');
+      return sealed;
+    },
+    async destroy(session) {
+      revokedIds.set(session.id, session.expiresAt);
+    },
+    async revoke(provider, by) {
+      if (by.sid !== undefined) revokedSids.set(`${provider}|${by.sid}`, Date.now() + maxTtlMs);
+      if (by.sub !== undefined) revokedSubsBefore.set(`${provider}|${by.sub}`, Date.now());
+      return 0; // unknown: sealed sessions are not listed anywhere
+    },
+  };
+}
+
+const PREFIX = 'ztgw:sess:';
+
+/** Sessions in Redis; the cookie value is the session id sealed (so it cannot be guessed or forged). */
+export function createRedisStore(redis: Redis, sealer: Sealer, idleMs: number): SessionStore {
+  const ttlMs = (s: Session) => Math.max(1, Math.min(s.expiresAt - Date.now(), idleMs));
+  const unavailable = (err: unknown) => new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the session store is unavailable', { cause: err });
+  return {
+    kind: 'redis',
+    async read(cookie) {
+      const p = await sealer.open(cookie, 'sid');
+      if (!p || typeof p.id !== 'string') return undefined;
+      let text: string | null;
+      try {
+        text = await redis.get(PREFIX + p.id);
+      } catch (err) {
+        throw unavailable(err); // fail closed: a session we cannot check is not a session
+      }
+      return text === null ? undefined : (JSON.parse(text) as Session);
+    },
+    async write(s) {
+      try {
+        const multi = redis.multi().set(PREFIX + s.id, JSON.stringify(s), 'PX', ttlMs(s));
+        const life = Math.max(1, s.expiresAt - Date.now());
+        if (s.sid !== undefined) multi.sadd(`${PREFIX}sid:${s.provider}:${s.sid}`, s.id).pexpire(`${PREFIX}sid:${s.provider}:${s.sid}`, life);
+        multi.sadd(`${PREFIX}sub:${s.provider}:${s.sub}`, s.id).pexpire(`${PREFIX}sub:${s.provider}:${s.sub}`, life);
+        await multi.exec();
+      } catch (err) {
+        throw unavailable(err);
+      }
+      return sealer.seal({ id: s.id }, 'sid');
+    },
+    async destroy(s) {
+      try {
+        await redis.del(PREFIX + s.id);
+      } catch (err) {
+        throw unavailable(err);
+      }
+    },
+    async revoke(provider, by) {
+      const sets = [
+        ...(by.sid !== undefined ? [`${PREFIX}sid:${provider}:${by.sid}`] : []),
+        ...(by.sub !== undefined ? [`${PREFIX}sub:${provider}:${by.sub}`] : []),
+      ];
+      let n = 0;
+      try {
+        for (const set of sets) {
+          const ids = await redis.smembers(set);
+          if (ids.length) n += await redis.del(...ids.map((id) => PREFIX + id));
+          await redis.del(set);
+        }
+      } catch (err) {
+        throw unavailable(err);
+      }
+      return n;
+    },
+  };
+}

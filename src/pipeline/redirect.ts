@@ -1,0 +1,13 @@
+// A redirect the pipeline answers instead of forwarding (login, step-up). Thrown like a refusal so every
+// stage can end the request, but it is not an error: the handler writes a 302 with its cookies.
+export class Redirect {
+  readonly location: string;
+  readonly cookies: readonly string[];
+  readonly reason: 'login' | 'step_up';
+
+  constructor(location: string, cookies: readonly string[], reason: 'login' | 'step_up') {
+    this.location = location;
+    this.cookies = cookies;
+    this.reason = reason;
+  }
+}
