@@ -23,7 +23,8 @@ export function decisionKind(ctx: RequestContext | undefined, code: string | und
   if (code === 'GW_ERR_RATE_LIMITED') return 'rate_limited';
   if (code === 'GW_ERR_UNAUTHENTICATED') return 'unauthenticated';
   if (ctx?.decision) {
-    if (ctx.decision.allow) return 'allow';
+    // A public route may still carry a policy (e.g. source_ip): allowed, it is audited as public, like explain says.
+    if (ctx.decision.allow) return ctx.route?.public ? 'public' : 'allow';
     return ctx.route?.mode === 'report-only' ? 'would_deny' : 'deny';
   }
   if (ctx === undefined) return 'refused';
@@ -33,9 +34,10 @@ export function decisionKind(ctx: RequestContext | undefined, code: string | und
 }
 
 export function createAuditLog(target: string, mainLog: Logger): AuditLog {
+  // Decision records are the audit trail, not diagnostics: log.level (e.g. warn) must not silence them.
   const log: Logger =
     target === 'stdout'
-      ? mainLog.child({ audit: true })
+      ? mainLog.child({ audit: true }, { level: 'info' })
       : createLogger('info', pino.destination({ dest: target, sync: false, mkdir: true })).child({ audit: true });
   return {
     flush: () => log.flush(),

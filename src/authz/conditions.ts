@@ -82,7 +82,9 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
       if (!i.identity) return 'unauthenticated';
       const email = i.identity.email;
       if (email === undefined || !i.identity.emailVerified) return 'email-unverified';
-      return set.has(email.slice(email.lastIndexOf('@') + 1).toLowerCase()) ? null : 'email-domain-unauthorized';
+      // No @ (or nothing before it) is no address: never treat the whole value as a domain.
+      const at = email.lastIndexOf('@');
+      return at > 0 && set.has(email.slice(at + 1).toLowerCase()) ? null : 'email-domain-unauthorized';
     });
   }
   if (rule.groups !== undefined) {

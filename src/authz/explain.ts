@@ -2,7 +2,8 @@
 // gateway runs, fed with a described caller and request instead of a live one.
 import type { Identity } from '../authn/identity.ts';
 import type { CompiledConfig } from '../config/compile.ts';
-import { compileAddressSet } from '../normalize/cidr.ts';
+import { isIP } from 'node:net';
+import { plainAddress } from '../normalize/cidr.ts';
 import { canonicalPath } from '../normalize/target.ts';
 import type { RuleReason } from './policy.ts';
 
@@ -28,7 +29,8 @@ export function explain(compiled: CompiledConfig, routeName: string, identity: I
   const route = compiled.routes.find((r) => r.name === routeName);
   if (!route) throw new TypeError(`no route named "${routeName}"`);
   const path = canonicalPath(req.path).matchPath;
-  if (compileAddressSet([req.ip]).empty) throw new TypeError(`invalid --ip "${req.ip}"`);
+  // One client address (as the gateway would see it), not a CIDR.
+  if (isIP(plainAddress(req.ip)) === 0) throw new TypeError(`invalid --ip "${req.ip}"`);
   const warnings: string[] = [];
   const under = route.exact ? path === route.path : route.path === '' || path === route.path || path.startsWith(`${route.path}/`);
   if (!under) warnings.push(`path ${path} is not under route ${route.name} (${route.exact ? '=' : ''}${route.path || '/'}): the router would not send it there`);

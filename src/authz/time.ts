@@ -15,8 +15,8 @@ export function parseDays(specs: readonly string[]): Set<number> {
   const days = new Set<number>();
   for (const spec of specs) {
     for (const part of spec.split(',')) {
-      const [a, b] = part.split('-');
-      if (a === undefined || a.trim() === '') throw new TypeError(`invalid day range "${spec}"`);
+      const [a, b, extra] = part.split('-');
+      if (a === undefined || a.trim() === '' || extra !== undefined) throw new TypeError(`invalid day range "${spec}"`);
       const from = dayIndex(a);
       const to = b === undefined ? from : dayIndex(b);
       for (let d = from; ; d = (d + 1) % 7) {

@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { identityFromJson } from '../authn/identity.ts';
 import { explain, type Explanation } from '../authz/explain.ts';
+import { REASONS } from '../authz/reasons.ts';
 import { compileConfig } from '../config/compile.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
@@ -50,7 +51,8 @@ export interface ExplainArgs {
 
 export function explainCommand(a: ExplainArgs, io: Output): number {
   const compiled = loadCompiled(a.config, io);
-  if (!compiled) return 1;
+  // 1 means "refused by policy": a config that cannot be loaded is an input error (2), never a deny.
+  if (!compiled) return 2;
   try {
     const identity = a.identity === undefined ? null : identityFromJson(JSON.parse(readFileSync(a.identity, 'utf8')) as Record<string, unknown>);
     const e = explain(compiled, a.route, identity, { method: a.method.toUpperCase(), path: a.path, ip: a.ip, nowMs: parseTime(a.time), deviceId: a.device });
@@ -80,7 +82,7 @@ const testFile = z.strictObject({
           })
           .prefault({}),
         expect: z.enum(['allow', 'deny']),
-        reason: z.string().optional(),
+        reason: z.enum(REASONS).optional(),
       }),
     )
     .min(1),
@@ -88,7 +90,8 @@ const testFile = z.strictObject({
 
 export function policyTestCommand(file: string, configFile: string, io: Output): number {
   const compiled = loadCompiled(configFile, io);
-  if (!compiled) return 1;
+  // Like an unreadable test file (2): the tests could not run, which is not the same as a mismatch (1).
+  if (!compiled) return 2;
   let cases;
   try {
     const parsed = testFile.safeParse(parse(readFileSync(file, 'utf8')));

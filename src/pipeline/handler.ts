@@ -20,6 +20,8 @@ type SocketWithMarks = { [kBytes]?: { read: number; written: number } };
 
 export interface Outcome {
   code: string | undefined;
+  /** The id answered to the client when normalize refused the request (there is no context then). */
+  requestId?: string;
   subject: string | undefined;
   authMethod: string | undefined;
 }
@@ -40,7 +42,12 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     res.once('close', () => {
       (socket as SocketWithMarks)[kBytes] = { read: socket.bytesRead, written: socket.bytesWritten };
       runtime.release(state);
-      state.audit.record(ctx, res.statusCode, outcome.code);
+      state.audit.record(
+        ctx,
+        res.statusCode,
+        outcome.code,
+        ctx === undefined ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress } : undefined,
+      );
       if (!state.compiled.config.log.access) return;
       log.info({
         msg: 'request',
@@ -101,7 +108,8 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       if (admitted instanceof Promise) admitted.then(send).catch((err: unknown) => fail(err, current.id));
       else send(admitted);
     } catch (err) {
-      fail(err, ctx?.id ?? randomUUID());
+      outcome.requestId = ctx?.id ?? randomUUID();
+      fail(err, outcome.requestId);
     }
 
     /** CORS preflight: answered here, before authentication, never forwarded. */

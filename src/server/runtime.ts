@@ -1,5 +1,6 @@
 // The whole runtime state behind one reference. Reload builds a complete new state and swaps it only on
 // success; requests hold the state they started with, and pools retire when no state uses them.
+import { resolve } from 'node:path';
 import type { Pool } from 'undici';
 import { createAuditLog, type AuditLog } from '../audit/audit.ts';
 import type { Logger } from '../audit/logger.ts';
@@ -100,7 +101,8 @@ export class Runtime {
         secure: this.#secure,
       }),
       pools,
-      audit: this.#auditFor(compiled.config.log.audit),
+      // Like every path in the config, a relative audit file is relative to the config file.
+      audit: this.#auditFor(compiled.config.log.audit === 'stdout' ? 'stdout' : resolve(compiled.source.baseDir, compiled.config.log.audit)),
       limits: createRateLimits(compiled.config, this.#limiters),
       inflight: 0,
       retired: false,
