@@ -91,6 +91,16 @@ const match = z.strictObject({
   methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper-case tokens such as GET')).min(1).optional(),
 });
 
+/** Which claims carry subject, email, email_verified and groups (e.g. groups: roles). */
+const claimNames = z
+  .strictObject({
+    subject: z.string().default('sub'),
+    email: z.string().default('email'),
+    email_verified: z.string().default('email_verified'),
+    groups: z.string().default('groups'),
+  })
+  .prefault({});
+
 const JWT_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519', 'HS256', 'HS384', 'HS512'] as const;
 
 const jwtProvider = z.strictObject({
@@ -104,14 +114,7 @@ const jwtProvider = z.strictObject({
   max_token_age: duration.optional(),
   typ: z.string().min(1).optional().meta({ description: 'Required JWT typ header, e.g. at+jwt' }),
   trust_email: z.boolean().default(false).meta({ description: 'Treat the email claim as verified without email_verified' }),
-  claims: z
-    .strictObject({
-      subject: z.string().default('sub'),
-      email: z.string().default('email'),
-      email_verified: z.string().default('email_verified'),
-      groups: z.string().default('groups'),
-    })
-    .prefault({}),
+  claims: claimNames,
   jwks: z
     .strictObject({
       timeout: duration.prefault('5s'),
@@ -144,14 +147,7 @@ const oidcProvider = z.strictObject({
     .strictObject({ key: z.string().min(1).meta({ description: 'PEM private key file' }), kid: z.string().optional() })
     .optional(),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['openid', 'email', 'profile']),
-  claims: z
-    .strictObject({
-      subject: z.string().default('sub'),
-      email: z.string().default('email'),
-      email_verified: z.string().default('email_verified'),
-      groups: z.string().default('groups'),
-    })
-    .prefault({}),
+  claims: claimNames,
   ca: z.string().min(1).optional().meta({ description: 'PEM CA for the IdP HTTPS endpoints' }),
   timeout: duration.prefault('5s'),
 });

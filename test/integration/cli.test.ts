@@ -1,38 +1,16 @@
 // The CLI as an operator runs it: `node bin/zt-gateway.js validate|start` on the built dist/.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin', 'zt-gateway.js');
+import { bin, ensureBuilt, root } from '../helpers/build.ts';
 
-/** Newest mtime of the files under `dir` with the given suffix (0 when there are none). */
-function newest(dir: string, suffix: string): number {
-  let max = 0;
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && entry.name.endsWith(suffix)) max = Math.max(max, statSync(join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return max;
-}
-
-/** `npm test` builds first (pretest); when this file runs alone on a stale dist/, build it here. */
-function ensureBuilt(): void {
-  const dist = join(root, 'dist');
-  if (existsSync(join(dist, 'cli', 'main.js')) && newest(dist, '.js') >= newest(join(root, 'src'), '.ts')) return;
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (tsc.status !== 0) throw new Error(`npm run build failed:\n${tsc.stdout}\n${tsc.stderr}`);
-}
 
 interface Result {
   code: number | null;

@@ -1,38 +1,17 @@
 // `zt-gateway test` and `zt-gateway explain` as an operator runs them (node bin/zt-gateway.js on dist/):
 // output, decisions, reasons and exit codes (0 allow / all passed, 1 deny / a mismatch, 2 usage or input).
 // `cli` spawns the built binary; `run` calls the same main() in-process for the tables of messages.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin', 'zt-gateway.js');
+import { bin, ensureBuilt, root } from '../helpers/build.ts';
 const CRM = join(root, 'config', 'policies', 'crm.yaml');
 const CRM_TESTS = join(root, 'config', 'policies', 'crm.test.yaml');
 
-function newest(dir: string, suffix: string): number {
-  let max = 0;
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && entry.name.endsWith(suffix)) max = Math.max(max, statSync(join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return max;
-}
-
-/** `npm test` builds first (pretest); when this file runs alone on a stale dist/, build it here. */
-function ensureBuilt(): void {
-  const dist = join(root, 'dist');
-  if (existsSync(join(dist, 'cli', 'main.js')) && newest(dist, '.js') >= newest(join(root, 'src'), '.ts')) return;
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (tsc.status !== 0) throw new Error(`npm run build failed:\n${tsc.stdout}\n${tsc.stderr}`);
-}
 
 interface Result {
   code: number | null;
