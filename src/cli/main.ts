@@ -1,4 +1,4 @@
-// zt-gateway CLI: start | validate | schema. Exit codes: 0 ok, 1 invalid input, 2 usage.
+// zt-gateway CLI: start | validate | explain | test | hash-key | schema. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';

@@ -42,6 +42,12 @@ function listen(server: Server, address: string): Promise<void> {
   });
 }
 
+/** An address a local client can use: the bound one, or loopback for a wildcard bind. */
+function reachable(a: AddressInfo | null | undefined): string {
+  if (!a || a.address === '0.0.0.0' || a.address === '::') return '127.0.0.1';
+  return a.family === 'IPv6' ? `[${a.address}]` : a.address;
+}
+
 export class Gateway {
   readonly log: Logger;
   readonly #opts: GatewayOptions;
@@ -120,12 +126,12 @@ export class Gateway {
 
   get url(): string {
     const secure = this.runtime.current.compiled.tls !== null;
-    return `${secure ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+    return `${secure ? 'https' : 'http'}://${reachable(this.#main?.address() as AddressInfo | null)}:${this.port}`;
   }
 
   get adminUrl(): string | undefined {
     const a = this.#admin?.address() as AddressInfo | null | undefined;
-    return a ? `http://127.0.0.1:${a.port}` : undefined;
+    return a ? `http://${reachable(a)}:${a.port}` : undefined;
   }
 
   get redirectPort(): number | undefined {
