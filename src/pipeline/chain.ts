@@ -111,6 +111,15 @@ export function mutateRequest(
   if (identity === null) return;
   appendIdentityHeaders(headers, identity, route.identityHeaders);
   if (route.passToken && identity.method === 'session' && rp !== null) {
+    // The session authenticated this request, not whatever Authorization the client sent: that one never
+    // reaches the app (it would sit next to, or stand in for, the session's own access token).
+    let w = 0;
+    for (let r = 0; r < headers.length; r += 2) {
+      if ((headers[r] as string).toLowerCase() === 'authorization') continue;
+      headers[w++] = headers[r] as string;
+      headers[w++] = headers[r + 1] as string;
+    }
+    headers.length = w;
     const token = rp.accessToken(identity);
     if (token !== undefined) headers.push('authorization', `Bearer ${token}`);
   }

@@ -18,6 +18,8 @@ export interface TokenResult {
   refreshToken: string | undefined;
   /** Seconds since the epoch. */
   accessExpiresAt: number | undefined;
+  /** Seconds since the epoch: when to refresh (a quarter of the lifetime early, at most 60 s). */
+  accessRefreshAt: number | undefined;
 }
 
 export interface OidcClient {
@@ -29,6 +31,8 @@ export interface OidcClient {
   refresh(refreshToken: string): Promise<TokenResult>;
   endSessionUrl(params: Record<string, string>): Promise<URL | undefined>;
   jwksUri(): Promise<string | undefined>;
+  /** The dispatcher for this IdP's endpoints (its configured CA), undefined for the default. */
+  readonly dispatcher: Agent | undefined;
 }
 
 function checkIssuer(issuer: string): URL {
@@ -42,13 +46,35 @@ function checkIssuer(issuer: string): URL {
 function toResult(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenResult {
   const claims = (tokens.claims() ?? {}) as Record<string, unknown>;
   const expiresIn = tokens.expiresIn();
+  const now = Math.floor(Date.now() / 1000);
   return {
     claims,
     idToken: tokens.id_token,
     accessToken: tokens.access_token,
     refreshToken: tokens.refresh_token,
-    accessExpiresAt: expiresIn === undefined ? undefined : Math.floor(Date.now() / 1000) + expiresIn,
+    accessExpiresAt: expiresIn === undefined ? undefined : now + expiresIn,
+    // A fixed 60 s margin would refresh short-lived tokens on every request.
+    accessRefreshAt: expiresIn === undefined ? undefined : now + expiresIn - Math.min(60, Math.floor(expiresIn / 4)),
   };
+}
+
+/** Claims the ID token lacks, from the UserInfo endpoint (a conformant IdP puts email/groups only there). */
+async function withUserInfo(c: oidc.Configuration, cfg: OidcProviderConfig, result: TokenResult): Promise<TokenResult> {
+  const claims = result.claims;
+  const wanted = [cfg.claims.email, cfg.claims.groups];
+  if (wanted.every((k) => claims[k] !== undefined) || !c.serverMetadata().userinfo_endpoint || !result.accessToken) return result;
+  const sub = claims.sub;
+  if (typeof sub !== 'string') return result;
+  let info: Record<string, unknown>;
+  try {
+    // openid-client checks that the UserInfo sub is the ID token's sub.
+    info = (await oidc.fetchUserInfo(c, result.accessToken, sub)) as Record<string, unknown>;
+  } catch {
+    return result; // the ID token alone proves who logged in; the extra claims are best effort
+  }
+  const merged: Record<string, unknown> = { ...claims };
+  for (const [k, v] of Object.entries(info)) if (merged[k] === undefined) merged[k] = v; // the ID token wins
+  return { ...result, claims: merged };
 }
 
 async function clientAuth(cfg: OidcProviderConfig, baseDir: string): Promise<oidc.ClientAuth> {
@@ -102,6 +128,7 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
   return {
     name,
     cfg,
+    dispatcher: agent,
     configuration,
     async authorizationUrl(p) {
       const c = await configuration();
@@ -115,6 +142,13 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
         code_challenge_method: 'S256',
       };
       if (p.acr) params.acr_values = p.acr;
+      // Ask for the claims step-up and `mfa: true` read (a conformant IdP puts acr/amr in the ID token only
+      // when asked), where the IdP supports the claims parameter.
+      if (c.serverMetadata().claims_parameter_supported === true) {
+        params.claims = JSON.stringify({
+          id_token: { auth_time: { essential: true }, acr: p.acr ? { values: [p.acr] } : null, amr: null },
+        });
+      }
       if (p.maxAge !== undefined) params.max_age = String(p.maxAge);
       if (p.prompt) params.prompt = p.prompt;
       return oidc.buildAuthorizationUrl(c, params);
@@ -134,7 +168,7 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
         },
         { redirect_uri: redirectUri },
       );
-      return toResult(tokens);
+      return withUserInfo(c, cfg, toResult(tokens));
     },
     async refresh(refreshToken) {
       return toResult(await oidc.refreshTokenGrant(await configuration(), refreshToken));

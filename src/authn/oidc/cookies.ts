@@ -15,22 +15,37 @@ export function parseCookies(raw: readonly string[]): Map<string, string> {
   return out;
 }
 
-/** A `__Host-` cookie: Secure, Path=/, no Domain; HttpOnly and SameSite=Lax always. */
+/**
+ * A `__Host-` cookie: Secure, Path=/, no Domain; HttpOnly and SameSite=Lax always. Max-Age rounds up: a
+ * session with 0.9 s left must not be deleted at once (Max-Age=0) by the browser.
+ */
 export function hostCookie(name: string, value: string, maxAgeSeconds: number): string {
-  return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}`;
+  return `${name}=${value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${Math.max(1, Math.ceil(maxAgeSeconds))}`;
 }
 
 export function clearCookie(name: string): string {
   return `${name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`;
 }
 
-/** Removes the gateway's cookies (by name prefix) from Cookie headers before forwarding upstream. */
-export function stripCookies(headers: string[], prefix: string): void {
+/** Whether a cookie name is the gateway's: the session cookie or one of its login transactions. */
+export function isGatewayCookie(name: string, sessionCookie: string): boolean {
+  return name === sessionCookie || name.startsWith(`${sessionCookie}-tx-`);
+}
+
+/**
+ * Removes the gateway's cookies (the session cookie and its `-tx-` login transactions, by exact name)
+ * from Cookie headers before forwarding upstream; the app's own cookies pass, even when their names
+ * merely start with the session cookie's name.
+ */
+export function stripCookies(headers: string[], sessionCookie: string): void {
   for (let i = 0; i < headers.length; i += 2) {
     if ((headers[i] as string).toLowerCase() !== 'cookie') continue;
     const kept = (headers[i + 1] as string)
       .split(';')
-      .filter((p) => !p.trim().startsWith(prefix))
+      .filter((p) => {
+        const eq = p.indexOf('=');
+        return !isGatewayCookie((eq < 0 ? p : p.slice(0, eq)).trim(), sessionCookie);
+      })
       .map((p) => p.trim())
       .filter(Boolean);
     headers[i + 1] = kept.join('; ');

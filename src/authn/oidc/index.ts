@@ -35,7 +35,9 @@ export interface RpServices {
 }
 
 const REFRESH_EARLY_S = 60;
-const TOUCH_EVERY_MS = 60_000;
+/** A refresh result is reused this long for requests that still carry the pre-refresh cookie. */
+const REFRESH_REUSE_MIN_MS = 30_000;
+const REFRESH_REUSE_MAX_MS = 600_000;
 
 export function createRelyingParty(config: Config, baseDir: string, services: RpServices): RelyingParty | null {
   const providers = Object.entries(config.identity_providers).filter((e): e is [string, OidcProviderConfig] => e[1].type === 'oidc');
@@ -64,6 +66,10 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
   const tokensOf = new WeakMap<Identity, string>();
   const pending = new WeakMap<RequestContext, string[]>();
   const refreshing = new Map<string, Promise<Session>>();
+  /** session id → the refresh token that was spent and what it bought (late requests with the old cookie). */
+  const refreshed = new Map<string, { spent: string; session: Session; until: number }>();
+  // Sliding idle timeout: the session's lastSeen is rewritten (a new cookie) at most this often.
+  const touchEveryMs = Math.max(1, Math.min(60_000, Math.floor(sessionCfg.idle_timeout / 10)));
 
   function toIdentity(s: Session, client: OidcClient): Identity {
     const c = s.claims;
@@ -88,8 +94,15 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
     return identity;
   }
 
-  /** One refresh per session at a time; with Redis, a lock that outlives the IdP call across instances. */
+  /**
+   * One refresh per session at a time (single-flight in this process; with Redis, a lock that outlives the
+   * IdP call across instances, and the result stored before the lock is released). Requests that arrive
+   * later with the pre-refresh cookie reuse the result instead of spending the rotated refresh token again.
+   */
   async function refresh(s: Session, client: OidcClient): Promise<Session> {
+    const spent = s.refreshToken as string;
+    const reuse = refreshed.get(s.id);
+    if (reuse && reuse.spent === spent && reuse.until > Date.now()) return { ...reuse.session, lastSeen: Math.max(reuse.session.lastSeen, s.lastSeen) };
     const inflight = refreshing.get(s.id);
     if (inflight) return inflight;
     const run = (async () => {
@@ -97,20 +110,34 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
       if (services.redis) {
         const got = await services.redis.set(lockKey, '1', 'PX', 15_000, 'NX').catch(() => null);
         if (got === null) {
-          // Another instance is refreshing: wait for its result to land in the store.
+          // Another instance is refreshing: wait (bounded) for its result to land in the store.
           for (let i = 0; i < 50; i++) {
             await new Promise((r) => setTimeout(r, 100));
-            const text = await services.redis.get(`ztgw:sess:${s.id}`).catch(() => null);
-            const fresh = text ? (JSON.parse(text) as Session) : undefined;
-            if (fresh && fresh.accessExpiresAt !== s.accessExpiresAt) return fresh;
+            const text = await services.redis.get(`ztgw:sess:${s.id}`).catch(() => undefined);
+            if (text === undefined) continue; // Redis hiccup: keep waiting (bounded)
+            if (text === null) throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'the session ended');
+            const fresh = JSON.parse(text) as Session;
+            if (fresh.refreshToken !== spent || fresh.accessExpiresAt !== s.accessExpiresAt) return fresh;
           }
           return s;
         }
       }
       try {
-        const t = await client.refresh(s.refreshToken as string);
+        const t = await client.refresh(spent);
         // Refresh-token rotation: keep the new one when the IdP issues it.
-        return { ...s, accessToken: t.accessToken ?? s.accessToken, refreshToken: t.refreshToken ?? s.refreshToken, accessExpiresAt: t.accessExpiresAt };
+        const next: Session = {
+          ...s,
+          accessToken: t.accessToken ?? s.accessToken,
+          refreshToken: t.refreshToken ?? s.refreshToken,
+          accessExpiresAt: t.accessExpiresAt,
+          accessRefreshAt: t.accessRefreshAt,
+        };
+        if (services.redis) await sessions.write(next); // visible to the other instances before unlocking
+        const now = Date.now();
+        for (const [id, r] of refreshed) if (r.until <= now) refreshed.delete(id);
+        const until = Math.min(REFRESH_REUSE_MAX_MS, Math.max(REFRESH_REUSE_MIN_MS, (t.accessExpiresAt ?? 0) * 1000 - now));
+        refreshed.set(s.id, { spent, session: next, until: now + until });
+        return next;
       } finally {
         if (services.redis) await services.redis.del(lockKey).catch(() => undefined);
       }
@@ -133,6 +160,33 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
     return s;
   }
 
+  /** The session's identity for provider `name` (refreshing its access token when due), or undefined. */
+  async function authenticateSession(name: string, client: OidcClient, req: AuthRequest): Promise<Identity | undefined> {
+    let s = await readSession(req.rawHeaders);
+    if (!s || s.provider !== name) return undefined; // no session for this provider: not mine
+    const now = Date.now();
+    let changed = false;
+    const refreshAt = s.accessRefreshAt ?? (s.accessExpiresAt === undefined ? undefined : s.accessExpiresAt - REFRESH_EARLY_S);
+    if (s.refreshToken && refreshAt !== undefined && refreshAt <= now / 1000) {
+      try {
+        s = await refresh(s, client);
+        changed = true;
+      } catch (err) {
+        if (err instanceof GatewayError && err.status === 503) throw err;
+        return undefined; // the IdP refused the refresh: the login is over
+      }
+    }
+    if (now - s.lastSeen >= touchEveryMs) {
+      s = { ...s, lastSeen: now };
+      changed = true;
+    }
+    if (changed && req.ctx) {
+      const cookie = await sessions.write(s);
+      pending.set(req.ctx, [hostCookie(cookieName, cookie, (s.expiresAt - now) / 1000)]);
+    }
+    return toIdentity(s, client);
+  }
+
   const authenticators = new Map<string, Authenticator>();
   for (const [name] of providers) {
     const client = clients.get(name) as OidcClient;
@@ -141,28 +195,10 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
       type: 'oidc',
       challenge: `Bearer realm="${REALM}"`,
       consumes: [],
-      async authenticate(req: AuthRequest) {
-        let s = await readSession(req.rawHeaders);
-        if (!s || s.provider !== name) return undefined; // no session for this provider: not mine
-        const now = Date.now();
-        let changed = false;
-        if (s.refreshToken && s.accessExpiresAt !== undefined && s.accessExpiresAt - REFRESH_EARLY_S <= now / 1000) {
-          try {
-            s = await refresh(s, client);
-            changed = true;
-          } catch {
-            return undefined; // the IdP refused the refresh: the login is over
-          }
-        }
-        if (now - s.lastSeen >= TOUCH_EVERY_MS) {
-          s = { ...s, lastSeen: now };
-          changed = true;
-        }
-        if (changed && req.ctx) {
-          const cookie = await sessions.write(s);
-          pending.set(req.ctx, [hostCookie(cookieName, cookie, (s.expiresAt - now) / 1000)]);
-        }
-        return toIdentity(s, client);
+      authenticate(req: AuthRequest) {
+        // No session cookie: "not mine", synchronously, so the route's next provider (a bearer token) is tried.
+        if (!parseCookies(req.rawHeaders).has(cookieName)) return undefined;
+        return authenticateSession(name, client, req);
       },
     });
   }

@@ -117,8 +117,16 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext, req: In
     refreshToken: tokens.refreshToken,
     accessToken: tokens.accessToken,
     accessExpiresAt: tokens.accessExpiresAt,
+    accessRefreshAt: tokens.accessRefreshAt,
     idToken: lc.store.kind === 'redis' ? tokens.idToken : undefined,
   };
+  // A session the browser already had (its own earlier login, or one an attacker planted) ends here: the
+  // new login never continues it (no fixation) and an older, weaker login cannot be replayed after step-up.
+  const previous = parseCookies(req.rawHeaders).get(lc.cookieName);
+  if (previous !== undefined) {
+    const old = await lc.store.read(previous).catch(() => undefined);
+    if (old) await lc.store.destroy(old).catch(() => undefined);
+  }
   const cookie = await lc.store.write(session);
   return {
     location: safeReturnTo(typeof tx.returnTo === 'string' ? tx.returnTo : '/'),

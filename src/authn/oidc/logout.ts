@@ -20,7 +20,7 @@ export function createLogoutTokenVerifier(clients: ReadonlyMap<string, OidcClien
     if (!ks) {
       const jwksUri = await client.jwksUri();
       if (!jwksUri) throw new Error('the identity provider publishes no jwks_uri');
-      ks = new RemoteKeySource({ jwksUri, issuer: client.cfg.issuer, timeoutMs: client.cfg.timeout, cooldownMs: 30_000, maxAgeMs: 600_000, dispatcher: undefined });
+      ks = new RemoteKeySource({ jwksUri, issuer: client.cfg.issuer, timeoutMs: client.cfg.timeout, cooldownMs: 30_000, maxAgeMs: 600_000, dispatcher: client.dispatcher });
       keySources.set(client.name, ks);
     }
     return ks;
@@ -44,12 +44,17 @@ export function createLogoutTokenVerifier(clients: ReadonlyMap<string, OidcClien
     async verify(token) {
       if (token.length > 8192) throw new Error('logout token too large');
       let iss: unknown;
+      let aud: unknown;
       try {
-        iss = decodeJwt(token).iss;
+        ({ iss, aud } = decodeJwt(token));
       } catch {
         throw new Error('logout token is not a JWT');
       }
-      const client = [...clients.values()].find((c) => c.cfg.issuer === iss);
+      // Several providers may share an issuer (one client each): the audience picks the provider; the
+      // signature, issuer and audience are then verified for that one.
+      const sameIssuer = [...clients.values()].filter((c) => c.cfg.issuer === iss);
+      const audiences = Array.isArray(aud) ? aud : [aud];
+      const client = sameIssuer.find((c) => audiences.includes(c.cfg.client_id)) ?? sameIssuer[0];
       if (!client) throw new Error('logout token from an unknown issuer');
       const ks = await keysFor(client);
       let payload;

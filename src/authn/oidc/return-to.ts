@@ -11,6 +11,8 @@ export function safeReturnTo(value: string | undefined): string {
   }
   // Browsers strip tabs and newlines in URLs, and treat '\' as '/': `/%09/evil`, `/\evil`, `/%2F/evil`.
   if (/[\x00-\x1f\x7f\\]/.test(decoded) || decoded.startsWith('//')) return '/';
-  if (/[\x00-\x20\x7f\\]/.test(value)) return '/';
+  // Only printable ASCII as received on the wire (anything else is percent-encoded by browsers, and would
+  // not fit in a Location header).
+  if (/[^\x21-\x7e]|\\/.test(value)) return '/';
   return value;
 }

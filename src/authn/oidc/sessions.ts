@@ -19,6 +19,7 @@ export interface Session {
   refreshToken?: string | undefined;
   accessToken?: string | undefined;
   accessExpiresAt?: number | undefined; // s
+  accessRefreshAt?: number | undefined; // s: refresh from then on (before accessExpiresAt)
   idToken?: string | undefined;
 }
 
