@@ -135,18 +135,18 @@ export function createRouteAuthentication(providers: readonly Authenticator[]): 
       const iss = bearerIssuer(req.authorization);
       chosenJwt = iss === undefined ? undefined : jwtByIssuer.get(iss);
     }
-    for (const p of providers) {
-      if (chosenJwt !== undefined && p.type === 'jwt' && p !== chosenJwt) continue;
-      const result = p.authenticate(req);
+    const candidates = chosenJwt === undefined ? providers : providers.filter((p) => p.type !== 'jwt' || p === chosenJwt);
+    return tryFrom(candidates, 0, req);
+  };
+
+  /** Synchronous while providers answer synchronously; a provider that resolves "not mine" passes on. */
+  function tryFrom(list: readonly Authenticator[], start: number, req: AuthRequest): Identity | Promise<Identity> {
+    for (let i = start; i < list.length; i++) {
+      const result = (list[i] as Authenticator).authenticate(req);
       if (result === undefined) continue;
-      if (result instanceof Promise) {
-        return result.then((identity) => {
-          if (identity === undefined) throw missing();
-          return identity;
-        });
-      }
+      if (result instanceof Promise) return result.then((identity) => identity ?? tryFrom(list, i + 1, req));
       return result;
     }
     throw missing();
-  };
+  }
 }
