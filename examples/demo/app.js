@@ -63,10 +63,14 @@ function page(req) {
   <dt>X-Forwarded-For</dt><dd><code>${xff ? escape(xff[1]) : '(none: this request did not come through the gateway)'}</code></dd>
   <dt>Identity</dt><dd>${
     identity.length === 0
-      ? 'none: this route is public (<code>public: true</code>). Try <code>/api/</code> with the demo API key.'
+      ? 'none: this request came through a public route, or not through the gateway.'
       : identity.map(([n, v]) => `<code>${escape(n)}: ${escape(n === 'x-zt-assertion' ? `${v.slice(0, 24)}…` : v)}</code>`).join('<br>')
   }</dd>
 </dl>
+<p id="links">Login, logout and step-up are the gateway's: this app only reads the headers.
+<a href="/admin/">/admin/</a> (its route asks for a multi-factor login: step-up) ·
+<a href="/.zt/session">session status</a> ·
+<a href="/.zt/logout" id="logout">Log out</a></p>
 <h2>Headers as received</h2>
 <table>
 ${rows}

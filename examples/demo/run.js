@@ -3,13 +3,17 @@
 //
 //  1. first run: a dev CA and a localhost certificate in examples/demo/.state/ (the CA key is never stored)
 //  2. the legacy app (examples/demo/app.js) on a free 127.0.0.1 port
-//  3. `zt-gateway start` with config/gateway.yaml, rewritten into .state/gateway.yaml with the ports chosen here
-//     (8443 and 9090 when free), the .state certificate, and absolute paths; the line numbers stay the same
-//  4. prints `zt-gateway demo: https://localhost:PORT/` once the gateway is listening
+//  3. the demo OpenID provider (examples/demo/idp.js, in this process) on 127.0.0.1 (9000 when free), with the
+//     gateway registered as its client (the client_id and client_secret of config/gateway.yaml)
+//  4. `zt-gateway start` with config/gateway.yaml, rewritten into .state/gateway.yaml with the ports chosen here
+//     (8443, 9090 and the IdP's when free), the .state certificate, and absolute paths; line numbers stay the same
+//  5. prints `zt-gateway demo: https://localhost:PORT/` once the gateway is listening, and the demo account
 //
 // Editing config/gateway.yaml while the demo runs rewrites .state/gateway.yaml, which the gateway hot-reloads
 // (an invalid edit is reported here and the running config stays). Ctrl-C or SIGTERM stops every process
-// started here. ZT_DEMO_STATE_DIR puts the state somewhere else (the tests use a temporary directory).
+// started here. ZT_DEMO_STATE_DIR puts the state somewhere else (the tests use a temporary directory);
+// ZT_DEMO_ANY_PORT=1 takes free ports the OS picks instead of 8443/9090/9000 (so that two demos can start at
+// the same moment, as the tests do, without both choosing a port that is still free).
 import { fork, spawn } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
@@ -26,9 +30,12 @@ const root = resolve(here, '..', '..');
 const SOURCE = join(root, 'config', 'gateway.yaml');
 const BIN = join(root, 'bin', 'zt-gateway.js');
 const stateDir = resolve(process.env.ZT_DEMO_STATE_DIR ?? join(here, '.state'));
+const anyPort = process.env.ZT_DEMO_ANY_PORT === '1';
 const derivedConfig = join(stateDir, 'gateway.yaml');
 /** The origin config/gateway.yaml gives the demo app; routes with this upstream are sent to the real port. */
 const APP_PLACEHOLDERS = new Set(['http://127.0.0.1:8080', 'http://localhost:8080']);
+/** The issuer config/gateway.yaml gives the demo IdP; oidc providers with this issuer use the one started here. */
+const IDP_PLACEHOLDERS = new Set(['http://localhost:9000', 'http://127.0.0.1:9000']);
 /** Config keys that hold file paths (relative to the config file, so they must become absolute in .state). */
 const PATH_KEYS = new Set(['cert', 'key', 'client_ca', 'crl', 'ca', 'keys_file', 'assertion_key', 'inventory', 'audit']);
 /** Maps whose keys are names chosen by the operator (claim paths, CSP directives), not config keys. */
@@ -43,6 +50,8 @@ const say = (line) => process.stderr.write(`${line}\n`);
 
 /** @type {import('node:child_process').ChildProcess[]} */
 const children = [];
+/** The demo IdP, when config/gateway.yaml uses it. */
+let idp;
 let stopping;
 
 process.on('SIGINT', () => stop(0));
@@ -73,25 +82,39 @@ async function main() {
     listen: await pickPort(wanted.listen),
     admin: wanted.admin ? await pickPort(wanted.admin) : undefined,
     redirect: wanted.redirect ? await pickPort(wanted.redirect) : undefined,
+    idp: wanted.idp ? await pickPort(wanted.idp) : undefined,
   };
-  const options = { ...ports, tls };
-  writeAtomic(derivedConfig, derive(sourceText, options).text);
+  const scheme = wanted.tls ? 'https' : 'http';
+  const origin = `${scheme}://localhost:${ports.listen}`;
+  const options = { ...ports, tls, origin };
+  const accounts = ports.idp === undefined ? undefined : await startIdp(ports.idp, tls);
+  if (accounts) options.idp = ports.idp = accounts.port;
+  const derived = derive(sourceText, options);
+  writeAtomic(derivedConfig, derived.text);
+  await registerClients(derived.clients, origin);
 
   await startGateway(ports, wanted);
   watchSource(options);
 
-  const scheme = wanted.tls ? 'https' : 'http';
-  const url = `${scheme}://localhost:${ports.listen}/`;
+  const url = `${origin}/`;
   process.stdout.write(`zt-gateway demo: ${url}\n`);
   const curl = `curl --cacert ${show(tls.ca)}`;
+  if (accounts) {
+    for (const [login, a] of Object.entries(accounts.list)) {
+      say(`  log in:      ${login} / ${a.password}  (${a.email}, groups: ${a.groups.join(', ')}) at the demo IdP`);
+    }
+    say(`               add the one-time code ${accounts.otp} for a multi-factor login (acr mfa); ${url}admin/ asks for it`);
+    say(`  demo IdP:    ${idp.issuer}/ (oidc-provider in this process, loopback only); ${url}.zt/logout logs out`);
+  }
   say(`  legacy app:  http://127.0.0.1:${ports.app}/ (loopback only; browse it through the gateway)`);
   if (ports.admin) say(`  admin:       http://127.0.0.1:${ports.admin}/healthz and /readyz`);
   say(`  browser:     trust ${show(tls.ca)} (a CA made for this machine) or accept the warning`);
-  say(`  try:         ${curl} ${url}`);
+  if (accounts) say(`  try:         ${curl} -H 'Accept: text/html' ${url}    # 302 to the IdP: open it in a browser and log in`);
+  else say(`  try:         ${curl} ${url}`);
   say(`               ${curl} ${url}api/    # 401: no credentials`);
   say(`               ${curl} ${url}api/ -H 'Authorization: ApiKey ${DEMO_API_KEY}'`);
   say(`               ${curl} '${url}..%2f'    # 400: refused, never forwarded`);
-  say(`  logs:        ${show(join(stateDir, 'gateway.log'))}, ${show(join(stateDir, 'app.log'))}`);
+  say(`  logs:        ${[`gateway.log`, 'app.log', ...(idp ? ['idp.log'] : [])].map((f) => show(join(stateDir, f))).join(', ')}`);
   say(`  edit ${show(SOURCE)} to hot-reload it; Ctrl-C stops the demo`);
 }
 
@@ -151,12 +174,30 @@ function preferredPorts(text) {
   };
   const listen = get(['listen', 'address']);
   if (!listen) throw new Error(`${show(SOURCE)}: listen.address is missing`);
+  // The demo IdP runs when an oidc provider names it; on 127.0.0.1 and the placeholder's port when free.
+  const placeholder = demoProviders(doc)[0]?.issuer;
   return {
     listen,
     admin: get(['admin', 'listen']),
     redirect: get(['listen', 'redirect_http']),
+    idp: placeholder ? { host: '127.0.0.1', port: Number(new URL(placeholder).port) } : undefined,
     tls: doc.getIn(['listen', 'tls']) !== undefined,
   };
+}
+
+/** The oidc providers of a parsed config whose issuer is the demo IdP's placeholder: { name, issuer, node }. */
+function demoProviders(doc) {
+  const providers = doc.get('identity_providers', true);
+  if (!isMap(providers)) return [];
+  const out = [];
+  for (const pair of providers.items) {
+    if (!isMap(pair.value) || pair.value.get('type') !== 'oidc') continue;
+    const node = pair.value.get('issuer', true);
+    if (isScalar(node) && typeof node.value === 'string' && IDP_PLACEHOLDERS.has(originOf(node.value))) {
+      out.push({ name: String(isScalar(pair.key) ? pair.key.value : pair.key), issuer: node.value, node, provider: pair.value });
+    }
+  }
+  return out;
 }
 
 function canListen(host, port) {
@@ -169,7 +210,7 @@ function canListen(host, port) {
 
 /** The configured port when it is free, else one the OS picks. */
 async function pickPort({ host, port }) {
-  if (port > 0 && (await canListen(host, port))) return port;
+  if (port > 0 && !anyPort && (await canListen(host, port))) return port;
   return new Promise((done, fail) => {
     const srv = createServer();
     srv.once('error', fail);
@@ -189,7 +230,7 @@ async function pickPort({ host, port }) {
  */
 function derive(text, o) {
   const doc = parseDocument(text);
-  if (doc.errors.length > 0) return { text, ok: false };
+  if (doc.errors.length > 0) return { text, ok: false, clients: [] };
   const edits = new Map(); // node → replacement value
   const scalar = (path) => {
     const node = doc.getIn(path, true);
@@ -207,6 +248,17 @@ function derive(text, o) {
   if (cert && key) {
     edits.set(cert, o.tls.cert);
     edits.set(key, o.tls.key);
+  }
+  // The demo IdP's issuer, and the clients to register there (with their secrets, read as the gateway will).
+  const clients = [];
+  if (o.idp !== undefined) {
+    for (const p of demoProviders(doc)) {
+      edits.set(p.node, `http://127.0.0.1:${o.idp}`);
+      const clientId = p.provider.get('client_id');
+      const secret = resolveSecret(p.provider.get('client_secret'));
+      if (typeof clientId === 'string' && secret !== undefined) clients.push({ client_id: clientId, client_secret: secret });
+      else say(`zt-gateway demo: identity_providers.${p.name} needs a client_id and a client_secret for the demo IdP`);
+    }
   }
   const routes = doc.get('routes', true);
   if (isSeq(routes)) {
@@ -236,7 +288,48 @@ function derive(text, o) {
   }
   // At the end, so that every line keeps its number.
   out = `${out.replace(/\n*$/, '\n')}# generated by examples/demo/run.js from config/gateway.yaml: edit that file, not this one\n`;
-  return { text: out, ok: true };
+  return { text: out, ok: true, clients };
+}
+
+/** A secret as the gateway reads it: `${file:…}` (relative to config/, one trailing newline removed), `${env:…}`, or literal. */
+function resolveSecret(value) {
+  if (typeof value !== 'string') return undefined;
+  const m = /^\$\{(file|env):([^}]+)\}$/.exec(value);
+  if (!m) return value;
+  if (m[1] === 'env') return process.env[m[2]];
+  try {
+    return readFileSync(resolve(dirname(SOURCE), m[2]), 'utf8').replace(/\r?\n$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- the demo IdP ------------------------------------------------------------------------------------------
+
+async function startIdp(port, tls) {
+  const { startDemoIdp, DEMO_ACCOUNTS, DEMO_OTP } = await import('./idp.js');
+  const log = createWriteStream(join(stateDir, 'idp.log'), { flags: 'w' });
+  const start = (p) =>
+    startDemoIdp({
+      host: '127.0.0.1',
+      port: p,
+      issuer: p === 0 ? undefined : `http://127.0.0.1:${p}`, // not localhost: cookies ignore ports, and the IdP's must not reach the app
+      gatewayCa: readFileSync(tls.ca, 'utf8'),
+      log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
+    });
+  try {
+    idp = await start(port);
+  } catch (err) {
+    if (err?.code !== 'EADDRINUSE') throw err;
+    idp = await start(0); // taken since pickPort looked: any free port (the issuer follows it)
+  }
+  return { list: DEMO_ACCOUNTS, otp: DEMO_OTP, port: idp.port };
+}
+
+/** Registers the gateway's oidc clients at the demo IdP (again after an edit of config/gateway.yaml). */
+async function registerClients(clients, origin) {
+  if (!idp) return;
+  for (const c of clients) await idp.register({ ...c, origin });
 }
 
 function originOf(url) {
@@ -270,7 +363,10 @@ function watchSource(options) {
         }
         if (text === last) return;
         last = text;
-        writeAtomic(derivedConfig, derive(text, options).text);
+        const derived = derive(text, options);
+        registerClients(derived.clients, options.origin)
+          .catch((err) => say(`zt-gateway demo: could not register the client at the demo IdP: ${err.message}`))
+          .finally(() => writeAtomic(derivedConfig, derived.text));
       }, 100);
     });
     watcher.on('error', () => undefined);
@@ -393,6 +489,7 @@ function stop(code) {
   }
   stopping = (async () => {
     for (const child of [...children].reverse()) await terminate(child, 10_000);
+    await idp?.close();
     process.exit(code);
   })();
   return stopping;

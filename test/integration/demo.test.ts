@@ -1,5 +1,6 @@
 // What an operator runs first: every shipped config validates, and `npm run demo` serves the legacy app through
-// the gateway over verified TLS, then stops every process it started on Ctrl-C.
+// the gateway over verified TLS behind a login at the demo OpenID provider, then stops every process it started
+// on Ctrl-C. (test/browser/login.test.ts logs in with a real browser; here the IdP's form is posted directly.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -92,6 +93,29 @@ describe('README', () => {
   });
 });
 
+/** The cookies a browser would keep, per host (cookies ignore ports): enough for the demo's login. */
+class Jar {
+  private readonly byHost = new Map<string, Map<string, string>>();
+  store(url: string, setCookie: string | string[] | undefined): void {
+    const jar = this.byHost.get(new URL(url).hostname) ?? new Map<string, string>();
+    this.byHost.set(new URL(url).hostname, jar);
+    for (const line of setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie]) {
+      const pair = line.split(';')[0] as string;
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      if (/;\s*max-age=0/i.test(line)) jar.delete(name);
+      else jar.set(name, pair.slice(eq + 1).trim());
+    }
+  }
+  get(url: string, name: string): string | undefined {
+    return this.byHost.get(new URL(url).hostname)?.get(name);
+  }
+  header(url: string): string | undefined {
+    const jar = this.byHost.get(new URL(url).hostname);
+    return jar && jar.size > 0 ? [...jar].map(([n, v]) => `${n}=${v}`).join('; ') : undefined;
+  }
+}
+
 /** true when something accepts TCP connections on 127.0.0.1:port. */
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -109,9 +133,51 @@ describe('npm run demo', () => {
   let demo: ChildProcess;
   let stderr = '';
   let url = '';
-  let ports: { gateway: number; app: number; admin: number };
+  let ports: { gateway: number; app: number; admin: number; idp: number };
   let agent: Agent;
   let ca: Buffer;
+  let idp = '';
+  let account = { login: '', password: '', otp: '' };
+
+  /** One request as a browser navigation would make it (no redirect following), with the jar's cookies. */
+  async function step(jar: Jar, href: string, opts: { method?: 'GET' | 'POST'; form?: Record<string, string>; headers?: Record<string, string> } = {}) {
+    const cookie = jar.header(href);
+    const res = await request(href, {
+      method: opts.method ?? 'GET',
+      dispatcher: href.startsWith('https:') ? agent : undefined,
+      headers: {
+        accept: 'text/html',
+        ...(cookie ? { cookie } : {}),
+        ...(opts.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...(opts.headers ?? {}),
+      },
+      ...(opts.form ? { body: new URLSearchParams(opts.form).toString() } : {}),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.body.text();
+    jar.store(href, res.headers['set-cookie']);
+    const location = typeof res.headers.location === 'string' ? new URL(res.headers.location, href).href : undefined;
+    return { status: res.statusCode, location, text, headers: res.headers };
+  }
+
+  /**
+   * Opens `path` at the gateway, follows it to the IdP, posts the demo account to the IdP's login form (with
+   * the one-time code when `otp`), and follows the redirects back. Returns the final answer and the jar.
+   */
+  async function login(path: string, jar = new Jar(), otp = false) {
+    let r = await step(jar, new URL(path, url).href);
+    const trail: string[] = [];
+    for (let i = 0; i < 12 && r.location; i++) {
+      trail.push(`${r.status} ${r.location}`);
+      r = await step(jar, r.location);
+      const action = /<form method="post" action="([^"]+)"/.exec(r.text)?.[1];
+      if (r.status === 200 && action && !r.location) {
+        const form = { login: account.login, password: account.password, otp: otp ? account.otp : '' };
+        r = await step(jar, new URL(action, idp).href, { method: 'POST', form });
+      }
+    }
+    return { ...r, jar, trail };
+  }
 
   beforeAll(async () => {
     demo = spawn(process.execPath, [join(root, 'examples', 'demo', 'run.js')], {
@@ -142,7 +208,12 @@ describe('npm run demo', () => {
       gateway: Number(new URL(url).port),
       app: port(/legacy app:\s+http:\/\/127\.0\.0\.1:(\d+)\//),
       admin: port(/admin:\s+http:\/\/127\.0\.0\.1:(\d+)\//),
+      idp: port(/demo IdP:\s+http:\/\/127\.0\.0\.1:(\d+)\//),
     };
+    idp = `http://127.0.0.1:${ports.idp}`;
+    // The demo account exactly as printed for a person.
+    const printed = /log in:\s+(\S+) \/ (\S+)\s+\(alice@example\.com/.exec(stderr);
+    account = { login: printed?.[1] ?? '', password: printed?.[2] ?? '', otp: /one-time code (\d+)/.exec(stderr)?.[1] ?? '' };
     expect(lines).toHaveLength(1); // the entry point is the only line on stdout
     ca = readFileSync(join(stateDir, 'ca.crt'));
     // Trust exactly the demo CA: verification stays on.
@@ -160,23 +231,81 @@ describe('npm run demo', () => {
     expect(readFileSync(join(stateDir, 'localhost.crt'), 'utf8')).toContain('BEGIN CERTIFICATE');
     expect(ports.app).toBeGreaterThan(0);
     expect(ports.admin).toBeGreaterThan(0);
-    expect(new Set([ports.gateway, ports.app, ports.admin]).size).toBe(3);
+    expect(ports.idp).toBeGreaterThan(0);
+    expect(new Set([ports.gateway, ports.app, ports.admin, ports.idp]).size).toBe(4);
+    expect(account).toEqual({ login: 'alice', password: expect.any(String), otp: expect.stringMatching(/^\d{6}$/) });
   });
 
-  it('serves the legacy app page over verified TLS, with X-Forwarded-For and without spoofed identity', async () => {
-    const res = await request(url, {
-      dispatcher: agent,
-      headers: { 'x-zt-user': 'mallory', 'x-forwarded-for': '203.0.113.9', accept: 'text/html' },
+  it('sends a browser navigation without a session to the demo IdP, and an API call gets 401', async () => {
+    const nav = await request(new URL('/some/page?x=1', url), { dispatcher: agent, headers: { accept: 'text/html' } });
+    await nav.body.text();
+    expect(nav.statusCode).toBe(302);
+    const to = new URL(nav.headers.location as string);
+    expect(to.origin).toBe(idp);
+    expect(to.pathname).toBe('/auth');
+    expect(to.searchParams.get('client_id')).toBe('zt-gateway-demo');
+    expect(to.searchParams.get('redirect_uri')).toBe(new URL('/.zt/callback', url).href);
+    expect(to.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(String(nav.headers['set-cookie'])).toMatch(/^__Host-zt-tx-[^=]+=[^;]+; Path=\/; Secure; HttpOnly; SameSite=Lax/);
+
+    const discovery = await request(`${idp}/.well-known/openid-configuration`);
+    expect(((await discovery.body.json()) as { issuer: string }).issuer).toBe(idp);
+
+    const api = await request(new URL('/some/page', url), { dispatcher: agent, headers: { accept: 'application/json' } });
+    await api.body.text();
+    expect(api.statusCode).toBe(401);
+  });
+
+  it('refuses a wrong password at the IdP', async () => {
+    const jar = new Jar();
+    const start = await step(jar, new URL('/', url).href);
+    const prompt = await step(jar, (await step(jar, start.location as string)).location as string);
+    const action = /<form method="post" action="([^"]+)"/.exec(prompt.text)?.[1] as string;
+    expect(prompt.text).toContain('Log in');
+    const r = await step(jar, new URL(action, idp).href, { method: 'POST', form: { login: 'alice', password: 'wrong' } });
+    expect(r.status).toBe(200);
+    expect(r.location).toBeUndefined();
+    expect(r.text).toContain('Wrong login or password.');
+  });
+
+  it('logs in with the printed demo account and serves the page with verified identity, X-Forwarded-For and no spoofed headers', async () => {
+    const jar = new Jar();
+    const done = await login('/some/page?x=1', jar);
+    expect(done.status, done.trail.join('\n')).toBe(200);
+    expect(jar.get(url, '__Host-zt')).toBeDefined();
+    const res = await step(jar, new URL('/some/page?x=1', url).href, {
+      headers: { 'x-zt-user': 'mallory', 'x-zt-email': 'mallory@evil.example', 'x-forwarded-for': '203.0.113.9' },
     });
-    const body = await res.body.text();
-    expect(res.statusCode).toBe(200);
+    expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
-    expect(body).toContain('<th>x-forwarded-for</th><td>127.0.0.1</td>');
-    expect(body).toContain('<th>x-request-id</th>');
-    expect(body).not.toContain('mallory');
-    expect(body).not.toContain('203.0.113.9');
+    expect(res.text).toContain('<code>GET /some/page?x=1</code>');
+    expect(res.text).toContain('<th>x-zt-email</th><td>alice@example.com</td>');
+    expect(res.text).toContain('<th>x-zt-user</th><td>alice</td>');
+    expect(res.text).toContain('<th>x-zt-groups</th><td>sales</td>');
+    expect(res.text).toContain('<th>x-forwarded-for</th><td>127.0.0.1</td>');
+    expect(res.text).toContain('<th>x-request-id</th>');
+    expect(res.text).not.toContain('mallory');
+    expect(res.text).not.toContain('203.0.113.9');
+    expect(res.text).not.toContain('__Host-zt'); // the session cookie is the gateway's, never the app's
     expect(res.headers['x-powered-by']).toBeUndefined(); // the app sends one; the gateway removes it
     expect(res.headers['strict-transport-security']).toBeDefined();
+
+    // /admin/ steps up: back to the IdP for the one-time code, then in.
+    const admin = await step(jar, new URL('/admin/', url).href);
+    expect(admin.status).toBe(302);
+    expect(new URL(admin.location as string).searchParams.get('acr_values')).toBe('mfa');
+    const mfa = await login('/admin/', jar, true);
+    expect(mfa.status, mfa.trail.join('\n')).toBe(200);
+    expect(mfa.text).toContain('<code>GET /admin/</code>');
+
+    // Logout: the session cookie is cleared and the browser goes on to the IdP's end_session endpoint.
+    const out = await step(jar, new URL('/.zt/logout', url).href);
+    expect(out.status).toBe(302);
+    expect(out.location).toMatch(new RegExp(`^${idp}/session/end`));
+    expect(jar.get(url, '__Host-zt')).toBeUndefined();
+    const again = await step(jar, new URL('/some/page', url).href);
+    expect(again.status).toBe(302);
+    expect(new URL(again.location as string).origin).toBe(idp);
   });
 
   it('refuses a client that does not trust the demo CA', async () => {
@@ -215,8 +344,11 @@ describe('npm run demo', () => {
     expect(((await res.body.json()) as { code: string }).code).toBe('GW_ERR_BAD_PATH');
   });
 
-  it('echoes a WebSocket through the gateway', async () => {
-    const ws = new WebSocket(`${url.replace(/^https/, 'wss')}ws`, { ca });
+  it('echoes a WebSocket through the gateway, for a logged-in session', async () => {
+    const { jar } = await login('/');
+    const cookie = jar.header(url) as string;
+    expect(cookie).toContain('__Host-zt=');
+    const ws = new WebSocket(`${url.replace(/^https/, 'wss')}ws`, { ca, headers: { cookie } });
     const messages: string[] = [];
     await new Promise<void>((resolve, reject) => {
       ws.once('error', reject);
@@ -247,6 +379,7 @@ describe('npm run demo', () => {
     expect(await listening(ports.app)).toBe(false);
     expect(await listening(ports.gateway)).toBe(false);
     expect(await listening(ports.admin)).toBe(false);
+    expect(await listening(ports.idp)).toBe(false);
     expect(stderr).not.toMatch(/exited \(.*\); stopping/);
   }, 30_000);
 });
