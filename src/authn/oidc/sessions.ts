@@ -33,6 +33,8 @@ export interface SessionStore {
   revoke(provider: string, by: { sid?: string; sub?: string }): Promise<number>;
 }
 
+const MAX_COOKIE = 3800;
+
 export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
 }
@@ -63,9 +65,14 @@ export function createCookieStore(sealer: Sealer, maxTtlMs: number): SessionStor
       return p;
     },
     async write(session) {
-      const sealed = await sealer.seal(session, 'session');
-      // Browsers drop cookies over ~4 KB: refuse rather than silently lose the login.
-      if (sealed.length > 3800) throw new GatewayError('GW_ERR_INTERNAL', 'session too large for a cookie: configure state.redis');
+      let sealed = await sealer.seal(session, 'session');
+      if (sealed.length > MAX_COOKIE) {
+        // Large IdP tokens would push the cookie past what browsers keep (~4 KB) and headers past 431 limits:
+        // keep the login, drop the tokens (no refresh or pass_token for this session; Redis keeps them).
+        const { accessToken: _a, refreshToken: _r, idToken: _i, accessRefreshAt: _t, accessExpiresAt: _e, ...lean } = session;
+        sealed = await sealer.seal(lean, 'session');
+      }
+      if (sealed.length > MAX_COOKIE) throw new GatewayError('GW_ERR_INTERNAL', 'session too large for a cookie: configure state.redis');
       return sealed;
     },
     async destroy(session) {

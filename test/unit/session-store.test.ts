@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { createSealer } from '../../src/authn/oidc/sealed.ts';
+import { createCookieStore, newSessionId, type Session } from '../../src/authn/oidc/sessions.ts';
+import { GatewayError } from '../../src/pipeline/errors.ts';
+
+const sealer = createSealer(['a-session-secret-of-at-least-32-characters!!']);
+
+function session(extra: Partial<Session> = {}): Session {
+  const now = Date.now();
+  return {
+    id: newSessionId(), provider: 'corp', sub: 'alice', sid: 'sid-1', claims: { email: 'alice@example.com' },
+    createdAt: now, lastSeen: now, expiresAt: now + 3_600_000, ...extra,
+  };
+}
+
+describe('cookie session store', () => {
+  it('round-trips a session and refuses it after destroy', async () => {
+    const store = createCookieStore(sealer, 3_600_000);
+    const s = session({ accessToken: 'at', refreshToken: 'rt' });
+    const cookie = await store.write(s);
+    expect((await store.read(cookie))?.sub).toBe('alice');
+    await store.destroy(s);
+    expect(await store.read(cookie)).toBeUndefined();
+  });
+
+  it('keeps the login but drops large IdP tokens so the cookie stays under 4 KB', async () => {
+    const store = createCookieStore(sealer, 3_600_000);
+    const cookie = await store.write(session({ accessToken: 'x'.repeat(3000), refreshToken: 'y'.repeat(1500) }));
+    expect(cookie.length).toBeLessThanOrEqual(3800);
+    const back = await store.read(cookie);
+    expect(back?.sub).toBe('alice');
+    expect(back?.accessToken).toBeUndefined();
+    expect(back?.refreshToken).toBeUndefined();
+  });
+
+  it('refuses a session whose claims alone do not fit in a cookie', async () => {
+    const store = createCookieStore(sealer, 3_600_000);
+    await expect(store.write(session({ claims: { groups: Array.from({ length: 400 }, (_, i) => `group-${i}`) } }))).rejects.toBeInstanceOf(GatewayError);
+  });
+
+  it('back-channel revocation by sid and by subject ends sealed sessions', async () => {
+    const store = createCookieStore(sealer, 3_600_000);
+    const a = await store.write(session({ sid: 'sid-a' }));
+    const b = await store.write(session({ sid: 'sid-b', sub: 'bob' }));
+    await store.revoke('corp', { sid: 'sid-a' });
+    expect(await store.read(a)).toBeUndefined();
+    expect((await store.read(b))?.sub).toBe('bob');
+    await store.revoke('corp', { sub: 'bob' });
+    expect(await store.read(b)).toBeUndefined();
+  });
+});
