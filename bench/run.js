@@ -141,6 +141,18 @@ const token = await new SignJWT({ groups: ['sales'], email: 'alice@example.com',
   .setExpirationTime('2h')
   .sign(privateKey);
 const auth = { authorization: `Bearer ${token}` };
+// An OIDC login session as the gateway seals it into its cookie (the IdP is never contacted for a live session).
+const SESSION_SECRET = 'bench-only-session-secret-0123456789abcdef';
+const { createSealer } = await import('../dist/authn/oidc/sealed.js');
+const { createCookieStore, newSessionId } = await import('../dist/authn/oidc/sessions.js');
+const sessionCookie = await (async () => {
+  const now = Date.now();
+  const sealed = await createCookieStore(createSealer([SESSION_SECRET]), 8 * 3600_000).write({
+    id: newSessionId(), provider: 'corp', sub: 'alice', sid: 'bench-sid', createdAt: now, lastSeen: now, expiresAt: now + 8 * 3600_000,
+    claims: { email: 'alice@example.com', email_verified: true, groups: ['sales'], amr: ['pwd'] },
+  });
+  return { cookie: `__Host-zt=${sealed}` };
+})();
 const target = `http://127.0.0.1:${upstream.port}`;
 const hasRedis = await redisReachable();
 
@@ -150,7 +162,8 @@ log: { level: warn, access: false${extra.includes('AUDIT') ? `, audit: ${join(wo
 reload: { watch: false }
 identity_providers:
   bench: { type: jwt, issuer: ${issuer}, audiences: [gw], algorithms: [ES256], jwks_uri: ${issuer}/jwks.json }
-${extra.replace('AUDIT', '')}
+${extra.includes('OIDC') ? `  corp: { type: oidc, issuer: ${issuer}, client_id: bench, client_secret: bench-only }\nsession: { secret: ${SESSION_SECRET}, ttl: 8h, idle_timeout: 8h }` : ''}
+${extra.replace('AUDIT', '').replace('OIDC', '')}
 routes:
 ${routes}`;
 }
@@ -174,6 +187,12 @@ const fullRoute = `  - name: api
         - { subject: svc-reporting }
         - { groups: support, mfa: true }
         - { groups: sales }
+`;
+const sessionRoute = `  - name: app
+    match: { path: / }
+    upstream: ${upstreamYaml}
+    authenticate: [corp]
+    authorize: { allow: [{ groups: sales }] }
 `;
 function manyRoutes(n) {
   let out = '';
@@ -202,11 +221,11 @@ const scenarios = [
   ...(hasRedis
     ? [{ name: 'zt-gateway full pipeline, Redis limits', headers: auth, start: () => startGateway(fullRoute, 'AUDIT\nstate: { redis: "redis://127.0.0.1:6379/0" }') }]
     : []),
+  { name: 'zt-gateway OIDC session cookie route', headers: sessionCookie, start: () => startGateway(sessionRoute, 'OIDC') },
   { name: 'zt-gateway 10 routes', path: '/', start: () => startGateway(manyRoutes(10)) },
   { name: 'zt-gateway 10,000 routes', path: '/', start: () => startGateway(manyRoutes(10_000)) },
 ].filter((s) => !opts.only || s.name.includes(opts.only) || s.name === 'bare undici proxy');
 const skipped = [
-  { name: 'zt-gateway OIDC session cookie route', why: 'OIDC login is issue 6 (not built yet)' },
   ...(hasRedis ? [] : [{ name: 'zt-gateway full pipeline, Redis limits', why: 'no Redis at 127.0.0.1:6379' }]),
 ];
 

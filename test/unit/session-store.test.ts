@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSealer } from '../../src/authn/oidc/sealed.ts';
 import { createCookieStore, newSessionId, type Session } from '../../src/authn/oidc/sessions.ts';
 import { GatewayError } from '../../src/pipeline/errors.ts';
@@ -14,6 +14,29 @@ function session(extra: Partial<Session> = {}): Session {
 }
 
 describe('cookie session store', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a cached (already opened) cookie is refused once its session expires', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const store = createCookieStore(sealer, 3_600_000);
+    const cookie = await store.write(session({ expiresAt: Date.now() + 60_000 }));
+    expect((await store.read(cookie))?.sub).toBe('alice'); // opened and cached
+    expect((await store.read(cookie))?.sub).toBe('alice'); // from the cache
+    vi.setSystemTime(Date.now() + 61_000);
+    expect(await store.read(cookie)).toBeUndefined();
+  });
+
+  it('a tampered copy of a cached cookie is still refused (the cache is keyed by the exact cookie)', async () => {
+    const store = createCookieStore(sealer, 3_600_000);
+    const cookie = await store.write(session());
+    expect(await store.read(cookie)).toBeDefined();
+    const i = cookie.length - 5;
+    const tampered = cookie.slice(0, i) + (cookie[i] === 'A' ? 'B' : 'A') + cookie.slice(i + 1);
+    expect(await store.read(tampered)).toBeUndefined();
+  });
+
   it('round-trips a session and refuses it after destroy', async () => {
     const store = createCookieStore(sealer, 3_600_000);
     const s = session({ accessToken: 'at', refreshToken: 'rt' });

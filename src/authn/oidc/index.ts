@@ -71,7 +71,11 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
   // Sliding idle timeout: the session's lastSeen is rewritten (a new cookie) at most this often.
   const touchEveryMs = Math.max(1, Math.min(60_000, Math.floor(sessionCfg.idle_timeout / 10)));
 
+  // A session read from the cache is the same object each time: so is its identity.
+  const identities = new WeakMap<Session, Identity>();
   function toIdentity(s: Session, client: OidcClient): Identity {
+    const known = identities.get(s);
+    if (known !== undefined) return known;
     const c = s.claims;
     const groups = c[client.cfg.claims.groups];
     const email = c[client.cfg.claims.email];
@@ -91,6 +95,7 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
       expiresAt: Math.floor(s.expiresAt / 1000),
     });
     if (s.accessToken) tokensOf.set(identity, s.accessToken);
+    identities.set(s, identity);
     return identity;
   }
 

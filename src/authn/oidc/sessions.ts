@@ -1,7 +1,7 @@
 // Login sessions. Default: the whole session sealed in the cookie (JWE), with an in-memory revocation list
 // for logout and back-channel logout. With state.redis: the cookie holds only a random id and the session
 // lives in Redis, indexed by IdP sid and subject so a back-channel logout ends them at once everywhere.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GatewayError } from '../../pipeline/errors.ts';
 import type { Sealer } from './sealed.ts';
@@ -34,6 +34,8 @@ export interface SessionStore {
 }
 
 const MAX_COOKIE = 3800;
+/** Opened cookies kept per store (keyed by the cookie's SHA-256): a live session costs no decryption. */
+const OPENED_CACHE_ENTRIES = 10_000;
 
 export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
@@ -51,17 +53,33 @@ export function createCookieStore(sealer: Sealer, maxTtlMs: number): SessionStor
   };
   const timer = setInterval(sweep, 60_000);
   timer.unref();
+  // Revocation is checked on every read, cached or not; an entry never outlives its session.
+  const opened = new Map<string, Session>();
+  async function open(cookie: string): Promise<Session | undefined> {
+    const key = createHash('sha256').update(cookie).digest('base64url');
+    const hit = opened.get(key);
+    if (hit !== undefined) {
+      if (hit.expiresAt > Date.now()) return hit;
+      opened.delete(key);
+      return undefined;
+    }
+    const p = (await sealer.open(cookie, 'session')) as (Session & { pur?: string }) | undefined;
+    if (!p || typeof p.id !== 'string' || typeof p.sub !== 'string' || typeof p.expiresAt !== 'number') return undefined;
+    delete p.pur;
+    if (opened.size >= OPENED_CACHE_ENTRIES) opened.delete(opened.keys().next().value as string);
+    opened.set(key, Object.freeze(p));
+    return p;
+  }
 
   return {
     kind: 'cookie',
     async read(cookie) {
-      const p = (await sealer.open(cookie, 'session')) as (Session & { pur?: string }) | undefined;
-      if (!p || typeof p.id !== 'string' || typeof p.sub !== 'string') return undefined;
+      const p = await open(cookie);
+      if (!p) return undefined;
       if (revokedIds.has(p.id)) return undefined;
       if (p.sid !== undefined && revokedSids.has(`${p.provider}|${p.sid}`)) return undefined;
       const subCut = revokedSubsBefore.get(`${p.provider}|${p.sub}`);
       if (subCut !== undefined && p.createdAt <= subCut) return undefined;
-      delete p.pur;
       return p;
     },
     async write(session) {
