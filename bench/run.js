@@ -25,6 +25,8 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string' },
     only: { type: 'string' },
     'large-bytes': { type: 'string' },
+    loader: { type: 'string' },
+    upstream: { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
   },
 });
@@ -44,6 +46,17 @@ const hasTaskset = (() => {
   }
 })();
 if (hasTaskset) execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
+const onPath = (cmd) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+// wrk (C, one thread) costs the shared CPU far less than autocannon; nginx answers faster than node:http.
+const loader = opts.loader ?? (onPath('wrk') ? 'wrk' : 'autocannon');
+const upstreamKind = opts.upstream ?? (onPath('nginx') ? 'nginx' : 'node');
 const work = mkdtempSync(join(tmpdir(), 'ztgw-bench-'));
 const children = new Set();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
@@ -126,10 +139,49 @@ async function redisReachable() {
   });
 }
 
+/** nginx answering a small JSON body (one worker, pinned with the load generator), for the throughput runs. */
+async function startNginx() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(work, 'nginx-'));
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, `daemon off; master_process off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi; keepalive_requests 1000000; keepalive_timeout 60s;
+  server { listen 127.0.0.1:${port}; location / { default_type application/json; return 200 '{"ok":true,"service":"legacy","items":[1,2,3,4,5]}'; } }
+}
+`);
+  const cmd = hasTaskset ? 'taskset' : 'nginx';
+  const argv = hasTaskset ? ['-c', '1', 'nginx', '-p', dir, '-c', conf] : ['-p', dir, '-c', conf];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), r(true))).on('error', () => r(false));
+    });
+    if (ok) break;
+    if (child.exitCode !== null) throw new Error('nginx exited early');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    pid: child.pid,
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      children.delete(child);
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------- setup
 const { publicKey, privateKey } = await generateKeyPair('ES256');
 const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-1', alg: 'ES256', use: 'sig' };
 const upstream = await startProcess(['bench/servers/upstream.js'], { cpu: 1 });
+const fast = upstreamKind === 'nginx' ? await startNginx() : upstream;
 const jwks = await startProcess(['bench/servers/jwks.js'], { cpu: 1, env: { JWKS_JSON: JSON.stringify({ keys: [jwk] }) } });
 const issuer = `http://127.0.0.1:${jwks.port}`;
 const token = await new SignJWT({ groups: ['sales'], email: 'alice@example.com', email_verified: true, amr: ['pwd'] })
@@ -153,7 +205,8 @@ const sessionCookie = await (async () => {
   });
   return { cookie: `__Host-zt=${sealed}` };
 })();
-const target = `http://127.0.0.1:${upstream.port}`;
+const target = `http://127.0.0.1:${fast.port}`;
+const nodeTarget = `http://127.0.0.1:${upstream.port}`;
 const hasRedis = await redisReachable();
 
 function gatewayConfig({ port, routes, extra = '' }) {
@@ -168,7 +221,7 @@ routes:
 ${routes}`;
 }
 const upstreamYaml = `{ url: ${target}, connections: 128 }`;
-const publicRoute = (name, path) => `  - { name: ${name}, match: { path: ${path} }, upstream: ${upstreamYaml}, public: true }\n`;
+const publicRoute = (name, path, url = target) => `  - { name: ${name}, match: { path: ${path} }, upstream: { url: ${url}, connections: 128 }, public: true }\n`;
 const jwtRoute = `  - name: api
     match: { path: / }
     upstream: ${upstreamYaml}
@@ -230,8 +283,41 @@ const skipped = [
 ];
 
 function load(url, headers, seconds) {
+  if (loader === 'wrk') return wrk(url, headers, seconds);
   return new Promise((resolve, reject) => {
     autocannon({ url, connections, pipelining: 1, duration: seconds, headers }, (err, r) => (err ? reject(err) : resolve(r)));
+  });
+}
+
+/** wrk, one thread on the load CPU; its report parsed into autocannon's shape (req/s, p50/p99 ms, failures). */
+function wrk(url, headers = {}, seconds) {
+  const args = ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(seconds))}s`, '--latency'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  const cmd = hasTaskset ? 'taskset' : 'wrk';
+  const argv = hasTaskset ? ['-c', '1', 'wrk', ...args, url] : [...args, url];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const ms = (label) => {
+        const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+        if (!m) return NaN;
+        const n = Number(m[1]);
+        return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+      };
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+      if (code !== 0 || !Number.isFinite(rps)) return reject(new Error(`wrk failed (${code}): ${out.slice(0, 500)}`));
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      resolve({
+        requests: { average: rps },
+        latency: { p50: ms('50'), p99: ms('99') },
+        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+        errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+      });
+    });
   });
 }
 
@@ -265,7 +351,7 @@ const base = rows.find((r) => r.name === 'bare undici proxy');
 // ---------------------------------------------------------------------------------------- large bodies
 const large = {};
 if (largeBytes > 0) {
-  const gw = await startGateway(publicRoute('app', '/'));
+  const gw = await startGateway(publicRoute('app', '/', nodeTarget));
   const url = `http://127.0.0.1:${gw.port}`;
   const chunk = Buffer.alloc(1024 * 1024, 0x62);
   let sent = 0;
@@ -318,18 +404,19 @@ async function wsRate(url, seconds) {
 const wsSeconds = smoke ? 1 : quick ? 2 : 5;
 const websocket = { direct: await wsRate(`ws://127.0.0.1:${upstream.port}/ws`, wsSeconds) };
 {
-  const gw = await startGateway(publicRoute('app', '/'));
+  const gw = await startGateway(publicRoute('app', '/', nodeTarget));
   websocket.gateway = await wsRate(`ws://127.0.0.1:${gw.port}/ws`, wsSeconds);
   await gw.stop();
 }
 
 await upstream.stop();
+if (fast !== upstream) await fast.stop();
 await jwks.stop();
 
 // ------------------------------------------------------------------------------------------ report
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const lines = [];
-lines.push(`zt-gateway bench: ${rounds} round(s) interleaved, ${duration}s each after ${warmup}s warm-up, ${connections} connections, node ${process.version}, ${hasTaskset ? 'proxy pinned to CPU 0, load+upstream on CPU 1' : 'no CPU pinning (taskset missing)'}`);
+lines.push(`zt-gateway bench: ${rounds} round(s) interleaved, ${duration}s each after ${warmup}s warm-up, ${connections} connections, load by ${loader}, upstream ${upstreamKind}, node ${process.version}, ${hasTaskset ? 'proxy pinned to CPU 0, load+upstream on CPU 1' : 'no CPU pinning (taskset missing)'}`);
 lines.push('');
 lines.push('| scenario | req/s (median) | p50 ms | p99 ms | vs bare undici | all 2xx |');
 lines.push('|---|---:|---:|---:|---:|:---:|');
@@ -360,5 +447,5 @@ if (Number.isFinite(p99)) lines.push(`| full pipeline p99 ≤ 1.2× bare undici 
 if (largeBytes > 0) lines.push(`| large body RSS < 100 MB | ${large.peakRssMb} MB | ${large.peakRssMb < 100 ? 'yes' : 'no'} |`);
 process.stdout.write(`${lines.join('\n')}\n`);
 mkdirSync(dirname(opts.out), { recursive: true });
-writeFileSync(opts.out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, duration, warmup, connections, pinned: hasTaskset, rows, samples: Object.fromEntries(samples), skipped, large, websocket }, null, 2)}\n`);
+writeFileSync(opts.out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, loader, upstream: upstreamKind, rounds, duration, warmup, connections, pinned: hasTaskset, rows, samples: Object.fromEntries(samples), skipped, large, websocket }, null, 2)}\n`);
 process.exit(0);
