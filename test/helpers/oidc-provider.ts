@@ -19,13 +19,15 @@ export interface TestAccount {
   groups: string[];
   /** 'always': every login is MFA; 'otp': MFA only when an otp is submitted; 'never'. */
   mfa: 'always' | 'otp' | 'never';
+  /** A custom claim (profile scope), for `claims:` policy rules. */
+  department?: string;
 }
 
 export const ACCOUNTS: Record<string, TestAccount> = {
   alice: { password: 'alice-pw', email: 'alice@corp.example', name: 'Alice', groups: ['eng', 'admins'], mfa: 'always' },
-  bob: { password: 'bob-pw', email: 'bob@corp.example', name: 'Bob', groups: ['sales'], mfa: 'never' },
+  bob: { password: 'bob-pw', email: 'bob@corp.example', name: 'Bob', groups: ['sales'], mfa: 'never', department: 'sales' },
   carol: { password: 'carol-pw', email: 'carol@corp.example', name: 'Carol', groups: ['eng'], mfa: 'otp' },
-  mallory: { password: 'mallory-pw', email: 'mallory@evil.example', name: 'Mallory', groups: [], mfa: 'never' },
+  mallory: { password: 'mallory-pw', email: 'mallory@evil.example', name: 'Mallory', groups: [], mfa: 'never', department: 'contractors' },
 };
 
 export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -127,7 +129,7 @@ export async function startOidcProvider(opts: { gatewayCa: string; accessTokenTt
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
-      profile: ['name', 'groups'],
+      profile: ['name', 'groups', 'department'],
       acr: null,
       amr: null,
       sid: null,
@@ -184,7 +186,7 @@ export async function startOidcProvider(opts: { gatewayCa: string; accessTokenTt
       if (!account) return undefined;
       return {
         accountId: id,
-        claims: async () => ({ sub: id, email: account.email, email_verified: true, name: account.name, groups: account.groups }),
+        claims: async () => ({ sub: id, email: account.email, email_verified: true, name: account.name, groups: account.groups, department: account.department }),
       };
     },
     fetch: (url: string | URL, options: Record<string, unknown>) =>

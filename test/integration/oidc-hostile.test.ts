@@ -165,6 +165,7 @@ describe('ID token checks (a man in the middle re-signs the token response with 
     ['several audiences and azp of another client', (c) => ({ ...c, aud: ['gw-other', 'gw-hostile'], azp: 'gw-other' })],
     ['another issuer', (c) => ({ ...c, iss: 'http://127.0.0.1:1' })],
     ['an expired token', (c) => ({ ...c, exp: Math.floor(Date.now() / 1000) - 600, iat: Math.floor(Date.now() / 1000) - 900 })],
+    ['an at_hash that is not the access token\'s', (c) => ({ ...c, at_hash: 'AAAAAAAAAAAAAAAAAAAAAA' })],
   ];
   for (const [name, change] of cases) {
     it(`refuses ${name}`, async () => {

@@ -49,6 +49,13 @@ const routes = (up: string) => `  - name: admin
     upstream: { url: ${up} }
     authenticate: [corp]
     authorize: { allow: [{ mfa: true }] }
+  - name: no-contractors
+    match: { path: /no-contractors }
+    upstream: { url: ${up} }
+    authenticate: [corp]
+    authorize:
+      deny: [{ claims: { department: contractors } }]
+      allow: [{ authenticated: true }]
   - name: api-token
     match: { path: /api-token }
     upstream: { url: ${up} }
@@ -322,6 +329,39 @@ describe('login, session cookie, identity headers', () => {
     const none = await main.send('/.zt/logout');
     expect(none.status).toBe(302);
     expect(none.location).toBe('/');
+  });
+});
+
+describe('claims rules on browser sessions', () => {
+  it('a deny rule on a custom claim from the IdP refuses that user (403, nothing forwarded) and lets others in', async () => {
+    const m = browser();
+    await login(main, m, '/app/x', 'mallory');
+    const before = upstream.received.length;
+    const denied = await main.send('/no-contractors/page', { jar: m.jar, headers: HTML });
+    expect(denied.status).toBe(403);
+    expect(denied.json.code).toBe('GW_ERR_FORBIDDEN');
+    expect(upstream.received.slice(before).some((r) => r.url.startsWith('/no-contractors'))).toBe(false);
+    const b = browser();
+    await login(main, b, '/app/x', 'bob');
+    expect((await main.send('/no-contractors/page', { jar: b.jar, headers: HTML })).status).toBe(200);
+    expect(upstreamHeader(lastReceived('/no-contractors/page'), 'x-zt-user')).toEqual(['bob']);
+  });
+});
+
+describe('pending logins in one browser', () => {
+  it('keeps at most three login transaction cookies: each new login clears the oldest ones', async () => {
+    const b = browser();
+    const names: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await main.send(`/app/tab-${i}`, { jar: b.jar, headers: HTML });
+      expect(r.status).toBe(302);
+      names.push((r.setCookie[0] as string).split('=')[0] as string);
+      const pending = (b.jar.header(`${main.origin}/app/`) ?? '').split('; ').filter((c) => c.startsWith('__Host-zt-tx-'));
+      expect(pending.length).toBe(Math.min(i + 1, 3));
+    }
+    // The newest three survive; the first three were cleared (Max-Age=0) along the way.
+    for (const n of names.slice(3)) expect(b.jar.get(main.origin, n)).toBeDefined();
+    for (const n of names.slice(0, 3)) expect(b.jar.get(main.origin, n)).toBeUndefined();
   });
 });
 

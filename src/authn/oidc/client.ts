@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as oidc from 'openid-client';
 import { importPKCS8, type CryptoKey } from 'jose';
-import { createPrivateKey } from 'node:crypto';
+import { createHash, createPrivateKey, timingSafeEqual } from 'node:crypto';
+import { decodeProtectedHeader } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { OidcProviderConfig } from '../../config/schema.ts';
 import { GatewayError } from '../../pipeline/errors.ts';
@@ -59,6 +60,29 @@ function toResult(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointRespons
 }
 
 /** Claims the ID token lacks, from the UserInfo endpoint (a conformant IdP puts email/groups only there). */
+const HASH_OF_ALG: Readonly<Record<string, string>> = {
+  RS256: 'sha256', PS256: 'sha256', ES256: 'sha256', HS256: 'sha256',
+  RS384: 'sha384', PS384: 'sha384', ES384: 'sha384', HS384: 'sha384',
+  RS512: 'sha512', PS512: 'sha512', ES512: 'sha512', HS512: 'sha512', EdDSA: 'sha512', Ed25519: 'sha512',
+};
+
+/**
+ * OIDC Core 3.1.3.6: when the ID token carries at_hash, it must be the left half of the access token's hash
+ * (with the ID token's algorithm). openid-client checks c_hash/s_hash only, so the gateway checks this one.
+ */
+export function checkAtHash(idToken: string | undefined, claims: Record<string, unknown>, accessToken: string | undefined): void {
+  const atHash = claims.at_hash;
+  if (atHash === undefined) return;
+  if (typeof atHash !== 'string' || idToken === undefined || accessToken === undefined) throw new TypeError('at_hash without an access token');
+  const alg = decodeProtectedHeader(idToken).alg;
+  const hash = alg === undefined ? undefined : HASH_OF_ALG[alg];
+  if (hash === undefined) throw new TypeError('at_hash with an unsupported ID token algorithm');
+  const digest = createHash(hash).update(accessToken, 'ascii').digest();
+  const want = Buffer.from(digest.subarray(0, digest.length / 2).toString('base64url'));
+  const got = Buffer.from(atHash);
+  if (want.length !== got.length || !timingSafeEqual(want, got)) throw new TypeError('at_hash does not match the access token');
+}
+
 async function withUserInfo(c: oidc.Configuration, cfg: OidcProviderConfig, result: TokenResult): Promise<TokenResult> {
   const claims = result.claims;
   const wanted = [cfg.claims.email, cfg.claims.groups];
@@ -155,7 +179,7 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
     },
     async exchange(callbackUrl, checks, redirectUri) {
       const c = await configuration();
-      // openid-client checks state, iss, aud, azp, exp, iat, nonce, at_hash/c_hash and auth_time vs max_age.
+      // openid-client checks state, iss, aud, azp, exp, iat, nonce and auth_time vs max_age; at_hash is ours.
       const tokens = await oidc.authorizationCodeGrant(
         c,
         callbackUrl,
@@ -168,7 +192,9 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
         },
         { redirect_uri: redirectUri },
       );
-      return withUserInfo(c, cfg, toResult(tokens));
+      const result = toResult(tokens);
+      checkAtHash(result.idToken, result.claims, result.accessToken);
+      return withUserInfo(c, cfg, result);
     },
     async refresh(refreshToken) {
       return toResult(await oidc.refreshTokenGrant(await configuration(), refreshToken));

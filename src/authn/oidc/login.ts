@@ -13,6 +13,10 @@ import type { Sealer } from './sealed.ts';
 import { newSessionId, type Session, type SessionStore } from './sessions.ts';
 
 const TX_TTL_S = 600;
+/** Login transactions one browser may have open at once (one per tab that was sent to the IdP). */
+const MAX_PENDING_LOGINS = 3;
+/** ID token claims about the token itself rather than the user (dropped from sessions). */
+const TOKEN_MECHANICS = new Set(['aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 's_hash', 'jti', 'azp', 'sid', 'sub']);
 
 export interface LoginContext {
   clients: ReadonlyMap<string, OidcClient>;
@@ -55,7 +59,11 @@ export async function startLogin(
     { state, nonce, verifier, provider, returnTo: safeReturnTo(opts.returnTo), maxAge: opts.maxAgeS, exp: Date.now() + TX_TTL_S * 1000 },
     'login',
   );
-  return new Redirect(url.href, [hostCookie(txCookieName(lc.cookieName, state), tx, TX_TTL_S)], opts.reason);
+  // Logins still pending in this browser (tabs restored on an expired session): keep the newest few, clear
+  // the rest so the Cookie header never grows towards the 431 limit. Browsers list older cookies first.
+  const pending = [...parseCookies(ctx.upstreamHeaders).keys()].filter((n) => n.startsWith(`${lc.cookieName}-tx-`));
+  const stale = pending.slice(0, Math.max(0, pending.length - (MAX_PENDING_LOGINS - 1)));
+  return new Redirect(url.href, [hostCookie(txCookieName(lc.cookieName, state), tx, TX_TTL_S), ...stale.map(clearCookie)], opts.reason);
 }
 
 export interface CallbackResult {
@@ -100,10 +108,10 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext, req: In
   const claimsCfg = client.cfg.claims;
   const sub = tokens.claims[claimsCfg.subject];
   if (typeof sub !== 'string' || sub === '') throw loginFailed('the ID token has no subject');
+  // Every claim the IdP asserted is kept, so `claims:` rules (deny rules too) see the same identity a bearer
+  // token would give; only the token mechanics, meaningless once verified, are dropped to keep cookies small.
   const keep: Record<string, unknown> = {};
-  for (const k of ['email', 'email_verified', 'name', 'amr', 'acr', 'auth_time', 'iss', claimsCfg.email, claimsCfg.email_verified, claimsCfg.groups]) {
-    if (tokens.claims[k] !== undefined) keep[k] = tokens.claims[k];
-  }
+  for (const [k, v] of Object.entries(tokens.claims)) if (!TOKEN_MECHANICS.has(k) && v !== undefined) keep[k] = v;
   const now = Date.now();
   const session: Session = {
     id: newSessionId(),
