@@ -60,12 +60,13 @@ function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean
 function stepUp(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, req: IncomingMessage, identity: Identity): Promise<never> | undefined {
   const need = route.stepUp;
   const rp = state.compiled.rp;
-  if (need === null || rp === null || identity.method !== 'session') return undefined;
+  if (need === null) return undefined;
   const nowS = Math.floor(Date.now() / 1000);
   const tooOld = need.maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > need.maxAgeS);
   const missingAcr = need.acr !== undefined && lacksMfa(identity, need.acr, state);
   if (!tooOld && !missingAcr) return undefined;
-  if (!isNavigation(ctx, req)) {
+  // Bearer tokens, API keys and certificates cannot be sent back to an IdP: they get the RFC 9470 401 too.
+  if (identity.method !== 'session' || rp === null || !isNavigation(ctx, req)) {
     const params = [
       'Bearer realm="zt-gateway"',
       'error="insufficient_user_authentication"',

@@ -73,9 +73,16 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       ctx = state.normalize(req, startNs);
       if (isReserved(ctx.target.matchPath)) {
         const c = ctx;
-        const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
-        if (served === false) return serveReserved(state, c, res);
-        served.catch((err: unknown) => fail(err, c.id));
+        // The gateway's own endpoints (login, callback, back-channel logout) reach the IdP: the per-IP
+        // pre-auth limit protects them like any authenticator.
+        const serve = (): void => {
+          const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
+          if (served === false) return serveReserved(state, c, res);
+          served.catch((err: unknown) => fail(err, c.id));
+        };
+        const limited = state.limits.preAuth(c);
+        if (limited) limited.then(serve).catch((err: unknown) => fail(err, c.id));
+        else serve();
         return;
       }
       const current = ctx;

@@ -572,7 +572,7 @@ export const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
 export async function startOidcGateway(
   op: TestOP,
   pki: { ca: string; cert: string; key: string },
-  opts: { clientId: string; session?: string; state?: string; routes: string; providers?: string },
+  opts: { clientId: string; session?: string; state?: string; routes: string; providers?: string; extra?: string; files?: Record<string, string> },
 ): Promise<OidcGateway> {
   const secret = `secret-of-${opts.clientId}-${randomBytes(8).toString('hex')}`;
   const yaml = `listen:
@@ -581,6 +581,7 @@ export async function startOidcGateway(
 shutdown: { drain_timeout: 1s }
 log: { level: warn, access: false }
 ${opts.state ?? ''}
+${opts.extra ?? ''}
 identity_providers:
   corp: { type: oidc, issuer: "${op.issuer}", client_id: ${opts.clientId}, client_secret: "\${env:OIDC_SECRET}", timeout: 5s }
 ${opts.providers ?? ''}
@@ -589,7 +590,7 @@ routes:
 ${opts.routes}
 `;
   const gw = await startGateway(yaml, {
-    files: { 'gw.crt': pki.cert, 'gw.key': pki.key },
+    files: { 'gw.crt': pki.cert, 'gw.key': pki.key, ...opts.files },
     env: { OIDC_SECRET: secret, SESSION_SECRET },
   });
   const origin = `https://localhost:${gw.port}`;
