@@ -389,6 +389,12 @@ describe('back-channel logout tokens', () => {
       ['an old iat', op.logoutToken('gw-hostile', { sid }, { iat: now - 3600, exp: undefined }), /rejected/],
       ['an expired token', op.logoutToken('gw-hostile', { sid }, { iat: now - 300, exp: now - 200 }), /rejected/],
       ['an unknown issuer', op.logoutToken('gw-hostile', { sid }, { iss: 'http://127.0.0.1:1' }), /unknown issuer/],
+      ['no exp', op.logoutToken('gw-hostile', { sid }, { exp: undefined }), /rejected/],
+      [
+        'a valid payload typed as a plain JWT (an ID token would be)',
+        op.sign({ iss: op.issuer, aud: 'gw-hostile', iat: now, exp: now + 60, jti: 'j-typ', sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } }, { typ: 'JWT' }),
+        /another typ/,
+      ],
       [
         'a signature by another key',
         new SignJWT({ iss: op.issuer, aud: 'gw-hostile', iat: now, jti: 'j-foreign', sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })

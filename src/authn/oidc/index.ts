@@ -1,6 +1,7 @@
 // The OIDC relying party: one per config. Provides the `session` authenticators for oidc providers, the
 // login redirect for browser navigations, step-up, and the /.zt/* endpoints it owns.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config, OidcProviderConfig } from '../../config/schema.ts';
 import type { RequestContext } from '../../pipeline/context.ts';
@@ -35,6 +36,8 @@ export interface RpServices {
 }
 
 const REFRESH_EARLY_S = 60;
+/** Compare-and-delete: a lock that expired and was taken by another instance is not ours to release. */
+const RELEASE_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 /** A refresh result is reused this long for requests that still carry the pre-refresh cookie. */
 const REFRESH_REUSE_MIN_MS = 30_000;
 const REFRESH_REUSE_MAX_MS = 600_000;
@@ -112,8 +115,10 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
     if (inflight) return inflight;
     const run = (async () => {
       const lockKey = `ztgw:sess:lock:${s.id}`;
+      // The lock outlives the IdP call (its timeout, with margin) and is released only by its owner.
+      const owner = randomBytes(16).toString('base64url');
       if (services.redis) {
-        const got = await services.redis.set(lockKey, '1', 'PX', 15_000, 'NX').catch(() => null);
+        const got = await services.redis.set(lockKey, owner, 'PX', client.cfg.timeout * 2 + 5_000, 'NX').catch(() => null);
         if (got === null) {
           // Another instance is refreshing: wait (bounded) for its result to land in the store.
           for (let i = 0; i < 50; i++) {
@@ -144,7 +149,7 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
         refreshed.set(s.id, { spent, session: next, until: now + until });
         return next;
       } finally {
-        if (services.redis) await services.redis.del(lockKey).catch(() => undefined);
+        if (services.redis) await services.redis.eval(RELEASE_LOCK, 1, lockKey, owner).catch(() => undefined);
       }
     })();
     refreshing.set(s.id, run);

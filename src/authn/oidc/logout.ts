@@ -1,8 +1,9 @@
 // RP-initiated logout (/.zt/logout) and OIDC Back-Channel Logout 1.0 (/.zt/backchannel-logout).
-import { decodeJwt, errors as joseErrors, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 import type { Redis } from 'ioredis';
 import { RemoteKeySource } from '../jwks.ts';
 import type { OidcClient } from './client.ts';
+import { GatewayError } from '../../pipeline/errors.ts';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -45,11 +46,16 @@ export function createLogoutTokenVerifier(clients: ReadonlyMap<string, OidcClien
       if (token.length > 8192) throw new Error('logout token too large');
       let iss: unknown;
       let aud: unknown;
+      let typ: string | undefined;
       try {
         ({ iss, aud } = decodeJwt(token));
+        ({ typ } = decodeProtectedHeader(token));
       } catch {
         throw new Error('logout token is not a JWT');
       }
+      // Explicit typing (Back-Channel Logout 1.0 §2.4): a token typed as anything else (an ID token, an
+      // access token) is never taken as a logout token.
+      if (typ !== undefined && !/^(application\/)?logout\+jwt$/i.test(typ)) throw new Error('logout token has another typ');
       // Several providers may share an issuer (one client each): the audience picks the provider; the
       // signature, issuer and audience are then verified for that one.
       const sameIssuer = [...clients.values()].filter((c) => c.cfg.issuer === iss);
@@ -63,7 +69,7 @@ export function createLogoutTokenVerifier(clients: ReadonlyMap<string, OidcClien
           issuer: client.cfg.issuer,
           audience: client.cfg.client_id,
           algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-          requiredClaims: ['iat', 'jti'],
+          requiredClaims: ['iat', 'exp', 'jti'],
           maxTokenAge: '10m',
           clockTolerance: 30,
         }));
@@ -79,7 +85,14 @@ export function createLogoutTokenVerifier(clients: ReadonlyMap<string, OidcClien
       const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
       const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
       if (sid === undefined && sub === undefined) throw new Error('logout token needs sid or sub');
-      if (await replayed(client.name, String(payload.jti), 600)) throw new Error('logout token replayed');
+      let again: boolean;
+      try {
+        again = await replayed(client.name, String(payload.jti), 600);
+      } catch (err) {
+        // The replay store is down: answer 503 so the IdP retries, rather than 400 (which it would not).
+        throw new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the replay store is unreachable', { cause: err });
+      }
+      if (again) throw new Error('logout token replayed');
       return { provider: client.name, ...(sid !== undefined ? { sid } : {}), ...(sid === undefined && sub !== undefined ? { sub } : {}) };
     },
   };
