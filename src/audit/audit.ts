@@ -10,6 +10,7 @@ export type DecisionKind =
   | 'would_deny'
   | 'public'
   | 'unauthenticated'
+  | 'step_up'
   | 'rate_limited'
   | 'no_route'
   | 'refused';

@@ -25,6 +25,8 @@ export interface Outcome {
   requestId?: string;
   subject: string | undefined;
   authMethod: string | undefined;
+  /** The request was sent to log in again (redirect) or told to (401) for the route's step_up. */
+  stepUp?: boolean;
 }
 
 export function createRequestHandler(runtime: Runtime, log: Logger) {
@@ -47,7 +49,11 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         ctx,
         res.statusCode,
         outcome.code,
-        ctx === undefined ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress } : undefined,
+        ctx === undefined
+          ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress }
+          : outcome.stepUp
+            ? { decision: 'step_up' }
+            : undefined,
       );
       if (!state.compiled.config.log.access) return;
       log.info({
@@ -133,6 +139,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       if (err instanceof Redirect) {
         // Login or step-up: audited as unauthenticated, answered with a 302 to the identity provider.
         outcome.code = 'GW_ERR_UNAUTHENTICATED';
+        outcome.stepUp = err.reason === 'step_up';
         if (res.headersSent) return void res.destroy();
         const headers = ['location', err.location, 'cache-control', 'no-store', 'content-length', '0', ...(ctx?.route ?? state.compiled).security.flat, 'x-request-id', id];
         for (const c of err.cookies) headers.push('set-cookie', c);
@@ -140,6 +147,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         res.end();
         return;
       }
+      if (err instanceof GatewayError && err.headers.some(([, v]) => v.includes('insufficient_user_authentication'))) outcome.stepUp = true;
       outcome.code = sendProblem(res, err, id, (ctx?.route ?? state.compiled).security.flat);
       if (!(err instanceof GatewayError) || err.status >= 500) {
         const cause = err instanceof GatewayError ? err.cause : err;

@@ -52,6 +52,17 @@ describe('step-up on a route that also takes service credentials', () => {
     expect(r.headers['www-authenticate']).toContain('error="insufficient_user_authentication"');
     expect(r.headers['www-authenticate']).toContain('acr_values="mfa"');
     expect(upstream.received.length).toBe(before);
+    const rec = g.gw.logs.find((l) => l.msg === 'decision' && l.path === '/admin/report');
+    expect(rec?.decision).toBe('step_up');
+    expect(rec?.subject).toBe('svc-reporting');
+    expect(rec?.status).toBe(401);
+  });
+
+  it('a browser without a session on the step-up route is audited as unauthenticated (a login, not a step-up)', async () => {
+    const r = await g.send('/admin/first-visit', { headers: { accept: 'text/html' } });
+    expect(r.status).toBe(302);
+    const rec = g.gw.logs.find((l) => l.msg === 'decision' && l.path === '/admin/first-visit');
+    expect(rec?.decision).toBe('unauthenticated');
   });
 
   it('the same key is let in on the route without step-up', async () => {

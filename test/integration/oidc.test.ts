@@ -460,6 +460,8 @@ describe('step-up', () => {
     expect(q.get('prompt')).toBe('login');
     expect(q.get('code_challenge_method')).toBe('S256');
     expect(r.setCookie.some((c) => c.startsWith('__Host-zt-tx-'))).toBe(true);
+    const audited = main.gw.logs.filter((l) => l.msg === 'decision' && l.path === '/admin/panel' && l.subject === 'bob');
+    expect(audited.map((l) => [l.decision, l.status])).toEqual([['step_up', 302]]);
 
     const api = await main.send('/admin/panel', { jar: b.jar, headers: { accept: 'application/json' } });
     expect(api.status).toBe(401);
