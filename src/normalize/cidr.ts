@@ -38,3 +38,24 @@ export function compileAddressSet(cidrs: readonly string[]): AddressSet {
     },
   };
 }
+
+/**
+ * The key a per-address limit counts under: the address itself for IPv4, its /64 network for IPv6 (one
+ * subscriber usually holds a whole /64, so counting single addresses would let it rotate past any limit).
+ */
+export function limitKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail] = address.split('::');
+  const left = head === '' ? [] : head.split(':');
+  let groups = left;
+  if (tail !== undefined) {
+    const right = tail === '' ? [] : tail.split(':');
+    // An embedded IPv4 tail takes two groups; only the first four groups matter here.
+    const rightGroups = right.length + (right[right.length - 1]?.includes('.') ? 1 : 0);
+    groups = [...left, ...Array.from({ length: Math.max(0, 8 - left.length - rightGroups) }, () => '0'), ...right];
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':')}::/64`;
+}

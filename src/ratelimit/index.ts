@@ -7,6 +7,7 @@ import type { Identity } from '../authn/identity.ts';
 import type { Config, RateLimitConfig } from '../config/schema.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import { GatewayError } from '../pipeline/errors.ts';
+import { limitKey } from '../normalize/cidr.ts';
 import type { CompiledRoute } from '../routing/route.ts';
 
 interface Limiter {
@@ -98,11 +99,11 @@ export function createRateLimits(config: Config, registry: LimiterRegistry): Rat
 
   return {
     preAuth(ctx) {
-      return preLimiter ? take(preLimiter, ctx.clientIp, 'too many requests from this address') : undefined;
+      return preLimiter ? take(preLimiter, limitKey(ctx.clientIp), 'too many requests from this address') : undefined;
     },
     checkLockout(ctx) {
       if (!lockLimiter) return undefined;
-      return lockLimiter.impl.get(`ip:${ctx.clientIp}`).then(
+      return lockLimiter.impl.get(`ip:${limitKey(ctx.clientIp)}`).then(
         (res) => {
           // `limit` failures lock the client out: the next attempt is refused, even with valid credentials.
           if (res !== null && res.consumedPoints >= lockLimiter.limit) {
@@ -126,7 +127,7 @@ export function createRateLimits(config: Config, registry: LimiterRegistry): Rat
           })
           .catch(swallow);
       };
-      fail(`ip:${ctx.clientIp}`);
+      fail(`ip:${limitKey(ctx.clientIp)}`);
       if (subject !== undefined) fail(`sub:${subject}`);
     },
     route(route, ctx, identity) {
@@ -135,18 +136,18 @@ export function createRateLimits(config: Config, registry: LimiterRegistry): Rat
       let key: string;
       switch (entry.cfg.per) {
         case 'ip':
-          key = `ip:${ctx.clientIp}`;
+          key = `ip:${limitKey(ctx.clientIp)}`;
           break;
         case 'route':
           key = 'route';
           break;
         case 'api_key': {
           const id = identity?.method === 'api_key' ? identity.claims.key_id : undefined;
-          key = typeof id === 'string' ? `key:${id}` : identity ? `sub:${identity.provider}:${identity.subject}` : `ip:${ctx.clientIp}`;
+          key = typeof id === 'string' ? `key:${id}` : identity ? `sub:${identity.provider}:${identity.subject}` : `ip:${limitKey(ctx.clientIp)}`;
           break;
         }
         case 'subject':
-          key = identity ? `sub:${identity.provider}:${identity.subject}` : `ip:${ctx.clientIp}`;
+          key = identity ? `sub:${identity.provider}:${identity.subject}` : `ip:${limitKey(ctx.clientIp)}`;
           break;
       }
       return take(entry.limiter, key, 'rate limit for this route exceeded');
