@@ -13,6 +13,11 @@ export interface ConditionContext {
   /** The route's own path prefix ('' for /): `paths` must lie under it. */
   routePath: string;
   mfa: { amr: ReadonlySet<string>; acr: ReadonlySet<string> };
+  /**
+   * Compiling a deny rule: email conditions then match unverified addresses too, since an unverified
+   * address must never be a way around a deny (it still never grants anything in an allow rule).
+   */
+  inDeny?: boolean;
 }
 
 const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
@@ -72,7 +77,7 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
     const set = new Set(list(rule.email).map((e) => e.toLowerCase()));
     add('email', (i) => {
       if (!i.identity) return 'unauthenticated';
-      if (i.identity.email === undefined || !i.identity.emailVerified) return 'email-unverified';
+      if (i.identity.email === undefined || (!i.identity.emailVerified && !ctx.inDeny)) return 'email-unverified';
       return set.has(i.identity.email.toLowerCase()) ? null : 'email-unauthorized';
     });
   }
@@ -81,7 +86,7 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
     add('email_domain', (i) => {
       if (!i.identity) return 'unauthenticated';
       const email = i.identity.email;
-      if (email === undefined || !i.identity.emailVerified) return 'email-unverified';
+      if (email === undefined || (!i.identity.emailVerified && !ctx.inDeny)) return 'email-unverified';
       // No @ (or nothing before it) is no address: never treat the whole value as a domain.
       const at = email.lastIndexOf('@');
       return at > 0 && set.has(email.slice(at + 1).toLowerCase()) ? null : 'email-domain-unauthorized';

@@ -40,7 +40,7 @@ function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], c
   return rules.map((rule, i) => {
     let conditions;
     try {
-      conditions = compileConditions(rule, ctx);
+      conditions = compileConditions(rule, kind === 'deny' ? { ...ctx, inDeny: true } : ctx);
     } catch (err) {
       throw new PolicyError((err as Error).message, [kind, i, (err as { key?: string }).key ?? '']);
     }

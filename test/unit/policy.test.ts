@@ -322,6 +322,20 @@ describe('rules, deny and default deny', () => {
     });
   });
 
+  it('an unverified email is no way around a deny rule on email or email_domain (it still never allows)', () => {
+    const p = policy({
+      allow: [{ name: 'sales', groups: 'sales' }, { name: 'corp-mail', email_domain: 'corp.example' }],
+      deny: [{ name: 'no-contractors', email_domain: 'contractor.example' }, { name: 'not-eve', email: 'eve@corp.example' }],
+    });
+    const sneaky = identity({ subject: 'sam', groups: ['sales'], email: 'sam@Contractor.example', emailVerified: false });
+    expect(p.evaluate(input({ identity: sneaky }))).toEqual({ allow: false, rule: 'no-contractors', reasons: [{ rule: 'no-contractors', reason: 'deny-rule-matched' }] });
+    const eve = identity({ subject: 'eve', groups: ['sales'], email: 'eve@corp.example', emailVerified: false });
+    expect(p.evaluate(input({ identity: eve })).rule).toBe('not-eve');
+    // The same unverified corp address grants nothing through the allow rule.
+    const unverifiedCorp = identity({ subject: 'uma', groups: [], email: 'uma@corp.example', emailVerified: false });
+    expect(p.evaluate(input({ identity: unverifiedCorp })).allow).toBe(false);
+  });
+
   it('deny overrides allow, and names the deny rule', () => {
     const p = policy({
       allow: [{ name: 'sales', groups: 'sales' }],
