@@ -34,7 +34,9 @@ export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-lo
 
 export interface ClientSpec {
   client_id: string;
-  client_secret: string;
+  /** Absent: the client authenticates with private_key_jwt, its public keys in `jwks`. */
+  client_secret?: string;
+  jwks?: { keys: JWK[] };
   /** The gateway's https origin, e.g. https://localhost:1234: callback, back-channel and post-logout URIs. */
   origin: string;
 }
@@ -217,7 +219,7 @@ export async function startOidcProvider(opts: { gatewayCa: string; accessTokenTt
     async addClient(spec) {
       await provider.Client.adapter.upsert(spec.client_id, {
         client_id: spec.client_id,
-        client_secret: spec.client_secret,
+        ...(spec.client_secret !== undefined ? { client_secret: spec.client_secret } : {}),
         application_type: 'web',
         redirect_uris: [`${spec.origin}/.zt/callback`],
         post_logout_redirect_uris: [`${spec.origin}/`],
@@ -225,7 +227,9 @@ export async function startOidcProvider(opts: { gatewayCa: string; accessTokenTt
         backchannel_logout_session_required: true,
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_basic',
+        ...(spec.jwks
+          ? { jwks: spec.jwks, token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256' }
+          : { token_endpoint_auth_method: 'client_secret_basic' }),
       });
     },
     async sign(payload, header = {}) {
