@@ -1,36 +1,13 @@
 // `zt-gateway audit-config` as an operator runs it (node bin/zt-gateway.js on the built dist/): the shipped good
 // and bad example configs, --strict, --json, and --metrics-url against a real loopback HTTP server.
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FINDINGS, TENETS } from '../../src/cli/posture/catalog.ts';
 import { tempDir } from '../helpers/gateway.ts';
-import { bin, ensureBuilt, root } from '../helpers/build.ts';
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Asynchronous: the --metrics-url tests serve the metrics from this process while the CLI runs. */
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { ensureBuilt } from '../helpers/build.ts';
+import { cli, type CliResult as Result } from '../helpers/cli.ts';
 
 interface JsonFinding {
   id: string;
