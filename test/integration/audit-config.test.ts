@@ -12,6 +12,7 @@ import { cli, type CliResult as Result } from '../helpers/cli.ts';
 interface JsonFinding {
   id: string;
   severity: string;
+  tenets: number[];
   path: string;
   line?: number;
   route?: string;
@@ -94,6 +95,7 @@ describe('audit-config on the bad example', () => {
       expect(f.message.length).toBeGreaterThan(10);
       expect(f.fix.length).toBeGreaterThan(10);
       expect(Object.keys(FINDINGS)).toContain(f.id);
+      expect(f.tenets).toEqual(FINDINGS[f.id as keyof typeof FINDINGS].tenets);
     }
     // Findings are ordered worst first.
     const order = report.findings.map((f) => ['high', 'medium', 'low', 'info'].indexOf(f.severity));
@@ -177,6 +179,22 @@ describe('audit-config --metrics-url', () => {
       seen.push(`${req.method} ${req.url}`);
       if (req.url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(METRICS);
+      } else if (req.url === '/huge') {
+        // 17 MB of valid samples: more than the 16 MB the report reads.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const chunk = 'zt_grants_active 1\n'.repeat(65_536);
+        let sent = 0;
+        const pump = () => {
+          while (sent < 17 * 1024 * 1024) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        res.on('error', () => undefined);
+        pump();
+      } else if (req.url === '/html') {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>login</body></html>\n');
       } else if (req.url === '/partial') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('zt_grants_active 0\n');
       } else res.writeHead(500).end('boom');
@@ -222,5 +240,17 @@ describe('audit-config --metrics-url', () => {
     expect(report.metrics).toEqual({ url: `${base}/broken`, error: `${base}/broken answered 500` });
     expect(report.summary.high).toBe(0);
     expect(result.stderr).toContain('cannot read metrics');
+  });
+
+  it('refuses an oversized or non-Prometheus answer instead of reporting figures from it', async () => {
+    const huge = await jsonReport(['--config', GOOD, '--metrics-url', `${base}/huge`]);
+    expect(huge.result.code).toBe(1);
+    expect(huge.report.metrics).toEqual({ url: `${base}/huge`, error: `${base}/huge: more than 16777216 bytes` });
+    const html = await jsonReport(['--config', GOOD, '--metrics-url', `${base}/html`]);
+    expect(html.result.code).toBe(1);
+    expect(html.report.metrics).toEqual({ url: `${base}/html`, error: 'metrics line 1: no metric name' });
+    const scheme = await jsonReport(['--config', GOOD, '--metrics-url', 'file:///etc/passwd']);
+    expect(scheme.result.code).toBe(1);
+    expect(scheme.report.metrics).toEqual({ url: 'file:///etc/passwd', error: '--metrics-url must be http:// or https://' });
   });
 });

@@ -44,7 +44,7 @@ describe('parsePrometheusText', () => {
 });
 
 describe('tenet scoring', () => {
-  const finding = (id: keyof typeof FINDINGS, severity: Finding['severity']): Finding => ({ id, severity, path: '', message: 'm', fix: 'f' });
+  const finding = (id: keyof typeof FINDINGS, severity: Finding['severity']): Finding => ({ id, severity, tenets: FINDINGS[id].tenets, path: '', message: 'm', fix: 'f' });
 
   it('stages follow the documented thresholds', () => {
     expect([100, 90, 89, 70, 69, 40, 39, 0].map(stageOf)).toEqual(['optimal', 'optimal', 'advanced', 'advanced', 'initial', 'initial', 'traditional', 'traditional']);

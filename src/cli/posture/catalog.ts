@@ -6,6 +6,8 @@ export type Severity = 'high' | 'medium' | 'low' | 'info';
 export interface Finding {
   readonly id: FindingId;
   readonly severity: Severity;
+  /** The NIST SP 800-207 tenets it counts against (from FINDINGS). */
+  readonly tenets: readonly TenetId[];
   /** Config key path, e.g. routes[2].mode ('' for the whole document). */
   readonly path: string;
   readonly line?: number;

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { formatPath } from '../../config/errors.ts';
 import type { LoadedConfig } from '../../config/load.ts';
 import type { Config, RouteConfig, RuleConfig, SecurityHeadersConfig } from '../../config/schema.ts';
-import type { Finding, FindingId, Severity } from './catalog.ts';
+import { FINDINGS, type Finding, type FindingId, type Severity } from './catalog.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -25,7 +25,7 @@ export function postureFindings(loaded: LoadedConfig): Finding[] {
   const findings: Finding[] = [];
   const emit: Emit = (id, severity, path, message, fix, about = {}) => {
     const line = loaded.locate(path).line;
-    findings.push({ id, severity, path: formatPath(path), ...(line !== undefined ? { line } : {}), ...about, message, fix });
+    findings.push({ id, severity, tenets: FINDINGS[id].tenets, path: formatPath(path), ...(line !== undefined ? { line } : {}), ...about, message, fix });
   };
   checkListener(config, emit);
   checkProviders(config, emit);
