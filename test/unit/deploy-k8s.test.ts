@@ -31,7 +31,7 @@ const isGateway = (c: Obj) => String(c.image).startsWith('zt-gateway:');
 
 describe('deploy/k8s manifests', () => {
   it('has the sidecar, standalone and NetworkPolicy files with the expected objects', () => {
-    expect(files).toEqual(['networkpolicy.yaml', 'sidecar.yaml', 'standalone.yaml']);
+    expect(files).toEqual(expect.arrayContaining(['networkpolicy.yaml', 'sidecar.yaml', 'standalone.yaml']));
     const kinds = (file: string) => docsOf(file).map((d) => d.kind).sort();
     expect(kinds('sidecar.yaml')).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Service']);
     expect(kinds('networkpolicy.yaml')).toEqual(['NetworkPolicy']);
@@ -43,7 +43,7 @@ describe('deploy/k8s manifests', () => {
   });
 
   it('every pod runs as non-root with seccomp RuntimeDefault, no service account token, read-only root and no capabilities', () => {
-    expect(deployments.length).toBe(3);
+    expect(deployments.length).toBeGreaterThanOrEqual(3); // sidecar (1) + standalone (2), and any added later
     for (const d of deployments) {
       const pod = d.spec.template.spec;
       expect(pod.securityContext, d.metadata.name).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
@@ -58,7 +58,7 @@ describe('deploy/k8s manifests', () => {
 
   it('gateway containers: probes on the admin port, a tmpfs /tmp, config from the ConfigMap next to them', () => {
     const gateways = deployments.flatMap((d) => d.spec.template.spec.containers.filter(isGateway).map((c: Obj) => ({ d, c })));
-    expect(gateways).toHaveLength(2);
+    expect(gateways.length).toBeGreaterThanOrEqual(2);
     for (const { d, c } of gateways) {
       const admin = c.ports.find((p: Obj) => p.name === 'admin');
       expect(admin.containerPort).toBe(9090);
