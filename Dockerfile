@@ -2,11 +2,19 @@
 # zt-gateway image: build with the dev toolchain, run with production dependencies and dist/ only.
 #
 #   docker build -t zt-gateway .
-#   docker run --rm -p 8443:8443 -v "$PWD/my-config:/etc/zt-gateway:ro" zt-gateway
+#   docker run --rm --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
+#     -p 8443:8443 -v "$PWD/my-config:/etc/zt-gateway:ro" zt-gateway
 #
 # The config directory is mounted at /etc/zt-gateway (gateway.yaml plus the files it names, relative to it).
+# The gateway writes nothing to its filesystem (logs go to stdout), so the root filesystem can be read-only;
+# /tmp as a tmpfs is there for Node's and the libraries' temporary files. A `log.audit` file path must point
+# into a mounted volume.
 # The HEALTHCHECK asks the admin listener, so the config needs `admin: { listen: 127.0.0.1:9090 }`
 # (or 0.0.0.0:9090 for Kubernetes probes); set ZT_HEALTHCHECK_URL when you use another address.
+#
+# `--target demo` builds the image of deploy/compose's demo app and demo IdP (dev dependencies included: it is
+# not for production). The build is not exercised in this repository's CI (no Docker engine there):
+# test/unit/deploy-container.test.ts checks this file statically.
 ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -16,6 +24,13 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
+
+# The demo app and demo IdP of examples/demo (oidc-provider and ws are dev dependencies).
+FROM build AS demo
+COPY examples/demo ./examples/demo
+USER 1000:1000
+EXPOSE 8080 9000
+CMD ["node", "examples/demo/app.js", "--host", "127.0.0.1", "--port", "8080"]
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

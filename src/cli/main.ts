@@ -1,10 +1,11 @@
-// zt-gateway CLI: start | validate | explain | test | hash-key | schema. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
+// zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';
 import { ConfigError } from '../config/errors.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
+import { auditConfigCommand } from './audit-config.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { validateCommand, type Output } from './validate.ts';
 
@@ -16,6 +17,8 @@ const USAGE = `usage:
                                        print the policy decision and its reasons (exit 0 forwarded, 1 refused)
   zt-gateway test <policies.test.yaml> --config <file>
                                        run policy test cases; exit 1 on any mismatch
+  zt-gateway audit-config --config <file> [--strict] [--json] [--metrics-url <admin /metrics URL>]
+                                       print the zero-trust posture report (--strict: exit 1 on any high finding)
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
   zt-gateway schema [--out <file>]     print the config JSON Schema`;
 
@@ -57,6 +60,17 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
         if (!values.config || positionals.length !== 1) return usage(io);
         return policyTestCommand(positionals[0] as string, values.config, io);
+      }
+      case 'audit-config': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            config: { type: 'string' }, strict: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+            'metrics-url': { type: 'string' },
+          },
+        });
+        if (!values.config) return usage(io);
+        return await auditConfigCommand({ config: values.config, strict: values.strict, json: values.json, metricsUrl: values['metrics-url'] }, io);
       }
       case 'hash-key': {
         const { key, hash } = newApiKey();
