@@ -1,4 +1,4 @@
-// zt-gateway CLI: start | validate | explain | test | hash-key | schema. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
+// zt-gateway CLI: start | validate | explain | test | hash-key | schema | admin | grants. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';
@@ -6,6 +6,7 @@ import { ConfigError } from '../config/errors.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
+import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { validateCommand, type Output } from './validate.ts';
 
 const USAGE = `usage:
@@ -17,7 +18,8 @@ const USAGE = `usage:
   zt-gateway test <policies.test.yaml> --config <file>
                                        run policy test cases; exit 1 on any mismatch
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
-  zt-gateway schema [--out <file>]     print the config JSON Schema`;
+  zt-gateway schema [--out <file>]     print the config JSON Schema
+${ADMIN_USAGE}`;
 
 const stdio: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
@@ -64,6 +66,11 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         io.out(`hash: ${hash}`);
         io.err('Give the key to its owner once; store only the hash in the keys file.');
         return 0;
+      }
+      case 'admin':
+      case 'grants': {
+        const code = await adminCommand(command, rest, io);
+        return code < 0 ? usage(io) : code;
       }
       case 'schema': {
         const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });

@@ -74,7 +74,11 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       if (isReserved(ctx.target.matchPath)) {
         const c = ctx;
         const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
-        if (served === false) return serveReserved(state, c, res);
+        if (served === false) {
+          const own = serveReserved(state, c, req, res);
+          if (own) own.catch((err: unknown) => fail(err, c.id));
+          return;
+        }
         served.catch((err: unknown) => fail(err, c.id));
         return;
       }
