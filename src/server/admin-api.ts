@@ -116,10 +116,11 @@ export function createAdminApi(o: AdminApiOptions): (req: IncomingMessage, res: 
     const tokenHash = state.compiled.config.admin?.token_hash;
     let action: AdminAction | undefined;
     let actor: string | null = null;
+    let target: string | undefined;
     const fail = (err: unknown) => {
       const code = sendProblem(res, err, id);
       if (actor !== null && action !== undefined && action !== 'state' && action !== 'grants-list') {
-        state.audit.record(undefined, res.statusCode, code, { decision: 'admin', action, actor, request_id: id });
+        state.audit.record(undefined, res.statusCode, code, { decision: 'admin', action, actor, target, request_id: id });
       }
       if (!(err instanceof GatewayError) || err.status >= 500) o.log.warn({ req_id: id, err: err instanceof GatewayError ? err.cause : err }, 'admin request failed');
     };
@@ -135,6 +136,7 @@ export function createAdminApi(o: AdminApiOptions): (req: IncomingMessage, res: 
       if (!path.startsWith('/') || path.includes('//')) throw new GatewayError('GW_ERR_BAD_PATH');
       const m = match(req.method ?? '', path);
       action = m.action;
+      target = m.id;
       const who = actor;
       run(o, m, who, req).then(
         ({ status, body, audit }) => {
