@@ -31,7 +31,6 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_JSON_BODY):
 export function textField(body: Record<string, unknown> | undefined, name: string, max: number, required: boolean): string | undefined {
   const v = body?.[name];
   if (v === undefined && !required) return undefined;
-  // eslint-disable-next-line no-control-regex
   if (typeof v !== 'string' || v.length === 0 || v.length > max || /[\u0000-\u001f\u007f]/.test(v)) {
     throw new GatewayError('GW_ERR_BAD_REQUEST', `"${name}" must be a string of 1 to ${max} printable characters`);
   }

@@ -128,6 +128,10 @@ describe('just-in-time grants', () => {
       });
       expect({ type, status: res.statusCode, code: ((await res.body.json()) as { code: string }).code }).toEqual({ type, status: 400, code: 'GW_ERR_BAD_REQUEST' });
     }
+    const huge = await post(gw, '/.zt/grants', t, { grant: 'prod-db-admin', justification: 'x'.repeat(5000), duration: '1h' });
+    expect({ status: huge.status, code: huge.body.code }).toEqual({ status: 400, code: 'GW_ERR_BAD_REQUEST' });
+    const long = await post(gw, '/.zt/grants', t, { grant: 'prod-db-admin', justification: 'x'.repeat(1001), duration: '1h' });
+    expect({ status: long.status, code: long.body.code }).toEqual({ status: 400, code: 'GW_ERR_BAD_REQUEST' });
     const get = await request(`${gw.url}/.zt/grants`, { headers: { authorization: `Bearer ${t}` } });
     await get.body.text();
     expect(get.statusCode).toBe(404);
