@@ -257,8 +257,10 @@ export function createAccessStore(o: AccessStoreOptions): AccessStore {
       const results = await m.exec();
       const failure = results?.find(([err]) => err !== null)?.[0];
       if (!results || failure) throw failure ?? new Error('redis transaction aborted');
-      await redis.publish(CHANGES_CHANNEL, changes[0]?.kind ?? 'all');
-      await reload();
+      // Written: from here on a failure must not report the change as lost. Instances that miss the
+      // announcement see the new version on their next poll; this one applies the change itself if need be.
+      await redis.publish(CHANGES_CHANNEL, changes[0]?.kind ?? 'all').catch(() => undefined);
+      await reload().catch(() => applyLocal(all));
     },
     onSessionsRevoked: (l) => void sessionListeners.push(l),
     onGrantExpired: (l) => void expiryListeners.push(l),

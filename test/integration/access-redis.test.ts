@@ -4,6 +4,7 @@
 // which keep forwarding on the last known copy; when Redis returns, so does service.
 // Uses its own redis-server (it is killed mid-test), never the shared one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { accessConfig, admin, call, post, token, within } from '../helpers/access.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { IN_CI, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -53,6 +54,21 @@ describe.skipIf(!available)('access state in Redis across two instances', () => 
     expect((await admin(b, 'POST', '/admin/v1/tokens/shared-jti-1/revoke')).status).toBe(200);
     await within(1000, async () => (await call(a, upstream, '/app/x', t)).status === 401, 10);
     expect((await call(a, upstream, '/app/x', t)).body.code).toBe('GW_ERR_UNAUTHENTICATED');
+  });
+
+  it('a change whose announcement was missed still arrives through the version poll', async () => {
+    const t = await token('quinn');
+    expect((await call(b, upstream, '/app/x', t)).status).toBe(200);
+    // Another writer that updates the hash and the version but never publishes (or a lost message).
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    try {
+      await client.multi().hset('ztgw:state:v1:suspended', 'quinn', JSON.stringify({ at: Date.now(), by: 'test' })).incr('ztgw:state:v1:version').exec();
+    } finally {
+      client.disconnect();
+    }
+    await within(2000, async () => (await call(b, upstream, '/app/x', t)).status === 403, 20);
+    expect((await admin(a, 'DELETE', '/admin/v1/subjects/quinn/suspend')).status).toBe(200);
+    await within(1000, async () => (await call(b, upstream, '/app/x', t)).status === 200, 10);
   });
 
   it('a grant requested on A and approved on B is active on A; state lists it on both', async () => {

@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { ADMIN_ROUTES } from '../../src/server/admin-api.ts';
 import { accessConfig, admin, ADMIN_TOKEN, call, DEVICES_YAML, token } from '../helpers/access.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { rawRequest } from '../helpers/raw.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let upstream: Upstream;
@@ -131,6 +132,19 @@ describe('admin API actions on real requests', () => {
     const back = await call(gw, upstream, '/app/x', t);
     expect({ status: back.status, forwarded: back.forwarded.length }).toEqual({ status: 200, forwarded: 1 });
     expect(back.forwarded[0]?.headers['x-zt-user']).toBe('carol');
+  });
+
+  it('a suspended subject cannot open a WebSocket either (the upgrade is refused before the upstream)', async () => {
+    const t = await token('wendy');
+    await admin(gw, 'POST', '/admin/v1/subjects/wendy/suspend');
+    const before = upstream.received.length;
+    const r = await rawRequest(
+      gw.port,
+      `GET /app/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${t}\r\n\r\n`,
+    );
+    expect({ status: r.status, code: (JSON.parse(r.body) as { code: string }).code }).toEqual({ status: 403, code: 'GW_ERR_SUSPENDED' });
+    expect(upstream.received.length).toBe(before);
+    await admin(gw, 'DELETE', '/admin/v1/subjects/wendy/suspend');
   });
 
   it('a subject with reserved characters is percent-encoded in the path and matched exactly', async () => {
