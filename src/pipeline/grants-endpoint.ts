@@ -4,12 +4,11 @@
 // used to file or approve a request from another site.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Identity } from '../authn/identity.ts';
-import { grantAudit } from '../server/admin-api.ts';
 import { readJsonBody } from '../server/json-body.ts';
 import type { RuntimeState } from '../server/runtime.ts';
 import { assessAccess } from '../state/assess.ts';
 import type { CompiledGrant } from '../state/grant-config.ts';
-import { approveGrant, GRANT_ID, grantView, requestGrant } from '../state/grants.ts';
+import { approveGrant, GRANT_ID, grantAudit, grantView, requestGrant } from '../state/grants.ts';
 import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 
@@ -67,7 +66,7 @@ export async function serveGrants(state: RuntimeState, ctx: RequestContext, req:
   if (!pending || !cfg) throw new GatewayError('GW_ERR_NO_ROUTE', 'no such grant request');
   const approver = await authenticate(state, cfg, ctx, req);
   try {
-    const g = await approveGrant(access, grants, id, { subject: approver.subject, groups: approver.groups, via: approver.provider });
+    const g = await approveGrant(access, grants, id, { subject: approver.subject, groups: approver.groups });
     audit('grant.approve', g, 200, undefined, approver.subject);
     return send(state, ctx, res, 200, grantView(g, access.now()));
   } catch (err) {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../audit/logger.ts';
 import type { CompiledConfig } from '../config/compile.ts';
-import { grantAudit } from './admin-api.ts';
+import { grantAudit } from '../state/grants.ts';
 import type { AdminTls } from './admin.ts';
 import type { Runtime } from './runtime.ts';
 

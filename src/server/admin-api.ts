@@ -10,7 +10,7 @@ import { credentialsFor } from '../authn/credentials.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import type { Change } from '../state/access.ts';
 import { TOKEN_REVOCATION_TTL_MS, type Kind } from '../state/access-types.ts';
-import { approveGrant, GRANT_ID, grantView, revokeGrant } from '../state/grants.ts';
+import { approveGrant, GRANT_ID, grantAudit, grantView, revokeGrant } from '../state/grants.ts';
 import { stateView } from '../state/view.ts';
 import { readJsonBody, textField } from './json-body.ts';
 import { sendProblem } from './problem.ts';
@@ -220,7 +220,7 @@ async function run(o: AdminApiOptions, m: Matched, actor: string, req: IncomingM
       if (!Array.isArray(groups) || groups.length > 100 || !groups.every((g) => typeof g === 'string' && g.length > 0 && g.length <= 256)) {
         throw new GatewayError('GW_ERR_BAD_REQUEST', '"approver.groups" must be a list of group names');
       }
-      const g = await approveGrant(access, state.compiled.grants, target, { subject, groups: groups as string[], via: 'admin-api' });
+      const g = await approveGrant(access, state.compiled.grants, target, { subject, groups: groups as string[] });
       return { status: 200, body: grantView(g, now), audit: grantAudit('grant.approve', g, reason, subject) };
     }
     case 'grant-revoke': {
@@ -228,8 +228,4 @@ async function run(o: AdminApiOptions, m: Matched, actor: string, req: IncomingM
       return { status: 200, body: grantView(g, now), audit: grantAudit('grant.revoke', g, reason, undefined) };
     }
   }
-}
-
-export function grantAudit(event: string, g: { id: string; grant: string; subject: string; durationMs: number }, reason: string | undefined, approver: string | undefined): Record<string, unknown> {
-  return { event, grant_id: g.id, grant: g.grant, subject: g.subject, duration_ms: g.durationMs, reason, approver };
 }

@@ -14,8 +14,6 @@ export const GRANT_ID = /^g_[A-Za-z0-9_-]{22}$/;
 export interface Approver {
   readonly subject: string;
   readonly groups: readonly string[];
-  /** How the approver was identified, for the audit record (e.g. provider name, or "admin-api"). */
-  readonly via: string;
 }
 
 type Grants = ReadonlyMap<string, CompiledGrant>;
@@ -88,6 +86,11 @@ async function write(store: AccessStore, g: Grant): Promise<void> {
   } catch (err) {
     throw new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the state store is unavailable', { cause: err });
   }
+}
+
+/** The grant fields of an audit record (request, approval, revocation, expiry). */
+export function grantAudit(event: string, g: Grant, reason: string | undefined, approver: string | undefined): Record<string, unknown> {
+  return { event, grant_id: g.id, grant: g.grant, subject: g.subject, duration_ms: g.durationMs, reason, approver };
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());

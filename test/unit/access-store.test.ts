@@ -33,7 +33,7 @@ describe('grants with a fake clock', () => {
     const g = await requestGrant(s, grants, who('alice'), body('8h'));
     expect(s.hasGrant('corp', 'alice', 'prod-db-admin', clock)).toBe(false);
     clock += 60_000;
-    const approved = await approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'], via: 'test' });
+    const approved = await approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'] });
     expect(approved.expiresAt).toBe(clock + 8 * 3_600_000);
     expect(s.hasGrant('corp', 'alice', 'prod-db-admin', clock)).toBe(true);
     expect(s.hasGrant('ci', 'alice', 'prod-db-admin', clock)).toBe(false);
@@ -52,27 +52,27 @@ describe('grants with a fake clock', () => {
     const s = store();
     const g = await requestGrant(s, grants, who('carol'), body('1h'));
     clock += 3_600_000;
-    await expect(approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'], via: 'test' })).rejects.toMatchObject({ code: 'GW_ERR_BAD_REQUEST', detail: 'the grant request is lapsed, not pending' });
+    await expect(approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'] })).rejects.toMatchObject({ code: 'GW_ERR_BAD_REQUEST', detail: 'the grant request is lapsed, not pending' });
     expect(s.hasGrant('corp', 'carol', 'prod-db-admin', clock)).toBe(false);
   });
 
   it('refuses self-approval, non-approvers, durations above max, and approval after revocation', async () => {
     const s = store();
     const g = await requestGrant(s, grants, who('dave'), body('30m'));
-    await expect(approveGrant(s, grants, g.id, { subject: 'dave', groups: ['dba'], via: 'test' })).rejects.toMatchObject({ code: 'GW_ERR_FORBIDDEN' });
-    await expect(approveGrant(s, grants, g.id, { subject: 'eve', groups: ['DBA', 'dba '], via: 'test' })).rejects.toMatchObject({ code: 'GW_ERR_FORBIDDEN' });
+    await expect(approveGrant(s, grants, g.id, { subject: 'dave', groups: ['dba'] })).rejects.toMatchObject({ code: 'GW_ERR_FORBIDDEN' });
+    await expect(approveGrant(s, grants, g.id, { subject: 'eve', groups: ['DBA', 'dba '] })).rejects.toMatchObject({ code: 'GW_ERR_FORBIDDEN' });
     await expect(requestGrant(s, grants, who('dave'), body('9h'))).rejects.toMatchObject({ code: 'GW_ERR_BAD_REQUEST' });
     await expect(requestGrant(s, grants, who('dave'), body('481m'))).rejects.toMatchObject({ code: 'GW_ERR_BAD_REQUEST' });
     expect((await requestGrant(s, grants, who('dave'), body('480m'))).durationMs).toBe(8 * 3_600_000);
     await revokeGrant(s, g.id, 'admin');
-    await expect(approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'], via: 'test' })).rejects.toMatchObject({ detail: 'the grant request is revoked, not pending' });
+    await expect(approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'] })).rejects.toMatchObject({ detail: 'the grant request is revoked, not pending' });
     expect(s.hasGrant('corp', 'dave', 'prod-db-admin', clock)).toBe(false);
   });
 
   it('forgets ended grants a day after they end, and revoked tokens after their retention', async () => {
     const s = store();
     const g = await requestGrant(s, grants, who('fay'), body('1h'));
-    await approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'], via: 'test' });
+    await approveGrant(s, grants, g.id, { subject: 'bob', groups: ['dba'] });
     await s.write([{ kind: 'tokens', key: 'j1', value: { at: clock, by: 't', until: clock + 1000 } }]);
     clock += 25 * 3_600_000;
     await s.write([{ kind: 'suspended', key: 'x', value: { at: clock, by: 't' } }]); // any write prunes
