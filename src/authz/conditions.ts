@@ -18,6 +18,8 @@ export interface ConditionContext {
    * address must never be a way around a deny (it still never grants anything in an allow rule).
    */
   inDeny?: boolean;
+  /** Names under `grants` in the config: a rule may only require one of these. */
+  grants?: ReadonlySet<string>;
 }
 
 const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
@@ -192,6 +194,17 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
       if (d === undefined) return 'device-unknown';
       if (d.revoked) return 'device-revoked';
       return needTrusted && !d.trusted ? 'device-untrusted' : null;
+    });
+  }
+  if (rule.grant !== undefined) {
+    const names = list(rule.grant);
+    wrap('grant', () => {
+      for (const n of names) if (!ctx.grants?.has(n)) throw new TypeError(`unknown grant "${n}" (define it under grants)`);
+      return (i) => {
+        const id = i.identity;
+        if (!id) return 'unauthenticated';
+        return names.some((n) => i.grants?.hasGrant(id.provider, id.subject, n, i.nowMs) === true) ? null : 'grant-required';
+      };
     });
   }
   return out;

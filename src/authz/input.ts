@@ -1,6 +1,11 @@
 import type { Identity } from '../authn/identity.ts';
 import type { Device } from './devices.ts';
 
+/** Active just-in-time grants (the access state); absent: nobody holds a grant. */
+export interface GrantLookup {
+  hasGrant(provider: string, subject: string, grant: string, nowMs: number): boolean;
+}
+
 /** Everything a policy may look at, for one request. */
 export interface PolicyInput {
   readonly identity: Identity | null;
@@ -11,4 +16,5 @@ export interface PolicyInput {
   readonly nowMs: number;
   /** The caller's device, resolved lazily (client certificate or trusted header). */
   readonly device: () => Device | undefined;
+  readonly grants?: GrantLookup;
 }

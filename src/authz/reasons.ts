@@ -25,6 +25,7 @@ export const REASONS = [
   'device-untrusted',
   'device-revoked',
   'service-caller-unauthorized',
+  'grant-required',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -1,4 +1,4 @@
-// zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
+// zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema | admin | grants. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';
@@ -7,6 +7,7 @@ import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
 import { auditConfigCommand } from './audit-config.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
+import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { validateCommand, type Output } from './validate.ts';
 
 const USAGE = `usage:
@@ -20,7 +21,8 @@ const USAGE = `usage:
   zt-gateway audit-config --config <file> [--strict] [--json] [--metrics-url <admin /metrics URL>]
                                        print the zero-trust posture report (--strict: exit 1 on any high finding)
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
-  zt-gateway schema [--out <file>]     print the config JSON Schema`;
+  zt-gateway schema [--out <file>]     print the config JSON Schema
+${ADMIN_USAGE}`;
 
 const stdio: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
@@ -78,6 +80,11 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         io.out(`hash: ${hash}`);
         io.err('Give the key to its owner once; store only the hash in the keys file.');
         return 0;
+      }
+      case 'admin':
+      case 'grants': {
+        const code = await adminCommand(command, rest, io);
+        return code < 0 ? usage(io) : code;
       }
       case 'schema': {
         const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });

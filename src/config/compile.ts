@@ -13,6 +13,7 @@ import { createAssertionSigner, generatedAssertionKey, loadAssertionKey, type As
 import { defaultHeaderNames, type IdentityHeaderNames } from '../proxy/identity-headers.ts';
 import { canonicalPath } from '../normalize/target.ts';
 import { compileUpstream } from '../proxy/upstream.ts';
+import { compileGrants, type CompiledGrant } from '../state/grant-config.ts';
 import type { CompiledRoute, HostMatcher } from '../routing/route.ts';
 import { createRouter, type Router } from '../routing/router.ts';
 import { HOST_PATTERN } from './checks.ts';
@@ -46,6 +47,8 @@ export interface CompiledConfig {
   readonly security: SecurityHeaderSet;
   /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
   readonly warnings: readonly string[];
+  /** Just-in-time grants by name. */
+  readonly grants: ReadonlyMap<string, CompiledGrant>;
 }
 
 export interface CompileOptions {
@@ -186,6 +189,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     report(['security_headers'], (err as Error).message);
   }
   const mfa = { amr: new Set(config.authz.mfa.amr), acr: new Set(config.authz.mfa.acr) };
+  const grants = compileGrants(config, providers, report);
 
   const names = new Set<string>();
   const routes: CompiledRoute[] = [];
@@ -206,7 +210,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     let policy: CompiledRoute['policy'] = null;
     if (r.authorize !== undefined) {
       try {
-        policy = compilePolicy(r.authorize, { routePath: route.path, mfa });
+        policy = compilePolicy(r.authorize, { routePath: route.path, mfa, grants: new Set(grants.keys()) });
         if (policy.allowRules === 0) at(['authorize', 'allow'], 'at least one allow rule is needed (nothing would ever be allowed)');
       } catch (err) {
         if (err instanceof PolicyError) at(['authorize', ...err.path.filter((k) => k !== '')], err.message);
@@ -224,7 +228,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       at(['security_headers'], (err as Error).message);
     }
     const cors = r.cors ? compileCors(r.cors) : null;
-    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors });
+    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors, onStateError: r.on_state_error });
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -242,6 +246,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     devices,
     security: globalSecurity,
     warnings,
+    grants,
   };
 }
 
@@ -378,6 +383,7 @@ function compileRoute(
     mode: r.mode,
     security: NO_SECURITY_HEADERS,
     cors: null,
+    onStateError: r.on_state_error,
     index,
     name: r.name,
     hosts,

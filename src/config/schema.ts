@@ -166,6 +166,16 @@ const routeIdentityHeaders = z.strictObject({
 });
 
 const str = z.string().min(1);
+const GRANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Just-in-time grants: requested with POST /.zt/grants, approved by a member of `approvers`, active for a TTL. */
+const grant = z.strictObject({
+  approvers: z.array(str).min(1).meta({ description: 'Groups whose members may approve (never the requester)' }),
+  max_duration: duration.meta({ description: 'Longest duration a request may ask for' }),
+  request_ttl: duration.prefault('1h').meta({ description: 'An unapproved request lapses after this' }),
+  authenticate: z.array(str).min(1).optional().meta({ description: 'identity_providers that authenticate requests and approvals on /.zt/grants (default: all)' }),
+  description: z.string().max(500).optional(),
+});
 
 const claimMatcher = z.union([
   z.union([z.string(), z.number(), z.boolean()]),
@@ -203,6 +213,7 @@ const rule = z.strictObject({
   mfa: z.literal(true).optional().meta({ description: 'amr contains an MFA method or acr is in authz.mfa.acr' }),
   device: z.enum(['known', 'trusted']).optional().meta({ description: 'Device in devices.inventory, not revoked (and trusted)' }),
   service_callers: oneOrMany(str).optional().meta({ description: 'SPIFFE IDs (or prefixes ending in /*) allowed to call' }),
+  grant: oneOrMany(z.string().regex(GRANT_NAME)).optional().meta({ description: 'An approved, unexpired just-in-time grant (a name under grants)' }),
 });
 
 const authorize = z.strictObject({
@@ -272,13 +283,42 @@ const route = z.strictObject({
     .optional()
     .meta({ description: 'OIDC routes: send the user back to the IdP when the session lacks this' }),
   security_headers: securityHeaders.optional().meta({ description: 'Per-route override of the top-level security_headers' }),
+  on_state_error: z
+    .enum(['deny', 'allow'])
+    .default('deny')
+    .meta({ description: 'When the suspension/revocation state cannot be confirmed: deny (503) or allow with the last known copy' }),
 });
 
 export const configSchema = z.strictObject({
   listen,
-  admin: z.strictObject({ listen: hostPort }).optional(),
+  admin: z
+    .strictObject({
+      listen: hostPort,
+      token_hash: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, 'the lower-case hex SHA-256 of the admin token')
+        .optional()
+        .meta({ description: 'SHA-256 (hex) of the admin API bearer token; no token_hash and no tls.client_ca: the admin API is off' }),
+      tls: z
+        .strictObject({
+          cert: z.string().min(1),
+          key: z.string().min(1),
+          client_ca: z.string().min(1).optional().meta({ description: 'Client certificates chaining to this CA are admins (mTLS)' }),
+        })
+        .optional()
+        .meta({ description: 'Serve the admin listener over HTTPS (and mTLS with client_ca)' }),
+    })
+    .optional(),
   trusted_proxies: z.array(checked(z.string(), cidrProblem)).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
-  state: z.strictObject({ redis: z.string().url().optional() }).optional(),
+  state: z
+    .strictObject({
+      redis: z.string().url().optional(),
+      max_staleness: duration
+        .prefault('3s')
+        .meta({ description: 'With redis: how long the local copy of suspensions/revocations/grants may go unconfirmed before protected routes fail closed' }),
+    })
+    .optional(),
+  grants: z.record(z.string().regex(GRANT_NAME), grant).default({}).meta({ description: 'Just-in-time access grants by name' }),
   identity_providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), identityProvider).default({}),
   session: z
     .strictObject({
@@ -348,6 +388,7 @@ export type AuthorizeConfig = z.output<typeof authorize>;
 export type RateLimitConfig = z.output<typeof rateLimit>;
 export type CorsConfig = z.output<typeof cors>;
 export type SecurityHeadersConfig = z.output<typeof securityHeaders>;
+export type GrantConfig = z.output<typeof grant>;
 
 export function configJsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

@@ -10,6 +10,7 @@ import type { RuntimeState } from '../server/runtime.ts';
 import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 import { stripCookies } from '../authn/oidc/cookies.ts';
+import { assessAccess } from '../state/assess.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: RequestContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
@@ -137,7 +138,7 @@ export function mutateRequest(
 }
 
 /** The caller's device: from a verified client certificate, or a header set by a trusted proxy. */
-function deviceOf(state: RuntimeState, ctx: RequestContext, req: IncomingMessage): Device | undefined {
+export function deviceOf(state: RuntimeState, ctx: RequestContext, req: IncomingMessage): Device | undefined {
   const devices = state.compiled.devices;
   if (devices === null) return undefined;
   const socket = req.socket as TLSSocket;
@@ -167,6 +168,7 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     clientIp: ctx.clientIp,
     nowMs: Date.now(),
     device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
+    grants: state.access,
   });
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
@@ -186,6 +188,7 @@ export function admit(
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
     if (identity !== null) {
+      assessAccess(state.access, route, identity, () => deviceOf(state, ctx, req));
       const up = stepUp(state, route, ctx, req, identity);
       if (up !== undefined) return up;
     }

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   GW_ERR_BAD_IDENTITY_VALUE: { status: 400, title: 'Identity value refused' },
   GW_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
+  GW_ERR_SUSPENDED: { status: 403, title: 'Subject suspended' },
   GW_ERR_NO_ROUTE: { status: 404, title: 'Not found' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },

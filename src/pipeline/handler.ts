@@ -79,11 +79,15 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       ctx = state.normalize(req, startNs);
       if (isReserved(ctx.target.matchPath)) {
         const c = ctx;
-        // The gateway's own endpoints (login, callback, back-channel logout) reach the IdP: the per-IP
-        // pre-auth limit protects them like any authenticator.
+        // The gateway's own endpoints (login, callback, back-channel logout, grants) reach the IdP or the
+        // state store: the per-IP pre-auth limit protects them like any authenticator.
         const serve = (): void => {
           const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
-          if (served === false) return serveReserved(state, c, res);
+          if (served === false) {
+            const own = serveReserved(state, c, req, res);
+            if (own) own.catch((err: unknown) => fail(err, c.id));
+            return;
+          }
           served.catch((err: unknown) => fail(err, c.id));
         };
         const limited = state.limits.preAuth(c);

@@ -45,4 +45,6 @@ export interface CompiledRoute {
   readonly mode: 'enforce' | 'report-only';
   readonly security: SecurityHeaderSet;
   readonly cors: CorsPolicy | null;
+  /** When the suspension/revocation state cannot be confirmed: deny (503) or allow on the last known copy. */
+  readonly onStateError: 'deny' | 'allow';
 }

@@ -1,19 +1,32 @@
-// Admin listener on its own address: liveness, readiness. Never exposed on the main listener.
-import http, { type Server } from 'node:http';
+// Admin listener on its own address: liveness, readiness, and the admin API under /admin/ (admin-api.ts).
+// Never exposed on the main listener. HTTPS (and client-certificate admins) when admin.tls is set.
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import https from 'node:https';
 
 export interface AdminStatus {
   ready(): boolean;
   generation(): number;
 }
 
-export function createAdminListener(status: AdminStatus): Server {
-  return http.createServer((req, res) => {
+export interface AdminTls {
+  cert: string;
+  key: string;
+  ca: string | undefined;
+}
+
+export function createAdminListener(
+  status: AdminStatus,
+  api?: (req: IncomingMessage, res: ServerResponse) => void,
+  tls?: AdminTls,
+): Server {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const send = (code: number, body: object) => {
       const text = JSON.stringify(body);
       res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(text);
     };
-    const path = (req.url ?? '').split('?')[0];
+    const path = (req.url ?? '').split('?')[0] as string;
+    if (api && (path === '/admin' || path.startsWith('/admin/'))) return api(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { status: 'method not allowed' });
     if (path === '/healthz') return send(200, { status: 'ok' });
     if (path === '/readyz') {
@@ -22,5 +35,11 @@ export function createAdminListener(status: AdminStatus): Server {
         : send(503, { status: 'not ready' });
     }
     send(404, { status: 'not found' });
-  });
+  };
+  if (!tls) return http.createServer(handler);
+  // Client certificates are asked for, not required: /healthz probes and token callers connect without one.
+  return https.createServer(
+    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) },
+    handler,
+  );
 }

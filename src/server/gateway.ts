@@ -14,6 +14,8 @@ import { createRequestHandler } from '../pipeline/handler.ts';
 import { createUpgradeHandler } from '../proxy/websocket.ts';
 import { splitAddress } from './address.ts';
 import { createAdminListener } from './admin.ts';
+import { createAdminApi } from './admin-api.ts';
+import { readAdminTls, wireAccessState } from './access-wiring.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
 import { Runtime } from './runtime.ts';
 import { createRedis } from '../state/redis.ts';
@@ -79,6 +81,7 @@ export class Gateway {
     if (!opts.logger) this.log.level = compiled.config.log.level;
     for (const w of compiled.warnings) this.log.warn(w);
     this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis);
+    wireAccessState(this.#runtime, this.log);
   }
 
   readonly #onEvent = (event: string, detail: Record<string, unknown>): void => {
@@ -101,11 +104,17 @@ export class Gateway {
     );
     this.#main = main;
     await listen(main, compiled.config.listen.address);
+    await runtime.access.ready; // bounded: protected routes fail closed until the state is loaded
     if (compiled.config.admin) {
-      this.#admin = createAdminListener({
-        ready: () => !this.#stopping && this.#runtime !== undefined,
-        generation: () => this.runtime.current.generation,
-      });
+      const adminTls = readAdminTls(compiled);
+      this.#admin = createAdminListener(
+        {
+          ready: () => !this.#stopping && this.#runtime !== undefined,
+          generation: () => this.runtime.current.generation,
+        },
+        createAdminApi({ runtime, log: this.log, mtls: adminTls?.ca !== undefined }),
+        adminTls,
+      );
       await listen(this.#admin, compiled.config.admin.listen);
     }
     if (compiled.config.listen.redirect_http) {
@@ -131,7 +140,8 @@ export class Gateway {
 
   get adminUrl(): string | undefined {
     const a = this.#admin?.address() as AddressInfo | null | undefined;
-    return a ? `http://${reachable(a)}:${a.port}` : undefined;
+    const scheme = this.runtime.current.compiled.config.admin?.tls ? 'https' : 'http';
+    return a ? `${scheme}://${reachable(a)}:${a.port}` : undefined;
   }
 
   get redirectPort(): number | undefined {

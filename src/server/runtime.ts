@@ -9,6 +9,7 @@ import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/upstream.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
 import type { Redis } from 'ioredis';
+import { createAccessStore, type AccessStore } from '../state/access.ts';
 
 export interface RuntimeState {
   readonly generation: number;
@@ -17,6 +18,8 @@ export interface RuntimeState {
   readonly pools: ReadonlyMap<string, Pool>;
   readonly audit: AuditLog;
   readonly limits: RateLimits;
+  /** Suspensions, revocations and grants: one store for the process, shared by every state. */
+  readonly access: AccessStore;
   inflight: number;
   retired: boolean;
 }
@@ -33,6 +36,7 @@ export class Runtime {
   readonly #redisUrl: string | undefined;
   readonly #redis: Redis | null;
   readonly #limiters: LimiterRegistry;
+  readonly #access: AccessStore;
 
   constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null) {
     this.#secure = secure;
@@ -41,6 +45,7 @@ export class Runtime {
     this.#redisUrl = compiled.config.state?.redis;
     this.#redis = redis;
     this.#limiters = new LimiterRegistry(this.#redis);
+    this.#access = createAccessStore({ redis, log, maxStalenessMs: compiled.config.state?.max_staleness ?? 3000 });
     this.#current = this.#build(compiled);
   }
 
@@ -64,6 +69,10 @@ export class Runtime {
     return this.#redis;
   }
 
+  get access(): AccessStore {
+    return this.#access;
+  }
+
   swap(compiled: CompiledConfig): RuntimeState {
     if (compiled.config.state?.redis !== this.#redisUrl) this.#log.warn('state.redis changed: restart the gateway to apply it');
     const next = this.#build(compiled);
@@ -77,6 +86,7 @@ export class Runtime {
 
   async close(): Promise<void> {
     await this.#registry.closeAll();
+    await this.#access.close();
     this.#redis?.disconnect();
     for (const a of this.#audits.values()) a.flush();
   }
@@ -104,6 +114,7 @@ export class Runtime {
       // Like every path in the config, a relative audit file is relative to the config file.
       audit: this.#auditFor(compiled.config.log.audit === 'stdout' ? 'stdout' : resolve(compiled.source.baseDir, compiled.config.log.audit)),
       limits: createRateLimits(compiled.config, this.#limiters),
+      access: this.#access,
       inflight: 0,
       retired: false,
     };

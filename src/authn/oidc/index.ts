@@ -27,6 +27,11 @@ export interface RelyingParty {
   accessToken(identity: Identity): string | undefined;
   /** Cookies the request's session wants refreshed (sliding idle timeout), set on the response. */
   pendingCookies(ctx: RequestContext): readonly string[] | undefined;
+  /**
+   * Ends a subject's sessions created up to `beforeMs`, for every oidc provider. `remote`: another instance
+   * already did it in a shared (Redis) store, so only per-instance (sealed-cookie) revocations apply here.
+   */
+  revokeSessions(subject: string, beforeMs: number, remote: boolean): Promise<number>;
 }
 
 export interface RpServices {
@@ -245,6 +250,12 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
     startLogin: (ctx, provider, opts) => startLogin(lc, ctx, provider, { ...opts, returnTo: ctx.target.path + ctx.target.query }),
     accessToken: (identity) => tokensOf.get(identity),
     pendingCookies: (ctx) => pending.get(ctx),
+    async revokeSessions(subject, beforeMs, remote) {
+      if (remote && sessions.kind === 'redis') return 0;
+      let n = 0;
+      for (const [name] of providers) n += await sessions.revoke(name, { sub: subject, before: beforeMs });
+      return n;
+    },
     serve(ctx, req, res, security) {
       const path = ctx.target.path;
       if (path === '/.zt/callback' && ctx.method === 'GET') {

@@ -30,7 +30,7 @@ export interface SessionStore {
   write(session: Session): Promise<string>;
   destroy(session: Session): Promise<void>;
   /** Ends every session of an IdP session (sid) or of a subject; returns how many were known. */
-  revoke(provider: string, by: { sid?: string; sub?: string }): Promise<number>;
+  revoke(provider: string, by: { sid?: string; sub?: string; before?: number }): Promise<number>;
 }
 
 const MAX_COOKIE = 3800;
@@ -98,7 +98,7 @@ export function createCookieStore(sealer: Sealer, maxTtlMs: number): SessionStor
     },
     async revoke(provider, by) {
       if (by.sid !== undefined) revokedSids.set(`${provider}|${by.sid}`, Date.now() + maxTtlMs);
-      if (by.sub !== undefined) revokedSubsBefore.set(`${provider}|${by.sub}`, Date.now());
+      if (by.sub !== undefined) revokedSubsBefore.set(`${provider}|${by.sub}`, by.before ?? Date.now());
       return 0; // unknown: sealed sessions are not listed anywhere
     },
   };

@@ -1,0 +1,38 @@
+// The grants section compiled at load: approver groups as sets, durations in ms, and the authentication
+// that /.zt/grants uses for each grant (its own provider list, or every configured provider).
+import { createRouteAuthentication, type Authenticator, type RouteAuthentication } from '../authn/index.ts';
+import type { Config } from '../config/schema.ts';
+
+export interface CompiledGrant {
+  readonly name: string;
+  readonly approvers: ReadonlySet<string>;
+  readonly maxDurationMs: number;
+  readonly requestTtlMs: number;
+  readonly authenticate: RouteAuthentication | null;
+}
+
+export function compileGrants(
+  config: Config,
+  providers: ReadonlyMap<string, { authenticator: Authenticator }>,
+  report: (path: PropertyKey[], message: string) => void,
+): ReadonlyMap<string, CompiledGrant> {
+  const out = new Map<string, CompiledGrant>();
+  for (const [name, g] of Object.entries(config.grants)) {
+    const names = g.authenticate ?? Object.keys(config.identity_providers);
+    const list: Authenticator[] = [];
+    names.forEach((p, i) => {
+      const a = providers.get(p)?.authenticator;
+      if (a) list.push(a);
+      else if (g.authenticate !== undefined && !Object.hasOwn(config.identity_providers, p)) report(['grants', name, 'authenticate', i], `unknown identity provider "${p}"`);
+    });
+    if (g.max_duration <= 0) report(['grants', name, 'max_duration'], 'max_duration must be more than 0');
+    out.set(name, {
+      name,
+      approvers: new Set(g.approvers),
+      maxDurationMs: g.max_duration,
+      requestTtlMs: g.request_ttl,
+      authenticate: list.length > 0 ? createRouteAuthentication(list) : null,
+    });
+  }
+  return out;
+}

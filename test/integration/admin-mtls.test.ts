@@ -1,0 +1,74 @@
+// The admin API over HTTPS with client certificates (admin.tls.client_ca): a certificate from that CA is an
+// admin; no certificate, or one from another CA, is not; a token still works next to mTLS.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import { createCA } from '../../tools/pki.ts';
+import { accessConfig, ADMIN_TOKEN, ADMIN_TOKEN_HASH, call, token } from '../helpers/access.ts';
+import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+
+let upstream: Upstream;
+let gw: TestGateway;
+let ca: string;
+const agents: Agent[] = [];
+
+function agent(cert?: { cert: string; key: string }): Agent {
+  const a = new Agent({ connect: { ca, servername: 'localhost', ...(cert ?? {}) } });
+  agents.push(a);
+  return a;
+}
+
+async function suspend(sub: string, dispatcher: Agent, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.gateway.adminUrl}/admin/v1/subjects/${sub}/suspend`, { method: 'POST', dispatcher, headers });
+  return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+}
+
+let admin: { cert: string; key: string };
+let stranger: { cert: string; key: string };
+
+beforeAll(async () => {
+  const serverCa = await createCA('admin server CA');
+  const clientCa = await createCA('admin client CA');
+  const otherCa = await createCA('some other CA');
+  const leaf = await serverCa.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+  admin = await clientCa.issue({ cn: 'ops-laptop', client: true });
+  stranger = await otherCa.issue({ cn: 'ops-laptop', client: true });
+  ca = serverCa.cert;
+  upstream = await startUpstream();
+  const yaml = accessConfig({ upstream: upstream.url, tokenHash: null }).replace(
+    'admin: { listen: 127.0.0.1:0 }',
+    `admin:\n  listen: 127.0.0.1:0\n  token_hash: "${ADMIN_TOKEN_HASH}"\n  tls: { cert: admin.crt, key: admin.key, client_ca: clients.crt }`,
+  );
+  gw = await startGateway(yaml, { files: { 'admin.crt': leaf.cert, 'admin.key': leaf.key, 'clients.crt': clientCa.cert } });
+});
+
+afterAll(async () => {
+  for (const a of agents) await a.close();
+  await gw?.close();
+  await upstream?.close();
+});
+
+describe('admin API with mTLS', () => {
+  it('serves https; a client certificate from admin.tls.client_ca is an admin (audited as mtls:<CN>)', async () => {
+    expect(gw.gateway.adminUrl?.startsWith('https://')).toBe(true);
+    const r = await suspend('alice', agent(admin));
+    expect({ status: r.status, body: r.body }).toEqual({ status: 200, body: { subject: 'alice', suspended: true } });
+    expect((await call(gw, upstream, '/app/x', await token('alice'))).status).toBe(403);
+    expect(gw.logs.find((l) => l.audit === true && l.action === 'suspend')).toMatchObject({ actor: 'mtls:ops-laptop', subject: 'alice' });
+  });
+
+  it('no certificate, or a certificate from another CA: 401', async () => {
+    for (const a of [agent(), agent(stranger)]) {
+      const r = await suspend('bob', a);
+      expect({ status: r.status, code: r.body.code }).toEqual({ status: 401, code: 'GW_ERR_UNAUTHENTICATED' });
+    }
+    expect(gw.gateway.runtime.access.suspension('bob')).toBeUndefined();
+  });
+
+  it('the bearer token still works without a certificate; health probes need neither', async () => {
+    expect((await suspend('carol', agent(), { authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(200);
+    const health = await request(`${gw.gateway.adminUrl}/healthz`, { dispatcher: agent() });
+    expect(health.statusCode).toBe(200);
+    await health.body.text();
+  });
+});
