@@ -12,6 +12,12 @@ const STRIPPED = new Set([
   'forwarded', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'x-request-id',
 ]);
 const STRIPPED_PREFIXES = ['proxy-', 'x-forwarded-'];
+/**
+ * Names the gateway frames with or reads identity from. Their exact spelling passes (it is handled), but
+ * an `_` spelling (`Content_Length`, `Authorization_`) is dropped: CGI/WSGI-style backends and some proxies
+ * map `_` and `-` to the same variable, so it would collide with the real one the gateway checked or set.
+ */
+const UNDERSCORE_SPELLINGS_DROPPED = new Set(['content-length', 'authorization', 'cookie']);
 
 export interface HeaderPolicy {
   /** Lower-case identity prefix, e.g. 'x-zt-'. */
@@ -32,12 +38,24 @@ function canonicalName(lower: string): string {
   return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
 }
 
-export function isStripped(lowerName: string, policy: HeaderPolicy): boolean {
-  const name = canonicalName(lowerName);
+function isStrippedName(name: string, policy: HeaderPolicy): boolean {
   if (STRIPPED.has(name)) return true;
   if (name.startsWith(policy.identityPrefix)) return true;
   for (const p of STRIPPED_PREFIXES) if (name.startsWith(p)) return true;
   return false;
+}
+
+export function isStripped(lowerName: string, policy: HeaderPolicy): boolean {
+  if (!lowerName.includes('_')) return isStrippedName(lowerName, policy);
+  // `_` spellings, also with a leading or trailing `_` (`Host_` is HTTP_HOST_ to CGI, `host` to a trimming parser).
+  const folded = lowerName.replaceAll('_', '-');
+  const trimmed = folded.replace(/^-+|-+$/g, '');
+  return (
+    isStrippedName(folded, policy) ||
+    isStrippedName(trimmed, policy) ||
+    UNDERSCORE_SPELLINGS_DROPPED.has(folded) ||
+    UNDERSCORE_SPELLINGS_DROPPED.has(trimmed)
+  );
 }
 
 function ambiguous(detail: string): GatewayError {

@@ -154,6 +154,58 @@ describe('stripped on the way in (request still forwarded)', () => {
   });
 });
 
+describe('`_` spellings of framing and identity headers are dropped (sent raw)', () => {
+  // A CGI/WSGI-style backend maps `Content_Length` and `Content-Length` to the same variable: the upstream
+  // must only ever see the spelling the gateway checked or set.
+  it.each<[string, string]>([
+    ['Content_Length', '5'],
+    ['content_length', '0'],
+    ['Content-Length_', '7'],
+    ['_Content-Length', '7'],
+    ['Transfer_Encoding', 'chunked'],
+    ['Host_', 'evil-host-marker.example'],
+    ['_Host', 'evil-host-marker.example'],
+    ['Authorization_', 'Bearer spoof-marker'],
+    ['Cookie_', 'session=spoof-marker'],
+    ['X_Forwarded_Proto', 'https-spoof-marker'],
+    ['X_Forwarded_Host', 'spoof-marker.example'],
+    ['Forwarded_', 'for=spoof-marker'],
+    ['X_Request_Id', 'spoof-marker-id'],
+    ['X_Real_IP', 'spoof-marker-ip'],
+    ['Proxy_Connection', 'spoof-marker'],
+    ['X_ZT_User_', 'spoof-marker'],
+  ])('%s: %s', async (name, value) => {
+    const path = `/underscore/${++seq}`;
+    const res = await raw(gw, path, { headers: [`${name}: ${value}`] });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(names(rec), `${name} reached the upstream`).not.toContain(name.toLowerCase());
+    expect(names(rec).some((n) => n.includes('_')), 'no `_` name reached the upstream').toBe(false);
+    expect(sawValue(rec, 'spoof-marker')).toBe(false);
+    expect(rec.bodyBytes).toBe(0);
+    expectGatewayForwarding(rec, gw);
+  });
+
+  it('a body framed by Content-Length arrives whole next to a Content_Length that lies', async () => {
+    const path = `/underscore/${++seq}`;
+    const res = await raw(gw, path, { method: 'POST', headers: ['Content_Length: 2', 'Content-Length: 5'], body: 'hello' });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(valuesOf(rec, 'content-length')).toEqual(['5']);
+    expect(names(rec)).not.toContain('content_length');
+    expect(rec.bodyBytes).toBe(5);
+  });
+
+  it('other `_` names (not framing or identity) still pass', async () => {
+    const path = `/underscore/${++seq}`;
+    const res = await raw(gw, path, { headers: ['X_App_Thing: kept-1', 'Accept_Language_Hint: kept-2'] });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(valuesOf(rec, 'x_app_thing')).toEqual(['kept-1']);
+    expect(valuesOf(rec, 'accept_language_hint')).toEqual(['kept-2']);
+  });
+});
+
 describe('hop-by-hop headers are stripped (sent raw: undici refuses to send most of them)', () => {
   it.each<[string, string[], string[]]>([
     ['Connection-listed custom header', ['Connection: close, X-Secret-Hop', 'X-Secret-Hop: hop-marker'], ['x-secret-hop']],
