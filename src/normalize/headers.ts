@@ -30,6 +30,10 @@ export interface InboundHeaders {
   readonly host: string | undefined;
   readonly authorization: string | undefined;
   readonly xForwardedFor: string | undefined;
+  /** Forwarded, X-Forwarded-Proto, X-Forwarded-Host as received (lines joined): believed only from trusted proxies. */
+  readonly forwarded: string | undefined;
+  readonly xForwardedProto: string | undefined;
+  readonly xForwardedHost: string | undefined;
   readonly requestId: string | undefined;
   readonly hasBody: boolean;
 }
@@ -68,6 +72,9 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
   let contentLength: string | undefined;
   let transferEncoding = false;
   let xff: string | undefined;
+  let forwarded: string | undefined;
+  let xfp: string | undefined;
+  let xfh: string | undefined;
   let requestId: string | undefined;
   let connectionTokens: Set<string> | null = null;
 
@@ -94,6 +101,16 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
       case 'x-forwarded-for':
         xff = xff === undefined ? value : `${xff}, ${value}`;
         break;
+      case 'forwarded':
+        forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+        break;
+      // Repeated lines join with ',' so they fail validation instead of one of them being picked.
+      case 'x-forwarded-proto':
+        xfp = xfp === undefined ? value : `${xfp},${value}`;
+        break;
+      case 'x-forwarded-host':
+        xfh = xfh === undefined ? value : `${xfh},${value}`;
+        break;
       case 'x-request-id':
         requestId = value;
         break;
@@ -118,5 +135,5 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
     forward.push(name, raw[i + 1] as string);
   }
   const hasBody = transferEncoding || (contentLength !== undefined && contentLength !== '0');
-  return { forward, host, authorization, xForwardedFor: xff, requestId, hasBody };
+  return { forward, host, authorization, xForwardedFor: xff, forwarded, xForwardedProto: xfp, xForwardedHost: xfh, requestId, hasBody };
 }
