@@ -3,8 +3,14 @@
 // during a CA/CRL reload is verified against the old material and must be tagged with it.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { clientTrustOf, recordClientTrust } from '../authn/tls-trust.ts';
 import type { TlsMaterial } from '../config/compile.ts';
+
+function hasClientCertificate(socket: Socket): boolean {
+  const peer = (socket as TLSSocket).getPeerCertificate?.();
+  return peer !== undefined && peer !== null && Object.keys(peer).length > 0;
+}
 
 function connectionKey(s: Socket): string | undefined {
   // The raw and the TLS socket share the 4-tuple, unique among open connections of one listener.
@@ -53,10 +59,14 @@ export function trackClientTrust(server: Server, current: () => string | undefin
       const trust = current();
       for (const socket of open) {
         if (!stale(socket, trust)) continue;
+        if (socket.destroyed) continue; // idle: closed above
         const res = lastResponse.get(socket);
-        if (res === undefined || res.writableFinished) continue; // idle: closed above
-        if (!res.headersSent) res.shouldKeepAlive = false; // the answer says Connection: close
-        else res.once('finish', () => socket.end());
+        if (res !== undefined && !res.writableFinished) {
+          if (!res.headersSent) res.shouldKeepAlive = false; // the answer says Connection: close
+          else res.once('finish', () => socket.end());
+        } else if (hasClientCertificate(socket)) {
+          socket.destroy(); // an upgraded (WebSocket) connection authenticated by a certificate under the old trust
+        }
       }
     },
   };

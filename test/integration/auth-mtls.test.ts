@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import * as x509 from '@peculiar/x509';
+import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
@@ -595,6 +596,36 @@ routes:
       expect(held.received.length).toBe(before);
       expect((await call(gw, '/svc/after', agent(clients.billing))).status).toBe(200);
     } finally {
+      await gw.close();
+    }
+  });
+
+  it('a WebSocket authenticated by a certificate under the old CRL is closed by the reload', async () => {
+    const wss = new WebSocketServer({ noServer: true });
+    held.server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m) => ws.send(`echo:${m}`))));
+    const gw = await startGateway(yaml('optional'), { files: files() });
+    try {
+      const revokedCert = clients.revoked as Issued;
+      const ws = new WebSocket(`wss://127.0.0.1:${gw.port}/svc/ws`, { ca: ca.cert, servername: 'localhost', cert: revokedCert.cert, key: revokedCert.key });
+      let closed = false;
+      ws.on('close', () => (closed = true));
+      ws.on('error', () => undefined);
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      });
+      const echoed = new Promise<string>((r) => ws.once('message', (m) => r(String(m))));
+      ws.send('hi');
+      expect(await echoed).toBe('echo:hi');
+
+      writeFileSync(join(gw.dir, 'clients.crl'), crl);
+      writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
+      expect(gw.gateway.reload()).toBe(true);
+      await within('the WebSocket to be closed', () => closed);
+    } finally {
+      held.server.removeAllListeners('upgrade');
+      for (const c of wss.clients) c.terminate();
+      wss.close();
       await gw.close();
     }
   });
