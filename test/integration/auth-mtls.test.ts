@@ -4,7 +4,6 @@ import { webcrypto } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
@@ -14,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { waitFor } from '../helpers/streams.ts';
 import { headerNames, startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
 
 const BILLING = 'spiffe://example.org/ns/prod/sa/billing';
@@ -500,14 +500,6 @@ function connectKeepAlive(gw: TestGateway, client: Issued): KeepAlive {
   return keepAlive(socket, new Promise((r) => socket.once('secureConnect', () => r())));
 }
 
-async function within(what: string, check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 describe('reloading the listener\'s client authentication', () => {
   const files = () => ({ 'server.crt': server.cert, 'server.key': server.key, 'clients-ca.crt': ca.cert });
   let crl: string;
@@ -589,7 +581,7 @@ routes:
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
       expect(gw.gateway.reload()).toBe(true);
-      await within('the idle connections to be closed', () => revoked.isClosed() && good.isClosed());
+      await waitFor(() => revoked.isClosed() && good.isClosed());
 
       const before = held.received.length;
       expectUnauthenticated(await call(gw, '/svc/after', agent(clients.revoked)), 'invalid_client');
@@ -621,7 +613,7 @@ routes:
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
       expect(gw.gateway.reload()).toBe(true);
-      await within('the WebSocket to be closed', () => closed);
+      await waitFor(() => closed);
     } finally {
       held.server.removeAllListeners('upgrade');
       for (const c of wss.clients) c.terminate();
@@ -635,7 +627,7 @@ routes:
     try {
       const revoked = connectKeepAlive(gw, clients.revoked as Issued);
       const answer = revoked.send('/svc/hold');
-      await within('the upstream to hold the request', () => held.received.some((r) => r.url === '/svc/hold'));
+      await waitFor(() => held.received.some((r) => r.url === '/svc/hold'));
 
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
@@ -645,7 +637,7 @@ routes:
       const done = await answer;
       expect(done.status).toBe(200);
       expect(done.head).toContain('\r\nconnection: close');
-      await within('the connection to close', () => revoked.isClosed());
+      await waitFor(() => revoked.isClosed());
     } finally {
       await gw.close();
     }
@@ -660,7 +652,7 @@ routes:
       const tcp = net.connect(gw.port, '127.0.0.1');
       await new Promise<void>((r) => tcp.once('connect', () => r()));
       // Both ends exist in this process: the listener has accepted the connection (and emitted 'connection').
-      await within('the listener to accept the TCP connection', () => tcpHandles() >= handlesBefore + 2);
+      await waitFor(() => tcpHandles() >= handlesBefore + 2);
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
       expect(gw.gateway.reload()).toBe(true);
@@ -674,7 +666,7 @@ routes:
       expect(a.head).toContain('error="invalid_client"');
       expect(a.head).toContain('\r\nconnection: close');
       expect(held.received.length).toBe(before);
-      await within('the connection to close', () => conn.isClosed());
+      await waitFor(() => conn.isClosed());
     } finally {
       await gw.close();
     }
