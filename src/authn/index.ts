@@ -19,6 +19,8 @@ export type { Identity } from './identity.ts';
 export interface BuildContext {
   baseDir: string;
   clientCaConfigured: boolean;
+  /** Checksum of listen.tls client_ca + crl (tls-trust.ts): part of an mtls provider's identity. */
+  clientTrust?: string | undefined;
   onEvent: (event: string, detail: Record<string, unknown>) => void;
 }
 
@@ -90,6 +92,7 @@ export function buildAuthenticator(name: string, cfg: IdentityProviderConfig, ct
         name,
         trustDomain: cfg.trust_domain,
         requireSpiffe: cfg.require_spiffe ?? cfg.trust_domain !== undefined,
+        clientTrust: ctx.clientTrust,
       });
     case 'oidc':
       throw new TypeError('type oidc is built by the OIDC relying party (src/authn/oidc)');

@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { unauthenticated } from './credentials.ts';
+import { clientTrustOf } from './tls-trust.ts';
 import type { Identity } from './identity.ts';
 import { REALM, type AuthRequest, type Authenticator } from './types.ts';
 
@@ -11,6 +12,8 @@ export interface MtlsProviderOptions {
   trustDomain: string | undefined;
   /** Require a SPIFFE ID (no fallback to the subject CN). Default: true when trustDomain is set. */
   requireSpiffe: boolean;
+  /** Checksum of the listener's client CA + CRL this provider was built with (src/authn/tls-trust.ts). */
+  clientTrust?: string | undefined;
 }
 
 /**
@@ -107,6 +110,11 @@ export function createMtlsAuthenticator(o: MtlsProviderOptions): Authenticator {
     authenticate(req: AuthRequest) {
       const socket = req.socket as TLSSocket;
       if (typeof socket.getPeerCertificate !== 'function') return undefined; // plaintext listener
+      // A keep-alive connection verified against a client CA/CRL that a reload replaced proves nothing now
+      // (the certificate may be revoked): its identity is not used; the listener closes it after this answer.
+      if (o.clientTrust !== undefined && clientTrustOf(socket) !== o.clientTrust && socket.authorized) {
+        throw unauthenticated(challenge, 'connection was verified against a replaced client CA or CRL; reconnect', 'invalid_client');
+      }
       let identity = perConnection.get(socket);
       if (identity === undefined) {
         const cert = socket.getPeerCertificate();

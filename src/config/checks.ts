@@ -48,3 +48,30 @@ export function routePathProblem(raw: string): string | undefined {
     return `invalid path: ${(err as { detail?: string }).detail ?? (err as Error).message}`;
   }
 }
+
+// Headers clients and proxies send for their own purposes: an identity prefix covering one would have the
+// normalize stage strip it from every request. Families (`content-`, `sec-`…) are refused in both directions.
+const STANDARD_HEADERS = [
+  'accept', 'accept-charset', 'accept-encoding', 'accept-language', 'accept-ranges', 'authorization', 'baggage',
+  'cache-control', 'connection', 'content-disposition', 'content-encoding', 'content-language', 'content-length',
+  'content-range', 'content-type', 'cookie', 'date', 'dnt', 'expect', 'forwarded', 'host', 'if-match',
+  'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'keep-alive', 'max-forwards', 'origin',
+  'pragma', 'priority', 'proxy-authorization', 'range', 'referer', 'te', 'trailer', 'traceparent', 'tracestate',
+  'transfer-encoding', 'true-client-ip', 'upgrade', 'upgrade-insecure-requests', 'user-agent', 'via',
+  'www-authenticate', 'x-api-key', 'x-client-ip', 'x-cluster-client-ip', 'x-correlation-id', 'x-csrf-token',
+  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-proto', 'x-http-method-override',
+  'x-original-url', 'x-real-ip', 'x-request-id', 'x-requested-with', 'x-rewrite-url', 'x-xsrf-token',
+];
+const STANDARD_FAMILIES = ['accept-', 'access-control-', 'content-', 'if-', 'proxy-', 'sec-', 'x-forwarded-'];
+const MIN_IDENTITY_PREFIX = 4;
+
+/** undefined for an identity header prefix that covers no standard or reserved header name. */
+export function identityPrefixProblem(prefix: string): string | undefined {
+  const lower = prefix.toLowerCase();
+  if (lower.length < MIN_IDENTITY_PREFIX) return `identity header prefix "${prefix}" is too short (at least ${MIN_IDENTITY_PREFIX} characters, e.g. X-ZT-)`;
+  const family = STANDARD_FAMILIES.find((f) => lower.startsWith(f) || f.startsWith(lower));
+  if (family !== undefined) return `identity header prefix "${prefix}" overlaps the standard ${family}* headers`;
+  const name = STANDARD_HEADERS.find((h) => h.startsWith(lower));
+  if (name !== undefined) return `identity header prefix "${prefix}" would strip the standard header ${name}`;
+  return undefined;
+}

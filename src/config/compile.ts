@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { resolve } from 'node:path';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator } from '../authn/index.ts';
+import { clientTrustChecksum } from '../authn/tls-trust.ts';
 import { createRelyingParty, type RelyingParty, type RpServices } from '../authn/oidc/index.ts';
 import { loadDeviceInventory, type DeviceInventory } from '../authz/devices.ts';
 import { compilePolicy, PolicyError } from '../authz/policy.ts';
@@ -28,6 +29,8 @@ export interface TlsMaterial {
   readonly crl: string | undefined;
   readonly clientAuth: 'none' | 'optional' | 'require';
   readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** Checksum of ca + crl: which client-verification material this config trusts (authn/tls-trust.ts). */
+  readonly clientTrust: string | undefined;
 }
 
 export interface CompiledConfig {
@@ -111,7 +114,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       try {
         // Parse now, so a bad certificate, key or CRL is a located config error, not a crash at listen().
         createSecureContext({ cert, key, ...(ca ? { ca } : {}), ...(crl ? { crl } : {}) });
-        tls = { cert, key, ca, crl, clientAuth: t.client_auth, minVersion: t.min_version };
+        tls = { cert, key, ca, crl, clientAuth: t.client_auth, minVersion: t.min_version, clientTrust: clientTrustChecksum(ca, crl) };
       } catch (err) {
         report(['listen', 'tls'], `TLS material is invalid: ${(err as Error).message}`);
       }
@@ -135,7 +138,8 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       if (a) providers.set(name, { checksum: '', authenticator: a });
       continue;
     }
-    const checksum = providerChecksum(cfg, baseDir);
+    // An mtls provider (and its per-connection identity cache) is rebuilt when the client CA or CRL changes.
+    const checksum = providerChecksum(cfg, baseDir) + (cfg.type === 'mtls' ? `:${tls?.clientTrust ?? ''}` : '');
     const reused = options.previous?.providers.get(name);
     if (reused && reused.checksum === checksum) {
       providers.set(name, reused);
@@ -145,6 +149,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       const authenticator = buildAuthenticator(name, cfg, {
         baseDir,
         clientCaConfigured: config.listen.tls?.client_ca !== undefined,
+        clientTrust: tls?.clientTrust,
         onEvent: options.onEvent ?? (() => undefined),
       });
       providers.set(name, { checksum, authenticator });

@@ -1,7 +1,7 @@
 // The config contract (DESIGN.md §3) as one zod schema. Unknown keys are errors everywhere (strictObject).
 // config/schema.json is generated from this file (`npm run schema`); a test fails when they drift.
 import { z } from 'zod';
-import { cidrProblem, hostPatternProblem, routePathProblem, upstreamUrlProblem } from './checks.ts';
+import { cidrProblem, hostPatternProblem, identityPrefixProblem, routePathProblem, upstreamUrlProblem } from './checks.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 
 const duration = z
@@ -331,7 +331,7 @@ export const configSchema = z.strictObject({
     .optional(),
   identity_headers: z
     .strictObject({
-      prefix: z.string().regex(/^[A-Za-z][A-Za-z0-9-]*-$/, 'a header-name prefix ending in "-"').default('X-ZT-'),
+      prefix: checked(z.string().regex(/^[A-Za-z][A-Za-z0-9-]*-$/, 'a header-name prefix ending in "-"'), identityPrefixProblem).default('X-ZT-'),
       assertion: z.boolean().default(true).meta({ description: 'Send X-ZT-Assertion, a signed ES256 JWT' }),
       assertion_key: z.string().min(1).optional().meta({ description: 'PEM EC P-256 private key; generated at start when absent' }),
       assertion_ttl: duration.prefault('30s'),

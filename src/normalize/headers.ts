@@ -12,6 +12,12 @@ const STRIPPED = new Set([
   'forwarded', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'x-request-id',
 ]);
 const STRIPPED_PREFIXES = ['proxy-', 'x-forwarded-'];
+/**
+ * Names the gateway frames with or reads identity from. Their exact spelling passes (it is handled), but
+ * an `_` spelling (`Content_Length`, `Authorization_`) is dropped: CGI/WSGI-style backends and some proxies
+ * map `_` and `-` to the same variable, so it would collide with the real one the gateway checked or set.
+ */
+const UNDERSCORE_SPELLINGS_DROPPED = new Set(['content-length', 'authorization', 'cookie']);
 
 export interface HeaderPolicy {
   /** Lower-case identity prefix, e.g. 'x-zt-'. */
@@ -24,6 +30,10 @@ export interface InboundHeaders {
   readonly host: string | undefined;
   readonly authorization: string | undefined;
   readonly xForwardedFor: string | undefined;
+  /** Forwarded, X-Forwarded-Proto, X-Forwarded-Host as received (lines joined): believed only from trusted proxies. */
+  readonly forwarded: string | undefined;
+  readonly xForwardedProto: string | undefined;
+  readonly xForwardedHost: string | undefined;
   readonly requestId: string | undefined;
   readonly hasBody: boolean;
 }
@@ -32,12 +42,24 @@ function canonicalName(lower: string): string {
   return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
 }
 
-export function isStripped(lowerName: string, policy: HeaderPolicy): boolean {
-  const name = canonicalName(lowerName);
+function isStrippedName(name: string, policy: HeaderPolicy): boolean {
   if (STRIPPED.has(name)) return true;
   if (name.startsWith(policy.identityPrefix)) return true;
   for (const p of STRIPPED_PREFIXES) if (name.startsWith(p)) return true;
   return false;
+}
+
+export function isStripped(lowerName: string, policy: HeaderPolicy): boolean {
+  if (!lowerName.includes('_')) return isStrippedName(lowerName, policy);
+  // `_` spellings, also with a leading or trailing `_` (`Host_` is HTTP_HOST_ to CGI, `host` to a trimming parser).
+  const folded = lowerName.replaceAll('_', '-');
+  const trimmed = folded.replace(/^-+|-+$/g, '');
+  return (
+    isStrippedName(folded, policy) ||
+    isStrippedName(trimmed, policy) ||
+    UNDERSCORE_SPELLINGS_DROPPED.has(folded) ||
+    UNDERSCORE_SPELLINGS_DROPPED.has(trimmed)
+  );
 }
 
 function ambiguous(detail: string): GatewayError {
@@ -50,6 +72,9 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
   let contentLength: string | undefined;
   let transferEncoding = false;
   let xff: string | undefined;
+  let forwarded: string | undefined;
+  let xfp: string | undefined;
+  let xfh: string | undefined;
   let requestId: string | undefined;
   let connectionTokens: Set<string> | null = null;
 
@@ -76,6 +101,16 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
       case 'x-forwarded-for':
         xff = xff === undefined ? value : `${xff}, ${value}`;
         break;
+      case 'forwarded':
+        forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+        break;
+      // Repeated lines join with ',' so they fail validation instead of one of them being picked.
+      case 'x-forwarded-proto':
+        xfp = xfp === undefined ? value : `${xfp},${value}`;
+        break;
+      case 'x-forwarded-host':
+        xfh = xfh === undefined ? value : `${xfh},${value}`;
+        break;
       case 'x-request-id':
         requestId = value;
         break;
@@ -100,5 +135,5 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
     forward.push(name, raw[i + 1] as string);
   }
   const hasBody = transferEncoding || (contentLength !== undefined && contentLength !== '0');
-  return { forward, host, authorization, xForwardedFor: xff, requestId, hasBody };
+  return { forward, host, authorization, xForwardedFor: xff, forwarded, xForwardedProto: xfp, xForwardedHost: xfh, requestId, hasBody };
 }

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import type { RequestContext } from '../pipeline/context.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import { plainAddress, type AddressSet } from './cidr.ts';
+import { trustedForwardedChain, trustedHost, trustedProto } from './forwarded.ts';
 import { inspectHeaders, type HeaderPolicy } from './headers.ts';
 import { canonicalHost } from './host.ts';
 import { canonicalTarget, type CanonicalTarget } from './target.ts';
@@ -62,6 +63,9 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
       hasBody: headers.hasBody,
       upstreamHeaders: headers.forward,
       forwardedFor,
+      forwardedChain: viaTrustedProxy ? trustedForwardedChain(headers.forwarded) : undefined,
+      forwardedProto: (viaTrustedProxy && trustedProto(headers.xForwardedProto)) || (opts.secure ? 'https' : 'http'),
+      forwardedHost: (viaTrustedProxy && trustedHost(headers.xForwardedHost)) || host.authority,
       route: undefined,
       identity: null,
       decision: null,

@@ -24,9 +24,10 @@ const UNRESERVED = new Uint8Array(128);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[c.charCodeAt(0)] = 1;
 
 // Code points that some servers fold into '/', '\' or '.' (best-fit code pages): refused in paths as
-// ambiguous. Compatibility forms that NFKC folds into them (e.g. U+2025 '‥' → '..', U+FE68 '﹨' → '\')
-// are caught by checkFolded below.
+// ambiguous. Compatibility forms that NFKC folds into ASCII (e.g. U+2025 '‥' → '..', U+FF41 'ａ' → 'a')
+// are caught by checkCompatibility below.
 const LOOKALIKES = /[\u2024\u2215\u2216\uFF0E\uFF0F\uFF3C]/;
+const ASCII = /[\u0000-\u007f]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function bad(detail: string): GatewayError {
@@ -114,28 +115,24 @@ function checkUtf8(path: string): void {
     throw bad('percent-encoded bytes are not valid UTF-8');
   }
   if (LOOKALIKES.test(text)) throw bad('look-alike slash or dot characters are not allowed in the path');
-  checkFolded(text);
+  checkCompatibility(text);
 }
 
 /**
- * A backend that applies NFKC (Python's unicodedata, Java's Normalizer) must not see a separator or a
- * dot segment that we did not: the folded path has to have the same segments, none of them `.`/`..` or
- * only parameters, and no backslash. `…` (→ `...`) or `ﬁle` (→ `file`) stay legitimate.
+ * A backend that applies NFKC (Python's unicodedata, Java's Normalizer, some WAF/CDN layers) must not see a
+ * path we did not route: `/ａdmin` (fullwidth a) or `/admⅰn` (roman numeral one) fold to `/admin`, `‥` to
+ * `..`, U+037E (Greek question mark) to `;`. So any non-ASCII code point whose NFKC form contains an ASCII
+ * character is refused: fullwidth forms, roman numerals, ligatures, superscripts, letter-like symbols.
+ * Ordinary letters (é, ß, 日本) and combining marks fold to non-ASCII and stay allowed.
  */
-function checkFolded(text: string): void {
-  const folded = text.normalize('NFKC');
-  if (folded === text) return;
-  const segments = text.split('/');
-  const foldedSegments = folded.split('/');
-  if (folded.includes('\\') || foldedSegments.length !== segments.length) {
-    throw bad('look-alike slash or dot characters are not allowed in the path');
-  }
-  for (let i = 1; i < foldedSegments.length; i++) {
-    const segment = foldedSegments[i] as string;
-    if (segment === segments[i]) continue;
-    const name = segment.split(';', 1)[0];
-    if (name === '.' || name === '..' || (name === '' && segment !== '')) {
-      throw bad('look-alike slash or dot characters are not allowed in the path');
+function checkCompatibility(text: string): void {
+  // A code point that folds differently makes the whole text fold differently: most paths stop here.
+  if (text.normalize('NFKC') === text) return;
+  for (const ch of text) {
+    if (ch.charCodeAt(0) < 0x80) continue;
+    const folded = ch.normalize('NFKC');
+    if (folded !== ch && ASCII.test(folded)) {
+      throw bad('compatibility look-alike characters (they fold to ASCII under NFKC) are not allowed in the path');
     }
   }
 }

@@ -23,6 +23,11 @@ export interface RequestContext {
   readonly upstreamHeaders: string[];
   /** X-Forwarded-For chain as forwarded (trusted chain + peer). */
   readonly forwardedFor: string;
+  /** Forwarded (RFC 7239) elements from trusted proxies, to which the gateway appends its own. */
+  readonly forwardedChain: string | undefined;
+  /** X-Forwarded-Proto / -Host as forwarded: a trusted proxy's (validated) or the gateway's own. */
+  readonly forwardedProto: 'http' | 'https';
+  readonly forwardedHost: string;
   route: CompiledRoute | undefined;
   identity: Identity | null;
   decision: Decision | null;

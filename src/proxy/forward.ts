@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
+import { forwardedElement } from '../normalize/forwarded.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
@@ -9,12 +10,14 @@ import type { UpstreamTarget } from './upstream.ts';
 
 /** The gateway's own headers on the upstream request: rebuilt, never taken from the client. */
 export function appendForwardingHeaders(ctx: RequestContext, headers: string[], upstream: UpstreamTarget): void {
-  const proto = ctx.secure ? 'https' : 'http';
+  // Forwarded describes this hop (what the gateway itself saw); X-Forwarded-Proto/-Host the original request.
+  const own = forwardedElement(ctx.peerIp, ctx.secure ? 'https' : 'http', ctx.host.authority);
   headers.push(
     'host', upstream.preserveHost ? ctx.host.authority : upstream.hostHeader,
+    'forwarded', ctx.forwardedChain === undefined ? own : `${ctx.forwardedChain}, ${own}`,
     'x-forwarded-for', ctx.forwardedFor,
-    'x-forwarded-proto', proto,
-    'x-forwarded-host', ctx.host.authority,
+    'x-forwarded-proto', ctx.forwardedProto,
+    'x-forwarded-host', ctx.forwardedHost,
     'x-request-id', ctx.id,
   );
 }

@@ -1,7 +1,8 @@
 // WebSocket upgrades: same normalize → route → auth path as any request, then http-proxy-3 (ws only).
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createProxyServer } from 'http-proxy-3';
+import { createProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { Logger } from '../audit/logger.ts';
 import { ERROR_CODES, GatewayError, type GatewayErrorCode } from '../pipeline/errors.ts';
 import { admit, resolveRoute } from '../pipeline/chain.ts';
@@ -11,6 +12,7 @@ import type { Runtime } from '../server/runtime.ts';
 import { writeProblemToSocket } from '../server/problem.ts';
 import { appendForwardingHeaders } from './forward.ts';
 import { scrubUpgradeResponseHeaders } from './response-headers.ts';
+import type { UpstreamTarget } from './upstream.ts';
 import { randomUUID } from 'node:crypto';
 
 /** Only real WebSocket handshakes become upgrades; other Upgrade values (h2c…) are plain requests. */
@@ -29,15 +31,62 @@ function headerObject(flat: readonly string[]): Record<string, string> {
   return out;
 }
 
+/**
+ * Per-call http-proxy-3 options for a route's upstream. setupOutgoing copies host/hostname/ca/cert/key from
+ * `target` and builds on `ssl`, so the TLS name goes there; `connectTimeout` is the WS path's connect bound.
+ */
+function wsTarget(upstream: UpstreamTarget): ServerOptions {
+  const origin = new URL(upstream.origin);
+  const https = origin.protocol === 'https:';
+  // WHATWG keeps IPv6 brackets in hostname; node:http wants the bare address.
+  const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
+  const tls = upstream.tls;
+  // As the HTTP path (undici): SNI and certificate check against upstream.tls.servername, else the URL's
+  // host name (never the Host header, which preserve_host may set to the client's).
+  const servername = tls?.servername ?? (isIP(host) === 0 ? host : undefined);
+  return {
+    target: {
+      protocol: origin.protocol,
+      host,
+      hostname: host,
+      port: Number(origin.port || (https ? 443 : 80)),
+      ...(tls?.ca ? { ca: tls.ca } : {}),
+      ...(tls?.cert ? { cert: tls.cert, key: tls.key } : {}),
+    },
+    ...(https && servername !== undefined ? { ssl: { servername } } : {}),
+    changeOrigin: false,
+    connectTimeout: upstream.connectTimeout,
+    proxyTimeout: upstream.headersTimeout,
+  };
+}
+
+function handshakeTimeout(proxyReq: ClientRequest, ms: number): void {
+  const timer = setTimeout(() => {
+    proxyReq.destroy(Object.assign(new Error('the upstream did not answer the WebSocket handshake in time'), { code: 'ETIMEDOUT' }));
+  }, ms);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  proxyReq.once('upgrade', clear).once('response', clear).once('error', clear).once('close', clear);
+}
+
+function wsUpstreamError(err: Error): GatewayError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNECT_TIMEOUT' || code === 'ETIMEDOUT'
+    ? new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', 'the upstream did not answer in time', { cause: err })
+    : new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err });
+}
+
 export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Duplex>) {
   // toProxy: forward req.url verbatim (http-proxy-3 would otherwise re-parse it with WHATWG URL rules).
   const proxy = createProxyServer({ ws: true, xfwd: false, toProxy: true, secure: true, prependPath: false });
   proxy.on('error', () => undefined); // per-call callbacks below handle errors
   // Registered before http-proxy-3's own listeners, so the handshake answer it relays is scrubbed first.
-  proxy.on('proxyReqWs', (proxyReq, req) => {
+  proxy.on('proxyReqWs', (proxyReq, req, _socket, options) => {
     const id = req.headers['x-request-id'] as string;
     proxyReq.once('upgrade', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, true));
     proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false));
+    // http-proxy-3 reads proxyTimeout on the web path only: bound the wait for the upstream's handshake answer.
+    if (options.proxyTimeout) handshakeTimeout(proxyReq, options.proxyTimeout);
   });
 
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -81,29 +130,11 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
         headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
         req.url = current.target.path + current.target.query;
         req.headers = headerObject(headers);
-        const origin = new URL(route.upstream.origin);
-        const tls = route.upstream.tls;
         const id = current.id;
-        proxy.ws(
-          req,
-          socket,
-          head,
-          {
-            target: {
-              protocol: origin.protocol,
-              host: origin.hostname,
-              port: Number(origin.port || (origin.protocol === 'https:' ? 443 : 80)),
-              ...(tls?.ca ? { ca: tls.ca } : {}),
-              ...(tls?.cert ? { cert: tls.cert, key: tls.key } : {}),
-            },
-            changeOrigin: false,
-            proxyTimeout: route.upstream.headersTimeout,
-          },
-          (err: Error) => {
-            code = writeProblemToSocket(socket, new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err }), id);
-            log.warn({ req_id: id, err }, 'websocket upstream failed');
-          },
-        );
+        proxy.ws(req, socket, head, wsTarget(route.upstream), (err: Error) => {
+          code = writeProblemToSocket(socket, wsUpstreamError(err), id);
+          log.warn({ req_id: id, err }, 'websocket upstream failed');
+        });
       };
       if (admitted instanceof Promise) {
         // catch() after then(): an exception inside proceed() must become a problem answer too, not an

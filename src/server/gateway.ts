@@ -18,6 +18,7 @@ import { createAdminApi } from './admin-api.ts';
 import { readAdminTls, wireAccessState } from './access-wiring.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
 import { Runtime } from './runtime.ts';
+import { clientAuthChange, trackClientTrust, type ClientTrustTracker } from './client-trust.ts';
 import { createRedis } from '../state/redis.ts';
 import type { RpServices } from '../authn/oidc/index.ts';
 
@@ -62,6 +63,7 @@ export class Gateway {
   #stopping = false;
   readonly #upgraded = new Set<Duplex>();
   readonly #services: RpServices;
+  #clientTrust: ClientTrustTracker | undefined;
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
@@ -103,6 +105,10 @@ export class Gateway {
       this.log,
     );
     this.#main = main;
+    // Client CA presence cannot change on reload (refused there), so tracking is decided once here.
+    if (compiled.tls?.clientTrust !== undefined) {
+      this.#clientTrust = trackClientTrust(main, () => this.runtime.current.compiled.tls?.clientTrust);
+    }
     await listen(main, compiled.config.listen.address);
     await runtime.access.ready; // bounded: protected routes fail closed until the state is loaded
     if (compiled.config.admin) {
@@ -167,6 +173,12 @@ export class Gateway {
     if (compiled.config.listen.address !== before.listen.address || (compiled.tls === null) !== (before.listen.tls === undefined)) {
       this.log.warn('listen address or TLS on/off changed: restart the gateway to apply that part');
     }
+    const clientAuthProblem = clientAuthChange(this.runtime.current.compiled.tls, compiled.tls);
+    if (clientAuthProblem !== undefined) {
+      this.log.error({ problems: [clientAuthProblem] }, 'config reload refused (restart the gateway to apply it); keeping the running config');
+      return false;
+    }
+    const trustChanged = compiled.tls?.clientTrust !== this.runtime.current.compiled.tls?.clientTrust;
     if (compiled.tls && this.#main && 'setSecureContext' in this.#main) {
       // Build the context first: a bad key or a key that does not match the certificate must fail the reload
       // (keeping the running certificate), not throw out of a file-watcher or SIGHUP callback.
@@ -180,6 +192,12 @@ export class Gateway {
       (this.#main as unknown as TlsServer).setSecureContext(options);
     }
     const state = this.runtime.swap(compiled);
+    if (trustChanged) {
+      // Keep-alive connections were verified against the old CA/CRL: idle ones close now, busy ones after
+      // their current answer (client-trust.ts), and their certificates no longer count (mtls.ts).
+      this.#clientTrust?.trustChanged();
+      this.log.info({ generation: state.generation }, 'client CA or CRL changed: connections verified against the old one are closed');
+    }
     this.log.info({ generation: state.generation, routes: compiled.routes.length }, 'config reloaded');
     return true;
   }

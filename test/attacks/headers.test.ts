@@ -58,6 +58,7 @@ function names(rec: Received): string[] {
 /** What the gateway itself sets on every forwarded request (src/proxy/forward.ts). */
 function expectGatewayForwarding(rec: Received, gateway: TestGateway, xff = '127.0.0.1'): void {
   expect(valuesOf(rec, 'x-forwarded-for')).toEqual([xff]);
+  expect(valuesOf(rec, 'forwarded')).toEqual([`for=${xff};proto=http;host="127.0.0.1:${gateway.port}"`]);
   expect(valuesOf(rec, 'x-forwarded-proto')).toEqual(['http']);
   expect(valuesOf(rec, 'x-forwarded-host')).toEqual([`127.0.0.1:${gateway.port}`]);
   expect(valuesOf(rec, 'x-request-id')).toHaveLength(1);
@@ -113,7 +114,7 @@ describe('stripped on the way in (request still forwarded)', () => {
     expect(sawValue(rec, marker), `${name} value reached the upstream`).toBe(false);
     // The literal name is gone unless it is one the gateway sets itself (then it is the gateway's value).
     const literal = names(rec).filter((n) => n === name.toLowerCase());
-    if (['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id'].includes(name.toLowerCase())) {
+    if (['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id', 'forwarded'].includes(name.toLowerCase())) {
       expect(literal).toHaveLength(1);
     } else {
       expect(literal).toEqual([]);
@@ -151,6 +152,58 @@ describe('stripped on the way in (request still forwarded)', () => {
     const [id] = valuesOf(rec, 'x-request-id');
     expect(id).toMatch(UUID);
     expect(res.headers['x-request-id']).toBe(id);
+  });
+});
+
+describe('`_` spellings of framing and identity headers are dropped (sent raw)', () => {
+  // A CGI/WSGI-style backend maps `Content_Length` and `Content-Length` to the same variable: the upstream
+  // must only ever see the spelling the gateway checked or set.
+  it.each<[string, string]>([
+    ['Content_Length', '5'],
+    ['content_length', '0'],
+    ['Content-Length_', '7'],
+    ['_Content-Length', '7'],
+    ['Transfer_Encoding', 'chunked'],
+    ['Host_', 'evil-host-marker.example'],
+    ['_Host', 'evil-host-marker.example'],
+    ['Authorization_', 'Bearer spoof-marker'],
+    ['Cookie_', 'session=spoof-marker'],
+    ['X_Forwarded_Proto', 'https-spoof-marker'],
+    ['X_Forwarded_Host', 'spoof-marker.example'],
+    ['Forwarded_', 'for=spoof-marker'],
+    ['X_Request_Id', 'spoof-marker-id'],
+    ['X_Real_IP', 'spoof-marker-ip'],
+    ['Proxy_Connection', 'spoof-marker'],
+    ['X_ZT_User_', 'spoof-marker'],
+  ])('%s: %s', async (name, value) => {
+    const path = `/underscore/${++seq}`;
+    const res = await raw(gw, path, { headers: [`${name}: ${value}`] });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(names(rec), `${name} reached the upstream`).not.toContain(name.toLowerCase());
+    expect(names(rec).some((n) => n.includes('_')), 'no `_` name reached the upstream').toBe(false);
+    expect(sawValue(rec, 'spoof-marker')).toBe(false);
+    expect(rec.bodyBytes).toBe(0);
+    expectGatewayForwarding(rec, gw);
+  });
+
+  it('a body framed by Content-Length arrives whole next to a Content_Length that lies', async () => {
+    const path = `/underscore/${++seq}`;
+    const res = await raw(gw, path, { method: 'POST', headers: ['Content_Length: 2', 'Content-Length: 5'], body: 'hello' });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(valuesOf(rec, 'content-length')).toEqual(['5']);
+    expect(names(rec)).not.toContain('content_length');
+    expect(rec.bodyBytes).toBe(5);
+  });
+
+  it('other `_` names (not framing or identity) still pass', async () => {
+    const path = `/underscore/${++seq}`;
+    const res = await raw(gw, path, { headers: ['X_App_Thing: kept-1', 'Accept_Language_Hint: kept-2'] });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(valuesOf(rec, 'x_app_thing')).toEqual(['kept-1']);
+    expect(valuesOf(rec, 'accept_language_hint')).toEqual(['kept-2']);
   });
 });
 
@@ -286,6 +339,99 @@ describe('X-Forwarded-For and X-Request-Id are believed only from trusted_proxie
     const [id] = valuesOf(rec, 'x-request-id');
     expect(id).toMatch(UUID);
     expect(res.headers['x-request-id']).toBe(id);
+  });
+});
+
+describe('Forwarded (RFC 7239), X-Forwarded-Proto and -Host: rebuilt, believed only from trusted_proxies', () => {
+  const spoof = {
+    Forwarded: 'for=6.6.6.6;proto=https;host=admin.internal',
+    'X-Forwarded-Proto': 'https',
+    'X-Forwarded-Host': 'admin.internal',
+  };
+
+  it('untrusted peer: spoofed Forwarded / X-Forwarded-Proto / -Host never reach the upstream', async () => {
+    const path = `/fwd/${++seq}`;
+    const res = await get(`${gw.url}${path}`, spoof);
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(sawValue(rec, '6.6.6.6')).toBe(false);
+    expect(sawValue(rec, 'admin.internal')).toBe(false);
+    expect(sawValue(rec, 'https')).toBe(false);
+    expectGatewayForwarding(rec, gw);
+  });
+
+  it('untrusted peer of a gateway with trusted_proxies (127.0.0.2): the same spoof is replaced', async () => {
+    const path = `/fwd/${++seq}`;
+    const res = await request(`${trusted.url}${path}`, { dispatcher: fromOtherLoopback, headers: spoof });
+    await res.body.text();
+    expect(res.statusCode).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(sawValue(rec, '6.6.6.6')).toBe(false);
+    expect(sawValue(rec, 'admin.internal')).toBe(false);
+    expectGatewayForwarding(rec, trusted, '127.0.0.2');
+  });
+
+  it('trusted peer: the Forwarded chain is kept and the gateway appends its own element; proto/host believed', async () => {
+    const path = `/fwd/${++seq}`;
+    const res = await get(`${trusted.url}${path}`, {
+      Forwarded: 'for=192.0.2.60;proto=https;host=app.example.com, for="[2001:db8::1]:4711"',
+      'X-Forwarded-Proto': 'HTTPS',
+      'X-Forwarded-Host': 'App.Example.com:8443',
+    });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(valuesOf(rec, 'forwarded')).toEqual([
+      `for=192.0.2.60;proto=https;host=app.example.com, for="[2001:db8::1]:4711", for=127.0.0.1;proto=http;host="127.0.0.1:${trusted.port}"`,
+    ]);
+    expect(valuesOf(rec, 'x-forwarded-proto')).toEqual(['https']);
+    expect(valuesOf(rec, 'x-forwarded-host')).toEqual(['app.example.com:8443']);
+  });
+
+  it('trusted peer: two Forwarded lines are one chain, in order', async () => {
+    const path = `/fwd/${++seq}`;
+    const res = await raw(trusted, path, { headers: ['Forwarded: for=192.0.2.1', 'Forwarded: for=192.0.2.2;proto=http'] });
+    expect(res.status).toBe(200);
+    expect(valuesOf(receivedOnce(upstream, path), 'forwarded')).toEqual([
+      `for=192.0.2.1, for=192.0.2.2;proto=http, for=127.0.0.1;proto=http;host="127.0.0.1:${trusted.port}"`,
+    ]);
+  });
+
+  it.each<[string, string[]]>([
+    ['Forwarded that is not RFC 7239', ['Forwarded: 6.6.6.6 evil-marker']],
+    ['Forwarded with an unterminated quote', ['Forwarded: for="6.6.6.6;host=evil-marker']],
+    ['Forwarded pair without a value', ['Forwarded: for=;host=evil-marker']],
+    ['X-Forwarded-Proto other than http/https', ['X-Forwarded-Proto: javascript-evil-marker']],
+    ['X-Forwarded-Proto listing two', ['X-Forwarded-Proto: https, http']],
+    ['X-Forwarded-Proto on two lines', ['X-Forwarded-Proto: https', 'X-Forwarded-Proto: https']],
+    ['X-Forwarded-Host with userinfo', ['X-Forwarded-Host: evil-marker@app.example.com']],
+    ['X-Forwarded-Host with a path', ['X-Forwarded-Host: app.example.com/evil-marker']],
+    ['X-Forwarded-Host with two hosts', ['X-Forwarded-Host: a.example, evil-marker.example']],
+    ['X-Forwarded-Host with a bad port', ['X-Forwarded-Host: evil-marker.example:99999']],
+  ])('trusted peer: invalid %s is replaced by the gateway’s own value', async (_label, headers) => {
+    const path = `/fwd/${++seq}`;
+    const res = await raw(trusted, path, { headers });
+    expect(res.status).toBe(200);
+    const rec = receivedOnce(upstream, path);
+    expect(sawValue(rec, 'evil-marker')).toBe(false);
+    expect(sawValue(rec, 'https')).toBe(false);
+    expectGatewayForwarding(rec, trusted);
+  });
+});
+
+describe('Forwarded from an IPv6 peer', () => {
+  it('quotes the address: for="[::1]"', async () => {
+    const v6 = await startGateway(publicConfig(upstream.url).replace('127.0.0.1:0', '"[::1]:0"'));
+    try {
+      const path = `/fwd6/${++seq}`;
+      const res = await request(`http://[::1]:${v6.port}${path}`);
+      await res.body.text();
+      expect(res.statusCode).toBe(200);
+      const rec = receivedOnce(upstream, path);
+      expect(valuesOf(rec, 'forwarded')).toEqual([`for="[::1]";proto=http;host="[::1]:${v6.port}"`]);
+      expect(valuesOf(rec, 'x-forwarded-for')).toEqual(['::1']);
+    } finally {
+      await v6.close();
+    }
   });
 });
 

@@ -1,14 +1,19 @@
 // mTLS / SPIFFE authentication and upstream mTLS, against a real gateway, real upstreams and real certificates.
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import * as x509 from '@peculiar/x509';
+import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { waitFor } from '../helpers/streams.ts';
 import { headerNames, startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
 
 const BILLING = 'spiffe://example.org/ns/prod/sa/billing';
@@ -445,5 +450,225 @@ describe('headers the upstream sees on an mTLS route', () => {
     const names = headerNames(a.received!);
     expect(names.filter((n) => n.startsWith('x-zt-')).sort()).toEqual(['x-zt-assertion', 'x-zt-auth-method', 'x-zt-spiffe-id', 'x-zt-user']);
     expect(names.some((n) => /cert|ssl-client/.test(n))).toBe(false);
+  });
+});
+
+/** One keep-alive TLS connection under the test's control (raw HTTP/1.1, one request at a time). */
+interface KeepAlive {
+  send(path: string): Promise<{ status: number; head: string }>;
+  closed: Promise<void>;
+  isClosed(): boolean;
+  destroy(): void;
+}
+
+function keepAlive(socket: tls.TLSSocket, ready: Promise<void>): KeepAlive {
+  let buffer = '';
+  let waiting: ((text: string) => void) | null = null;
+  let closed = false;
+  const closedP = new Promise<void>((r) => socket.once('close', () => ((closed = true), r())));
+  socket.on('error', () => undefined);
+  socket.on('data', (d: Buffer) => {
+    buffer += d.toString('latin1');
+    const end = buffer.indexOf('\r\n\r\n');
+    if (end < 0 || waiting === null) return;
+    const head = buffer.slice(0, end);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    if (buffer.length < end + 4 + length) return;
+    buffer = buffer.slice(end + 4 + length);
+    const w = waiting;
+    waiting = null;
+    w(head);
+  });
+  return {
+    async send(path) {
+      await ready;
+      const head = await new Promise<string>((resolve, reject) => {
+        waiting = resolve;
+        socket.once('close', () => reject(new Error('connection closed before the answer')));
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+      });
+      return { status: Number(head.split(' ')[1]), head: head.toLowerCase() };
+    },
+    closed: closedP,
+    isClosed: () => closed,
+    destroy: () => socket.destroy(),
+  };
+}
+
+function connectKeepAlive(gw: TestGateway, client: Issued): KeepAlive {
+  const socket = tls.connect({ host: '127.0.0.1', port: gw.port, ca: ca.cert, servername: 'localhost', cert: client.cert, key: client.key });
+  return keepAlive(socket, new Promise((r) => socket.once('secureConnect', () => r())));
+}
+
+describe('reloading the listener\'s client authentication', () => {
+  const files = () => ({ 'server.crt': server.cert, 'server.key': server.key, 'clients-ca.crt': ca.cert });
+  let crl: string;
+  let held: Upstream;
+  let release: () => void = () => undefined;
+  beforeAll(async () => {
+    crl = await makeCrl(ca, clients.revoked as Issued);
+    held = await startUpstream((req, res) => {
+      if (!req.url?.startsWith('/svc/hold')) return false;
+      release = () => res.writeHead(200, { 'content-length': '4' }).end('done');
+      return true;
+    });
+  });
+  afterAll(async () => {
+    await held?.close();
+  });
+  const yaml = (clientAuth: 'optional' | 'require', extraTls = '') => gatewayYaml(clientAuth, extraTls).replaceAll(upstream.url, held.url);
+
+  function refusal(gw: TestGateway) {
+    return gw.logs.find((l) => String(l.msg).startsWith('config reload refused'));
+  }
+
+  it.each<['optional' | 'require', 'optional' | 'require']>([
+    ['optional', 'require'],
+    ['require', 'optional'],
+  ])('client_auth %s → %s is refused (needs a restart); the running listener keeps its settings', async (from, to) => {
+    const gw = await startGateway(yaml(from), { files: files() });
+    try {
+      const generation = gw.gateway.runtime.current.generation;
+      writeFileSync(gw.configFile, yaml(to));
+      expect(gw.gateway.reload()).toBe(false);
+      expect(gw.gateway.runtime.current.generation).toBe(generation);
+      expect(refusal(gw)).toMatchObject({ level: 'error', problems: [`listen.tls.client_auth: changed from ${from} to ${to}; this needs a restart`] });
+      expect((await call(gw, '/svc/x', agent(clients.billing))).status).toBe(200);
+      if (from === 'optional') {
+        // Still optional: a client without a certificate completes the handshake and gets a 401 problem.
+        expectUnauthenticated(await call(gw, '/svc/x', agent()), null);
+      } else {
+        await expectHandshakeRefused(gw, undefined);
+      }
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it.each([
+    ['removed', true],
+    ['added', false],
+  ])('client_ca %s on reload is refused (needs a restart)', async (what, startWithCa) => {
+    const withCa = `listen:
+  address: 127.0.0.1:0
+  tls: { cert: server.crt, key: server.key, client_ca: clients-ca.crt }
+routes:
+  - name: pub
+    match: { path: /pub }
+    upstream: { url: ${held.url}, timeout: 2s }
+    public: true
+`;
+    const withoutCa = withCa.replace(', client_ca: clients-ca.crt', '');
+    const gw = await startGateway(startWithCa ? withCa : withoutCa, { files: files() });
+    try {
+      writeFileSync(gw.configFile, startWithCa ? withoutCa : withCa);
+      expect(gw.gateway.reload()).toBe(false);
+      expect(refusal(gw)?.problems).toEqual([`listen.tls.client_ca: ${what}; this needs a restart`]);
+      expect((await call(gw, '/pub/x', agent())).status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a CRL added on reload: an idle keep-alive connection of the now-revoked certificate is closed, and it no longer authenticates', async () => {
+    const gw = await startGateway(yaml('optional'), { files: files() });
+    try {
+      const revoked = connectKeepAlive(gw, clients.revoked as Issued);
+      const good = connectKeepAlive(gw, clients.billing as Issued);
+      expect((await revoked.send('/svc/before')).status).toBe(200);
+      expect((await good.send('/svc/before')).status).toBe(200);
+
+      writeFileSync(join(gw.dir, 'clients.crl'), crl);
+      writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
+      expect(gw.gateway.reload()).toBe(true);
+      await waitFor(() => revoked.isClosed() && good.isClosed());
+
+      const before = held.received.length;
+      expectUnauthenticated(await call(gw, '/svc/after', agent(clients.revoked)), 'invalid_client');
+      expect(held.received.length).toBe(before);
+      expect((await call(gw, '/svc/after', agent(clients.billing))).status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a WebSocket authenticated by a certificate under the old CRL is closed by the reload', async () => {
+    const wss = new WebSocketServer({ noServer: true });
+    held.server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m) => ws.send(`echo:${m}`))));
+    const gw = await startGateway(yaml('optional'), { files: files() });
+    try {
+      const revokedCert = clients.revoked as Issued;
+      const ws = new WebSocket(`wss://127.0.0.1:${gw.port}/svc/ws`, { ca: ca.cert, servername: 'localhost', cert: revokedCert.cert, key: revokedCert.key });
+      let closed = false;
+      ws.on('close', () => (closed = true));
+      ws.on('error', () => undefined);
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      });
+      const echoed = new Promise<string>((r) => ws.once('message', (m) => r(String(m))));
+      ws.send('hi');
+      expect(await echoed).toBe('echo:hi');
+
+      writeFileSync(join(gw.dir, 'clients.crl'), crl);
+      writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
+      expect(gw.gateway.reload()).toBe(true);
+      await waitFor(() => closed);
+    } finally {
+      held.server.removeAllListeners('upgrade');
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await gw.close();
+    }
+  });
+
+  it('a connection busy during the CA/CRL reload finishes its answer with Connection: close', async () => {
+    const gw = await startGateway(yaml('optional'), { files: files() });
+    try {
+      const revoked = connectKeepAlive(gw, clients.revoked as Issued);
+      const answer = revoked.send('/svc/hold');
+      await waitFor(() => held.received.some((r) => r.url === '/svc/hold'));
+
+      writeFileSync(join(gw.dir, 'clients.crl'), crl);
+      writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
+      expect(gw.gateway.reload()).toBe(true);
+      expect(revoked.isClosed()).toBe(false);
+      release();
+      const done = await answer;
+      expect(done.status).toBe(200);
+      expect(done.head).toContain('\r\nconnection: close');
+      await waitFor(() => revoked.isClosed());
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a handshake still in progress during the reload is verified against the old CRL: its certificate does not count', async () => {
+    const gw = await startGateway(yaml('optional'), { files: files() });
+    try {
+      // TCP accepted (Node fixes the secure context now), TLS not started yet: the slow-handshake attacker.
+      const tcpHandles = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+      const handlesBefore = tcpHandles();
+      const tcp = net.connect(gw.port, '127.0.0.1');
+      await new Promise<void>((r) => tcp.once('connect', () => r()));
+      // Both ends exist in this process: the listener has accepted the connection (and emitted 'connection').
+      await waitFor(() => tcpHandles() >= handlesBefore + 2);
+      writeFileSync(join(gw.dir, 'clients.crl'), crl);
+      writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
+      expect(gw.gateway.reload()).toBe(true);
+
+      const revokedCert = clients.revoked as Issued;
+      const socket = tls.connect({ socket: tcp, ca: ca.cert, servername: 'localhost', cert: revokedCert.cert, key: revokedCert.key });
+      const conn = keepAlive(socket, new Promise((r) => socket.once('secureConnect', () => r())));
+      const before = held.received.length;
+      const a = await conn.send('/svc/slow-handshake');
+      expect(a.status).toBe(401);
+      expect(a.head).toContain('error="invalid_client"');
+      expect(a.head).toContain('\r\nconnection: close');
+      expect(held.received.length).toBe(before);
+      await waitFor(() => conn.isClosed());
+    } finally {
+      await gw.close();
+    }
   });
 });

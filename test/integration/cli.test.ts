@@ -1,8 +1,8 @@
 // The CLI as an operator runs it: `node bin/zt-gateway.js validate|start` on the built dist/.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -205,6 +205,36 @@ routes:
     const r = cli(args);
     expect(r.code).toBe(2);
     expect(`${r.stdout}${r.stderr}`).toContain('usage:');
+  });
+});
+
+describe('zt-gateway on a clean clone (no dist/)', () => {
+  // The tracked files only (what `git clone` gives), node_modules linked in as `npm install` would make it.
+  function cleanClone(): string {
+    const ls = spawnSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' });
+    expect(ls.status).toBe(0);
+    const dir = tempDir('ztgw-clone-');
+    for (const file of ls.stdout.split('\0').filter((f) => f && existsSync(join(root, f)))) {
+      mkdirSync(dirname(join(dir, file)), { recursive: true });
+      cpSync(join(root, file), join(dir, file));
+    }
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    return dir;
+  }
+
+  it('validate config/gateway.yaml exits 0, running the TypeScript sources', () => {
+    const dir = cleanClone();
+    expect(existsSync(join(dir, 'dist'))).toBe(false);
+    expect(existsSync(join(dir, 'examples', 'demo', '.state'))).toBe(false);
+    const r = spawnSync(process.execPath, [join(dir, 'bin', 'zt-gateway.js'), 'validate', 'config/gateway.yaml'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: process.env.PATH },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^config\/gateway\.yaml: valid \(\d+ routes?\)\n$/);
+    expect(r.status).toBe(0);
   });
 });
 

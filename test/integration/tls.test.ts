@@ -6,6 +6,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import net from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
@@ -242,5 +244,150 @@ describe('HTTPS upstreams', () => {
     const text = await res.body.text();
     expect((JSON.parse(text) as { code: string }).code).toBe('GW_ERR_UPSTREAM_UNAVAILABLE');
     expect(text).not.toMatch(/certificate|CERT|127\.0\.0\.1/);
+  });
+});
+
+describe('upstream.tls.servername (HTTP and WebSocket)', () => {
+  // A backend whose certificate names only backend.internal, reached by IP: only SNI/verification against
+  // upstream.tls.servername can make the connection; the URL's IP must never be enough.
+  let backends: https.Server[] = [];
+  let silent: net.Server;
+  const servers: WebSocketServer[] = [];
+  const silentSockets = new Set<net.Socket>();
+  let sniGw: TestGateway;
+  const seen: Array<{ servername: string | false | undefined; url: string | undefined; upgrade: boolean }> = [];
+
+  async function backend(cert: Issued, host: string): Promise<https.Server> {
+    const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+      seen.push({ servername: (req.socket as tls.TLSSocket).servername, url: req.url, upgrade: false });
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`backend ${req.url}`));
+    });
+    const wss = new WebSocketServer({ noServer: true });
+    server.on('upgrade', (req, socket, head) => {
+      seen.push({ servername: (req.socket as tls.TLSSocket).servername, url: req.url, upgrade: true });
+      wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m) => ws.send(`backend-echo:${m}`)));
+    });
+    await new Promise<void>((r) => server.listen(0, host, r));
+    backends.push(server);
+    servers.push(wss);
+    return server;
+  }
+
+  beforeAll(async () => {
+    const cert = await upstreamCa.issue({ cn: 'backend.internal', dns: ['backend.internal'] });
+    const v4 = await backend(cert, '127.0.0.1');
+    const v6 = await backend(cert, '::1');
+    // Accepts TCP, never answers: the WebSocket handshake must time out (upstream.timeout), not hang.
+    silent = net.createServer((s) => {
+      silentSockets.add(s);
+      s.on('close', () => silentSockets.delete(s));
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const sniDir = tempDir('ztgw-sni-');
+    writeFileSync(join(sniDir, 'upstream-ca.crt'), upstreamCa.cert);
+    sniGw = await startGateway(
+      `listen: { address: 127.0.0.1:0, plaintext: true }
+shutdown: { drain_timeout: 1s }
+routes:
+  - name: sni
+    match: { path: /sni }
+    upstream: { url: https://127.0.0.1:${portOf(v4)}, timeout: 2s, connect_timeout: 1s, tls: { ca: upstream-ca.crt, servername: backend.internal } }
+    public: true
+  - name: sni-v6
+    match: { path: /v6 }
+    upstream: { url: "https://[::1]:${portOf(v6)}", timeout: 2s, connect_timeout: 1s, tls: { ca: upstream-ca.crt, servername: backend.internal } }
+    public: true
+  - name: no-sni
+    match: { path: /no-sni }
+    upstream: { url: https://127.0.0.1:${portOf(v4)}, timeout: 2s, connect_timeout: 1s, tls: { ca: upstream-ca.crt } }
+    public: true
+  - name: silent
+    match: { path: /silent }
+    upstream: { url: http://127.0.0.1:${(silent.address() as AddressInfo).port}, timeout: 500ms, connect_timeout: 1s }
+    public: true
+`,
+      { dir: sniDir },
+    );
+  });
+
+  afterAll(async () => {
+    await sniGw?.close();
+    for (const w of servers) {
+      for (const c of w.clients) c.terminate();
+      w.close();
+    }
+    for (const s of silentSockets) s.destroy();
+    for (const s of backends) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+    backends = [];
+    await new Promise<void>((r) => (silent ? silent.close(() => r()) : r()));
+  });
+
+  function ws(path: string): Promise<{ opened: boolean; status: number | undefined; echo: string | undefined; body: string }> {
+    return new Promise((resolve) => {
+      const socket = new WebSocket(`${sniGw.url.replace(/^http/, 'ws')}${path}`, { handshakeTimeout: 5000 });
+      socket.once('open', () => {
+        socket.once('message', (m) => {
+          socket.close();
+          resolve({ opened: true, status: 101, echo: String(m), body: '' });
+        });
+        socket.send('ping');
+      });
+      socket.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ opened: false, status: res.statusCode, echo: undefined, body }));
+      });
+      socket.once('error', () => resolve({ opened: false, status: undefined, echo: undefined, body: '' }));
+    });
+  }
+
+  it('HTTP: reaches https://127.0.0.1 whose certificate names backend.internal, with SNI backend.internal', async () => {
+    const before = seen.length;
+    const res = await request(`${sniGw.url}/sni/x`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe('backend /sni/x');
+    expect(seen.slice(before)).toEqual([{ servername: 'backend.internal', url: '/sni/x', upgrade: false }]);
+  });
+
+  it('WebSocket: the same upstream, servername used for SNI and the certificate check', async () => {
+    const before = seen.length;
+    const r = await ws('/sni/socket');
+    expect(r).toMatchObject({ opened: true, echo: 'backend-echo:ping' });
+    expect(seen.slice(before)).toEqual([{ servername: 'backend.internal', url: '/sni/socket', upgrade: true }]);
+  });
+
+  it('HTTP and WebSocket to an IPv6 upstream (https://[::1]:port) with servername', async () => {
+    const before = seen.length;
+    const res = await request(`${sniGw.url}/v6/x`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe('backend /v6/x');
+    expect(await ws('/v6/socket')).toMatchObject({ opened: true, echo: 'backend-echo:ping' });
+    expect(seen.slice(before).map((x) => [x.servername, x.url, x.upgrade])).toEqual([
+      ['backend.internal', '/v6/x', false],
+      ['backend.internal', '/v6/socket', true],
+    ]);
+  });
+
+  it('without servername the certificate does not match 127.0.0.1: HTTP 502 and WebSocket 502, nothing reaches the backend', async () => {
+    const before = seen.length;
+    const res = await request(`${sniGw.url}/no-sni/x`);
+    expect(res.statusCode).toBe(502);
+    expect(((await res.body.json()) as { code: string }).code).toBe('GW_ERR_UPSTREAM_UNAVAILABLE');
+    const r = await ws('/no-sni/socket');
+    expect(r.opened).toBe(false);
+    expect(r.status).toBe(502);
+    expect((JSON.parse(r.body) as { code: string }).code).toBe('GW_ERR_UPSTREAM_UNAVAILABLE');
+    expect(seen.slice(before)).toEqual([]);
+  });
+
+  it('WebSocket: an upstream that never answers the handshake gets 504 after upstream.timeout', async () => {
+    const r = await ws('/silent/socket');
+    expect(r.opened).toBe(false);
+    expect(r.status).toBe(504);
+    expect((JSON.parse(r.body) as { code: string }).code).toBe('GW_ERR_UPSTREAM_TIMEOUT');
   });
 });

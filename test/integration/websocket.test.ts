@@ -207,7 +207,7 @@ describe('WebSocket through the gateway', () => {
     expect(res.headers['x-request-id']).toBe(echo.upgrades.at(-1)!.headers['x-request-id']);
   });
 
-  it('forwards the canonical path, rebuilds X-Forwarded-For and never passes a spoofed identity header', async () => {
+  it('forwards the canonical path, rebuilds X-Forwarded-For and Forwarded, and never passes a spoofed identity header', async () => {
     const before = echo.upgrades.length;
     const ws = await open('/ws/%61b/c?room=1&next=../x', {
       'x-zt-user': 'admin',
@@ -228,7 +228,10 @@ describe('WebSocket through the gateway', () => {
     expect(up.headers.upgrade).toBe('websocket');
     const names = up.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
     expect(names.filter((n) => n.startsWith('x-zt') || n.startsWith('x_zt'))).toEqual([]);
-    expect(names).not.toContain('forwarded');
+    // Forwarded is the gateway's own element only (RFC 7239), never the client's.
+    expect(up.headers.forwarded).toBe(`for=127.0.0.1;proto=http;host="127.0.0.1:${gw.port}"`);
+    expect(names.filter((n) => n === 'forwarded')).toHaveLength(1);
+    expect(up.rawHeaders.some((v) => v.includes('6.6.6.6'))).toBe(false);
     expect(names).not.toContain('x-real-ip');
     expect(names.filter((n) => n === 'x-forwarded-for')).toHaveLength(1);
   });

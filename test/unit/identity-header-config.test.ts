@@ -62,3 +62,63 @@ describe('identity header names', () => {
     expect([...(pub?.dropHeaders ?? [])].sort()).toEqual(['x-remote-groups', 'x-remote-user']);
   });
 });
+
+describe('identity_headers.prefix', () => {
+  function problemsFor(prefix: string): Array<{ path: string; message: string; line: number | undefined }> {
+    const dir = tempDir();
+    const file = join(dir, 'gw.yaml');
+    writeFileSync(
+      file,
+      `listen: { address: 127.0.0.1:0, plaintext: true }
+identity_headers:
+  prefix: "${prefix}"
+routes:
+  - name: app
+    match: { path: / }
+    upstream: { url: http://127.0.0.1:9 }
+    public: true
+`,
+    );
+    try {
+      compileConfig(loadConfigFile(file, {}));
+      return [];
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return err.problems.map((p) => ({ path: p.path, message: p.message, line: p.line }));
+    }
+  }
+
+  // Each would make the normalize stage strip legitimate headers from every request.
+  it.each([
+    ['Content-', /standard content-\* headers/],
+    ['content-', /standard content-\* headers/],
+    ['Content-ZT-', /standard content-\* headers/],
+    ['Accept-', /standard accept-\* headers/],
+    ['X-Forwarded-', /standard x-forwarded-\* headers/],
+    ['X-Forwarded-ZT-', /standard x-forwarded-\* headers/],
+    ['Sec-', /standard sec-\* headers/],
+    ['Sec-ZT-', /standard sec-\* headers/],
+    ['Proxy-', /standard proxy-\* headers/],
+    ['If-', /too short/],
+    ['X-', /too short/],
+    ['ZT-', /too short/],
+    ['User-', /standard header user-agent/],
+    ['X-Request-', /standard header x-request-id/],
+    ['X-Real-', /standard header x-real-ip/],
+    ['Keep-', /standard header keep-alive/],
+    ['Transfer-', /standard header transfer-encoding/],
+    ['WWW-', /standard header www-authenticate/],
+    ['X-HTTP-', /standard header x-http-method-override/],
+    ['Upgrade-', /standard header upgrade-insecure-requests/],
+  ])('refuses %s with its location', (prefix, message) => {
+    const problems = problemsFor(prefix);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.path).toBe('identity_headers.prefix');
+    expect(problems[0]?.message).toMatch(message);
+    expect(problems[0]?.line).toBe(3);
+  });
+
+  it.each(['X-ZT-', 'X-Auth-', 'X-Remote-', 'Zt-Identity-', 'X-Acme-Id-'])('accepts %s', (prefix) => {
+    expect(problemsFor(prefix)).toEqual([]);
+  });
+});
