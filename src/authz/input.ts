@@ -1,5 +1,6 @@
 import type { Identity } from '../authn/identity.ts';
 import type { Device } from './devices.ts';
+import type { QueryValues } from '../normalize/query.ts';
 
 /** Everything a policy may look at, for one request. */
 export interface PolicyInput {
@@ -11,4 +12,8 @@ export interface PolicyInput {
   readonly nowMs: number;
   /** The caller's device, resolved lazily (client certificate or trusted header). */
   readonly device: () => Device | undefined;
+  /** Named path segments of the route, decoded once (resolved lazily). */
+  readonly params?: () => Readonly<Record<string, string>>;
+  /** The decoded query; null when it is not valid UTF-8 percent-encoding (resolved lazily). */
+  readonly query?: () => QueryValues | null;
 }

@@ -8,6 +8,8 @@ import type { Reason } from './reasons.ts';
 export interface RuleReason {
   readonly rule: string;
   readonly reason: Reason;
+  /** For params / query_params conditions: the parameter that failed. */
+  readonly param?: string;
 }
 
 export interface Decision {
@@ -58,7 +60,8 @@ function failures(rule: CompiledRule, input: PolicyInput): RuleReason[] {
   const out: RuleReason[] = [];
   for (const c of rule.conditions) {
     const reason = c.test(input);
-    if (reason !== null) out.push({ rule: rule.label, reason });
+    if (reason === null) continue;
+    out.push(typeof reason === 'string' ? { rule: rule.label, reason } : { rule: rule.label, reason: reason.reason, param: reason.param });
   }
   return out;
 }

@@ -25,6 +25,10 @@ export const REASONS = [
   'device-untrusted',
   'device-revoked',
   'service-caller-unauthorized',
+  'param-unauthorized',
+  'query-param-unauthorized',
+  'query-param-missing',
+  'identity-field-missing',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { cidrProblem, hostPatternProblem, routePathProblem, upstreamUrlProblem } from './checks.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
+import { IDENTITY_FIELD } from '../authz/params.ts';
+import { validateSchema } from '../validate/config.ts';
 
 const duration = z
   .string()
@@ -167,6 +169,8 @@ const routeIdentityHeaders = z.strictObject({
 
 const str = z.string().min(1);
 
+const identityFieldRef = z.string().regex(IDENTITY_FIELD, 'an identity field: subject, email, groups or claims.<path>');
+
 const claimMatcher = z.union([
   z.union([z.string(), z.number(), z.boolean()]),
   z.array(z.union([z.string(), z.number(), z.boolean()])).min(1),
@@ -203,6 +207,14 @@ const rule = z.strictObject({
   mfa: z.literal(true).optional().meta({ description: 'amr contains an MFA method or acr is in authz.mfa.acr' }),
   device: z.enum(['known', 'trusted']).optional().meta({ description: 'Device in devices.inventory, not revoked (and trusted)' }),
   service_callers: oneOrMany(str).optional().meta({ description: 'SPIFFE IDs (or prefixes ending in /*) allowed to call' }),
+  params: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a segment name of the route path'), identityFieldRef)
+    .optional()
+    .meta({ description: 'Named path segment → identity field it must equal (or be one of): subject, email, groups, claims.<path>' }),
+  query_params: z
+    .record(z.string().min(1), identityFieldRef)
+    .optional()
+    .meta({ description: 'Query parameter → identity field; must be present, every value of a repeated parameter must match' }),
 });
 
 const authorize = z.strictObject({
@@ -272,6 +284,7 @@ const route = z.strictObject({
     .optional()
     .meta({ description: 'OIDC routes: send the user back to the IdP when the session lacks this' }),
   security_headers: securityHeaders.optional().meta({ description: 'Per-route override of the top-level security_headers' }),
+  validate: validateSchema.optional().meta({ description: 'Validate requests (OpenAPI file or inline JSON Schemas) before forwarding' }),
 });
 
 export const configSchema = z.strictObject({

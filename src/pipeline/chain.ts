@@ -10,6 +10,8 @@ import type { RuntimeState } from '../server/runtime.ts';
 import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 import { stripCookies } from '../authn/oidc/cookies.ts';
+import { extractParams } from '../routing/template.ts';
+import { parseQuery } from '../normalize/query.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: RequestContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
@@ -166,6 +168,8 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     clientIp: ctx.clientIp,
     nowMs: Date.now(),
     device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
+    params: () => extractParams(route.template, ctx.target.matchPath, route.exact),
+    query: () => parseQuery(ctx.target.query),
   });
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
