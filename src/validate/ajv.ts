@@ -28,8 +28,8 @@ export function createCompilers(dialect: Dialect): Compilers {
     unicodeRegExp: true,
     // Inline schemas are the operator's own: unknown keywords there are typos. OpenAPI files carry vendor
     // extensions (x-…) and annotations that ajv does not know.
-    strict: dialect === 'inline' ? { schema: true, types: false, tuples: false, required: false } : false,
-  } as Options;
+    ...(dialect === 'inline' ? { strictSchema: true, strictTypes: false, strictTuples: false, strictRequired: false } : { strict: false }),
+  };
   const make = (coerce: boolean) => {
     const opts: Options = { ...base, ...(coerce ? { coerceTypes: 'array' as const } : {}) };
     const ajv = dialect === 'openapi-3.0' ? new Ajv(opts) : new Ajv2020(opts);
