@@ -280,6 +280,16 @@ describe('enforce audit and bare routes', () => {
     await waitFor(() => gw.logs.some((l) => l.msg === 'decision' && l.route === 'inline' && l.decision === 'rejected' && l.code === 'GW_ERR_VALIDATION'));
   });
 
+  it('refuses a WebSocket upgrade on a validated route (it would reach the app unvalidated)', async () => {
+    const r = await rawRequest(
+      gw.port,
+      `GET /inline/x?debug=1 HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).code).toBe('GW_ERR_BAD_REQUEST');
+    expect(upstream.received).toHaveLength(0);
+  });
+
   // Streaming without buffering on such routes is proven at 200 MB in streaming.test.ts.
   it('forwards any body on a route without validate untouched', async () => {
     const r = await sendChunked('/bare/x', [Buffer.from('not json at all'), Buffer.from('!')], 'text/plain');
