@@ -1,6 +1,7 @@
 // Holds a request body up to a limit while it streams in: never more than `max` bytes in memory.
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import { GatewayError } from '../pipeline/errors.ts';
 
 export type HeldBody = { readonly complete: true; readonly bytes: Buffer } | { readonly complete: false; readonly held: readonly Buffer[] };
 
@@ -29,7 +30,8 @@ export function readBounded(req: IncomingMessage, max: number): Promise<HeldBody
     };
     const onError = (err?: unknown) => {
       cleanup();
-      reject(err instanceof Error ? err : new Error('request aborted'));
+      // The client broke the upload off: nobody may be left to answer, and it is no gateway failure.
+      reject(new GatewayError('GW_ERR_BAD_REQUEST', 'the request body was cut off', { cause: err }));
     };
     req.on('data', onData);
     req.on('end', onEnd);

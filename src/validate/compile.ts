@@ -5,8 +5,8 @@ import type { ValidateFunction } from 'ajv';
 import { matchTemplate, parseTemplate, type PathTemplate } from '../routing/template.ts';
 import { createCompilers, type Compilers, type Dialect } from './ajv.ts';
 import type { ValidateConfig } from './config.ts';
-import { loadOpenApi, OpenApiError } from './openapi-load.ts';
-import { prepareSchema, SchemaShapeError } from './strict.ts';
+import { loadOpenApi, OpenApiError, pointerSegments } from './openapi-load.ts';
+import { esc, prepareSchema, SchemaShapeError } from './strict.ts';
 
 export const JSON_TYPE = 'application/json';
 export const FORM_TYPE = 'application/x-www-form-urlencoded';
@@ -44,7 +44,6 @@ export class ValidateConfigError extends Error {
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const esc = (k: string) => k.replaceAll('~', '~0').replaceAll('/', '~1');
 
 interface Locator {
   fail(message: string, pointer: string): never;
@@ -81,7 +80,7 @@ function compileInline(cfg: ValidateConfig): CompiledValidation {
   const c = createCompilers('inline');
   const at = (key: string): Locator => ({
     fail: (message, pointer) => {
-      const path: PropertyKey[] = [key, ...pointer.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))];
+      const path: PropertyKey[] = [key, ...pointerSegments(pointer)];
       throw new ValidateConfigError(message, { path });
     },
   });

@@ -10,6 +10,7 @@ import { extractParams, type PathTemplate } from '../routing/template.ts';
 import { readBounded, replay } from './body.ts';
 import { FORM_TYPE, JSON_TYPE, type CompiledValidation, type OperationValidator } from './compile.ts';
 import { parseJsonBody } from './json.ts';
+import { esc } from './strict.ts';
 
 export { compileValidation, ValidateConfigError } from './compile.ts';
 
@@ -36,7 +37,6 @@ export interface RouteValidator {
 
 const MAX_ERRORS = 10;
 const MAX_POINTER = 200;
-const esc = (k: string) => k.replaceAll('~', '~0').replaceAll('/', '~1');
 
 function fieldErrors(where: FieldError['in'], errors: readonly ErrorObject[] | null | undefined): FieldError[] {
   const out: FieldError[] = [];
@@ -138,10 +138,11 @@ export function createRouteValidator(
       }
       bodyRead = true;
       const bytes = body.bytes;
-      if (target.json) {
+      if (isJson) {
+        // Even without a schema: malformed JSON and duplicate keys never reach the app.
         const parsed = parseJsonBody(bytes);
         if ('problem' in parsed) return invalid([{ in: 'body', path: '', rule: parsed.problem }], bytes);
-        const errors = run('body', target.json, parsed.value);
+        const errors = target.json ? run('body', target.json, parsed.value) : [];
         if (errors.length) return invalid(errors, bytes);
       } else if (target.form) {
         const q = parseQuery(bytes.toString('latin1'));

@@ -26,7 +26,8 @@ export interface PrepareOptions {
   openapi30: boolean;
 }
 
-const esc = (k: string) => k.replaceAll('~', '~0').replaceAll('/', '~1');
+/** One JSON pointer segment. */
+export const esc = (k: string): string => k.replaceAll('~', '~0').replaceAll('/', '~1');
 
 function objectish(s: Obj): boolean {
   const t = s.type;

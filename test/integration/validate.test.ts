@@ -43,6 +43,11 @@ routes:
     validate:
       body: ${BODY_SCHEMA}
       max_body: 1kb
+  - name: json-only
+    match: { path: /json-only }
+    ${upstream}
+    public: true
+    validate: { content_types: [application/json, text/plain] }
   - name: bare
     match: { path: /bare }
     ${upstream}
@@ -202,6 +207,16 @@ describe('inline schemas', () => {
     refused(await send('/inline/x?page=1&debug=1', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/debug', rule: 'additionalProperties' }]);
     refused(await send('/inline/x?page=zero', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/page', rule: 'type' }]);
     refused(await send('/inline/x?page=1&page=2', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/page', rule: 'type' }]);
+  });
+});
+
+describe('no body schema', () => {
+  it('still refuses malformed JSON and duplicate keys; other allowed types pass size-checked', async () => {
+    refused(await send('/json-only/x', '{"a":1,"a":2}'), 400, 'GW_ERR_VALIDATION', [{ in: 'body', path: '', rule: 'duplicate-key' }]);
+    refused(await send('/json-only/x', '{"a":'), 400, 'GW_ERR_VALIDATION', [{ in: 'body', path: '', rule: 'json' }]);
+    expect((await send('/json-only/x', '{"anything":[1,{"goes":true}]}')).status).toBe(200);
+    expect((await send('/json-only/x', 'free text {', { type: 'text/plain' })).status).toBe(200);
+    expect(upstream.received.map((r) => r.bodySha256)).toEqual([sha('{"anything":[1,{"goes":true}]}'), sha('free text {')]);
   });
 });
 

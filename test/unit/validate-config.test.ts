@@ -10,6 +10,7 @@ import { ConfigError, type ConfigProblem } from '../../src/config/errors.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { findShadowed } from '../../src/routing/shadow.ts';
 import { parseJsonBody } from '../../src/validate/json.ts';
+import { compileValidation } from '../../src/validate/index.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/openapi');
@@ -135,6 +136,36 @@ components:
     expect(problems(route('65mb'))[0]).toMatchObject({ path: 'routes[0].validate.max_body', line: 10 });
     expect(problems(route('lots'))[0]?.path).toBe('routes[0].validate.max_body');
     expect(compiles(route('64kb')).routes[0]?.validator).not.toBeNull();
+  });
+});
+
+describe('OpenAPI 3.1', () => {
+  it('compiles 2020-12 schemas (type lists, const) and finds operations by template', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'api.yaml'), `openapi: 3.1.0
+info: { title: t, version: "1" }
+paths:
+  /things/{id}:
+    patch:
+      parameters: [{ name: id, in: path, required: true, schema: { type: string, pattern: "^[a-z]+$" } }]
+      requestBody:
+        content:
+          application/merge-patch+json:
+            schema:
+              type: object
+              properties: { name: { type: [string, "null"] }, kind: { const: thing } }
+      responses: { "200": { description: ok } }
+`);
+    const v = compileValidation({ openapi: 'api.yaml', max_body: 1024 }, dir);
+    const op = v.select('PATCH', '/things/abc');
+    expect(op).toBeDefined();
+    expect(v.select('PATCH', '/things')).toBeUndefined();
+    expect(v.select('GET', '/things/abc')).toBeUndefined();
+    const body = op?.bodies.get('application/merge-patch+json')?.json;
+    expect(body?.({ name: null, kind: 'thing' })).toBe(true);
+    expect(body?.({ name: 5 })).toBe(false);
+    expect(body?.({ other: 1 })).toBe(false);
+    expect(op?.path?.validate?.({ id: 'ABC' })).toBe(false);
   });
 });
 
