@@ -17,6 +17,8 @@ export interface Compilers {
   json(schema: unknown): ValidateFunction;
   /** Query, headers, path segments and form bodies: strings, coerced to the schema's types. */
   text(schema: unknown): ValidateFunction;
+  /** Why a schema does not compile: the first meta-schema error, with its pointer inside the schema. */
+  explain(schema: unknown): { pointer: string; message: string } | undefined;
 }
 
 export function createCompilers(dialect: Dialect): Compilers {
@@ -42,5 +44,12 @@ export function createCompilers(dialect: Dialect): Compilers {
   return {
     json: (schema) => json.compile(schema as object),
     text: (schema) => text.compile(schema as object),
+    explain(schema) {
+      if (json.validateSchema(schema as object) !== false) return undefined;
+      const e = json.errors?.[0];
+      if (!e) return undefined;
+      const params = Object.entries(e.params as Record<string, unknown>).map(([k, v]) => `${k}: ${JSON.stringify(v)}`);
+      return { pointer: e.instancePath, message: `schema keyword ${e.keyword} fails${params.length ? ` (${params.join(', ')})` : ''}` };
+    },
   };
 }

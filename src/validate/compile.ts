@@ -49,7 +49,7 @@ interface Locator {
   fail(message: string, pointer: string): never;
 }
 
-function compileSchema(compile: (s: unknown) => ValidateFunction, schema: unknown, close: boolean, openapi30: boolean, pointer: string, at: Locator): ValidateFunction {
+function compileSchema(c: Compilers, kind: 'json' | 'text', schema: unknown, close: boolean, openapi30: boolean, pointer: string, at: Locator): ValidateFunction {
   let prepared: unknown;
   try {
     prepared = prepareSchema(schema, { close, openapi30 });
@@ -58,8 +58,11 @@ function compileSchema(compile: (s: unknown) => ValidateFunction, schema: unknow
     throw err;
   }
   try {
-    return compile(prepared);
+    return kind === 'json' ? c.json(prepared) : c.text(prepared);
   } catch (err) {
+    // Point at the failing keyword when the meta-schema can say which one (strict-mode errors name it).
+    const why = c.explain(prepared);
+    if (why) at.fail(`invalid schema: ${why.message}`, pointer + why.pointer);
     at.fail(`invalid schema: ${(err as Error).message}`, pointer);
   }
 }
@@ -69,8 +72,8 @@ function bodiesFor(types: readonly string[], schema: unknown, c: Compilers, open
   for (const t of types) {
     const s = typeof schema === 'function' ? (schema as (t: string) => unknown)(t) : schema;
     if (s === undefined) out.set(t, { json: null, form: null });
-    else if (t === JSON_TYPE || t.endsWith('+json')) out.set(t, { json: compileSchema(c.json, s, true, openapi30, pointer(t), at), form: null });
-    else if (t === FORM_TYPE) out.set(t, { json: null, form: compileSchema(c.text, s, true, openapi30, pointer(t), at) });
+    else if (t === JSON_TYPE || t.endsWith('+json')) out.set(t, { json: compileSchema(c, 'json', s, true, openapi30, pointer(t), at), form: null });
+    else if (t === FORM_TYPE) out.set(t, { json: null, form: compileSchema(c, 'text', s, true, openapi30, pointer(t), at) });
     else out.set(t, { json: null, form: null });
   }
   return out;
@@ -85,8 +88,8 @@ function compileInline(cfg: ValidateConfig): CompiledValidation {
     },
   });
   const op: OperationValidator = {
-    query: cfg.query === undefined ? null : compileSchema(c.text, cfg.query, true, false, '', at('query')),
-    headers: cfg.headers === undefined ? null : compileSchema(c.text, cfg.headers, false, false, '', at('headers')),
+    query: cfg.query === undefined ? null : compileSchema(c, 'text', cfg.query, true, false, '', at('query')),
+    headers: cfg.headers === undefined ? null : compileSchema(c, 'text', cfg.headers, false, false, '', at('headers')),
     path: null,
     bodies: bodiesFor(cfg.content_types ?? DEFAULT_TYPES, cfg.body, c, false, () => '', at('body')),
     bodyRequired: false,
@@ -158,15 +161,15 @@ function compileOpenApi(cfg: ValidateConfig, baseDir: string): CompiledValidatio
         const properties: Obj = {};
         for (const p of pathParams) properties[String(p.name)] = p.schema ?? {};
         const schema = { type: 'object', properties };
-        pathPart = { template, validate: pathParams.length ? compileSchema(c.text, schema, false, openapi30, opPointer, at) : null };
+        pathPart = { template, validate: pathParams.length ? compileSchema(c, 'text', schema, false, openapi30, opPointer, at) : null };
       }
       const body = isObj(operation.requestBody) ? operation.requestBody : undefined;
       const content = body && isObj(body.content) ? body.content : {};
       const declared = Object.keys(content).map((t) => t.toLowerCase());
       const types = cfg.content_types ?? declared;
       const op: OperationValidator = {
-        query: q ? compileSchema(c.text, q.schema, true, openapi30, q.pointer || opPointer, at) : null,
-        headers: h ? compileSchema(c.text, h.schema, false, openapi30, h.pointer, at) : null,
+        query: q ? compileSchema(c, 'text', q.schema, true, openapi30, q.pointer || opPointer, at) : null,
+        headers: h ? compileSchema(c, 'text', h.schema, false, openapi30, h.pointer, at) : null,
         path: pathPart,
         bodies: bodiesFor(
           types,

@@ -58,7 +58,8 @@ function run(where: FieldError['in'], validate: ValidateFunction, data: unknown)
 
 /** Repeated names become arrays; single values stay strings (ajv coerces them to the schema's types). */
 function toObject(values: QueryValues): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+  // No prototype: a parameter named __proto__ is just a (refused or validated) field.
+  const out = Object.create(null) as Record<string, string | string[]>;
   for (const [k, v] of values) out[k] = v.length === 1 ? (v[0] as string) : [...v];
   return out;
 }

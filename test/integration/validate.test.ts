@@ -207,6 +207,8 @@ describe('inline schemas', () => {
     refused(await send('/inline/x?page=1&debug=1', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/debug', rule: 'additionalProperties' }]);
     refused(await send('/inline/x?page=zero', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/page', rule: 'type' }]);
     refused(await send('/inline/x?page=1&page=2', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/page', rule: 'type' }]);
+    refused(await send('/inline/x?__proto__=a&__proto__=b', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/__proto__', rule: 'additionalProperties' }]);
+    refused(await send('/inline/x', '{"name":"a","__proto__":{"x":1}}'), 400, 'GW_ERR_VALIDATION', [{ in: 'body', path: '/__proto__', rule: 'additionalProperties' }]);
   });
 });
 

@@ -55,8 +55,8 @@ describe('validate: schema problems are located', () => {
           qty: { type: integr }
 `);
     expect(p).toHaveLength(1);
-    expect(p[0]).toMatchObject({ file: 'gw.yaml', path: 'routes[0].validate.body', line: 12 });
-    expect(p[0]?.message).toMatch(/invalid schema/);
+    expect(p[0]).toMatchObject({ file: 'gw.yaml', path: 'routes[0].validate.body.properties.qty.type', line: 14, col: 24 });
+    expect(p[0]?.message).toMatch(/invalid schema: schema keyword enum fails \(allowedValues: \["array"/);
   });
 
   it('a misspelt keyword in an inline schema is refused (strict)', () => {
