@@ -43,6 +43,11 @@ routes:
     validate:
       body: ${BODY_SCHEMA}
       max_body: 1kb
+  - name: tenant-api
+    match: { path: "/t/{tenant}" }
+    ${upstream}
+    public: true
+    validate: { openapi: orders.yaml }
   - name: json-only
     match: { path: /json-only }
     ${upstream}
@@ -259,6 +264,14 @@ describe('OpenAPI operations', () => {
   it('refuses a method or path the API does not describe', async () => {
     refused(await send('/api/orders/12', undefined, { method: 'DELETE' }), 400, 'GW_ERR_VALIDATION', [{ in: 'path', path: '', rule: 'operation' }]);
     refused(await send('/api/admin', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'path', path: '', rule: 'operation' }]);
+  });
+
+  it('finds operations relative to a templated route path', async () => {
+    expect((await send('/t/acme/orders/5', undefined)).status).toBe(200);
+    expect(upstream.received[0]?.url).toBe('/t/acme/orders/5');
+    upstream.received.length = 0;
+    refused(await send('/t/acme/orders/abc', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'path', path: '/id', rule: 'type' }]);
+    refused(await send('/t/acme', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'path', path: '', rule: 'operation' }]);
   });
 
   it('closes allOf compositions over the names of all their parts', async () => {

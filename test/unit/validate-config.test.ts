@@ -265,6 +265,21 @@ describe('explain names the parameter that failed', () => {
   });
 });
 
+describe('config/examples/guarded-legacy.yaml', () => {
+  const example = join(import.meta.dirname, '../../config/examples/guarded-legacy.yaml');
+  it('validates, and its OpenAPI operations are relative to the templated route', async () => {
+    const r = await cli(['validate', example]);
+    expect(r).toMatchObject({ code: 0, out: [`${example}: valid (3 routes)`] });
+    const dir = tempDir();
+    const id = join(dir, 'erin.json');
+    writeFileSync(id, JSON.stringify({ subject: 'erin', claims: { tenant_ids: ['acme'] } }));
+    const base = ['explain', '--config', example, '--route', 'tenant-invoices', '--identity', id];
+    expect((await cli([...base, '--path', '/tenants/acme/invoices/7'])).code).toBe(0);
+    const denied = await cli([...base, '--path', '/tenants/globex/invoices/7']);
+    expect(denied.out).toContain('reason:   tenant-read: param-unauthorized (parameter tenant)');
+  });
+});
+
 describe('JSON body parsing', () => {
   const problem = (text: string) => {
     const r = parseJsonBody(Buffer.from(text));
