@@ -122,6 +122,12 @@ export function createRouteValidator(
       }
       if (!ctx.hasBody) return op.bodyRequired ? invalid([{ in: 'body', path: '', rule: 'required' }]) : undefined;
 
+      // Node keeps the first Content-Type; an app may read the last: validate one or refuse the body.
+      let types = 0;
+      for (let i = 0; i < req.rawHeaders.length; i += 2) if ((req.rawHeaders[i] as string).toLowerCase() === 'content-type') types++;
+      if (types > 1) {
+        return refuse('GW_ERR_UNSUPPORTED_MEDIA_TYPE', [{ in: 'headers', path: '/content-type', rule: 'duplicate' }], 'a body needs exactly one Content-Type');
+      }
       const media = mediaType(req.headers['content-type']);
       const target = media === undefined ? undefined : op.bodies.get(media.type);
       const isJson = target?.json != null || media?.type === JSON_TYPE || media?.type.endsWith('+json') === true;

@@ -196,6 +196,17 @@ describe('inline schemas', () => {
     refused(r, 415, 'GW_ERR_UNSUPPORTED_MEDIA_TYPE', [{ in: 'headers', path: '/content-type', rule: 'content_types' }]);
   });
 
+  it('refuses a body with two Content-Type headers (the app might read the other one)', async () => {
+    const body = 'name=a&role=admin';
+    const r = await rawRequest(
+      gw.port,
+      `POST /inline/x HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    expect(r.status).toBe(415);
+    expect(JSON.parse(r.body)).toMatchObject({ code: 'GW_ERR_UNSUPPORTED_MEDIA_TYPE', errors: [{ in: 'headers', path: '/content-type', rule: 'duplicate' }] });
+    expect(upstream.received).toHaveLength(0);
+  });
+
   it('accepts JSON with charset=utf-8 and a form body (coerced to the schema, forwarded as sent)', async () => {
     expect((await send('/inline/x', '{"name":"a"}', { type: 'application/json; charset=UTF-8' })).status).toBe(200);
     const form = 'name=J%C3%BCrgen+M&tags=a&tags=b';
