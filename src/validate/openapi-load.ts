@@ -69,8 +69,10 @@ export function loadOpenApi(file: string): OpenApiDocument {
   if (message === undefined) throw new OpenApiError('the OpenAPI file could not be parsed in time', undefined);
   if (!message.ok || message.api === undefined) {
     const text = (message.message ?? 'invalid OpenAPI document').replace(/\s+/g, ' ').trim();
-    const pointer = message.pointer ?? /(\/paths\/[^\s]*)/.exec(text)?.[1]?.replace(/^\/paths\//, '/paths/');
-    return fail(text, pointer === undefined ? undefined : lineOf(pointer.startsWith('/paths/') && !message.pointer ? toPointer(pointer) : pointer));
+    // Schema errors carry a JSON pointer; spec errors name the operation as text (`/paths/{id}/get`).
+    const named = /(\/paths\/\S*)/.exec(text)?.[1];
+    const pointer = message.pointer ?? (named === undefined ? undefined : toPointer(named));
+    return fail(text, pointer === undefined ? undefined : lineOf(pointer));
   }
   const version = String(message.api.openapi ?? '');
   if (!/^3\.[01]\./.test(version)) throw new OpenApiError(`only OpenAPI 3.0 and 3.1 are supported (got "${version}")`, lineOf('/openapi') ?? lineOf('/swagger'));

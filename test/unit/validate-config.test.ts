@@ -87,6 +87,30 @@ describe('validate: schema problems are located', () => {
     expect(r.err[0]).toMatch(/^api\.yaml: .*responses must be object at line 13:1$/);
   });
 
+  it('an OpenAPI spec error (duplicate parameters) is located at its operation', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'spec.yaml'), `openapi: 3.0.3
+info: { title: t, version: "1" }
+paths:
+  /items:
+    get: { responses: { "200": { description: ok } } }
+  /things:
+    get:
+      parameters:
+        - { name: q, in: query, schema: { type: string } }
+        - { name: q, in: query, schema: { type: string } }
+      responses: { "200": { description: ok } }
+`);
+    const p = problems(`${HEAD}  - name: a
+    match: { path: /a }
+    upstream: { url: "http://127.0.0.1:9" }
+    public: true
+    validate: { openapi: spec.yaml }
+`, dir);
+    expect(p[0]).toMatchObject({ file: 'spec.yaml', line: 9 }); // the parameters of GET /things
+    expect(p[0]?.message).toMatch(/duplicate parameters/);
+  });
+
   it('a missing OpenAPI file and a recursive schema are config errors', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'rec.yaml'), `openapi: 3.1.0
