@@ -149,6 +149,13 @@ function compileOpenApi(cfg: ValidateConfig, baseDir: string): CompiledValidatio
       const own = Array.isArray(operation.parameters) ? (operation.parameters as Obj[]) : [];
       // Operation parameters override path-item ones with the same name and location.
       const params = [...shared.filter((s) => !own.some((o) => o.name === s.name && o.in === s.in)), ...own];
+      for (const list of [shared, own]) {
+        list.forEach((p, i) => {
+          if (list.findIndex((o) => o.name === p.name && o.in === p.in) !== i) {
+            at.fail(`duplicate ${String(p.in)} parameter "${String(p.name)}"`, list === own ? `${opPointer}/parameters/${i}` : `${itemPointer}/parameters/${i}`);
+          }
+        });
+      }
       const pointerOf = (p: Obj) => {
         const i = own.indexOf(p);
         return i >= 0 ? `${opPointer}/parameters/${i}` : `${itemPointer}/parameters/${shared.indexOf(p)}`;

@@ -69,10 +69,9 @@ export function loadOpenApi(file: string): OpenApiDocument {
   if (message === undefined) throw new OpenApiError('the OpenAPI file could not be parsed in time', undefined);
   if (!message.ok || message.api === undefined) {
     const text = (message.message ?? 'invalid OpenAPI document').replace(/\s+/g, ' ').trim();
-    // Schema errors carry a JSON pointer; spec errors name the operation as text (`/paths/{id}/get`).
-    const named = /(\/paths\/\S*)/.exec(text)?.[1];
-    const pointer = message.pointer ?? (named === undefined ? undefined : toPointer(named));
-    return fail(text, pointer === undefined ? undefined : lineOf(pointer));
+    // Schema errors carry a JSON pointer (swagger-parser's spec rules cover Swagger 2.0 only; compile
+    // checks what validation depends on, such as duplicate parameters).
+    return fail(text, message.pointer === undefined ? undefined : lineOf(message.pointer));
   }
   const version = String(message.api.openapi ?? '');
   if (!/^3\.[01]\./.test(version)) throw new OpenApiError(`only OpenAPI 3.0 and 3.1 are supported (got "${version}")`, lineOf('/openapi') ?? lineOf('/swagger'));
@@ -81,12 +80,4 @@ export function loadOpenApi(file: string): OpenApiDocument {
 
 function fail(message: string, line: number | undefined): never {
   throw new OpenApiError(message.replace(/^Swagger schema validation failed\. /, 'OpenAPI schema validation failed: '), line);
-}
-
-/** swagger-parser names spec problems as `/paths/{template}/method`: turn that into a JSON pointer. */
-function toPointer(text: string): string {
-  const m = /^\/paths(\/.*?)(?:\/(get|put|post|delete|options|head|patch|trace))?$/.exec(text.replace(/[.,:'"]+$/, ''));
-  if (!m) return text;
-  const template = (m[1] as string).replaceAll('~', '~0').replaceAll('/', '~1');
-  return `/paths/${template}${m[2] ? `/${m[2]}` : ''}`;
 }

@@ -98,7 +98,7 @@ paths:
     get:
       parameters:
         - { name: q, in: query, schema: { type: string } }
-        - { name: q, in: query, schema: { type: string } }
+        - { name: q, in: query, schema: { type: integer } }
       responses: { "200": { description: ok } }
 `);
     const p = problems(`${HEAD}  - name: a
@@ -107,8 +107,8 @@ paths:
     public: true
     validate: { openapi: spec.yaml }
 `, dir);
-    expect(p[0]).toMatchObject({ file: 'spec.yaml', line: 9 }); // the parameters of GET /things
-    expect(p[0]?.message).toMatch(/duplicate parameters/);
+    expect(p[0]).toMatchObject({ file: 'spec.yaml', line: 10 }); // the second q
+    expect(p[0]?.message).toBe('/paths/~1things/get/parameters/1: duplicate query parameter "q"');
   });
 
   it('a missing OpenAPI file and a recursive schema are config errors', () => {
