@@ -28,6 +28,8 @@ export interface Policy {
   evaluate(input: PolicyInput): Decision;
   readonly allowRules: number;
   readonly denyRules: number;
+  /** Some rule reads path or query parameters (the request path then passes them, lazily). */
+  readonly usesParams: boolean;
 }
 
 export class PolicyError extends TypeError {
@@ -72,6 +74,7 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
   return {
     allowRules: allow.length,
     denyRules: deny.length,
+    usesParams: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'params' || c.key === 'query_params')),
     evaluate(input) {
       for (const rule of deny) {
         if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: [{ rule: rule.label, reason: 'deny-rule-matched' }] };

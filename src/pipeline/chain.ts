@@ -168,8 +168,9 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     clientIp: ctx.clientIp,
     nowMs: Date.now(),
     device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
-    params: () => extractParams(route.template, ctx.target.matchPath, route.exact),
-    query: () => parseQuery(ctx.target.query),
+    // Closures only for policies that read parameters: the common path allocates nothing more.
+    params: route.policy.usesParams ? () => extractParams(route.template, ctx.target.matchPath, route.exact) : undefined,
+    query: route.policy.usesParams ? () => parseQuery(ctx.target.query) : undefined,
   });
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
