@@ -207,6 +207,18 @@ describe('inline schemas', () => {
     expect(upstream.received).toHaveLength(0);
   });
 
+  it('closes the connection after refusing an unread body: a request hidden in it is never parsed', async () => {
+    const hidden = 'GET /bare/smuggled HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+    const r = await rawRequest(
+      gw.port,
+      `POST /inline/x HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: text/plain\r\ncontent-length: ${hidden.length}\r\n\r\n${hidden}`,
+    );
+    expect(r.status).toBe(415);
+    expect(r.headers.connection).toBe('close');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(upstream.received).toHaveLength(0);
+  });
+
   it('accepts JSON with charset=utf-8 and a form body (coerced to the schema, forwarded as sent)', async () => {
     expect((await send('/inline/x', '{"name":"a"}', { type: 'application/json; charset=UTF-8' })).status).toBe(200);
     const form = 'name=J%C3%BCrgen+M&tags=a&tags=b';
