@@ -1,6 +1,7 @@
 // The stage chain for plain HTTP requests, in the fixed order of DESIGN.md §1:
 // normalize → route → limit (pre) → authenticate → authorize → limit (post) → mutate (src/pipeline/chain.ts)
-// → validate (routes with `validate`, src/validate) → forward → respond (security headers, CORS) → audit. Reserved /.zt/ paths are answered by the gateway.
+// → validate (routes with `validate`, src/validate) → forward → respond (security headers, CORS) → audit.
+// Reserved /.zt/ paths are answered by the gateway.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../audit/logger.ts';
 import { forward } from '../proxy/forward.ts';
