@@ -51,7 +51,7 @@ export function explain(compiled: CompiledConfig, routeName: string, identity: I
   const device = req.deviceId === undefined ? undefined : compiled.devices?.inventory.byId(req.deviceId);
   const d = route.policy.evaluate({
     identity, method: req.method, path, clientIp: req.ip, nowMs: req.nowMs, device: () => device,
-    params: () => extractParams(route.template, path, route.exact),
+    params: () => extractParams(route.template, target.path, route.exact),
     query: () => parseQuery(target.query),
   });
   if (d.allow) return { ...base, decision: route.public ? 'public' : 'allow', status: 'forward', rule: d.rule, reasons: d.reasons };

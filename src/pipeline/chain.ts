@@ -168,8 +168,9 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     clientIp: ctx.clientIp,
     nowMs: Date.now(),
     device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
-    // Closures only for policies that read parameters: the common path allocates nothing more.
-    params: route.policy.usesParams ? () => extractParams(route.template, ctx.target.matchPath, route.exact) : undefined,
+    // Closures only for policies that read parameters: the common path allocates nothing more. Segments
+    // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
+    params: route.policy.usesParams ? () => extractParams(route.template, ctx.target.path, route.exact) : undefined,
     query: route.policy.usesParams ? () => parseQuery(ctx.target.query) : undefined,
   });
   ctx.decision = decision;

@@ -74,12 +74,15 @@ export function decodeSegment(raw: string): string | undefined {
   }
 }
 
-/** Named values of the path, decoded once; {} when the route has no template or the path does not match. */
-export function extractParams(t: PathTemplate | null, matchPath: string, exact: boolean): Record<string, string> {
+/**
+ * Named values of a canonical path, decoded once; {} when the route has no template or the path does not
+ * match (e.g. a literal segment that carries ;params).
+ */
+export function extractParams(t: PathTemplate | null, path: string, exact: boolean): Record<string, string> {
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (t === null) return out;
   const raw: Array<[string, string]> = [];
-  if (!matchTemplate(t, matchPath, exact, (name, value) => raw.push([name, value]))) return out;
+  if (!matchTemplate(t, path, exact, (name, value) => raw.push([name, value]))) return out;
   for (const [name, value] of raw) {
     const decoded = decodeSegment(value);
     if (decoded !== undefined) out[name] = decoded;

@@ -123,6 +123,14 @@ describe('named path segments bound to claims', () => {
     denied(await call('/tenants/%61cme/invoices/1', t), 'param-unauthorized', 'tenant');
   });
 
+  it('never takes a segment with ;params for the bare value (the forwarded bytes are compared)', async () => {
+    const t = await token('erin', { tenant_ids: ['acme'] });
+    denied(await call('/tenants/acme;tenant=globex/invoices/7', t), 'param-unauthorized', 'tenant');
+    denied(await call('/tenants/acme/invoices;x=1/7', t), 'param-unauthorized', 'tenant');
+    // parameters on a segment the rule does not bind (a URL-rewritten session id) are forwarded as sent
+    forwarded(await call('/tenants/acme/invoices/7;jsessionid=AB12', t), '/tenants/acme/invoices/7;jsessionid=AB12');
+  });
+
   it('denies, never errors, when the claim is missing or not a string list', async () => {
     denied(await call('/tenants/acme/invoices/1', await token('erin', {})), 'identity-field-missing', 'tenant');
     denied(await call('/tenants/acme/invoices/1', await token('erin', { tenant_ids: { acme: true } })), 'identity-field-missing', 'tenant');
