@@ -13,7 +13,9 @@ export type DecisionKind =
   | 'step_up'
   | 'rate_limited'
   | 'no_route'
-  | 'refused';
+  | 'refused'
+  | 'rejected'
+  | 'would_reject';
 
 export interface AuditLog {
   record(ctx: RequestContext | undefined, status: number, code: string | undefined, extra?: Record<string, unknown>): void;
@@ -23,6 +25,9 @@ export interface AuditLog {
 export function decisionKind(ctx: RequestContext | undefined, code: string | undefined): DecisionKind {
   if (code === 'GW_ERR_RATE_LIMITED') return 'rate_limited';
   if (code === 'GW_ERR_UNAUTHENTICATED') return 'unauthenticated';
+  if (code === 'GW_ERR_VALIDATION' || code === 'GW_ERR_BODY_TOO_LARGE' || code === 'GW_ERR_UNSUPPORTED_MEDIA_TYPE') return 'rejected';
+  // report-only forwarded a request that validation would have refused (and the policy allowed).
+  if (ctx?.validation && code === undefined && (ctx.decision === null || ctx.decision.allow)) return 'would_reject';
   if (ctx?.decision) {
     // A public route may still carry a policy (e.g. source_ip): allowed, it is audited as public, like explain says.
     if (ctx.decision.allow) return ctx.route?.public ? 'public' : 'allow';
@@ -58,6 +63,7 @@ export function createAuditLog(target: string, mainLog: Logger): AuditLog {
         rule: ctx?.decision?.rule,
         reasons: ctx?.decision?.reasons,
         mode: ctx?.route?.mode,
+        ...(ctx?.validation ? { validation: ctx.validation } : {}),
         status,
         code,
         ...extra,

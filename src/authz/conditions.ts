@@ -6,8 +6,10 @@ import type { RuleConfig } from '../config/schema.ts';
 import type { PolicyInput } from './input.ts';
 import type { Reason } from './reasons.ts';
 import { compileTimeWindow } from './time.ts';
+import { paramsCondition, queryParamsCondition } from './params.ts';
 
-export type Condition = (input: PolicyInput) => Reason | null;
+/** null when the condition holds; the reason (and for params, the parameter) when it does not. */
+export type Condition = (input: PolicyInput) => Reason | { reason: Reason; param: string } | null;
 
 export interface ConditionContext {
   /** The route's own path prefix ('' for /): `paths` must lie under it. */
@@ -20,6 +22,8 @@ export interface ConditionContext {
   inDeny?: boolean;
   /** Names under `grants` in the config: a rule may only require one of these. */
   grants?: ReadonlySet<string>;
+  /** Named segments of the route path (`params` may bind only these). */
+  routeParams?: readonly string[];
 }
 
 const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
@@ -186,6 +190,14 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
       if (!id) return 'unauthenticated';
       return id.amr.some((a) => ctx.mfa.amr.has(a)) || (id.acr !== undefined && ctx.mfa.acr.has(id.acr)) ? null : 'mfa-required';
     });
+  }
+  if (rule.params !== undefined) {
+    const spec = rule.params;
+    wrap('params', () => paramsCondition(spec, ctx.routeParams ?? []));
+  }
+  if (rule.query_params !== undefined) {
+    const spec = rule.query_params;
+    wrap('query_params', () => queryParamsCondition(spec));
   }
   if (rule.device !== undefined) {
     const needTrusted = rule.device === 'trusted';

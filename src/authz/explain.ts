@@ -4,7 +4,9 @@ import type { Identity } from '../authn/identity.ts';
 import type { CompiledConfig } from '../config/compile.ts';
 import { isIP } from 'node:net';
 import { plainAddress } from '../normalize/cidr.ts';
-import { canonicalPath } from '../normalize/target.ts';
+import { canonicalTarget } from '../normalize/target.ts';
+import { parseQuery } from '../normalize/query.ts';
+import { extractParams, matchTemplate } from '../routing/template.ts';
 import type { RuleReason } from './policy.ts';
 
 export interface ExplainRequest {
@@ -28,11 +30,15 @@ export interface Explanation {
 export function explain(compiled: CompiledConfig, routeName: string, identity: Identity | null, req: ExplainRequest): Explanation {
   const route = compiled.routes.find((r) => r.name === routeName);
   if (!route) throw new TypeError(`no route named "${routeName}"`);
-  const path = canonicalPath(req.path).matchPath;
+  // --path may carry a query (`/invoices?tenant=acme`) for query_params conditions.
+  const target = canonicalTarget(req.path);
+  const path = target.matchPath;
   // One client address (as the gateway would see it), not a CIDR.
   if (isIP(plainAddress(req.ip)) === 0) throw new TypeError(`invalid --ip "${req.ip}"`);
   const warnings: string[] = [];
-  const under = route.exact ? path === route.path : route.path === '' || path === route.path || path.startsWith(`${route.path}/`);
+  const under = route.template
+    ? matchTemplate(route.template, path, route.exact)
+    : route.exact ? path === route.path : route.path === '' || path === route.path || path.startsWith(`${route.path}/`);
   if (!under) warnings.push(`path ${path} is not under route ${route.name} (${route.exact ? '=' : ''}${route.path || '/'}): the router would not send it there`);
   if (route.methods && !route.methods.has(req.method)) warnings.push(`method ${req.method} is not in the route's methods`);
 
@@ -43,7 +49,11 @@ export function explain(compiled: CompiledConfig, routeName: string, identity: I
   }
   if (route.policy === null) return { ...base, decision: 'unauthenticated', status: 401, rule: undefined, reasons: [] };
   const device = req.deviceId === undefined ? undefined : compiled.devices?.inventory.byId(req.deviceId);
-  const d = route.policy.evaluate({ identity, method: req.method, path, clientIp: req.ip, nowMs: req.nowMs, device: () => device });
+  const d = route.policy.evaluate({
+    identity, method: req.method, path, clientIp: req.ip, nowMs: req.nowMs, device: () => device,
+    params: () => extractParams(route.template, target.path, route.exact),
+    query: () => parseQuery(target.query),
+  });
   if (d.allow) return { ...base, decision: route.public ? 'public' : 'allow', status: 'forward', rule: d.rule, reasons: d.reasons };
   if (route.mode === 'report-only') return { ...base, decision: 'would_deny', status: 'forward', rule: d.rule, reasons: d.reasons };
   return { ...base, decision: 'deny', status: 403, rule: d.rule, reasons: d.reasons };

@@ -1,5 +1,6 @@
 import type { Identity } from '../authn/identity.ts';
 import type { Device } from './devices.ts';
+import type { QueryValues } from '../normalize/query.ts';
 
 /** Active just-in-time grants (the access state); absent: nobody holds a grant. */
 export interface GrantLookup {
@@ -17,4 +18,8 @@ export interface PolicyInput {
   /** The caller's device, resolved lazily (client certificate or trusted header). */
   readonly device: () => Device | undefined;
   readonly grants?: GrantLookup;
+  /** Named path segments of the route, decoded once (resolved lazily). */
+  readonly params?: () => Readonly<Record<string, string>>;
+  /** The decoded query; null when it is not valid UTF-8 percent-encoding (resolved lazily). */
+  readonly query?: () => QueryValues | null;
 }

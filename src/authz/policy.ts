@@ -8,6 +8,8 @@ import type { Reason } from './reasons.ts';
 export interface RuleReason {
   readonly rule: string;
   readonly reason: Reason;
+  /** For params / query_params conditions: the parameter that failed. */
+  readonly param?: string;
 }
 
 export interface Decision {
@@ -26,6 +28,8 @@ export interface Policy {
   evaluate(input: PolicyInput): Decision;
   readonly allowRules: number;
   readonly denyRules: number;
+  /** Some rule reads path or query parameters (the request path then passes them, lazily). */
+  readonly usesParams: boolean;
 }
 
 export class PolicyError extends TypeError {
@@ -58,7 +62,8 @@ function failures(rule: CompiledRule, input: PolicyInput): RuleReason[] {
   const out: RuleReason[] = [];
   for (const c of rule.conditions) {
     const reason = c.test(input);
-    if (reason !== null) out.push({ rule: rule.label, reason });
+    if (reason === null) continue;
+    out.push(typeof reason === 'string' ? { rule: rule.label, reason } : { rule: rule.label, reason: reason.reason, param: reason.param });
   }
   return out;
 }
@@ -69,6 +74,7 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
   return {
     allowRules: allow.length,
     denyRules: deny.length,
+    usesParams: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'params' || c.key === 'query_params')),
     evaluate(input) {
       for (const rule of deny) {
         if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: [{ rule: rule.label, reason: 'deny-rule-matched' }] };

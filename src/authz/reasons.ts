@@ -26,6 +26,10 @@ export const REASONS = [
   'device-revoked',
   'service-caller-unauthorized',
   'grant-required',
+  'param-unauthorized',
+  'query-param-unauthorized',
+  'query-param-missing',
+  'identity-field-missing',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

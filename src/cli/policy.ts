@@ -34,7 +34,7 @@ function print(e: Explanation, io: Output): void {
   io.out(`route:    ${e.route}`);
   io.out(`decision: ${e.decision}${e.rule ? ` (${e.rule})` : ''}`);
   io.out(`result:   ${e.status === 'forward' ? 'forwarded to the upstream' : `answered ${e.status}`}`);
-  for (const r of e.reasons) io.out(`reason:   ${r.rule}: ${r.reason}`);
+  for (const r of e.reasons) io.out(`reason:   ${r.rule}: ${r.reason}${r.param !== undefined ? ` (parameter ${r.param})` : ''}`);
 }
 
 export interface ExplainArgs {

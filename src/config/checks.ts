@@ -2,6 +2,7 @@
 // the other schema errors) and by compile (which turns the same values into runtime objects).
 import { compileAddressSet } from '../normalize/cidr.ts';
 import { canonicalPath } from '../normalize/target.ts';
+import { parseTemplate } from '../routing/template.ts';
 
 export const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
 
@@ -43,6 +44,7 @@ export function routePathProblem(raw: string): string | undefined {
   try {
     const canonical = canonicalPath(path);
     if (canonical.path !== canonical.matchPath) return 'invalid path: route paths may not contain ;parameters';
+    parseTemplate(canonical.path);
     return undefined;
   } catch (err) {
     return `invalid path: ${(err as { detail?: string }).detail ?? (err as Error).message}`;

@@ -17,6 +17,8 @@ import { compileUpstream } from '../proxy/upstream.ts';
 import { compileGrants, type CompiledGrant } from '../state/grant-config.ts';
 import type { CompiledRoute, HostMatcher } from '../routing/route.ts';
 import { createRouter, type Router } from '../routing/router.ts';
+import { parseTemplate, type PathTemplate } from '../routing/template.ts';
+import { compileRouteValidator } from '../validate/route.ts';
 import { HOST_PATTERN } from './checks.ts';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
 import type { LoadedConfig } from './load.ts';
@@ -215,7 +217,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     let policy: CompiledRoute['policy'] = null;
     if (r.authorize !== undefined) {
       try {
-        policy = compilePolicy(r.authorize, { routePath: route.path, mfa, grants: new Set(grants.keys()) });
+        policy = compilePolicy(r.authorize, { routePath: route.path, mfa, grants: new Set(grants.keys()), routeParams: route.template?.names ?? [] });
         if (policy.allowRules === 0) at(['authorize', 'allow'], 'at least one allow rule is needed (nothing would ever be allowed)');
       } catch (err) {
         if (err instanceof PolicyError) at(['authorize', ...err.path.filter((k) => k !== '')], err.message);
@@ -233,7 +235,8 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       at(['security_headers'], (err as Error).message);
     }
     const cors = r.cors ? compileCors(r.cors) : null;
-    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors, onStateError: r.on_state_error });
+    const validator = r.validate ? compileRouteValidator(r.validate, route, r.mode, baseDir, at, problems) : null;
+    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors, onStateError: r.on_state_error, validator });
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -357,11 +360,13 @@ function compileRoute(
 
   let path = '';
   let exact = false;
+  let template: PathTemplate | null = null;
   const rawPath = r.match.path.startsWith('=') ? ((exact = true), r.match.path.slice(1)) : r.match.path;
   try {
     const canonical = canonicalPath(rawPath);
     if (canonical.path !== canonical.matchPath) throw new Error('route paths may not contain ;parameters');
     path = exact ? canonical.path : canonical.path.replace(/\/$/, '');
+    template = parseTemplate(path) ?? null;
   } catch (err) {
     fail(['match', 'path'], `invalid path: ${(err as { detail?: string }).detail ?? (err as Error).message}`);
   }
@@ -394,6 +399,8 @@ function compileRoute(
     hosts,
     path,
     exact,
+    template,
+    validator: null,
     methods: r.match.methods ? new Set(r.match.methods) : null,
     upstream,
     public: r.public,

@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { cidrProblem, hostPatternProblem, identityPrefixProblem, routePathProblem, upstreamUrlProblem } from './checks.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
+import { IDENTITY_FIELD } from '../authz/params.ts';
+import { validateSchema } from '../validate/config.ts';
 
 const duration = z
   .string()
@@ -177,6 +179,8 @@ const grant = z.strictObject({
   description: z.string().max(500).optional(),
 });
 
+const identityFieldRef = z.string().regex(IDENTITY_FIELD, 'an identity field: subject, email, groups or claims.<path>');
+
 const claimMatcher = z.union([
   z.union([z.string(), z.number(), z.boolean()]),
   z.array(z.union([z.string(), z.number(), z.boolean()])).min(1),
@@ -214,6 +218,14 @@ const rule = z.strictObject({
   device: z.enum(['known', 'trusted']).optional().meta({ description: 'Device in devices.inventory, not revoked (and trusted)' }),
   service_callers: oneOrMany(str).optional().meta({ description: 'SPIFFE IDs (or prefixes ending in /*) allowed to call' }),
   grant: oneOrMany(z.string().regex(GRANT_NAME)).optional().meta({ description: 'An approved, unexpired just-in-time grant (a name under grants)' }),
+  params: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a segment name of the route path'), identityFieldRef)
+    .optional()
+    .meta({ description: 'Named path segment → identity field it must equal (or be one of): subject, email, groups, claims.<path>' }),
+  query_params: z
+    .record(z.string().min(1), identityFieldRef)
+    .optional()
+    .meta({ description: 'Query parameter → identity field; must be present, every value of a repeated parameter must match' }),
 });
 
 const authorize = z.strictObject({
@@ -287,6 +299,7 @@ const route = z.strictObject({
     .enum(['deny', 'allow'])
     .default('deny')
     .meta({ description: 'When the suspension/revocation state cannot be confirmed: deny (503) or allow with the last known copy' }),
+  validate: validateSchema.optional().meta({ description: 'Validate requests (OpenAPI file or inline JSON Schemas) before forwarding' }),
 });
 
 export const configSchema = z.strictObject({

@@ -11,6 +11,8 @@ import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 import { stripCookies } from '../authn/oidc/cookies.ts';
 import { assessAccess } from '../state/assess.ts';
+import { extractParams } from '../routing/template.ts';
+import { parseQuery } from '../normalize/query.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: RequestContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
@@ -169,6 +171,10 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     nowMs: Date.now(),
     device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
     grants: state.access,
+    // Closures only for policies that read parameters: the common path allocates nothing more. Segments
+    // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
+    params: route.policy.usesParams ? () => extractParams(route.template, ctx.target.path, route.exact) : undefined,
+    query: route.policy.usesParams ? () => parseQuery(ctx.target.query) : undefined,
   });
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');

@@ -5,6 +5,7 @@ import type { CanonicalTarget } from '../normalize/target.ts';
 import type { CompiledRoute } from '../routing/route.ts';
 import type { Identity } from '../authn/identity.ts';
 import type { Decision } from '../authz/policy.ts';
+import type { ValidationReport } from '../validate/index.ts';
 
 export interface RequestContext {
   readonly id: string;
@@ -31,4 +32,6 @@ export interface RequestContext {
   route: CompiledRoute | undefined;
   identity: Identity | null;
   decision: Decision | null;
+  /** Set by the validate stage when report-only forwarded a request it would have refused. */
+  validation?: ValidationReport;
 }

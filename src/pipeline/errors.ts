@@ -13,7 +13,10 @@ export const ERROR_CODES = {
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_SUSPENDED: { status: 403, title: 'Subject suspended' },
   GW_ERR_NO_ROUTE: { status: 404, title: 'Not found' },
+  GW_ERR_VALIDATION: { status: 400, title: 'Request validation failed' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
+  GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  GW_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal error' },
@@ -33,12 +36,14 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly detail: string;
   readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Field-level problems (request validation): names and rules only, never the client's values. */
+  readonly errors: readonly object[] | undefined;
   readonly [kGatewayError] = true;
 
   constructor(
     code: GatewayErrorCode,
     detail?: string,
-    options?: { cause?: unknown; headers?: ReadonlyArray<readonly [string, string]> },
+    options?: { cause?: unknown; headers?: ReadonlyArray<readonly [string, string]>; errors?: readonly object[] },
   ) {
     super(detail ?? ERROR_CODES[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
@@ -46,6 +51,7 @@ export class GatewayError extends Error {
     this.status = ERROR_CODES[code].status;
     this.detail = detail ?? ERROR_CODES[code].title;
     this.headers = options?.headers ?? [];
+    this.errors = options?.errors;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
@@ -74,6 +80,7 @@ export function toProblem(err: unknown, requestId: string): ProblemResponse {
     code: gw.code,
     detail: gw.detail,
     request_id: requestId,
+    ...(gw.errors ? { errors: gw.errors } : {}),
   });
   const headers: Array<[string, string]> = [
     ['content-type', 'application/problem+json'],

@@ -1,6 +1,7 @@
 // The stage chain for plain HTTP requests, in the fixed order of DESIGN.md §1:
 // normalize → route → limit (pre) → authenticate → authorize → limit (post) → mutate (src/pipeline/chain.ts)
-// → forward → respond (security headers, CORS) → audit. Reserved /.zt/ paths are answered by the gateway.
+// → validate (routes with `validate`, src/validate) → forward → respond (security headers, CORS) → audit.
+// Reserved /.zt/ paths are answered by the gateway.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../audit/logger.ts';
 import { forward } from '../proxy/forward.ts';
@@ -120,7 +121,15 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
         const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
-        forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
+        if (route.validator === null) {
+          forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
+          return;
+        }
+        // validate: after authorize (no body is held for a caller who may not call), before forward.
+        route.validator
+          .check(current, req)
+          .then((body) => forward(current, req, res, pool, route.upstream, plan, body))
+          .catch((err: unknown) => fail(err, current.id));
       };
       const admitted = admit(state, route, current, req);
       if (admitted instanceof Promise) admitted.then(send).catch((err: unknown) => fail(err, current.id));

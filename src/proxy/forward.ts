@@ -1,6 +1,6 @@
 // forward stage: stream the request to the route's upstream over its undici Pool and the response back.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { forwardedElement } from '../normalize/forwarded.ts';
 import type { RequestContext } from '../pipeline/context.ts';
@@ -53,8 +53,11 @@ export function forward(
   pool: Pool,
   upstream: UpstreamTarget,
   plan: ResponsePlan,
+  /** A validated body held in memory (sent with its exact length), or a replay stream; default: `req`. */
+  body?: Buffer | Readable,
 ): Promise<void> {
   const headers = ctx.upstreamHeaders;
+  if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
   appendForwardingHeaders(ctx, headers, upstream);
   const abort = new AbortController();
   const onClose = () => {
@@ -65,7 +68,7 @@ export function forward(
     path: ctx.target.path + ctx.target.query,
     method: ctx.method as Dispatcher.HttpMethod,
     headers,
-    body: ctx.hasBody ? req : null,
+    body: body ?? (ctx.hasBody ? req : null),
     opaque: { res, id: ctx.id, plan },
     headersTimeout: upstream.headersTimeout,
     bodyTimeout: upstream.bodyTimeout,
@@ -87,6 +90,18 @@ export function forward(
       throw upstreamError(err);
     },
   );
+}
+
+function setContentLength(headers: string[], length: number): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    const name = (headers[r] as string).toLowerCase();
+    if (name === 'content-length' || name === 'transfer-encoding') continue;
+    headers[w++] = headers[r] as string;
+    headers[w++] = headers[r + 1] as string;
+  }
+  headers.length = w;
+  headers.push('content-length', String(length));
 }
 
 interface StreamState {

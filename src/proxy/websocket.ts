@@ -123,6 +123,8 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
       const current = ctx;
       const route = resolveRoute(state, current);
       if (!route.websocket) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not enabled on this route');
+      // A validated route describes HTTP requests only: an upgrade would reach the app unvalidated.
+      if (route.validator !== null) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not available on a validated route');
       const admitted = admit(state, route, current, req);
       const proceed = () => {
         const headers = current.upstreamHeaders;

@@ -5,6 +5,8 @@ import type { CorsPolicy } from '../response/cors.ts';
 import type { SecurityHeaderSet } from '../response/security-headers.ts';
 import type { IdentityHeaderNames } from '../proxy/identity-headers.ts';
 import type { UpstreamTarget } from '../proxy/upstream.ts';
+import type { RouteValidator } from '../validate/index.ts';
+import type { PathTemplate } from './template.ts';
 
 export interface HostMatcher {
   /** Exact lower-case names. */
@@ -22,6 +24,10 @@ export interface CompiledRoute {
   /** Canonical path prefix without trailing slash ('' for /), or the exact path for `=/x`. */
   readonly path: string;
   readonly exact: boolean;
+  /** Named segments (`/tenants/{tenant}`); null for a plain prefix or exact path. */
+  readonly template: PathTemplate | null;
+  /** null: no `validate` block (bodies stream unbuffered). */
+  readonly validator: RouteValidator | null;
   /** null: any method. */
   readonly methods: ReadonlySet<string> | null;
   readonly upstream: UpstreamTarget;

@@ -1,11 +1,14 @@
 // Compiled router: host index (exact names, *.suffix wildcards, any-host) → path-prefix maps.
 // A lookup costs one Map probe per path segment per host bucket, independent of the number of routes.
 import type { CompiledRoute } from './route.ts';
+import { matchTemplate } from './template.ts';
 
 interface Bucket {
   /** prefix ('' | '/a' | '/a/b') → routes in file order */
   readonly prefix: Map<string, CompiledRoute[]>;
   readonly exact: Map<string, CompiledRoute[]>;
+  /** Routes with named segments, keyed by their literal prefix; the template is checked on a hit. */
+  readonly templated: Map<string, CompiledRoute[]>;
 }
 
 export interface Router {
@@ -15,14 +18,24 @@ export interface Router {
 }
 
 function newBucket(): Bucket {
-  return { prefix: new Map(), exact: new Map() };
+  return { prefix: new Map(), exact: new Map(), templated: new Map() };
 }
 
 function add(bucket: Bucket, route: CompiledRoute): void {
-  const map = route.exact ? bucket.exact : bucket.prefix;
-  const list = map.get(route.path);
+  const map = route.template ? bucket.templated : route.exact ? bucket.exact : bucket.prefix;
+  const key = route.template ? route.template.literalPrefix : route.path;
+  const list = map.get(key);
   if (list) list.push(route);
-  else map.set(route.path, [route]);
+  else map.set(key, [route]);
+}
+
+function firstTemplated(list: CompiledRoute[] | undefined, matchPath: string, method: string, best: CompiledRoute | undefined) {
+  if (list === undefined) return best;
+  for (const r of list) {
+    if (best !== undefined && r.index >= best.index) return best;
+    if ((r.methods === null || r.methods.has(method)) && r.template !== null && matchTemplate(r.template, matchPath, r.exact)) return r;
+  }
+  return best;
 }
 
 function firstAllowing(list: CompiledRoute[] | undefined, method: string, best: CompiledRoute | undefined) {
@@ -36,12 +49,17 @@ function firstAllowing(list: CompiledRoute[] | undefined, method: string, best: 
 
 function searchBucket(b: Bucket, prefixPath: string, exactPath: string, method: string, best: CompiledRoute | undefined) {
   best = firstAllowing(b.exact.get(exactPath), method, best);
-  if (b.prefix.size === 0) return best;
+  const templated = b.templated.size > 0;
+  if (b.prefix.size === 0 && !templated) return best;
   best = firstAllowing(b.prefix.get(''), method, best);
+  if (templated) best = firstTemplated(b.templated.get(''), exactPath, method, best);
   // Every segment boundary of the path is a candidate prefix: /a/b/c → /a, /a/b, /a/b/c.
   for (let i = prefixPath.indexOf('/', 1); ; i = prefixPath.indexOf('/', i + 1)) {
     const prefix = i < 0 ? prefixPath : prefixPath.slice(0, i);
-    if (prefix.length > 0) best = firstAllowing(b.prefix.get(prefix), method, best);
+    if (prefix.length > 0) {
+      best = firstAllowing(b.prefix.get(prefix), method, best);
+      if (templated) best = firstTemplated(b.templated.get(prefix), exactPath, method, best);
+    }
     if (i < 0) return best;
   }
 }

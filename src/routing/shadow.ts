@@ -11,7 +11,23 @@ function hostCovered(a: HostMatcher | null, b: HostMatcher | null): boolean {
   );
 }
 
+/** Segments of a route path; a named segment is null (it stands for any one segment). */
+function segmentsOf(r: CompiledRoute): Array<string | null> {
+  if (r.template) return r.template.segments.map((s) => ('param' in s ? null : s.literal));
+  return r.path === '' ? [] : r.path.split('/').slice(1);
+}
+
+/** With named segments: a covers b when a's segments are a prefix of b's (all of them, for exact a). */
+function templateCovered(a: CompiledRoute, b: CompiledRoute): boolean {
+  const as = segmentsOf(a);
+  const bs = segmentsOf(b);
+  if (a.exact && (!b.exact || as.length !== bs.length)) return false;
+  if (as.length > bs.length) return false;
+  return as.every((seg, i) => seg === null ? bs[i] !== '' : seg === bs[i]);
+}
+
 function pathCovered(a: CompiledRoute, b: CompiledRoute): boolean {
+  if (a.template || b.template) return templateCovered(a, b);
   if (a.exact) return b.exact && a.path === b.path;
   if (a.path === '') return true;
   const p = b.path;
