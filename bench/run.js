@@ -247,6 +247,25 @@ const sessionRoute = `  - name: app
     authenticate: [corp]
     authorize: { allow: [{ groups: sales }] }
 `;
+// A 1 KB JSON order (line items until the text reaches 1024 bytes) and the schema a validated route holds it to.
+const order = { customer: 'ACME Corporation', reference: 'PO-2026-0042', items: [] };
+while (JSON.stringify(order).length < 1024) order.items.push({ sku: `SKU-${1000 + order.items.length}`, qty: order.items.length + 1, note: 'deliver to dock 4' });
+const orderBody = JSON.stringify(order);
+const orderSchema = JSON.stringify({
+  type: 'object',
+  required: ['customer', 'items'],
+  properties: {
+    customer: { type: 'string', minLength: 1, maxLength: 200 },
+    reference: { type: 'string', pattern: '^PO-[0-9]{4}-[0-9]{4}$' },
+    items: {
+      type: 'array',
+      maxItems: 100,
+      items: { type: 'object', required: ['sku', 'qty'], properties: { sku: { type: 'string' }, qty: { type: 'integer', minimum: 1 }, note: { type: 'string', maxLength: 200 } } },
+    },
+  },
+});
+const jsonPost = { method: 'POST', body: orderBody, headers: { 'content-type': 'application/json' } };
+const validatedRoute = `  - { name: orders, match: { path: / }, upstream: ${upstreamYaml}, public: true, validate: { body: ${orderSchema}, max_body: 16kb } }\n`;
 function manyRoutes(n) {
   let out = '';
   for (let i = 0; i < n - 1; i++) out += publicRoute(`r${i}`, `/svc${i}/api`);
@@ -275,6 +294,8 @@ const scenarios = [
     ? [{ name: 'zt-gateway full pipeline, Redis limits', headers: auth, start: () => startGateway(fullRoute, 'AUDIT\nstate: { redis: "redis://127.0.0.1:6379/0" }') }]
     : []),
   { name: 'zt-gateway OIDC session cookie route', headers: sessionCookie, start: () => startGateway(sessionRoute, 'OIDC') },
+  { name: 'zt-gateway public route, POST 1 KB JSON', ...jsonPost, start: () => startGateway(publicRoute('app', '/')) },
+  { name: 'zt-gateway validated 1 KB JSON body', ...jsonPost, start: () => startGateway(validatedRoute) },
   { name: 'zt-gateway 10 routes', path: '/', start: () => startGateway(manyRoutes(10)) },
   { name: 'zt-gateway 10,000 routes', path: '/', start: () => startGateway(manyRoutes(10_000)) },
 ].filter((s) => !opts.only || s.name.includes(opts.only) || s.name === 'bare undici proxy');
@@ -282,16 +303,22 @@ const skipped = [
   ...(hasRedis ? [] : [{ name: 'zt-gateway full pipeline, Redis limits', why: 'no Redis at 127.0.0.1:6379' }]),
 ];
 
-function load(url, headers, seconds) {
-  if (loader === 'wrk') return wrk(url, headers, seconds);
+function load(url, headers, seconds, method = 'GET', body = undefined) {
+  if (loader === 'wrk') return wrk(url, headers, seconds, method, body);
   return new Promise((resolve, reject) => {
-    autocannon({ url, connections, pipelining: 1, duration: seconds, headers }, (err, r) => (err ? reject(err) : resolve(r)));
+    autocannon({ url, connections, pipelining: 1, duration: seconds, headers, method, ...(body ? { body } : {}) }, (err, r) => (err ? reject(err) : resolve(r)));
   });
 }
 
 /** wrk, one thread on the load CPU; its report parsed into autocannon's shape (req/s, p50/p99 ms, failures). */
-function wrk(url, headers = {}, seconds) {
+function wrk(url, headers = {}, seconds, method = 'GET', body = undefined) {
   const args = ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(seconds))}s`, '--latency'];
+  if (method !== 'GET' || body !== undefined) {
+    // wrk sends a body only from a Lua script.
+    const script = join(work, `wrk-${method}-${body?.length ?? 0}.lua`);
+    writeFileSync(script, `wrk.method = ${JSON.stringify(method)}\nwrk.body = ${JSON.stringify(body ?? '')}\n`);
+    args.push('-s', script);
+  }
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   const cmd = hasTaskset ? 'taskset' : 'wrk';
   const argv = hasTaskset ? ['-c', '1', 'wrk', ...args, url] : [...args, url];
@@ -327,11 +354,11 @@ for (let round = 1; round <= rounds; round++) {
   for (const s of scenarios) {
     const server = await s.start();
     const url = `http://127.0.0.1:${server.port}${s.path ?? '/'}`;
-    const check = await request(url, { headers: s.headers ?? {} });
-    await check.body.dump();
-    if (check.statusCode !== 200) throw new Error(`${s.name}: warm-up request answered ${check.statusCode}`);
-    if (warmup > 0) await load(url, s.headers, warmup);
-    const r = await load(url, s.headers, duration);
+    const check = await request(url, { headers: s.headers ?? {}, method: s.method ?? 'GET', ...(s.body ? { body: s.body } : {}) });
+    const answer = await check.body.text();
+    if (check.statusCode !== 200) throw new Error(`${s.name}: warm-up request answered ${check.statusCode} ${answer.slice(0, 300)}`);
+    if (warmup > 0) await load(url, s.headers, warmup, s.method, s.body);
+    const r = await load(url, s.headers, duration, s.method, s.body);
     await server.stop();
     const ok = r.non2xx === 0 && r.errors === 0;
     samples.get(s.name).push({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, ok, non2xx: r.non2xx, errors: r.errors });
