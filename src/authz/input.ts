@@ -11,4 +11,6 @@ export interface PolicyInput {
   readonly nowMs: number;
   /** The caller's device, resolved lazily (client certificate or trusted header). */
   readonly device: () => Device | undefined;
+  /** The request's risk score (0-1), when the route scores risk; undefined otherwise. */
+  readonly risk: number | undefined;
 }

@@ -25,6 +25,7 @@ export const REASONS = [
   'device-untrusted',
   'device-revoked',
   'service-caller-unauthorized',
+  'risk-too-high',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -15,6 +15,7 @@ import { canonicalPath } from '../normalize/target.ts';
 import { compileUpstream } from '../proxy/upstream.ts';
 import type { CompiledRoute, HostMatcher } from '../routing/route.ts';
 import { createRouter, type Router } from '../routing/router.ts';
+import { compileRisk, RiskConfigError, type RiskSettings } from '../risk/index.ts';
 import { HOST_PATTERN } from './checks.ts';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
 import type { LoadedConfig } from './load.ts';
@@ -42,6 +43,8 @@ export interface CompiledConfig {
   /** The OIDC relying party, when any provider is type oidc. */
   readonly rp: RelyingParty | null;
   readonly devices: { inventory: DeviceInventory; header: string | undefined } | null;
+  /** Risk scoring settings (and the GeoIP database); null when nothing uses risk. */
+  readonly risk: RiskSettings | null;
   /** Security headers for answers that belong to no route (problems, reserved paths). */
   readonly security: SecurityHeaderSet;
   /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
@@ -176,6 +179,14 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       report(['devices', 'inventory'], (err as Error).message);
     }
   }
+  let risk: RiskSettings | null = null;
+  try {
+    risk = compileRisk(config, baseDir, options.previous?.risk ?? null);
+  } catch (err) {
+    if (!(err instanceof RiskConfigError)) throw err;
+    report(err.path, err.message);
+  }
+  if (config.log.audit_chain && config.log.audit === 'stdout') report(['log', 'audit_chain'], 'audit_chain needs log.audit to be a file path');
   if (config.rate_limits.pre_auth && config.rate_limits.pre_auth.per !== 'ip') {
     report(['rate_limits', 'pre_auth', 'per'], 'pre_auth limits run before authentication: per must be ip');
   }
@@ -224,7 +235,10 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       at(['security_headers'], (err as Error).message);
     }
     const cors = r.cors ? compileCors(r.cors) : null;
-    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors });
+    const riskRule = (r.authorize?.deny ?? []).some((rule) => rule.risk_above !== undefined);
+    if (r.public && (riskRule || r.step_up?.when)) at(['public'], 'risk_above needs an authenticated route (there is no subject to score)');
+    const scoresRisk = !r.public && risk !== null && (riskRule || r.step_up?.when !== undefined || risk.allRoutes);
+    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors, scoresRisk });
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -240,6 +254,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     assertion,
     rp,
     devices,
+    risk,
     security: globalSecurity,
     warnings,
   };
@@ -301,8 +316,9 @@ function compileRouteAuth(
   }
   if (list.length > 0 && !h.pass_token) for (const p of list) for (const c of p.consumes) drop.add(c);
   if (list.length > 0 && h.pass_token) for (const p of list) for (const c of p.consumes) if (c !== 'authorization') drop.add(c);
-  if (r.step_up && !list.some((p) => p.type === 'oidc')) {
-    report(['step_up'], 'step_up needs an oidc provider in authenticate');
+  // A risk step-up also works for API callers (401 with a challenge); a permanent one needs a login to send them to.
+  if (r.step_up && r.step_up.when === undefined && !list.some((p) => p.type === 'oidc')) {
+    report(['step_up'], 'step_up needs an oidc provider in authenticate (or a when: { risk_above } condition)');
     ok = false;
   }
   if (!ok) return undefined;
@@ -314,7 +330,13 @@ function compileRouteAuth(
     dropHeaders: drop,
     passToken: h.pass_token,
     loginProviders: list.filter((p) => p.type === 'oidc').map((p) => p.name),
-    stepUp: r.step_up ? { acr: r.step_up.acr, maxAgeS: r.step_up.max_age === undefined ? undefined : Math.round(r.step_up.max_age / 1000) } : null,
+    stepUp: r.step_up
+      ? {
+          acr: r.step_up.acr ?? (r.step_up.when ? 'mfa' : undefined),
+          maxAgeS: r.step_up.max_age === undefined ? undefined : Math.round(r.step_up.max_age / 1000),
+          riskAbove: r.step_up.when?.risk_above,
+        }
+      : null,
   };
 }
 

@@ -65,6 +65,7 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
       route: undefined,
       identity: null,
       decision: null,
+      risk: undefined,
     };
   };
 }

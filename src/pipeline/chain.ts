@@ -10,6 +10,7 @@ import type { RuntimeState } from '../server/runtime.ts';
 import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 import { stripCookies } from '../authn/oidc/cookies.ts';
+import { assessRisk, learnRisk } from '../risk/stage.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: RequestContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
@@ -60,26 +61,33 @@ function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean
 function stepUp(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, req: IncomingMessage, identity: Identity): Promise<never> | undefined {
   const need = route.stepUp;
   const rp = state.compiled.rp;
-  if (need === null || rp === null || identity.method !== 'session') return undefined;
+  if (need === null) return undefined;
+  // A risk step-up (step_up.when.risk_above) applies to any caller, only while the score is above the
+  // threshold, and needs a fresh login (max_age, else risk.reauth_window) with the acr.
+  const byRisk = need.riskAbove !== undefined;
+  if (byRisk && !(ctx.risk !== undefined && ctx.risk.score > (need.riskAbove as number))) return undefined;
+  if (!byRisk && (rp === null || identity.method !== 'session')) return undefined;
+  const maxAgeS = need.maxAgeS ?? (byRisk ? state.compiled.risk?.reauthWindowS : undefined);
   const nowS = Math.floor(Date.now() / 1000);
-  const tooOld = need.maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > need.maxAgeS);
+  const tooOld = maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > maxAgeS);
   const missingAcr = need.acr !== undefined && lacksMfa(identity, need.acr, state);
   if (!tooOld && !missingAcr) return undefined;
-  if (!isNavigation(ctx, req)) {
+  if (rp === null || identity.method !== 'session' || !isNavigation(ctx, req)) {
     const params = [
       'Bearer realm="zt-gateway"',
       'error="insufficient_user_authentication"',
       ...(need.acr ? [`acr_values="${need.acr}"`] : []),
-      ...(need.maxAgeS !== undefined ? [`max_age=${need.maxAgeS}`] : []),
+      ...(maxAgeS !== undefined ? [`max_age=${maxAgeS}`] : []),
     ];
     throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'this route needs a stronger or more recent login', {
       headers: [['www-authenticate', params.join(', ')]],
+      ...(byRisk && need.acr ? { extra: { challenge: need.acr } } : {}),
     });
   }
   return rp
     .startLogin(ctx, identity.provider, {
       ...(need.acr ? { acr: need.acr } : {}),
-      ...(need.maxAgeS !== undefined ? { maxAgeS: need.maxAgeS } : {}),
+      ...(maxAgeS !== undefined ? { maxAgeS } : {}),
       prompt: 'login',
       reason: 'step_up',
     })
@@ -166,6 +174,7 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     clientIp: ctx.clientIp,
     nowMs: Date.now(),
     device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
+    risk: ctx.risk?.score,
   });
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
@@ -184,11 +193,17 @@ export function admit(
   const limits = state.limits;
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
+    if (identity === null) return afterAssess(null);
+    const assessed = assessRisk(state.risk, route, ctx, req, identity, () => deviceOf(state, ctx, req));
+    return assessed === undefined ? afterAssess(identity) : assessed.then(() => afterAssess(identity));
+  };
+  const afterAssess = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     if (identity !== null) {
       const up = stepUp(state, route, ctx, req, identity);
       if (up !== undefined) return up;
     }
     authorizeRequest(state, route, ctx, req);
+    learnRisk(state.risk, ctx);
     const limited = limits.route(route, ctx, identity);
     const mutate = () => {
       const mutated = mutateRequest(state, route, ctx, identity);
@@ -231,6 +246,7 @@ export function admit(
     const invalid = err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED' && err.headers.some(([, v]) => v.includes('error='));
     if (invalid) {
       limits.recordAuthFailure(ctx, undefined);
+      state.risk?.recordFailure(ctx.clientIp, Date.now());
     }
   };
   const pre = limits.preAuth(ctx);

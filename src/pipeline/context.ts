@@ -5,6 +5,7 @@ import type { CanonicalTarget } from '../normalize/target.ts';
 import type { CompiledRoute } from '../routing/route.ts';
 import type { Identity } from '../authn/identity.ts';
 import type { Decision } from '../authz/policy.ts';
+import type { RiskResult } from '../risk/index.ts';
 
 export interface RequestContext {
   readonly id: string;
@@ -26,4 +27,6 @@ export interface RequestContext {
   route: CompiledRoute | undefined;
   identity: Identity | null;
   decision: Decision | null;
+  /** Set by the assess stage on routes that score risk. */
+  risk?: RiskResult | undefined;
 }

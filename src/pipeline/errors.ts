@@ -32,12 +32,14 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly detail: string;
   readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Extra problem fields for the client, e.g. { challenge: 'mfa' } on a risk step-up. */
+  readonly extra: Readonly<Record<string, string>> | undefined;
   readonly [kGatewayError] = true;
 
   constructor(
     code: GatewayErrorCode,
     detail?: string,
-    options?: { cause?: unknown; headers?: ReadonlyArray<readonly [string, string]> },
+    options?: { cause?: unknown; headers?: ReadonlyArray<readonly [string, string]>; extra?: Readonly<Record<string, string>> },
   ) {
     super(detail ?? ERROR_CODES[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
@@ -45,6 +47,7 @@ export class GatewayError extends Error {
     this.status = ERROR_CODES[code].status;
     this.detail = detail ?? ERROR_CODES[code].title;
     this.headers = options?.headers ?? [];
+    this.extra = options?.extra;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
@@ -67,6 +70,7 @@ export function toProblem(err: unknown, requestId: string): ProblemResponse {
   const gw = err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL');
   const { title } = ERROR_CODES[gw.code];
   const body = JSON.stringify({
+    ...gw.extra, // first: never overrides a standard field
     type: `urn:zt-gateway:error:${gw.code}`,
     title,
     status: gw.status,
