@@ -88,7 +88,7 @@ export function verifyChain(text: string): VerifyResult {
     if (rec === null || typeof rec !== 'object' || typeof rec.seq !== 'number' || typeof rec.prev !== 'string') {
       return { ok: false, line: n, problem: 'no seq/prev: not a chained audit record' };
     }
-    if (rec.seq > n) return { ok: false, line: n, problem: `seq ${rec.seq} where ${n} was expected: record(s) removed before this line` };
+    if (rec.seq > n) return { ok: false, line: n, problem: `seq ${rec.seq} where ${n} was expected: record(s) removed or moved before this line` };
     if (rec.seq < n) return { ok: false, line: n, problem: `seq ${rec.seq} where ${n} was expected: records reordered or duplicated` };
     if (rec.prev !== prev) {
       // Sequence numbers are intact, so the content of the line before changed (or this line's prev did).
