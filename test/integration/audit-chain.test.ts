@@ -2,7 +2,6 @@
 // destination carry seq and prev (SHA-256 of the previous line); the chain holds under concurrent requests,
 // across a reload and a restart; `zt-gateway audit verify` (the built binary) passes a clean file and names
 // the first bad line of an edited, removed, reordered or truncated one.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENESIS, verifyChain } from '../../src/audit/chain.ts';
 import { ConfigError } from '../../src/config/errors.ts';
-import { bin, ensureBuilt, root } from '../helpers/build.ts';
+import { ensureBuilt, runBuiltCli } from '../helpers/build.ts';
 import { startGateway, tempDir } from '../helpers/gateway.ts';
 import { waitFor } from '../helpers/streams.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -26,17 +25,7 @@ routes:
     public: true
 `;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { PATH: process.env.PATH }, timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runBuiltCli;
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');

@@ -1,14 +1,13 @@
 // `zt-gateway test` and `zt-gateway explain` as an operator runs them (node bin/zt-gateway.js on dist/):
 // output, decisions, reasons and exit codes (0 allow / all passed, 1 deny / a mismatch, 2 usage or input).
 // `cli` spawns the built binary; `run` calls the same main() in-process for the tables of messages.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
-import { bin, ensureBuilt, root } from '../helpers/build.ts';
+import { ensureBuilt, root, runBuiltCli } from '../helpers/build.ts';
 const CRM = join(root, 'config', 'policies', 'crm.yaml');
 const CRM_TESTS = join(root, 'config', 'policies', 'crm.test.yaml');
 
@@ -19,18 +18,7 @@ interface Result {
   stderr: string;
 }
 
-/** Runs the CLI (async, so the cases of a file can run concurrently); bounded by a timeout. */
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { PATH: process.env.PATH }, timeout: 20_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runBuiltCli;
 
 /**
  * The same CLI entry point in-process, with captured output: for the wide tables of messages. What only the

@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SignJWT } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.ts';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { signHs256 } from '../helpers/idp.ts';
 import { GEOIP_V4, GEOIP_V6, IP_DE, IP_GB, IP_IE, IP_JP, IP_UNKNOWN } from '../helpers/geoip.ts';
 import { waitFor } from '../helpers/streams.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -53,16 +53,7 @@ routes:
     authorize: { allow: [{ authenticated: true }] }
 `;
 
-function token(sub: string, claims: Record<string, unknown> = {}, key = JWT_SECRET): Promise<string> {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer(ISSUER)
-    .setAudience('gw')
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(key));
-}
+const token = (sub: string, claims: Record<string, unknown> = {}, key = JWT_SECRET) => signHs256(key, ISSUER, sub, claims);
 
 let upstream: Upstream;
 let gw: TestGateway;
