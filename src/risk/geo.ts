@@ -70,22 +70,33 @@ export function loadGeo(files: readonly string[]): GeoLookup {
   }
   // An IPv6 database also answers IPv4 (mapped); prefer a dedicated IPv4 one.
   const forV4 = [...v4, ...v6];
+  // Recent answers (also "no location"): a client sends many requests from one address.
+  const cache = new Map<string, Location | null>();
   return {
     locate(raw) {
-      const ip = plainAddress(raw);
-      if (isUnlocatable(ip)) return undefined;
-      const readers = isIP(ip) === 4 ? forV4 : v6;
-      for (const r of readers) {
-        try {
-          const loc = toLocation(r.get(ip) as Entry | null);
-          if (loc) return loc;
-        } catch {
-          // A damaged record: this signal is simply absent for the request.
-        }
-      }
-      return undefined;
+      const hit = cache.get(raw);
+      if (hit !== undefined) return hit ?? undefined;
+      const loc = lookup(raw);
+      if (cache.size >= 10_000) cache.delete(cache.keys().next().value as string);
+      cache.set(raw, loc ?? null);
+      return loc;
     },
   };
+
+  function lookup(raw: string): Location | undefined {
+    const ip = plainAddress(raw);
+    if (isUnlocatable(ip)) return undefined;
+    const readers = isIP(ip) === 4 ? forV4 : v6;
+    for (const r of readers) {
+      try {
+        const loc = toLocation(r.get(ip) as Entry | null);
+        if (loc) return loc;
+      } catch {
+        // A damaged record: this signal is simply absent for the request.
+      }
+    }
+    return undefined;
+  }
 }
 
 /** Great-circle distance in km. */

@@ -1,6 +1,5 @@
 // The assess stage's risk engine: one score per request from the subject's profile, the client address (its
 // GeoIP location), the device and recent failures. Synchronous with the memory store; a Promise with Redis.
-import { createHash } from 'node:crypto';
 import type { Identity } from '../authn/identity.ts';
 import { newProfile, learn, type Observation, type Profile } from './profile.ts';
 import type { RiskSettings } from './settings.ts';
@@ -36,8 +35,8 @@ export interface RiskEngine {
 
 function deviceKey(req: RiskRequest): string {
   if (req.deviceId !== undefined) return `dev:${req.deviceId}`;
-  if (req.userAgent === undefined) return 'ua:-';
-  return `ua:${createHash('sha256').update(req.userAgent).digest('base64url').slice(0, 16)}`;
+  // Bounded: a profile keeps at most max_entries of these.
+  return req.userAgent === undefined ? 'ua:-' : `ua:${req.userAgent.slice(0, 200)}`;
 }
 
 export function createRiskEngine(settings: RiskSettings, store: ProfileStore): RiskEngine {

@@ -47,7 +47,15 @@ export function knows(list: ReadonlyArray<readonly [string, number]>, value: str
   return false;
 }
 
+export const utcHour = (ms: number): number => Math.floor(ms / 3_600_000) % 24;
+
 function touch(list: Array<[string, number]>, value: string, nowMs: number, limits: ProfileLimits): void {
+  const lastEntry = list[list.length - 1];
+  // The common case: the same value as last time (no reordering, nothing can be over the bound).
+  if (lastEntry !== undefined && lastEntry[0] === value && nowMs - (list[0] as [string, number])[1] <= limits.decayMs) {
+    lastEntry[1] = nowMs;
+    return;
+  }
   const i = list.findIndex(([v]) => v === value);
   if (i >= 0) list.splice(i, 1);
   list.push([value, nowMs]);
@@ -71,7 +79,7 @@ export function learn(p: Profile, o: Observation, limits: ProfileLimits): Profil
     for (let h = 0; h < 24; h++) p.hours[h] = (p.hours[h] ?? 0) * f;
     p.decayedAt = o.nowMs;
   }
-  const hour = new Date(o.nowMs).getUTCHours();
+  const hour = utcHour(o.nowMs);
   p.hours[hour] = (p.hours[hour] ?? 0) + 1;
   p.seen++;
   touch(p.ips, o.ip, o.nowMs, limits);

@@ -1,7 +1,7 @@
 // The risk signals of one request against the subject's profile. Each signal that fires adds its configured
 // weight; the score is capped at 1. Novelty signals wait for the learning period; travel and failures do not.
 import { distanceKm } from './geo.ts';
-import { knows, type Observation, type Profile } from './profile.ts';
+import { knows, utcHour, type Observation, type Profile } from './profile.ts';
 
 export const SIGNALS = ['new_ip', 'new_country', 'impossible_travel', 'unknown_device', 'auth_failures', 'unusual_hours', 'high_volume'] as const;
 export type SignalName = (typeof SIGNALS)[number];
@@ -61,7 +61,8 @@ export function assessSignals(s: SignalSettings, p: Profile | undefined, o: Obse
     if (!knows(p.ips, o.ip, o.nowMs, s.decayMs)) add('new_ip');
     if (o.country !== undefined && !knows(p.countries, o.country, o.nowMs, s.decayMs)) add('new_country', { country: o.country });
     if (!knows(p.devices, o.device, o.nowMs, s.decayMs)) add('unknown_device');
-    if (unusualHour(p.hours, new Date(o.nowMs).getUTCHours())) add('unusual_hours', { hour_utc: new Date(o.nowMs).getUTCHours() });
+    const hour = utcHour(o.nowMs);
+    if (unusualHour(p.hours, hour)) add('unusual_hours', { hour_utc: hour });
     const inMinute = (Math.floor(o.nowMs / 60_000) === p.minute ? p.minuteCount : 0) + 1;
     if (p.rate > 0 && inMinute >= s.volumeMin && inMinute > s.volumeFactor * p.rate) {
       add('high_volume', { per_minute: inMinute, usual: Math.round(p.rate * 10) / 10 });
