@@ -48,7 +48,7 @@ function tailOf(file: string): { seq: number; prev: string; torn: boolean } {
 }
 
 /** Wraps the file's destination: each pino line gets seq and prev inserted after its opening brace. */
-export function chainedDestination(file: string, sink: Sink): DestinationStream & { flush(cb?: (err?: Error) => void): void } {
+export function chainedDestination(file: string, sink: Sink): DestinationStream & { flush(cb?: (err?: Error) => void): void; flushSync(): void } {
   const head = tailOf(file);
   let seq = head.seq;
   let prev = head.prev;
@@ -63,6 +63,9 @@ export function chainedDestination(file: string, sink: Sink): DestinationStream 
     flush(cb) {
       if (sink.flush) sink.flush(cb);
       else cb?.();
+    },
+    flushSync() {
+      sink.flushSync?.();
     },
   };
 }

@@ -33,6 +33,7 @@ export class Runtime {
 
   readonly #log: Logger;
   readonly #audits = new Map<string, AuditLog>();
+  readonly #chained = new Map<string, boolean>();
   readonly #redisUrl: string | undefined;
   readonly #redis: Redis | null;
   readonly #limiters: LimiterRegistry;
@@ -90,6 +91,8 @@ export class Runtime {
   #auditFor(target: string, chain: boolean): AuditLog {
     let audit = this.#audits.get(target);
     if (!audit) this.#audits.set(target, (audit = createAuditLog(target, this.#log, chain)));
+    else if (this.#chained.get(target) !== chain) this.#log.warn('log.audit_chain changed: restart the gateway to apply it');
+    this.#chained.set(target, this.#chained.get(target) ?? chain);
     return audit;
   }
 
