@@ -193,7 +193,8 @@ export function admit(
   const limits = state.limits;
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
-    if (identity === null) return afterAssess(null);
+    // Routes that do not score risk skip the assess stage entirely.
+    if (identity === null || route.scoresRisk !== true) return afterAssess(identity);
     const assessed = assessRisk(state.risk, route, ctx, req, identity, () => deviceOf(state, ctx, req));
     return assessed === undefined ? afterAssess(identity) : assessed.then(() => afterAssess(identity));
   };
