@@ -204,9 +204,9 @@ export function admit(
       if (up !== undefined) return up;
     }
     authorizeRequest(state, route, ctx, req);
-    learnRisk(state.risk, ctx);
     const limited = limits.route(route, ctx, identity);
     const mutate = () => {
+      learnRisk(state.risk, ctx); // admitted: past authorize and the route's rate limit
       const mutated = mutateRequest(state, route, ctx, identity);
       return mutated instanceof Promise ? mutated.then(() => identity) : identity;
     };
