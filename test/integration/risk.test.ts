@@ -174,6 +174,19 @@ describe('each signal raises the score by its configured weight (audit record)',
     expect(r.record.route).toBe('plain');
     expect('risk' in r.record).toBe(false);
   });
+
+  it('risk.all_routes: true scores (and learns on) every authenticated route, audit only where nothing uses it', async () => {
+    const g = await startGateway(config(upstream.url).replace('risk:\n', 'risk:\n  all_routes: true\n'), { env: { JWT_SECRET } });
+    try {
+      await call('/plain', { sub: 's-all', xff: IP_GB, on: g });
+      const r = await call('/plain', { sub: 's-all', xff: IP_JP, on: g });
+      expect(r.status).toBe(200);
+      expect(r.record.route).toBe('plain');
+      expect(signalNames(r)).toEqual(['impossible_travel']);
+    } finally {
+      await g.close();
+    }
+  });
 });
 
 describe('risk in policy', () => {
