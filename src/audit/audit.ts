@@ -2,6 +2,7 @@
 // To the main log stream (stdout) by default, or to its own file with `log.audit: <path>`.
 import pino from 'pino';
 import type { RequestContext } from '../pipeline/context.ts';
+import { chainedDestination } from './chain.ts';
 import { createLogger, type Logger } from './logger.ts';
 
 export type DecisionKind =
@@ -39,12 +40,13 @@ export function decisionKind(ctx: RequestContext | undefined, code: string | und
   return code === undefined ? 'allow' : 'refused';
 }
 
-export function createAuditLog(target: string, mainLog: Logger): AuditLog {
+export function createAuditLog(target: string, mainLog: Logger, chain = false): AuditLog {
   // Decision records are the audit trail, not diagnostics: log.level (e.g. warn) must not silence them.
-  const log: Logger =
-    target === 'stdout'
-      ? mainLog.child({ audit: true }, { level: 'info' })
-      : createLogger('info', pino.destination({ dest: target, sync: false, mkdir: true })).child({ audit: true });
+  const file = () => {
+    const dest = pino.destination({ dest: target, sync: false, mkdir: true });
+    return chain ? chainedDestination(target, dest) : dest;
+  };
+  const log: Logger = target === 'stdout' ? mainLog.child({ audit: true }, { level: 'info' }) : createLogger('info', file()).child({ audit: true });
   return {
     flush: () => log.flush(),
     record(ctx, status, code, extra) {
@@ -66,6 +68,7 @@ export function createAuditLog(target: string, mainLog: Logger): AuditLog {
         ...(ctx?.validation ? { validation: ctx.validation } : {}),
         status,
         code,
+        risk: ctx?.risk === undefined ? undefined : { score: ctx.risk.score, signals: ctx.risk.signals },
         ...extra,
       });
     },

@@ -219,5 +219,10 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
       };
     });
   }
+  if (rule.risk_above !== undefined) {
+    const above = rule.risk_above;
+    // Holds only on a computed score: a route that scores risk always has one for an authenticated caller.
+    add('risk_above', (i) => (i.risk !== undefined && i.risk > above ? null : 'risk-too-high'));
+  }
   return out;
 }

@@ -15,16 +15,21 @@ export interface ExplainRequest {
   ip: string;
   nowMs: number;
   deviceId: string | undefined;
+  /** A given risk score (--risk, or the weights of --signals); undefined: the route scores nothing. */
+  risk?: { score: number; signals: ReadonlyArray<{ name: string; weight: number }> } | undefined;
 }
 
 export interface Explanation {
   route: string;
-  decision: 'allow' | 'deny' | 'would_deny' | 'public' | 'unauthenticated';
+  decision: 'allow' | 'deny' | 'would_deny' | 'public' | 'unauthenticated' | 'step_up';
   /** What the gateway would do: forward, or answer with this status. */
   status: number | 'forward';
   rule: string | undefined;
   reasons: readonly RuleReason[];
   warnings: string[];
+  risk?: { score: number; signals: ReadonlyArray<{ name: string; weight: number }> };
+  /** The risk step-up that would be asked for (a fresh login with this acr, or 401 { challenge }). */
+  step_up?: { acr: string | undefined; risk_above: number };
 }
 
 export function explain(compiled: CompiledConfig, routeName: string, identity: Identity | null, req: ExplainRequest): Explanation {
@@ -42,7 +47,9 @@ export function explain(compiled: CompiledConfig, routeName: string, identity: I
   if (!under) warnings.push(`path ${path} is not under route ${route.name} (${route.exact ? '=' : ''}${route.path || '/'}): the router would not send it there`);
   if (route.methods && !route.methods.has(req.method)) warnings.push(`method ${req.method} is not in the route's methods`);
 
-  const base = { route: route.name, warnings };
+  const base = { route: route.name, warnings, ...(req.risk && route.scoresRisk ? { risk: req.risk } : {}) };
+  if (req.risk && !route.scoresRisk) warnings.push(`route ${route.name} does not score risk (no risk_above, step_up.when or risk.all_routes)`);
+  const score = route.scoresRisk ? req.risk?.score : undefined;
   if (route.public && route.policy === null) return { ...base, decision: 'public', status: 'forward', rule: undefined, reasons: [] };
   if (!route.public && identity === null) {
     return { ...base, decision: 'unauthenticated', status: 401, rule: undefined, reasons: [{ rule: '-', reason: 'unauthenticated' }] };
@@ -53,7 +60,13 @@ export function explain(compiled: CompiledConfig, routeName: string, identity: I
     identity, method: req.method, path, clientIp: req.ip, nowMs: req.nowMs, device: () => device,
     params: () => extractParams(route.template, target.path, route.exact),
     query: () => parseQuery(target.query),
+    risk: score,
   });
+  const above = route.stepUp?.riskAbove;
+  if (d.allow && above !== undefined && score !== undefined && score > above) {
+    // Before the policy at run time too; shown after it here so a risk deny is not hidden behind a step-up.
+    return { ...base, decision: 'step_up', status: 401, rule: d.rule, reasons: d.reasons, step_up: { acr: route.stepUp?.acr, risk_above: above } };
+  }
   if (d.allow) return { ...base, decision: route.public ? 'public' : 'allow', status: 'forward', rule: d.rule, reasons: d.reasons };
   if (route.mode === 'report-only') return { ...base, decision: 'would_deny', status: 'forward', rule: d.rule, reasons: d.reasons };
   return { ...base, decision: 'deny', status: 403, rule: d.rule, reasons: d.reasons };

@@ -22,4 +22,6 @@ export interface PolicyInput {
   readonly params?: () => Readonly<Record<string, string>>;
   /** The decoded query; null when it is not valid UTF-8 percent-encoding (resolved lazily). */
   readonly query?: () => QueryValues | null;
+  /** The request's risk score (0-1), when the route scores risk; undefined otherwise. */
+  readonly risk: number | undefined;
 }

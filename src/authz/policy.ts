@@ -22,6 +22,8 @@ export interface Decision {
 interface CompiledRule {
   readonly label: string;
   readonly conditions: ReadonlyArray<{ key: string; test: Condition }>;
+  /** Built once: what a matching deny rule reports. */
+  readonly matched: readonly RuleReason[];
 }
 
 export interface Policy {
@@ -49,7 +51,11 @@ function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], c
       throw new PolicyError((err as Error).message, [kind, i, (err as { key?: string }).key ?? '']);
     }
     if (conditions.length === 0) throw new PolicyError('a rule needs at least one condition (use authenticated: true)', [kind, i]);
-    return { label: rule.name ?? `${kind}[${i}]`, conditions };
+    if (kind === 'allow' && rule.risk_above !== undefined) throw new PolicyError('risk_above is a deny-rule condition', [kind, i, 'risk_above']);
+    const label = rule.name ?? `${kind}[${i}]`;
+    const matched: RuleReason[] = [{ rule: label, reason: kind === 'deny' ? 'deny-rule-matched' : 'rule-matched' }];
+    if (rule.risk_above !== undefined) matched.push({ rule: label, reason: 'risk-too-high' });
+    return { label, conditions, matched };
   });
 }
 
@@ -77,10 +83,10 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
     usesParams: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'params' || c.key === 'query_params')),
     evaluate(input) {
       for (const rule of deny) {
-        if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: [{ rule: rule.label, reason: 'deny-rule-matched' }] };
+        if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: rule.matched };
       }
       for (const rule of allow) {
-        if (holds(rule, input)) return { allow: true, rule: rule.label, reasons: [{ rule: rule.label, reason: 'rule-matched' }] };
+        if (holds(rule, input)) return { allow: true, rule: rule.label, reasons: rule.matched };
       }
       const reasons = allow.flatMap((r) => failures(r, input));
       return { allow: false, rule: undefined, reasons: reasons.length ? reasons : [{ rule: '-', reason: 'no-allow-rule' }] };

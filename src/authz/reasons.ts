@@ -30,6 +30,7 @@ export const REASONS = [
   'query-param-unauthorized',
   'query-param-missing',
   'identity-field-missing',
+  'risk-too-high',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -6,6 +6,7 @@ import { ConfigError } from '../config/errors.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
 import { auditConfigCommand } from './audit-config.ts';
+import { auditVerifyCommand } from './audit.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { validateCommand, type Output } from './validate.ts';
@@ -15,11 +16,13 @@ const USAGE = `usage:
   zt-gateway validate <file>           check a config file; exit 0 when valid
   zt-gateway explain --config <file> --route <name> [--identity id.json] --method GET --path /x
                      [--ip 10.0.0.1] [--time 2026-11-23T10:00:00Z] [--device id] [--json]
+                     [--risk 0.7 | --signals new_ip,impossible_travel]
                                        print the policy decision and its reasons (exit 0 forwarded, 1 refused)
   zt-gateway test <policies.test.yaml> --config <file>
                                        run policy test cases; exit 1 on any mismatch
   zt-gateway audit-config --config <file> [--strict] [--json] [--metrics-url <admin /metrics URL>]
                                        print the zero-trust posture report (--strict: exit 1 on any high finding)
+  zt-gateway audit verify <file>       check a hash-chained audit file; exit 1 naming the first bad line
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
   zt-gateway schema [--out <file>]     print the config JSON Schema
 ${ADMIN_USAGE}`;
@@ -48,13 +51,13 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
             config: { type: 'string' }, route: { type: 'string' }, identity: { type: 'string' },
             method: { type: 'string', default: 'GET' }, path: { type: 'string', default: '/' },
             ip: { type: 'string', default: '127.0.0.1' }, time: { type: 'string' }, device: { type: 'string' },
-            json: { type: 'boolean', default: false },
+            json: { type: 'boolean', default: false }, risk: { type: 'string' }, signals: { type: 'string' },
           },
         });
         if (!values.config || !values.route) return usage(io);
         return explainCommand(
           { config: values.config, route: values.route, identity: values.identity, method: values.method, path: values.path,
-            ip: values.ip, time: values.time, device: values.device, json: values.json },
+            ip: values.ip, time: values.time, device: values.device, json: values.json, risk: values.risk, signals: values.signals },
           io,
         );
       }
@@ -73,6 +76,11 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         });
         if (!values.config) return usage(io);
         return await auditConfigCommand({ config: values.config, strict: values.strict, json: values.json, metricsUrl: values['metrics-url'] }, io);
+      }
+      case 'audit': {
+        const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+        if (positionals[0] !== 'verify' || positionals.length !== 2) return usage(io);
+        return auditVerifyCommand(positionals[1] as string, io);
       }
       case 'hash-key': {
         const { key, hash } = newApiKey();

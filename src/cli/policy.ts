@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { identityFromJson } from '../authn/identity.ts';
-import { explain, type Explanation } from '../authz/explain.ts';
+import { explain, type Explanation, type ExplainRequest } from '../authz/explain.ts';
 import { REASONS } from '../authz/reasons.ts';
-import { compileConfig } from '../config/compile.ts';
+import { compileConfig, type CompiledConfig } from '../config/compile.ts';
+import { SIGNALS, scoreOf, type SignalName } from '../risk/index.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import type { Output } from './validate.ts';
@@ -35,6 +36,27 @@ function print(e: Explanation, io: Output): void {
   io.out(`decision: ${e.decision}${e.rule ? ` (${e.rule})` : ''}`);
   io.out(`result:   ${e.status === 'forward' ? 'forwarded to the upstream' : `answered ${e.status}`}`);
   for (const r of e.reasons) io.out(`reason:   ${r.rule}: ${r.reason}${r.param !== undefined ? ` (parameter ${r.param})` : ''}`);
+  if (e.risk) io.out(`risk:     ${e.risk.score}${e.risk.signals.map((s) => ` ${s.name}(+${s.weight})`).join('')}`);
+  if (e.step_up) io.out(`step-up:  risk above ${e.step_up.risk_above}: a fresh ${e.step_up.acr ?? ''} login (browser) or 401 { challenge } (API)`);
+}
+
+/** --risk 0.7, or --signals a,b scored with the config's weights (capped at 1). */
+function explainRisk(compiled: CompiledConfig, risk: string | undefined, signals: string | undefined): ExplainRequest['risk'] {
+  if (risk !== undefined && signals !== undefined) throw new TypeError('give --risk or --signals, not both');
+  if (risk !== undefined) {
+    const score = Number(risk);
+    if (risk.trim() === '' || !Number.isFinite(score) || score < 0 || score > 1) throw new TypeError(`invalid --risk "${risk}" (0 to 1)`);
+    return { score, signals: [] };
+  }
+  if (signals === undefined) return undefined;
+  const weights = compiled.risk?.signals.weights;
+  if (weights === undefined) throw new TypeError('--signals needs a config that uses risk');
+  const list = signals.split(',').map((name) => {
+    const n = name.trim() as SignalName;
+    if (!SIGNALS.includes(n)) throw new TypeError(`unknown signal "${name}" (one of ${SIGNALS.join(', ')})`);
+    return { name: n, weight: weights[n] };
+  });
+  return { score: scoreOf(list), signals: list };
 }
 
 export interface ExplainArgs {
@@ -47,6 +69,8 @@ export interface ExplainArgs {
   time: string | undefined;
   device: string | undefined;
   json: boolean;
+  risk?: string | undefined;
+  signals?: string | undefined;
 }
 
 export function explainCommand(a: ExplainArgs, io: Output): number {
@@ -55,7 +79,10 @@ export function explainCommand(a: ExplainArgs, io: Output): number {
   if (!compiled) return 2;
   try {
     const identity = a.identity === undefined ? null : identityFromJson(JSON.parse(readFileSync(a.identity, 'utf8')) as Record<string, unknown>);
-    const e = explain(compiled, a.route, identity, { method: a.method.toUpperCase(), path: a.path, ip: a.ip, nowMs: parseTime(a.time), deviceId: a.device });
+    const risk = explainRisk(compiled, a.risk, a.signals);
+    const e = explain(compiled, a.route, identity, {
+      method: a.method.toUpperCase(), path: a.path, ip: a.ip, nowMs: parseTime(a.time), deviceId: a.device, risk,
+    });
     if (a.json) io.out(JSON.stringify(e, null, 2));
     else print(e, io);
     return e.status === 'forward' ? 0 : 1;
@@ -79,6 +106,7 @@ const testFile = z.strictObject({
             ip: z.string().default('127.0.0.1'),
             time: z.string().optional(),
             device: z.string().optional(),
+            risk: z.number().min(0).max(1).optional(),
           })
           .prefault({}),
         expect: z.enum(['allow', 'deny']),
@@ -118,6 +146,7 @@ export function policyTestCommand(file: string, configFile: string, io: Output):
         ip: t.request.ip,
         nowMs: parseTime(t.request.time),
         deviceId: t.request.device,
+        risk: t.request.risk === undefined ? undefined : { score: t.request.risk, signals: [] },
       });
       // would_deny forwards, but the policy said deny: a test of the policy expects deny.
       const got = e.decision === 'allow' || e.decision === 'public' ? 'allow' : 'deny';

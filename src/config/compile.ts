@@ -19,6 +19,7 @@ import type { CompiledRoute, HostMatcher } from '../routing/route.ts';
 import { createRouter, type Router } from '../routing/router.ts';
 import { parseTemplate, type PathTemplate } from '../routing/template.ts';
 import { compileRouteValidator } from '../validate/route.ts';
+import { compileRisk, RiskConfigError, type RiskSettings } from '../risk/index.ts';
 import { HOST_PATTERN } from './checks.ts';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
 import type { LoadedConfig } from './load.ts';
@@ -48,6 +49,8 @@ export interface CompiledConfig {
   /** The OIDC relying party, when any provider is type oidc. */
   readonly rp: RelyingParty | null;
   readonly devices: { inventory: DeviceInventory; header: string | undefined } | null;
+  /** Risk scoring settings (and the GeoIP database); null when nothing uses risk. */
+  readonly risk: RiskSettings | null;
   /** Security headers for answers that belong to no route (problems, reserved paths). */
   readonly security: SecurityHeaderSet;
   /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
@@ -186,6 +189,14 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
       report(['devices', 'inventory'], (err as Error).message);
     }
   }
+  let risk: RiskSettings | null = null;
+  try {
+    risk = compileRisk(config, baseDir, options.previous?.risk ?? null);
+  } catch (err) {
+    if (!(err instanceof RiskConfigError)) throw err;
+    report(err.path, err.message);
+  }
+  if (config.log.audit_chain && config.log.audit === 'stdout') report(['log', 'audit_chain'], 'audit_chain needs log.audit to be a file path');
   if (config.rate_limits.pre_auth && config.rate_limits.pre_auth.per !== 'ip') {
     report(['rate_limits', 'pre_auth', 'per'], 'pre_auth limits run before authentication: per must be ip');
   }
@@ -236,7 +247,10 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     }
     const cors = r.cors ? compileCors(r.cors) : null;
     const validator = r.validate ? compileRouteValidator(r.validate, route, r.mode, baseDir, at, problems) : null;
-    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors, onStateError: r.on_state_error, validator });
+    const riskRule = (r.authorize?.deny ?? []).some((rule) => rule.risk_above !== undefined);
+    if (r.public && (riskRule || r.step_up?.when)) at(['public'], 'risk_above needs an authenticated route (there is no subject to score)');
+    const scoresRisk = !r.public && risk !== null && (riskRule || r.step_up?.when !== undefined || risk.allRoutes);
+    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors, onStateError: r.on_state_error, validator, scoresRisk });
   });
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -252,6 +266,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     assertion,
     rp,
     devices,
+    risk,
     security: globalSecurity,
     warnings,
     grants,
@@ -314,8 +329,9 @@ function compileRouteAuth(
   }
   if (list.length > 0 && !h.pass_token) for (const p of list) for (const c of p.consumes) drop.add(c);
   if (list.length > 0 && h.pass_token) for (const p of list) for (const c of p.consumes) if (c !== 'authorization') drop.add(c);
-  if (r.step_up && !list.some((p) => p.type === 'oidc')) {
-    report(['step_up'], 'step_up needs an oidc provider in authenticate');
+  // A risk step-up also works for API callers (401 with a challenge); a permanent one needs a login to send them to.
+  if (r.step_up && r.step_up.when === undefined && !list.some((p) => p.type === 'oidc')) {
+    report(['step_up'], 'step_up needs an oidc provider in authenticate (or a when: { risk_above } condition)');
     ok = false;
   }
   if (!ok) return undefined;
@@ -327,7 +343,13 @@ function compileRouteAuth(
     dropHeaders: drop,
     passToken: h.pass_token,
     loginProviders: list.filter((p) => p.type === 'oidc').map((p) => p.name),
-    stepUp: r.step_up ? { acr: r.step_up.acr, maxAgeS: r.step_up.max_age === undefined ? undefined : Math.round(r.step_up.max_age / 1000) } : null,
+    stepUp: r.step_up
+      ? {
+          acr: r.step_up.acr ?? (r.step_up.when ? 'mfa' : undefined),
+          maxAgeS: r.step_up.max_age === undefined ? undefined : Math.round(r.step_up.max_age / 1000),
+          riskAbove: r.step_up.when?.risk_above,
+        }
+      : null,
   };
 }
 

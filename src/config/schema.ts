@@ -189,6 +189,8 @@ const claimMatcher = z.union([
   z.strictObject({ contains: z.union([z.string(), z.number(), z.boolean()]) }),
 ]);
 
+const riskThreshold = z.number().min(0).max(1);
+
 /** A rule: every condition present must hold. A condition with a list means "any of". */
 const rule = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional().meta({ description: 'Shown in decisions and audit' }),
@@ -226,6 +228,7 @@ const rule = z.strictObject({
     .record(z.string().min(1), identityFieldRef)
     .optional()
     .meta({ description: 'Query parameter → identity field; must be present, every value of a repeated parameter must match' }),
+  risk_above: riskThreshold.optional().meta({ description: 'Deny rules only: holds when the request risk score is above this' }),
 });
 
 const authorize = z.strictObject({
@@ -291,6 +294,10 @@ const route = z.strictObject({
     .strictObject({
       acr: z.string().min(1).optional().meta({ description: 'acr_values to request; the session must carry it (or MFA amr)' }),
       max_age: duration.optional().meta({ description: 'Re-authenticate when the login is older than this' }),
+      when: z
+        .strictObject({ risk_above: riskThreshold })
+        .optional()
+        .meta({ description: 'Step up only when the risk score is above this (then a fresh MFA login, or 401 {challenge: mfa} for API calls)' }),
     })
     .optional()
     .meta({ description: 'OIDC routes: send the user back to the IdP when the session lacks this' }),
@@ -300,6 +307,39 @@ const route = z.strictObject({
     .default('deny')
     .meta({ description: 'When the suspension/revocation state cannot be confirmed: deny (503) or allow with the last known copy' }),
   validate: validateSchema.optional().meta({ description: 'Validate requests (OpenAPI file or inline JSON Schemas) before forwarding' }),
+});
+
+const weight = z.number().min(0).max(1);
+
+const riskConfig = z.strictObject({
+  all_routes: z.boolean().default(false).meta({ description: 'Score (and learn from) every authenticated route, not only those with risk_above' }),
+  geoip_db: oneOrMany(z.string().min(1)).optional().meta({ description: 'MaxMind-format .mmdb file(s) (e.g. an IPv4 and an IPv6 one); read at load, never a network lookup' }),
+  weights: z
+    .strictObject({
+      new_ip: weight.default(0.3),
+      new_country: weight.default(0.3),
+      impossible_travel: weight.default(0.5),
+      unknown_device: weight.default(0.2),
+      auth_failures: weight.default(0.3),
+      unusual_hours: weight.default(0.2),
+      high_volume: weight.default(0.3),
+    })
+    .prefault({}),
+  travel_kmh: z.number().min(1).default(1000).meta({ description: 'Faster than this between two located requests is impossible travel' }),
+  auth_failures: z
+    .strictObject({ count: z.number().int().min(1).default(3), window: duration.prefault('15m') })
+    .prefault({})
+    .meta({ description: 'This many failed authentications from the client address within window raise the score' }),
+  volume_factor: z.number().min(1).default(5).meta({ description: "Requests in the current minute above this many times the subject's usual rate" }),
+  volume_min: z.number().int().min(1).default(10).meta({ description: 'The volume signal needs at least this many requests in the minute' }),
+  learning: z
+    .strictObject({ requests: z.number().int().min(0).default(20), period: duration.prefault('1h') })
+    .prefault({})
+    .meta({ description: 'A profile with fewer requests or younger than period is still learning: novelty signals stay off' }),
+  decay: duration.prefault('30d').meta({ description: 'Profile entries unseen for this long are forgotten; hour counts halve every decay' }),
+  max_entries: z.number().int().min(1).max(256).default(16).meta({ description: 'Per subject: most recent IPs, countries and devices kept' }),
+  max_subjects: z.number().int().min(1).max(10_000_000).default(50_000).meta({ description: 'Profiles kept in memory (least recently seen dropped)' }),
+  reauth_window: duration.prefault('5m').meta({ description: 'A risk step-up needs a login (with the acr) no older than this (or step_up.max_age)' }),
 });
 
 export const configSchema = z.strictObject({
@@ -356,6 +396,7 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       access: z.boolean().default(true),
       audit: z.string().min(1).default('stdout').meta({ description: 'stdout, or a file path for decision records' }),
+      audit_chain: z.boolean().default(false).meta({ description: 'Hash-chain audit records (seq, prev); needs log.audit to be a file' }),
     })
     .prefault({}),
   rate_limits: z
@@ -384,6 +425,7 @@ export const configSchema = z.strictObject({
       header: headerName.optional().meta({ description: 'Device id header, believed only from trusted_proxies' }),
     })
     .optional(),
+  risk: riskConfig.optional().meta({ description: 'Risk score per request (src/risk): signals, weights, behaviour profiles' }),
   shutdown: z.strictObject({ drain_timeout: duration.prefault('30s') }).prefault({}),
   reload: z.strictObject({ watch: z.boolean().default(true) }).prefault({}),
   routes: z.array(route).default([]),
@@ -402,6 +444,7 @@ export type RateLimitConfig = z.output<typeof rateLimit>;
 export type CorsConfig = z.output<typeof cors>;
 export type SecurityHeadersConfig = z.output<typeof securityHeaders>;
 export type GrantConfig = z.output<typeof grant>;
+export type RiskConfig = z.output<typeof riskConfig>;
 
 export function configJsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

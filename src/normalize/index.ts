@@ -69,6 +69,7 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
       route: undefined,
       identity: null,
       decision: null,
+      risk: undefined,
     };
   };
 }

@@ -13,6 +13,7 @@ import { stripCookies } from '../authn/oidc/cookies.ts';
 import { assessAccess } from '../state/assess.ts';
 import { extractParams } from '../routing/template.ts';
 import { parseQuery } from '../normalize/query.ts';
+import { assessRisk, learnRisk } from '../risk/stage.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: RequestContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
@@ -64,8 +65,13 @@ function stepUp(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, 
   const need = route.stepUp;
   const rp = state.compiled.rp;
   if (need === null) return undefined;
+  // A risk step-up (step_up.when.risk_above) applies to any caller, only while the score is above the
+  // threshold, and needs a fresh login (max_age, else risk.reauth_window) with the acr.
+  const byRisk = need.riskAbove !== undefined;
+  if (byRisk && !(ctx.risk !== undefined && ctx.risk.score > (need.riskAbove as number))) return undefined;
+  const maxAgeS = need.maxAgeS ?? (byRisk ? state.compiled.risk?.reauthWindowS : undefined);
   const nowS = Math.floor(Date.now() / 1000);
-  const tooOld = need.maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > need.maxAgeS);
+  const tooOld = maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > maxAgeS);
   const missingAcr = need.acr !== undefined && lacksMfa(identity, need.acr, state);
   if (!tooOld && !missingAcr) return undefined;
   // Bearer tokens, API keys and certificates cannot be sent back to an IdP: they get the RFC 9470 401 too.
@@ -74,16 +80,17 @@ function stepUp(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, 
       'Bearer realm="zt-gateway"',
       'error="insufficient_user_authentication"',
       ...(need.acr ? [`acr_values="${need.acr}"`] : []),
-      ...(need.maxAgeS !== undefined ? [`max_age=${need.maxAgeS}`] : []),
+      ...(maxAgeS !== undefined ? [`max_age=${maxAgeS}`] : []),
     ];
     throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'this route needs a stronger or more recent login', {
       headers: [['www-authenticate', params.join(', ')]],
+      ...(byRisk && need.acr ? { extra: { challenge: need.acr } } : {}),
     });
   }
   return rp
     .startLogin(ctx, identity.provider, {
       ...(need.acr ? { acr: need.acr } : {}),
-      ...(need.maxAgeS !== undefined ? { maxAgeS: need.maxAgeS } : {}),
+      ...(maxAgeS !== undefined ? { maxAgeS } : {}),
       prompt: 'login',
       reason: 'step_up',
     })
@@ -175,6 +182,7 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
     params: route.policy.usesParams ? () => extractParams(route.template, ctx.target.path, route.exact) : undefined,
     query: route.policy.usesParams ? () => parseQuery(ctx.target.query) : undefined,
+    risk: ctx.risk?.score,
   });
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
@@ -193,6 +201,12 @@ export function admit(
   const limits = state.limits;
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
+    // Routes that do not score risk skip the assess stage entirely.
+    if (identity === null || route.scoresRisk !== true) return afterAssess(identity);
+    const assessed = assessRisk(state.risk, route, ctx, req, identity, () => deviceOf(state, ctx, req));
+    return assessed === undefined ? afterAssess(identity) : assessed.then(() => afterAssess(identity));
+  };
+  const afterAssess = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     if (identity !== null) {
       assessAccess(state.access, route, identity, () => deviceOf(state, ctx, req));
       const up = stepUp(state, route, ctx, req, identity);
@@ -201,6 +215,7 @@ export function admit(
     authorizeRequest(state, route, ctx, req);
     const limited = limits.route(route, ctx, identity);
     const mutate = () => {
+      learnRisk(state.risk, ctx); // admitted: past authorize and the route's rate limit
       const mutated = mutateRequest(state, route, ctx, identity);
       return mutated instanceof Promise ? mutated.then(() => identity) : identity;
     };
@@ -241,6 +256,7 @@ export function admit(
     const invalid = err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED' && err.headers.some(([, v]) => v.includes('error='));
     if (invalid) {
       limits.recordAuthFailure(ctx, undefined);
+      state.risk?.recordFailure(ctx.clientIp, Date.now());
     }
   };
   const pre = limits.preAuth(ctx);

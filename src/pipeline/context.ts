@@ -6,6 +6,7 @@ import type { CompiledRoute } from '../routing/route.ts';
 import type { Identity } from '../authn/identity.ts';
 import type { Decision } from '../authz/policy.ts';
 import type { ValidationReport } from '../validate/index.ts';
+import type { RiskResult } from '../risk/index.ts';
 
 export interface RequestContext {
   readonly id: string;
@@ -34,4 +35,6 @@ export interface RequestContext {
   decision: Decision | null;
   /** Set by the validate stage when report-only forwarded a request it would have refused. */
   validation?: ValidationReport;
+  /** Set by the assess stage on routes that score risk. */
+  risk?: RiskResult | undefined;
 }

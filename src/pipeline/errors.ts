@@ -38,12 +38,14 @@ export class GatewayError extends Error {
   readonly headers: ReadonlyArray<readonly [string, string]>;
   /** Field-level problems (request validation): names and rules only, never the client's values. */
   readonly errors: readonly object[] | undefined;
+  /** Extra problem fields for the client, e.g. { challenge: 'mfa' } on a risk step-up. */
+  readonly extra: Readonly<Record<string, string>> | undefined;
   readonly [kGatewayError] = true;
 
   constructor(
     code: GatewayErrorCode,
     detail?: string,
-    options?: { cause?: unknown; headers?: ReadonlyArray<readonly [string, string]>; errors?: readonly object[] },
+    options?: { cause?: unknown; headers?: ReadonlyArray<readonly [string, string]>; errors?: readonly object[]; extra?: Readonly<Record<string, string>> },
   ) {
     super(detail ?? ERROR_CODES[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
@@ -52,6 +54,7 @@ export class GatewayError extends Error {
     this.detail = detail ?? ERROR_CODES[code].title;
     this.headers = options?.headers ?? [];
     this.errors = options?.errors;
+    this.extra = options?.extra;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
@@ -74,6 +77,7 @@ export function toProblem(err: unknown, requestId: string): ProblemResponse {
   const gw = err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL');
   const { title } = ERROR_CODES[gw.code];
   const body = JSON.stringify({
+    ...gw.extra, // first: never overrides a standard field
     type: `urn:zt-gateway:error:${gw.code}`,
     title,
     status: gw.status,

@@ -44,7 +44,10 @@ export interface CompiledRoute {
   readonly passToken: boolean;
   /** oidc providers on this route, in order: the first starts the login for a browser navigation. */
   readonly loginProviders: readonly string[];
-  readonly stepUp: { acr: string | undefined; maxAgeS: number | undefined } | null;
+  /** riskAbove: step up only when the request's risk score is above it. */
+  readonly stepUp: { acr: string | undefined; maxAgeS: number | undefined; riskAbove?: number | undefined } | null;
+  /** The assess stage computes a risk score for this route (risk_above, step_up.when, or risk.all_routes). */
+  readonly scoresRisk?: boolean;
   /** null: no authorize block (public routes, or routes that always answer 401). */
   readonly policy: Policy | null;
   /** report-only: decide and audit, but forward anyway. */

@@ -10,6 +10,7 @@ import { PoolRegistry } from '../proxy/upstream.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
 import type { Redis } from 'ioredis';
 import { createAccessStore, type AccessStore } from '../state/access.ts';
+import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
 
 export interface RuntimeState {
   readonly generation: number;
@@ -20,6 +21,8 @@ export interface RuntimeState {
   readonly limits: RateLimits;
   /** Suspensions, revocations and grants: one store for the process, shared by every state. */
   readonly access: AccessStore;
+  /** The assess stage's risk engine; null when nothing uses risk. */
+  readonly risk: RiskEngine | null;
   inflight: number;
   retired: boolean;
 }
@@ -33,10 +36,13 @@ export class Runtime {
 
   readonly #log: Logger;
   readonly #audits = new Map<string, AuditLog>();
+  readonly #chained = new Map<string, boolean>();
   readonly #redisUrl: string | undefined;
   readonly #redis: Redis | null;
   readonly #limiters: LimiterRegistry;
   readonly #access: AccessStore;
+  /** Behaviour profiles outlive reloads (created when a config first uses risk). */
+  #riskStore: ProfileStore | undefined;
 
   constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null) {
     this.#secure = secure;
@@ -92,9 +98,11 @@ export class Runtime {
   }
 
   /** One audit destination per target, kept across reloads (a reload must not reopen or lose records). */
-  #auditFor(target: string): AuditLog {
+  #auditFor(target: string, chain: boolean): AuditLog {
     let audit = this.#audits.get(target);
-    if (!audit) this.#audits.set(target, (audit = createAuditLog(target, this.#log)));
+    if (!audit) this.#audits.set(target, (audit = createAuditLog(target, this.#log, chain)));
+    else if (this.#chained.get(target) !== chain) this.#log.warn('log.audit_chain changed: restart the gateway to apply it');
+    this.#chained.set(target, this.#chained.get(target) ?? chain);
     return audit;
   }
 
@@ -112,12 +120,23 @@ export class Runtime {
       }),
       pools,
       // Like every path in the config, a relative audit file is relative to the config file.
-      audit: this.#auditFor(compiled.config.log.audit === 'stdout' ? 'stdout' : resolve(compiled.source.baseDir, compiled.config.log.audit)),
+      audit: this.#auditFor(
+        compiled.config.log.audit === 'stdout' ? 'stdout' : resolve(compiled.source.baseDir, compiled.config.log.audit),
+        compiled.config.log.audit_chain,
+      ),
       limits: createRateLimits(compiled.config, this.#limiters),
       access: this.#access,
+      risk: this.#riskFor(compiled),
       inflight: 0,
       retired: false,
     };
+  }
+
+  #riskFor(compiled: CompiledConfig): RiskEngine | null {
+    const settings = compiled.risk;
+    if (settings === null) return null;
+    this.#riskStore ??= this.#redis ? new RedisProfileStore(this.#redis, settings.store) : new MemoryProfileStore(settings.store);
+    return createRiskEngine(settings, this.#riskStore);
   }
 
   /** Closes pools that neither the current state nor a draining old one still uses. */

@@ -238,3 +238,15 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((r) => s.close(() => r()));
   return port;
 }
+
+/** An HS256 access token for a `secret` jwt provider (audience gw, valid 5 minutes). */
+export function signHs256(secret: string, issuer: string, subject: string, claims: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(issuer)
+    .setAudience('gw')
+    .setSubject(subject)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(new TextEncoder().encode(secret));
+}

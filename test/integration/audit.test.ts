@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { SignJWT } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/authn/api-key.ts';
@@ -13,6 +12,7 @@ import { createAuditLog } from '../../src/audit/audit.ts';
 import { createLogger } from '../../src/audit/logger.ts';
 import { Gateway } from '../../src/server/gateway.ts';
 import { captureLogger, tempDir } from '../helpers/gateway.ts';
+import { signHs256 } from '../helpers/idp.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { listenHttp, waitFor } from '../helpers/streams.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -92,16 +92,7 @@ async function start(yaml: string): Promise<Started> {
   return { gateway, url: gateway.url, port: gateway.port, dir, logs, raw };
 }
 
-function jwt(sub: string, groups: string[], key = JWT_SECRET): Promise<string> {
-  return new SignJWT({ groups })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer(ISSUER)
-    .setAudience('gw')
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(key));
-}
+const jwt = (sub: string, groups: string[], key = JWT_SECRET) => signHs256(key, ISSUER, sub, { groups });
 
 let upstream: Upstream;
 let downUrl: string;

@@ -1,0 +1,105 @@
+// Tamper-evident audit (log.audit_chain): every record line starts with "seq" (1, 2, …) and "prev", the
+// SHA-256 hex of the previous record's exact line. Chained where pino hands over each finished line, so the
+// order is the write order of the async destination. A restart continues the chain from the file's last line.
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { DestinationStream } from 'pino';
+
+export const GENESIS = '0'.repeat(64);
+
+const sha256 = (line: string) => createHash('sha256').update(line).digest('hex');
+
+interface Sink {
+  write(data: string): boolean;
+  flush?(cb?: (err?: Error) => void): void;
+  flushSync?(): void;
+  end?(): void;
+}
+
+/** The chain head of an existing file: its last line's seq and hash (genesis for a missing or empty file). */
+function tailOf(file: string): { seq: number; prev: string; torn: boolean } {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return { seq: 0, prev: GENESIS, torn: false };
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return { seq: 0, prev: GENESIS, torn: false };
+    const len = Math.min(size, 1_048_576);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const text = buf.toString('utf8');
+    const torn = !text.endsWith('\n');
+    const body = torn ? text : text.slice(0, -1);
+    const line = body.slice(body.lastIndexOf('\n') + 1);
+    let seq = 0;
+    try {
+      const rec = JSON.parse(line) as { seq?: unknown };
+      if (typeof rec.seq === 'number' && Number.isSafeInteger(rec.seq)) seq = rec.seq;
+    } catch {
+      // A damaged last line: the chain continues from it, and `audit verify` will name it.
+    }
+    return { seq, prev: sha256(line), torn };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Wraps the file's destination: each pino line gets seq and prev inserted after its opening brace. */
+export function chainedDestination(file: string, sink: Sink): DestinationStream & { flush(cb?: (err?: Error) => void): void; flushSync(): void } {
+  const head = tailOf(file);
+  let seq = head.seq;
+  let prev = head.prev;
+  if (head.torn) sink.write('\n'); // never glue a record onto a half-written line
+  return {
+    write(line: string): void {
+      const nl = line.endsWith('\n') ? line.length - 1 : line.length;
+      const record = `{"seq":${++seq},"prev":"${prev}",${line.slice(1, nl)}`;
+      prev = sha256(record);
+      sink.write(`${record}\n`);
+    },
+    flush(cb) {
+      if (sink.flush) sink.flush(cb);
+      else cb?.();
+    },
+    flushSync() {
+      sink.flushSync?.();
+    },
+  };
+}
+
+export type VerifyResult =
+  | { ok: true; records: number; head: string }
+  | { ok: false; line: number; problem: string };
+
+/** Checks a chained audit file; names the first line that was edited, removed around, or moved. */
+export function verifyChain(text: string): VerifyResult {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  let prev = GENESIS;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const n = i + 1;
+    let rec: { seq?: unknown; prev?: unknown };
+    try {
+      rec = JSON.parse(line) as { seq?: unknown; prev?: unknown };
+    } catch {
+      return { ok: false, line: n, problem: 'not a JSON record (edited or truncated)' };
+    }
+    if (rec === null || typeof rec !== 'object' || typeof rec.seq !== 'number' || typeof rec.prev !== 'string') {
+      return { ok: false, line: n, problem: 'no seq/prev: not a chained audit record' };
+    }
+    if (rec.seq > n) return { ok: false, line: n, problem: `seq ${rec.seq} where ${n} was expected: record(s) removed or moved before this line` };
+    if (rec.seq < n) return { ok: false, line: n, problem: `seq ${rec.seq} where ${n} was expected: records reordered or duplicated` };
+    if (rec.prev !== prev) {
+      // Sequence numbers are intact, so the content of the line before changed (or this line's prev did).
+      return i === 0
+        ? { ok: false, line: n, problem: 'prev is not the chain start (the file does not begin the chain)' }
+        : { ok: false, line: i, problem: `edited: its hash does not match the prev recorded by line ${n}` };
+    }
+    prev = createHash('sha256').update(line).digest('hex');
+  }
+  return { ok: true, records: lines.length, head: prev };
+}
