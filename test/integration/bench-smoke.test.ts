@@ -22,7 +22,7 @@ describe('bench harness smoke', () => {
   it('runs one scenario against the bare undici proxy and writes its JSON', () => {
     const { stdout, json } = runBench('public route', []);
     expect(stdout).toMatch(/\| zt-gateway public route \| [\d,]+ \|.*\| yes \|/);
-    expect(json.rows.map((x) => x.name)).toEqual(['bare undici proxy', 'zt-gateway public route']);
+    expect(json.rows.map((x) => x.name)).toEqual(['bare undici proxy', 'zt-gateway public route', 'zt-gateway public route, POST 1 KB JSON']);
     for (const row of json.rows) {
       expect(row.ok).toBe(true);
       expect(row.rps).toBeGreaterThan(0);

@@ -85,7 +85,7 @@ describe('risk step-up for an OIDC browser session', () => {
     expect(rec?.headers['x-zt-user']).toBe('carol');
 
     const audit = gw.gw.logs.filter((l) => l.audit === true && l.route === 'app');
-    const challenged = audit.filter((l) => l.decision === 'unauthenticated' && (l.risk as { score: number } | undefined)?.score === 1);
+    const challenged = audit.filter((l) => l.decision === 'step_up' && (l.risk as { score: number } | undefined)?.score === 1);
     expect(challenged.length).toBe(2); // the redirect and the 401
     expect((challenged[0]?.risk as { signals: Array<{ name: string }> }).signals.map((s) => s.name).sort()).toEqual(['impossible_travel', 'new_country', 'new_ip']);
   });

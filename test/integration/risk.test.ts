@@ -218,7 +218,7 @@ describe('risk in policy', () => {
     expect(typeof r.body.request_id).toBe('string');
     expect(r.headers['content-type']).toBe('application/problem+json');
     expect(r.headers['www-authenticate']).toBe('Bearer realm="zt-gateway", error="insufficient_user_authentication", acr_values="mfa", max_age=300');
-    expect(r.record.decision).toBe('unauthenticated');
+    expect(r.record.decision).toBe('step_up');
     expect(score(r)).toBeGreaterThan(0.5);
     // A token that says MFA but whose login is an hour old is not a fresh step-up.
     const old = Math.floor(Date.now() / 1000) - 3600;
