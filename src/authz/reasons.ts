@@ -25,6 +25,10 @@ export const REASONS = [
   'device-untrusted',
   'device-revoked',
   'service-caller-unauthorized',
+  // Not rule outcomes: what metrics (zt_decisions_total) give as the reason for decisions without a policy.
+  'public-route',
+  'rate-limited',
+  'step-up-required',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

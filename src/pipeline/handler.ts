@@ -15,11 +15,12 @@ import { Redirect } from './redirect.ts';
 import { isReserved, serveReserved } from './reserved.ts';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../authn/identity.ts';
+import { factsFromError, recordRequest, type RequestFacts } from '../metrics/record.ts';
 
 const kBytes = Symbol('zt.bytes');
 type SocketWithMarks = { [kBytes]?: { read: number; written: number } };
 
-export interface Outcome {
+export interface Outcome extends RequestFacts {
   code: string | undefined;
   /** The id answered to the client when normalize refused the request (there is no context then). */
   requestId?: string;
@@ -39,6 +40,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     const bytesOut = marks.written;
     let ctx: RequestContext | undefined;
     const outcome: Outcome = { code: undefined, subject: undefined, authMethod: undefined };
+    let upstreamStartNs: bigint | undefined;
 
     res.once('close', () => {
       (socket as SocketWithMarks)[kBytes] = { read: socket.bytesRead, written: socket.bytesWritten };
@@ -49,6 +51,10 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         outcome.code,
         ctx === undefined ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress } : undefined,
       );
+      if (upstreamStartNs !== undefined && outcome.code === undefined && res.writableFinished) {
+        outcome.upstreamSeconds = Number(process.hrtime.bigint() - upstreamStartNs) / 1e9;
+      }
+      recordRequest(runtime.metrics, state.compiled.config, ctx, res.statusCode, outcome);
       if (!state.compiled.config.log.access) return;
       log.info({
         msg: 'request',
@@ -103,6 +109,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
         const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
+        upstreamStartNs = process.hrtime.bigint();
         forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
       };
       const admitted = admit(state, route, current, req);
@@ -123,6 +130,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     }
 
     function fail(err: unknown, id: string): void {
+      factsFromError(err, outcome);
       if (err instanceof Redirect) {
         // Login or step-up: audited as unauthenticated, answered with a 302 to the identity provider.
         outcome.code = 'GW_ERR_UNAUTHENTICATED';

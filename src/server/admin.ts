@@ -1,9 +1,13 @@
-// Admin listener on its own address: liveness, readiness. Never exposed on the main listener.
+// Admin listener on its own address: liveness, readiness, Prometheus metrics. Never exposed on the main listener.
 import http, { type Server } from 'node:http';
 
 export interface AdminStatus {
   ready(): boolean;
   generation(): number;
+  /** Extra fields for /readyz (e.g. the workers of a cluster). */
+  details?(): Record<string, unknown>;
+  /** Prometheus text exposition for /metrics; absent: 404. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
 }
 
 export function createAdminListener(status: AdminStatus): Server {
@@ -18,8 +22,18 @@ export function createAdminListener(status: AdminStatus): Server {
     if (path === '/healthz') return send(200, { status: 'ok' });
     if (path === '/readyz') {
       return status.ready()
-        ? send(200, { status: 'ready', config_generation: status.generation() })
-        : send(503, { status: 'not ready' });
+        ? send(200, { status: 'ready', config_generation: status.generation(), ...status.details?.() })
+        : send(503, { status: 'not ready', ...status.details?.() });
+    }
+    if (path === '/metrics' && status.metrics) {
+      status.metrics().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        },
+        () => send(503, { status: 'metrics unavailable' }),
+      );
+      return;
     }
     send(404, { status: 'not found' });
   });

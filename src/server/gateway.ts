@@ -18,6 +18,7 @@ import { createMainListener, createRedirectListener, secureContextOptions } from
 import { Runtime } from './runtime.ts';
 import { createRedis } from '../state/redis.ts';
 import type { RpServices } from '../authn/oidc/index.ts';
+import { Metrics } from '../metrics/index.ts';
 
 export interface GatewayOptions {
   configFile: string;
@@ -25,6 +26,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Watch the config file and reload on change (default: config's reload.watch). */
   watch?: boolean;
+  /** Serve the admin listener (default true; cluster workers leave it to the primary). */
+  admin?: boolean;
 }
 
 export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv, options?: CompileOptions): CompiledConfig {
@@ -60,6 +63,7 @@ export class Gateway {
   #stopping = false;
   readonly #upgraded = new Set<Duplex>();
   readonly #services: RpServices;
+  readonly metrics: Metrics;
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
@@ -69,6 +73,8 @@ export class Gateway {
     const url = source.config.state?.redis;
     // Connections and caches that outlive reloads: created once, before the first compile.
     this.#services = { redis: url ? createRedis(url, this.log) : null, cache: new Map() };
+    const redis = this.#services.redis;
+    this.metrics = new Metrics(redis ? { redisUp: () => redis.status === 'ready' } : {});
     let compiled: CompiledConfig;
     try {
       compiled = compileConfig(source, { onEvent: this.#onEvent, services: this.#services });
@@ -78,10 +84,13 @@ export class Gateway {
     }
     if (!opts.logger) this.log.level = compiled.config.log.level;
     for (const w of compiled.warnings) this.log.warn(w);
-    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis);
+    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis, this.metrics);
   }
 
   readonly #onEvent = (event: string, detail: Record<string, unknown>): void => {
+    if ((event === 'jwks_refreshed' || event === 'jwks_refresh_failed') && typeof detail.provider === 'string') {
+      this.metrics.jwksFetch(detail.provider, event === 'jwks_refreshed');
+    }
     if (event.endsWith('_failed')) this.log.warn({ event, ...detail }, event);
     else this.log.info({ event, ...detail }, event);
   };
@@ -101,10 +110,11 @@ export class Gateway {
     );
     this.#main = main;
     await listen(main, compiled.config.listen.address);
-    if (compiled.config.admin) {
+    if (compiled.config.admin && this.#opts.admin !== false) {
       this.#admin = createAdminListener({
         ready: () => !this.#stopping && this.#runtime !== undefined,
         generation: () => this.runtime.current.generation,
+        metrics: () => this.metrics.scrape(),
       });
       await listen(this.#admin, compiled.config.admin.listen);
     }
@@ -141,6 +151,12 @@ export class Gateway {
   /** Builds and validates the whole new config; on any error, logs it and keeps serving the old one. */
   reload(): boolean {
     if (this.#stopping) return false;
+    const ok = this.#reload();
+    this.metrics.configReload(ok);
+    return ok;
+  }
+
+  #reload(): boolean {
     let compiled: CompiledConfig;
     try {
       compiled = loadAndCompile(this.#opts.configFile, this.#opts.env, {

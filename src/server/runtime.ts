@@ -9,6 +9,7 @@ import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/upstream.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
 import type { Redis } from 'ioredis';
+import { Metrics } from '../metrics/index.ts';
 
 export interface RuntimeState {
   readonly generation: number;
@@ -33,9 +34,12 @@ export class Runtime {
   readonly #redisUrl: string | undefined;
   readonly #redis: Redis | null;
   readonly #limiters: LimiterRegistry;
+  /** Outlives reloads (counters keep counting across config generations). */
+  readonly metrics: Metrics;
 
-  constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null) {
+  constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null, metrics = new Metrics()) {
     this.#secure = secure;
+    this.metrics = metrics;
     this.#log = log;
     // Shared state connections live as long as the process; the URL is fixed at start.
     this.#redisUrl = compiled.config.state?.redis;
@@ -90,7 +94,10 @@ export class Runtime {
 
   #build(compiled: CompiledConfig): RuntimeState {
     const pools = new Map<string, Pool>();
-    for (const r of compiled.routes) pools.set(r.upstream.poolKey, this.#registry.get(r.upstream));
+    for (const r of compiled.routes) {
+      pools.set(r.upstream.poolKey, this.#registry.get(r.upstream));
+      this.metrics.route(r.name); // resolve the route's metric cells now, not on its first request
+    }
     return {
       generation: ++this.#generation,
       compiled,
