@@ -13,6 +13,7 @@ import { admit, resolveRoute } from './chain.ts';
 import { GatewayError } from './errors.ts';
 import { Redirect } from './redirect.ts';
 import { isReserved, serveReserved } from './reserved.ts';
+import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../authn/identity.ts';
 import { factsFromError, recordRequest, type RequestFacts } from '../metrics/record.ts';
@@ -26,7 +27,11 @@ export interface Outcome extends RequestFacts {
   requestId?: string;
   subject: string | undefined;
   authMethod: string | undefined;
+  /** A forward-auth check (/.zt/verify): the context describes the request the proxy asked about. */
+  forwardAuth?: boolean;
 }
+
+const FORWARD_AUTH = { forward_auth: true };
 
 export function createRequestHandler(runtime: Runtime, log: Logger) {
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -49,7 +54,9 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         ctx,
         res.statusCode,
         outcome.code,
-        ctx === undefined ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress } : undefined,
+        ctx === undefined
+          ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress }
+          : outcome.forwardAuth ? FORWARD_AUTH : undefined,
       );
       if (upstreamStartNs !== undefined && outcome.code === undefined && res.writableFinished) {
         outcome.upstreamSeconds = Number(process.hrtime.bigint() - upstreamStartNs) / 1e9;
@@ -79,6 +86,15 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       ctx = state.normalize(req, startNs);
       if (isReserved(ctx.target.matchPath)) {
         const c = ctx;
+        if (c.target.matchPath === VERIFY_PATH) {
+          outcome.forwardAuth = true;
+          const checked = (ctx = verifyContext(state, c, req));
+          serveVerify(state, checked, req, res, wantsRedirect(c)).then((identity) => {
+            outcome.subject = identity?.subject;
+            outcome.authMethod = identity?.method;
+          }, (err: unknown) => fail(err, checked.id));
+          return;
+        }
         const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
         if (served === false) return serveReserved(state, c, res);
         served.catch((err: unknown) => fail(err, c.id));
