@@ -12,7 +12,7 @@ import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { createRequestHandler } from '../pipeline/handler.ts';
 import { createUpgradeHandler } from '../proxy/websocket.ts';
-import { splitAddress } from './address.ts';
+import { listenOn } from './address.ts';
 import { createAdminListener } from './admin.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
 import { Runtime } from './runtime.ts';
@@ -28,21 +28,12 @@ export interface GatewayOptions {
   watch?: boolean;
   /** Serve the admin listener (default true; cluster workers leave it to the primary). */
   admin?: boolean;
+  /** Fields on every log line, audit records included (a cluster worker's id and pid). */
+  logBindings?: Record<string, unknown>;
 }
 
 export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv, options?: CompileOptions): CompiledConfig {
   return compileConfig(loadConfigFile(file, env), options);
-}
-
-function listen(server: Server, address: string): Promise<void> {
-  const { host, port } = splitAddress(address);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 /** An address a local client can use: the bound one, or loopback for a wildcard bind. */
@@ -69,6 +60,7 @@ export class Gateway {
     this.#opts = opts;
     // The logger exists before the config (its level is applied once the config is read).
     this.log = opts.logger ?? createLogger('info');
+    if (opts.logBindings) this.log.setBindings(opts.logBindings);
     const source = loadConfigFile(opts.configFile, opts.env);
     const url = source.config.state?.redis;
     // Connections and caches that outlive reloads: created once, before the first compile.
@@ -109,18 +101,18 @@ export class Gateway {
       this.log,
     );
     this.#main = main;
-    await listen(main, compiled.config.listen.address);
+    await listenOn(main, compiled.config.listen.address);
     if (compiled.config.admin && this.#opts.admin !== false) {
       this.#admin = createAdminListener({
         ready: () => !this.#stopping && this.#runtime !== undefined,
         generation: () => this.runtime.current.generation,
         metrics: () => this.metrics.scrape(),
       });
-      await listen(this.#admin, compiled.config.admin.listen);
+      await listenOn(this.#admin, compiled.config.admin.listen);
     }
     if (compiled.config.listen.redirect_http) {
       this.#redirect = createRedirectListener(() => this.port);
-      await listen(this.#redirect, compiled.config.listen.redirect_http);
+      await listenOn(this.#redirect, compiled.config.listen.redirect_http);
     }
     const watchFile = this.#opts.watch ?? compiled.config.reload.watch;
     if (watchFile) this.#watch();
