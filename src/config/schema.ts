@@ -331,6 +331,14 @@ export const configSchema = z.strictObject({
       header: headerName.optional().meta({ description: 'Device id header, believed only from trusted_proxies' }),
     })
     .optional(),
+  tracing: z
+    .strictObject({
+      propagate: z
+        .boolean()
+        .default(false)
+        .meta({ description: 'Validate W3C traceparent/tracestate, forward valid ones, drop invalid ones, log the trace id' }),
+    })
+    .prefault({}),
   shutdown: z.strictObject({ drain_timeout: duration.prefault('30s') }).prefault({}),
   reload: z.strictObject({ watch: z.boolean().default(true) }).prefault({}),
   routes: z.array(route).default([]),

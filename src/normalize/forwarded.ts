@@ -54,6 +54,7 @@ export function forwardedContext(outer: RequestContext, rawHeaders: readonly str
     hasBody: false,
     upstreamHeaders: [],
     forwardedFor: outer.forwardedFor,
+    traceId: outer.traceId,
     route: undefined,
     identity: null,
     decision: null,

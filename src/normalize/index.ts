@@ -62,6 +62,7 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
       hasBody: headers.hasBody,
       upstreamHeaders: headers.forward,
       forwardedFor,
+      traceId: headers.traceId,
       route: undefined,
       identity: null,
       decision: null,

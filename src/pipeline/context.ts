@@ -23,6 +23,8 @@ export interface RequestContext {
   readonly upstreamHeaders: string[];
   /** X-Forwarded-For chain as forwarded (trusted chain + peer). */
   readonly forwardedFor: string;
+  /** W3C trace id of the request's valid traceparent (tracing.propagate only); logged, never a label. */
+  readonly traceId?: string | undefined;
   route: CompiledRoute | undefined;
   identity: Identity | null;
   decision: Decision | null;

@@ -66,6 +66,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       log.info({
         msg: 'request',
         req_id: ctx?.id,
+        trace_id: ctx?.traceId,
         route: ctx?.route?.name,
         method: req.method,
         host: ctx?.host.name,

@@ -69,6 +69,7 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
       log.info({
         msg: 'upgrade',
         req_id: ctx?.id,
+        trace_id: ctx?.traceId,
         route: ctx?.route?.name,
         path: ctx?.target.path,
         code,

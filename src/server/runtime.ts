@@ -103,6 +103,7 @@ export class Runtime {
       compiled,
       normalize: createNormalizer({
         identityPrefix: compiled.identityPrefix,
+        tracing: compiled.config.tracing.propagate,
         trustedProxies: compiled.trustedProxies,
         maxTargetBytes: compiled.config.listen.limits.max_target_bytes,
         secure: this.#secure,
