@@ -278,7 +278,29 @@ export const configSchema = z.strictObject({
   listen,
   admin: z.strictObject({ listen: hostPort }).optional(),
   trusted_proxies: z.array(checked(z.string(), cidrProblem)).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
-  state: z.strictObject({ redis: z.string().url().optional() }).optional(),
+  state: z
+    .strictObject({
+      redis: z.string().url().optional().meta({ description: 'redis:// or rediss:// URL of the shared-state Redis' }),
+      sentinel: z
+        .strictObject({
+          name: z.string().min(1).meta({ description: 'Master group name the sentinels monitor' }),
+          nodes: z
+            .array(z.string().regex(/^([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'expected host:port'))
+            .min(1)
+            .meta({ description: 'Sentinel addresses (host:port)' }),
+          password: z.string().min(1).optional().meta({ description: 'Password of the Redis master (use ${env:…})' }),
+          sentinel_password: z.string().min(1).optional(),
+          db: z.number().int().min(0).max(15).default(0),
+        })
+        .optional()
+        .meta({ description: 'Redis behind Sentinel (ioredis follows failovers); instead of redis' }),
+    })
+    .superRefine((v, ctx) => {
+      if (v.redis !== undefined && v.sentinel !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['sentinel'], message: 'use state.redis or state.sentinel, not both' });
+      }
+    })
+    .optional(),
   identity_providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), identityProvider).default({}),
   session: z
     .strictObject({
@@ -350,6 +372,7 @@ export type RouteConfig = Config['routes'][number];
 export type UpstreamConfig = RouteConfig['upstream'];
 export type IdentityProviderConfig = Config['identity_providers'][string];
 export type SessionConfig = NonNullable<Config['session']>;
+export type RedisSentinelConfig = NonNullable<NonNullable<Config['state']>['sentinel']>;
 export type OidcProviderConfig = z.output<typeof oidcProvider>;
 export type RuleConfig = z.output<typeof rule>;
 export type AuthorizeConfig = z.output<typeof authorize>;

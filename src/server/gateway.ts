@@ -62,9 +62,9 @@ export class Gateway {
     this.log = opts.logger ?? createLogger('info');
     if (opts.logBindings) this.log.setBindings(opts.logBindings);
     const source = loadConfigFile(opts.configFile, opts.env);
-    const url = source.config.state?.redis;
+    const target = source.config.state?.sentinel ?? source.config.state?.redis;
     // Connections and caches that outlive reloads: created once, before the first compile.
-    this.#services = { redis: url ? createRedis(url, this.log) : null, cache: new Map() };
+    this.#services = { redis: target ? createRedis(target, this.log) : null, cache: new Map() };
     const redis = this.#services.redis;
     this.metrics = new Metrics(redis ? { redisUp: () => redis.status === 'ready' } : {});
     let compiled: CompiledConfig;

@@ -22,6 +22,12 @@ export interface RuntimeState {
   retired: boolean;
 }
 
+/** What the shared Redis connection was made from (fixed for the process's life). */
+function redisTarget(compiled: CompiledConfig): string | undefined {
+  const state = compiled.config.state;
+  return state?.sentinel ? JSON.stringify(state.sentinel) : state?.redis;
+}
+
 export class Runtime {
   #current: RuntimeState;
   #generation = 0;
@@ -42,7 +48,7 @@ export class Runtime {
     this.metrics = metrics;
     this.#log = log;
     // Shared state connections live as long as the process; the URL is fixed at start.
-    this.#redisUrl = compiled.config.state?.redis;
+    this.#redisUrl = redisTarget(compiled);
     this.#redis = redis;
     this.#limiters = new LimiterRegistry(this.#redis);
     this.#current = this.#build(compiled);
@@ -69,7 +75,7 @@ export class Runtime {
   }
 
   swap(compiled: CompiledConfig): RuntimeState {
-    if (compiled.config.state?.redis !== this.#redisUrl) this.#log.warn('state.redis changed: restart the gateway to apply it');
+    if (redisTarget(compiled) !== this.#redisUrl) this.#log.warn('state.redis changed: restart the gateway to apply it');
     const next = this.#build(compiled);
     const old = this.#current;
     this.#current = next;
