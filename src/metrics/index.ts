@@ -1,8 +1,8 @@
 // Prometheus metrics (prom-client), one registry per gateway, served as /metrics on the admin listener.
 // Every label set is bounded: route names from the config (or "none"), status codes, closed decision and
 // reason vocabularies, auth methods, limit kinds, provider names. Never a path, host or subject.
-import { Gauge, Histogram, Registry } from 'prom-client';
-import { CellCounter, type Cell } from './series.ts';
+import { Gauge, Registry } from 'prom-client';
+import { CellCounter, CellHistogram, type Cell, type HistogramCell } from './series.ts';
 
 export type DecisionLabel = 'allow' | 'deny' | 'would_deny' | 'step_up' | 'rate_limited' | 'unauthenticated' | 'public';
 export type LimitLabel = 'pre_auth' | 'route' | 'lockout';
@@ -14,8 +14,9 @@ const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 export interface RouteSeries {
   /** Indexed by HTTP status. */
   readonly requests: Array<Cell | undefined>;
-  readonly decisions: Map<string, Cell>;
-  readonly upstream: { observe(seconds: number): void };
+  /** decision → reason → cell (no key strings built per request). */
+  readonly decisions: Partial<Record<DecisionLabel, Map<string, Cell>>>;
+  readonly upstream: HistogramCell;
   readonly serviceDenied: Cell;
 }
 
@@ -38,13 +39,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #requests = new CellCounter(this.registry, 'zt_requests_total', 'Requests answered, by route and status', ['route', 'status'] as const);
   readonly #decisions = new CellCounter(this.registry, 'zt_decisions_total', 'Access decisions, by route, decision and reason', ['route', 'decision', 'reason'] as const);
-  readonly #upstream = new Histogram({
-    name: 'zt_upstream_duration_seconds',
-    help: 'Upstream exchange time (request sent to last response byte), by route',
-    labelNames: ['route'],
-    buckets: UPSTREAM_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly #upstream = new CellHistogram(
+    this.registry,
+    'zt_upstream_duration_seconds',
+    'Upstream exchange time (request sent to last response byte), by route',
+    'route',
+    UPSTREAM_BUCKETS,
+  );
   readonly #limits = new CellCounter(this.registry, 'zt_ratelimit_rejections_total', 'Requests refused by a rate limit (pre_auth, route, lockout)', ['limit'] as const);
   readonly #jwks = new CellCounter(this.registry, 'zt_jwks_fetches_total', 'JWKS fetches by jwt provider and result', ['provider', 'result'] as const);
   readonly #reloads = new CellCounter(this.registry, 'zt_config_reloads_total', 'Config reloads by result', ['result'] as const);
@@ -53,7 +54,8 @@ export class Metrics {
   readonly #serviceDenied = new CellCounter(this.registry, 'zt_service_denied_total', 'Service-to-service requests denied by policy (lateral-movement attempts), by route', ['route'] as const);
   #websockets = 0;
   readonly #routes = new Map<string, RouteSeries>();
-  readonly #byMethod = new Map<string, Cell>();
+  /** method → [mfa false, mfa true]. */
+  readonly #byMethod = new Map<string, [Cell, Cell]>();
   readonly #limitCells: Record<LimitLabel, Cell>;
   readonly #serviceCells: { mtls: Cell; other: Cell };
 
@@ -103,8 +105,8 @@ export class Metrics {
     if (s === undefined) {
       s = {
         requests: [],
-        decisions: new Map(),
-        upstream: this.#upstream.labels(name),
+        decisions: {},
+        upstream: this.#upstream.cell(name),
         serviceDenied: this.#serviceDenied.cell({ route: name }),
       };
       this.#routes.set(name, s);
@@ -119,17 +121,19 @@ export class Metrics {
   }
 
   decision(route: RouteSeries, routeName: string, decision: DecisionLabel, reason: string): void {
-    const key = `${decision}|${reason}`;
-    let c = route.decisions.get(key);
-    if (c === undefined) route.decisions.set(key, (c = this.#decisions.cell({ route: routeName, decision, reason })));
+    const byReason = (route.decisions[decision] ??= new Map());
+    let c = byReason.get(reason);
+    if (c === undefined) byReason.set(reason, (c = this.#decisions.cell({ route: routeName, decision, reason })));
     c.n++;
   }
 
   authenticated(method: string, mfa: boolean): void {
-    const key = mfa ? `${method}|1` : method;
-    let c = this.#byMethod.get(key);
-    if (c === undefined) this.#byMethod.set(key, (c = this.#authenticated.cell({ method, mfa: mfa ? 'true' : 'false' })));
-    c.n++;
+    let c = this.#byMethod.get(method);
+    if (c === undefined) {
+      c = [this.#authenticated.cell({ method, mfa: 'false' }), this.#authenticated.cell({ method, mfa: 'true' })];
+      this.#byMethod.set(method, c);
+    }
+    c[mfa ? 1 : 0].n++;
   }
 
   serviceCall(mtls: boolean): void {
