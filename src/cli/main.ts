@@ -2,11 +2,10 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';
-import { ConfigError } from '../config/errors.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
 import { announceWorker, isWorker, parseWorkers, workerId } from '../server/cluster.ts';
-import { startCluster } from './cluster.ts';
+import { startCluster, startFailure } from './cluster.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { validateCommand, type Output } from './validate.ts';
 
@@ -119,12 +118,7 @@ async function start(configFile: string, io: Output): Promise<number> {
     await gateway.start();
     if (worker) announceWorker(gateway.metrics.registry, gateway.runtime.current.generation);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const line of err.message.split('\n')) io.err(line);
-      return 1;
-    }
-    io.err(`zt-gateway: cannot start: ${(err as Error).message}`);
-    return 1;
+    return startFailure(err, io);
   }
   const running = gateway;
   await new Promise<void>((resolve) => {
