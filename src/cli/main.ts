@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
-import { announceWorker, isWorker, parseWorkers, workerId } from '../server/cluster.ts';
+import { announceWorker, isWorker, parseWorkers, reportGeneration, workerId } from '../server/cluster.ts';
 import { startCluster, startFailure } from './cluster.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { validateCommand, type Output } from './validate.ts';
@@ -111,8 +111,10 @@ function usage(io: Output): number {
 async function start(configFile: string, io: Output): Promise<number> {
   let gateway: Gateway | undefined;
   // Installed first: a SIGHUP during startup must not kill the process (the default action).
-  process.on('SIGHUP', () => gateway?.reload());
   const worker = isWorker();
+  process.on('SIGHUP', () => {
+    if (gateway?.reload() && worker) reportGeneration(gateway.runtime.current.generation);
+  });
   try {
     gateway = new Gateway({ configFile, ...(worker ? { admin: false, logBindings: { worker: workerId(), pid: process.pid } } : {}) });
     await gateway.start();

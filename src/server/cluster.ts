@@ -36,6 +36,11 @@ type WorkerMessage = { type: 'zt:ready'; generation: number };
 export function announceWorker(registry: Registry, generation: number): void {
   new AggregatorRegistry(); // installs the worker side of prom-client's metrics request/response
   AggregatorRegistry.setRegistries([registry]);
+  reportGeneration(generation);
+}
+
+/** In a worker: the config generation it now serves (at start and after a SIGHUP reload), for /readyz. */
+export function reportGeneration(generation: number): void {
   process.send?.({ type: 'zt:ready', generation } satisfies WorkerMessage);
 }
 
@@ -88,6 +93,9 @@ export async function runPrimary(config: Config, workers: number, log: Logger = 
   }
   for (let i = 0; i < workers; i++) fork(i, 0);
   log.info({ workers, admin: config.admin?.listen }, 'zt-gateway primary started');
+  if (workers > 1 && !config.state?.redis && !config.state?.sentinel) {
+    log.warn('no state.redis: each worker keeps its own rate limits, lockouts and revocations');
+  }
 
   // SIGHUP: every worker reloads its config (each builds and validates it; a bad file keeps the old one).
   const onHup = () => {

@@ -148,6 +148,11 @@ routes:
       return r.length === 2 ? r : undefined;
     });
     expect(new Set(reloaded.map((l) => l.worker)).size).toBe(2);
+    const ready = await until('generation 2 on /readyz', async () => {
+      const body = (await (await request(`${admin}/readyz`)).body.json()) as { config_generation: number; workers: object };
+      return body.config_generation === 2 ? body : undefined;
+    });
+    expect(ready).toEqual({ status: 'ready', config_generation: 2, workers: { ready: 2, total: 2 } });
   });
 
   it('restarts a worker that dies', async () => {
