@@ -30,7 +30,9 @@ export interface Nginx {
 export async function startNginx(server: string): Promise<Nginx> {
   const dir = tempDir('ztgw-nginx-');
   const port = await freePort();
+  // As root, nginx would switch its workers to `nobody`, who cannot use the temp dir: keep them root.
   const conf = `daemon off;
+${process.getuid?.() === 0 ? 'user root;' : ''}
 worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log info;

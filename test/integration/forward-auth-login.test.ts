@@ -3,7 +3,8 @@
 // ?login=redirect (Traefik relays the answer) it gets the 302 to the provider with its cookies.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
-import { send, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
+import { parseMetrics } from '../helpers/metrics.ts';
+import { CookieJar, loginAtProvider, send, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const HTML = { accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8' };
@@ -28,7 +29,13 @@ beforeAll(async () => {
   g = await startOidcGateway(op, { ca: ca.cert, ...leaf }, {
     clientId: 'gw-forward-auth',
     state: 'trusted_proxies: [127.0.0.1/32]',
-    routes: `  - name: app
+    routes: `  - name: admin
+    match: { path: /admin }
+    upstream: { url: ${upstream.url} }
+    authenticate: [corp]
+    authorize: { allow: [{ authenticated: true }] }
+    step_up: { acr: mfa }
+  - name: app
     match: { path: /app }
     upstream: { url: ${upstream.url} }
     authenticate: [corp]
@@ -67,5 +74,34 @@ describe('forward-auth browser login', () => {
     expect(r.status).toBe(401);
     expect(r.headers['x-zt-login']).toBeUndefined();
     expect(r.location).toBeUndefined();
+  });
+});
+
+describe('forward-auth with a session', () => {
+  it('a session passes; a step-up is a 401 naming what is missing, or the 302 with ?login=redirect', async () => {
+    // Log in (directly at the gateway) as bob, whose logins never use MFA.
+    const jar = new CookieJar();
+    const start = await g.send('/app/home', { jar, headers: HTML });
+    expect(start.status).toBe(302);
+    const { callback } = await loginAtProvider(op, start.location as string, new CookieJar(), { account: 'bob' });
+    expect((await g.send(callback.slice(g.origin.length), { jar, headers: HTML })).status).toBe(302);
+
+    const ok = await g.send('/.zt/verify', { jar, headers: { ...HTML, ...FORWARDED } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-zt-user']).toBeDefined();
+    expect(ok.headers['x-zt-auth-method']).toBe('session');
+
+    const admin = { ...FORWARDED, 'x-forwarded-uri': '/admin/panel' };
+    const hint = await g.send('/.zt/verify', { jar, headers: { ...HTML, ...admin } });
+    expect(hint.status).toBe(401);
+    expect(hint.headers['www-authenticate']).toContain('error="insufficient_user_authentication"');
+    expect(hint.headers['x-zt-login']).toBeUndefined(); // a plain login would not add the missing acr
+    const redirect = await g.send('/.zt/verify?login=redirect', { jar, headers: { ...HTML, ...admin } });
+    expect(redirect.status).toBe(302);
+    expect(new URL(redirect.location as string).searchParams.get('acr_values')).toBe('mfa');
+
+    const m = parseMetrics((await g.gw.gateway.metrics.scrape()).body);
+    expect(m.value('zt_decisions_total', { route: 'admin', decision: 'step_up', reason: 'step-up-required' })).toBe(2);
+    expect(m.value('zt_authenticated_requests_total', { method: 'session', mfa: 'false' })).toBe(3);
   });
 });
