@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
-import { announceWorker, isWorker, parseWorkers, reportGeneration, workerId } from '../server/cluster.ts';
+import { adoptPrimaryKeys, announceWorker, isWorker, parseWorkers, reportGeneration, workerId } from '../server/cluster.ts';
 import { startCluster, startFailure } from './cluster.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { validateCommand, type Output } from './validate.ts';
@@ -115,6 +115,7 @@ async function start(configFile: string, io: Output): Promise<number> {
   process.on('SIGHUP', () => {
     if (gateway?.reload() && worker) reportGeneration(gateway.runtime.current.generation);
   });
+  if (worker) adoptPrimaryKeys();
   try {
     gateway = new Gateway({ configFile, ...(worker ? { admin: false, logBindings: { worker: workerId(), pid: process.pid } } : {}) });
     await gateway.start();

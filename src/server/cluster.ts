@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../audit/logger.ts';
 import type { Config } from '../config/schema.ts';
 import { listenOn } from './address.ts';
 import { createAdminListener } from './admin.ts';
+import { generatedAssertionKey, shareGeneratedAssertionKey } from '../proxy/assertion.ts';
 
 const MAX_WORKERS = 256;
 const BACKOFF_MIN_MS = 100;
@@ -27,6 +28,16 @@ export function parseWorkers(value: string): number | undefined {
 }
 
 export const isWorker = (): boolean => cluster.isWorker;
+
+/** Passes the primary's generated assertion key to the workers it forks (never written to disk). */
+const SHARED_KEY_ENV = 'ZT_CLUSTER_ASSERTION_KEY';
+
+/** In a worker, before its config is compiled: adopt the primary's generated key, and forget the variable. */
+export function adoptPrimaryKeys(): void {
+  const pem = process.env[SHARED_KEY_ENV];
+  delete process.env[SHARED_KEY_ENV];
+  if (pem) shareGeneratedAssertionKey(pem);
+}
 /** The worker's cluster id (1, 2, …; a restarted worker gets a new one) for its log lines. */
 export const workerId = (): number | undefined => cluster.worker?.id;
 
@@ -58,8 +69,10 @@ export async function runPrimary(config: Config, workers: number, log: Logger = 
   let stopping = false;
   const aggregator = new AggregatorRegistry();
 
+  // Without identity_headers.assertion_key each process would generate its own: one key for all workers.
+  const sharedKey = generatedAssertionKey().export({ type: 'pkcs8', format: 'pem' }).toString();
   const fork = (index: number, failures: number): void => {
-    const worker = cluster.fork();
+    const worker = cluster.fork({ [SHARED_KEY_ENV]: sharedKey });
     const slot: Slot = { worker, ready: false, generation: 0, startedAt: Date.now(), failures };
     slots[index] = slot;
     worker.on('message', (m: WorkerMessage) => {

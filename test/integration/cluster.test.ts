@@ -124,7 +124,7 @@ routes:
     expect(statuses.filter((s) => s === 429)).toHaveLength(REQUESTS - LIMIT);
     expect(upstream.received).toHaveLength(LIMIT);
     const served = await until('access logs', () => {
-      const r = logs.filter((l) => l.msg === 'request');
+      const r = logs.filter((l) => l.msg === 'request' && String(l.path).startsWith('/r/'));
       return r.length === REQUESTS ? r : undefined;
     });
     expect(new Set(served.map((l) => l.worker)).size).toBe(2);
@@ -138,6 +138,23 @@ routes:
     expect(m.value('zt_decisions_total', { route: 'shared', decision: 'public', reason: 'public-route' })).toBe(LIMIT);
     expect(m.value('zt_redis_up')).toBe(1);
     expect(m.value('zt_upstream_duration_seconds_count', { route: 'shared' })).toBe(LIMIT);
+  });
+
+  it('every worker signs with the same generated assertion key (one JWKS)', async () => {
+    const bodies = new Set<string>();
+    const workers = new Set<unknown>();
+    for (let i = 0; i < 8; i++) {
+      const res = await request(`http://127.0.0.1:${port}/.well-known/zt-gateway/jwks.json`, { headers: { connection: 'close' } });
+      expect(res.statusCode).toBe(200);
+      bodies.add(await res.body.text());
+    }
+    await until('access logs of the JWKS requests', () => {
+      const r = logs.filter((l) => l.msg === 'request' && l.path === '/.well-known/zt-gateway/jwks.json');
+      return r.length === 8 ? r : undefined;
+    }).then((r) => r.forEach((l) => workers.add(l.worker)));
+    expect(workers.size).toBe(2);
+    expect(bodies.size).toBe(1);
+    expect(JSON.parse([...bodies][0] as string).keys).toHaveLength(1);
   });
 
   it('forwards SIGHUP: every worker reloads', async () => {
