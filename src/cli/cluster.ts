@@ -13,8 +13,21 @@ export function startFailure(err: unknown, io: Output): number {
 }
 
 export async function startCluster(configFile: string, workers: number, io: Output): Promise<number> {
+  let config;
   try {
-    return await runPrimary(loadAndCompile(configFile).config, workers);
+    config = loadAndCompile(configFile).config;
+  } catch (err) {
+    return startFailure(err, io);
+  }
+  const oidc = Object.values(config.identity_providers).some((p) => p.type === 'oidc');
+  if (workers > 1 && oidc && !config.state?.redis && !config.state?.sentinel) {
+    // Cookie sessions are revoked in the memory of the one process that got the logout: the others would
+    // keep accepting the session. Refused rather than warned.
+    io.err('zt-gateway: --workers with oidc providers needs state.redis (or state.sentinel): a logout must end the session in every worker');
+    return 1;
+  }
+  try {
+    return await runPrimary(config, workers);
   } catch (err) {
     return startFailure(err, io);
   }

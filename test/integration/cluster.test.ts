@@ -212,4 +212,26 @@ describe('start --workers: usage', () => {
     }
     expect(err.some((l) => l.includes('--workers must be auto or a number from 1 to 256'))).toBe(true);
   });
+
+  it('refuses several workers with OIDC sessions but no Redis (a logout would reach one worker only)', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      `listen: { address: 127.0.0.1:0, plaintext: true }
+identity_providers:
+  corp: { type: oidc, issuer: "https://idp.example.com", client_id: gw, client_secret: "0123456789abcdef0123456789abcdef" }
+session: { secret: "0123456789abcdef0123456789abcdef-session" }
+routes:
+  - name: app
+    match: { path: / }
+    upstream: { url: "http://127.0.0.1:1" }
+    authenticate: [corp]
+    authorize: { allow: [{ authenticated: true }] }
+`,
+    );
+    const err: string[] = [];
+    expect(await main(['start', '--config', file, '--workers', '2'], { out: () => undefined, err: (l) => err.push(l) })).toBe(1);
+    expect(err).toEqual(['zt-gateway: --workers with oidc providers needs state.redis (or state.sentinel): a logout must end the session in every worker']);
+  });
 });
