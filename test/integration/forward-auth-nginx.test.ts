@@ -106,6 +106,18 @@ routes:
     expect(record).toMatchObject({ forward_auth: true, route: 'app', path: '/app/with-key', decision: 'allow', subject: 'svc-ops', method: 'GET', status: 200 });
   });
 
+  it('a POST with a body: checked as a POST (X-Forwarded-Method), the body reaches only the app', async () => {
+    const res = await request(`${nginx.url}/app/form`, { method: 'POST', body: 'a=1&b=2', headers: { authorization: `ApiKey ${OPS_KEY}`, 'content-type': 'application/x-www-form-urlencoded' } });
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    const seen = appSaw('/app/form');
+    expect(seen.method).toBe('POST');
+    expect(seen.bodyBytes).toBe(7);
+    expect(valuesOf(seen, 'x-zt-user')).toEqual(['svc-ops']);
+    const [id] = valuesOf(seen, 'x-request-id');
+    expect(gw.logs.find((l) => l.msg === 'decision' && l.request_id === id)).toMatchObject({ method: 'POST', forward_auth: true });
+  });
+
   it('a JWT: the app is reached with X-ZT-User from the token', async () => {
     const token = await idp.sign({ sub: 'alice' });
     const a = await get(`${nginx.url}/app/with-jwt`, { authorization: `Bearer ${token}` });
