@@ -132,7 +132,8 @@ describe('/metrics', () => {
     expect(req('limited', '200')).toBe(1);
     expect(req('limited', '429')).toBe(1);
     expect(req('report', '200')).toBe(1);
-    expect(m.samples('zt_requests_total').reduce((n, s) => n + s.value, 0)).toBe(13);
+    expect(m.sum('zt_requests_total')).toBe(13);
+    expect(m.sum('zt_requests_total', { route: 'svc' })).toBe(3);
 
     const dec = (route: string, decision: string, reason: string) => m.value('zt_decisions_total', { route, decision, reason });
     expect(dec('pub', 'public', 'public-route')).toBe(3);
