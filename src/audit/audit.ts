@@ -53,6 +53,7 @@ export function createAuditLog(target: string, mainLog: Logger, chain = false): 
       log.info({
         msg: 'decision',
         request_id: ctx?.id,
+        trace_id: ctx?.traceId,
         decision: decisionKind(ctx, code),
         route: ctx?.route?.name,
         method: ctx?.method,

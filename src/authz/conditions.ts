@@ -3,6 +3,7 @@
 import { compileAddressSet } from '../normalize/cidr.ts';
 import { canonicalPath } from '../normalize/target.ts';
 import type { RuleConfig } from '../config/schema.ts';
+import type { Identity } from '../authn/identity.ts';
 import type { PolicyInput } from './input.ts';
 import type { Reason } from './reasons.ts';
 import { compileTimeWindow } from './time.ts';
@@ -188,7 +189,7 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
     add('mfa', (i) => {
       const id = i.identity;
       if (!id) return 'unauthenticated';
-      return id.amr.some((a) => ctx.mfa.amr.has(a)) || (id.acr !== undefined && ctx.mfa.acr.has(id.acr)) ? null : 'mfa-required';
+      return usedMfa(id, ctx.mfa) ? null : 'mfa-required';
     });
   }
   if (rule.params !== undefined) {
@@ -225,4 +226,9 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
     add('risk_above', (i) => (i.risk !== undefined && i.risk > above ? null : 'risk-too-high'));
   }
   return out;
+}
+
+/** Whether the caller's login used MFA: an MFA method in amr, or an acr the config counts as MFA. */
+export function usedMfa(id: Identity, mfa: ConditionContext['mfa']): boolean {
+  return id.amr.some((a) => mfa.amr.has(a)) || (id.acr !== undefined && mfa.acr.has(id.acr));
 }

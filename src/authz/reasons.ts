@@ -31,6 +31,11 @@ export const REASONS = [
   'query-param-missing',
   'identity-field-missing',
   'risk-too-high',
+  // Not rule outcomes: what metrics (zt_decisions_total) give as the reason for decisions without a policy.
+  'public-route',
+  'rate-limited',
+  'validation-failed',
+  'step-up-required',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -2,17 +2,20 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/api-key.ts';
-import { ConfigError } from '../config/errors.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { Gateway } from '../server/gateway.ts';
 import { auditConfigCommand } from './audit-config.ts';
 import { auditVerifyCommand } from './audit.ts';
+import { adoptPrimaryKeys, announceWorker, isWorker, parseWorkers, reportGeneration, workerId } from '../server/cluster.ts';
+import { startCluster, startFailure } from './cluster.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { validateCommand, type Output } from './validate.ts';
 
 const USAGE = `usage:
-  zt-gateway start --config <file>     run the gateway (SIGHUP or a file change reloads the config)
+  zt-gateway start --config <file> [--workers N|auto]
+                                       run the gateway (SIGHUP or a file change reloads the config);
+                                       --workers: N processes (node:cluster), admin listener in the primary
   zt-gateway validate <file>           check a config file; exit 0 when valid
   zt-gateway explain --config <file> --route <name> [--identity id.json] --method GET --path /x
                      [--ip 10.0.0.1] [--time 2026-11-23T10:00:00Z] [--device id] [--json]
@@ -40,8 +43,16 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
         return validateCommand(file, io);
       }
       case 'start': {
-        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' } } });
         if (!values.config) return usage(io);
+        if (values.workers !== undefined && !isWorker()) {
+          const workers = parseWorkers(values.workers);
+          if (workers === undefined) {
+            io.err(`--workers must be auto or a number from 1 to 256, not "${values.workers}"`);
+            return usage(io);
+          }
+          return await startCluster(values.config, workers, io);
+        }
         return await start(values.config, io);
       }
       case 'explain': {
@@ -129,17 +140,17 @@ function usage(io: Output): number {
 async function start(configFile: string, io: Output): Promise<number> {
   let gateway: Gateway | undefined;
   // Installed first: a SIGHUP during startup must not kill the process (the default action).
-  process.on('SIGHUP', () => gateway?.reload());
+  const worker = isWorker();
+  process.on('SIGHUP', () => {
+    if (gateway?.reload() && worker) reportGeneration(gateway.runtime.current.generation);
+  });
+  if (worker) adoptPrimaryKeys();
   try {
-    gateway = new Gateway({ configFile });
+    gateway = new Gateway({ configFile, ...(worker ? { admin: false, logBindings: { worker: workerId(), pid: process.pid } } : {}) });
     await gateway.start();
+    if (worker) announceWorker(gateway.metrics.registry, gateway.runtime.current.generation);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const line of err.message.split('\n')) io.err(line);
-      return 1;
-    }
-    io.err(`zt-gateway: cannot start: ${(err as Error).message}`);
-    return 1;
+    return startFailure(err, io);
   }
   const running = gateway;
   await new Promise<void>((resolve) => {
@@ -149,6 +160,10 @@ async function start(configFile: string, io: Output): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // A worker whose primary is gone drains and exits rather than serve unsupervised.
+    if (worker) process.once('disconnect', () => stop('disconnect'));
   });
+  // The IPC channel would keep a drained worker alive: let go of it so the process can end.
+  if (worker && process.connected) process.disconnect?.();
   return 0;
 }

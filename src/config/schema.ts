@@ -365,10 +365,28 @@ export const configSchema = z.strictObject({
   trusted_proxies: z.array(checked(z.string(), cidrProblem)).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
   state: z
     .strictObject({
-      redis: z.string().url().optional(),
+      redis: z.string().url().optional().meta({ description: 'redis:// or rediss:// URL of the shared-state Redis' }),
       max_staleness: duration
         .prefault('3s')
         .meta({ description: 'With redis: how long the local copy of suspensions/revocations/grants may go unconfirmed before protected routes fail closed' }),
+      sentinel: z
+        .strictObject({
+          name: z.string().min(1).meta({ description: 'Master group name the sentinels monitor' }),
+          nodes: z
+            .array(z.string().regex(/^([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, 'expected host:port'))
+            .min(1)
+            .meta({ description: 'Sentinel addresses (host:port)' }),
+          password: z.string().min(1).optional().meta({ description: 'Password of the Redis master (use ${env:…})' }),
+          sentinel_password: z.string().min(1).optional(),
+          db: z.number().int().min(0).max(15).default(0),
+        })
+        .optional()
+        .meta({ description: 'Redis behind Sentinel (ioredis follows failovers); instead of redis' }),
+    })
+    .superRefine((v, ctx) => {
+      if (v.redis !== undefined && v.sentinel !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['sentinel'], message: 'use state.redis or state.sentinel, not both' });
+      }
     })
     .optional(),
   grants: z.record(z.string().regex(GRANT_NAME), grant).default({}).meta({ description: 'Just-in-time access grants by name' }),
@@ -426,6 +444,14 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   risk: riskConfig.optional().meta({ description: 'Risk score per request (src/risk): signals, weights, behaviour profiles' }),
+  tracing: z
+    .strictObject({
+      propagate: z
+        .boolean()
+        .default(false)
+        .meta({ description: 'Validate W3C traceparent/tracestate, forward valid ones, drop invalid ones, log the trace id' }),
+    })
+    .prefault({}),
   shutdown: z.strictObject({ drain_timeout: duration.prefault('30s') }).prefault({}),
   reload: z.strictObject({ watch: z.boolean().default(true) }).prefault({}),
   routes: z.array(route).default([]),
@@ -437,6 +463,7 @@ export type RouteConfig = Config['routes'][number];
 export type UpstreamConfig = RouteConfig['upstream'];
 export type IdentityProviderConfig = Config['identity_providers'][string];
 export type SessionConfig = NonNullable<Config['session']>;
+export type RedisSentinelConfig = NonNullable<NonNullable<Config['state']>['sentinel']>;
 export type OidcProviderConfig = z.output<typeof oidcProvider>;
 export type RuleConfig = z.output<typeof rule>;
 export type AuthorizeConfig = z.output<typeof authorize>;

@@ -1,6 +1,7 @@
 // Header hygiene: one pass over the raw headers that drops everything a client could use to spoof
 // identity, client address or routing, and refuses ambiguous framing. Built per config, run per request.
 import { GatewayError } from '../pipeline/errors.ts';
+import { traceIdOf, validTracestate } from './trace.ts';
 
 /** Always dropped on the way in (compared after lower-casing and mapping '_' to '-'). */
 const STRIPPED = new Set([
@@ -22,6 +23,11 @@ const UNDERSCORE_SPELLINGS_DROPPED = new Set(['content-length', 'authorization',
 export interface HeaderPolicy {
   /** Lower-case identity prefix, e.g. 'x-zt-'. */
   readonly identityPrefix: string;
+  /**
+   * tracing.propagate: traceparent/tracestate are validated (invalid ones dropped) and the trace id is read.
+   * Off, the gateway neither reads nor changes them: they are forwarded like any other header.
+   */
+  readonly tracing?: boolean;
 }
 
 export interface InboundHeaders {
@@ -36,6 +42,8 @@ export interface InboundHeaders {
   readonly xForwardedHost: string | undefined;
   readonly requestId: string | undefined;
   readonly hasBody: boolean;
+  /** The trace id of a valid traceparent (only with tracing on). */
+  readonly traceId: string | undefined;
 }
 
 function canonicalName(lower: string): string {
@@ -77,6 +85,8 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
   let xfh: string | undefined;
   let requestId: string | undefined;
   let connectionTokens: Set<string> | null = null;
+  let traceparents: string[] | null = null;
+  let tracestates: string[] | null = null;
 
   // Pass 1: framing, duplicates, and the names the client listed in Connection.
   for (let i = 0; i < raw.length; i += 2) {
@@ -114,6 +124,12 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
       case 'x-request-id':
         requestId = value;
         break;
+      case 'traceparent':
+        if (policy.tracing) (traceparents ??= []).push(value);
+        break;
+      case 'tracestate':
+        if (policy.tracing) (tracestates ??= []).push(value);
+        break;
       case 'connection':
         for (const token of value.split(',')) {
           const t = token.trim().toLowerCase();
@@ -125,6 +141,10 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
   if (transferEncoding && contentLength !== undefined) throw ambiguous('Content-Length together with Transfer-Encoding');
   if (contentLength !== undefined && !/^\d{1,15}$/.test(contentLength)) throw ambiguous('invalid Content-Length');
 
+  const traceId = traceparents === null ? undefined : traceIdOf(traceparents);
+  const dropTraceparent = traceparents !== null && traceId === undefined;
+  const dropTracestate = tracestates !== null && (traceId === undefined || !validTracestate(tracestates));
+
   // Pass 2: keep only what is safe to forward.
   const forward: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
@@ -132,8 +152,9 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
     const lower = name.toLowerCase();
     if (isStripped(lower, policy)) continue;
     if (connectionTokens !== null && connectionTokens.has(canonicalName(lower))) continue;
+    if ((dropTraceparent && lower === 'traceparent') || (dropTracestate && lower === 'tracestate')) continue;
     forward.push(name, raw[i + 1] as string);
   }
   const hasBody = transferEncoding || (contentLength !== undefined && contentLength !== '0');
-  return { forward, host, authorization, xForwardedFor: xff, forwarded, xForwardedProto: xfp, xForwardedHost: xfh, requestId, hasBody };
+  return { forward, host, authorization, xForwardedFor: xff, forwarded, xForwardedProto: xfp, xForwardedHost: xfh, requestId, hasBody, traceId };
 }

@@ -66,6 +66,7 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
       forwardedChain: viaTrustedProxy ? trustedForwardedChain(headers.forwarded) : undefined,
       forwardedProto: (viaTrustedProxy && trustedProto(headers.xForwardedProto)) || (opts.secure ? 'https' : 'http'),
       forwardedHost: (viaTrustedProxy && trustedHost(headers.xForwardedHost)) || host.authority,
+      traceId: headers.traceId,
       route: undefined,
       identity: null,
       decision: null,

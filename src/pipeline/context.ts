@@ -30,6 +30,8 @@ export interface RequestContext {
   /** X-Forwarded-Proto / -Host as forwarded: a trusted proxy's (validated) or the gateway's own. */
   readonly forwardedProto: 'http' | 'https';
   readonly forwardedHost: string;
+  /** W3C trace id of the request's valid traceparent (tracing.propagate only); logged, never a label. */
+  readonly traceId?: string | undefined;
   route: CompiledRoute | undefined;
   identity: Identity | null;
   decision: Decision | null;

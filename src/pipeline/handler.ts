@@ -14,13 +14,15 @@ import { admit, resolveRoute } from './chain.ts';
 import { GatewayError } from './errors.ts';
 import { Redirect } from './redirect.ts';
 import { isReserved, serveReserved } from './reserved.ts';
+import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { randomUUID } from 'node:crypto';
 import type { Identity } from '../authn/identity.ts';
+import { factsFromError, recordRequest, type RequestFacts } from '../metrics/record.ts';
 
 const kBytes = Symbol('zt.bytes');
 type SocketWithMarks = { [kBytes]?: { read: number; written: number } };
 
-export interface Outcome {
+export interface Outcome extends RequestFacts {
   code: string | undefined;
   /** The id answered to the client when normalize refused the request (there is no context then). */
   requestId?: string;
@@ -28,7 +30,11 @@ export interface Outcome {
   authMethod: string | undefined;
   /** The request was sent to log in again (redirect) or told to (401) for the route's step_up. */
   stepUp?: boolean;
+  /** A forward-auth check (/.zt/verify): the context describes the request the proxy asked about. */
+  forwardAuth?: boolean;
 }
+
+const FORWARD_AUTH = { forward_auth: true };
 
 export function createRequestHandler(runtime: Runtime, log: Logger) {
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -42,6 +48,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     const bytesOut = marks.written;
     let ctx: RequestContext | undefined;
     const outcome: Outcome = { code: undefined, subject: undefined, authMethod: undefined };
+    let upstreamStartNs: bigint | undefined;
 
     res.once('close', () => {
       (socket as SocketWithMarks)[kBytes] = { read: socket.bytesRead, written: socket.bytesWritten };
@@ -53,13 +60,20 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         ctx === undefined
           ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress }
           : outcome.stepUp
-            ? { decision: 'step_up' }
-            : undefined,
+            ? { decision: 'step_up', ...(outcome.forwardAuth ? FORWARD_AUTH : {}) }
+            : outcome.forwardAuth
+              ? FORWARD_AUTH
+              : undefined,
       );
+      if (upstreamStartNs !== undefined && outcome.code === undefined && res.writableFinished) {
+        outcome.upstreamSeconds = Number(process.hrtime.bigint() - upstreamStartNs) / 1e9;
+      }
+      recordRequest(runtime.metrics, state.compiled.config, ctx, res.statusCode, outcome);
       if (!state.compiled.config.log.access) return;
       log.info({
         msg: 'request',
         req_id: ctx?.id,
+        trace_id: ctx?.traceId,
         route: ctx?.route?.name,
         method: req.method,
         host: ctx?.host.name,
@@ -80,6 +94,15 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       ctx = state.normalize(req, startNs);
       if (isReserved(ctx.target.matchPath)) {
         const c = ctx;
+        if (c.target.matchPath === VERIFY_PATH) {
+          outcome.forwardAuth = true;
+          const checked = (ctx = verifyContext(state, c, req));
+          serveVerify(state, checked, req, res, wantsRedirect(c)).then((identity) => {
+            outcome.subject = identity?.subject;
+            outcome.authMethod = identity?.method;
+          }, (err: unknown) => fail(err, checked.id));
+          return;
+        }
         // The gateway's own endpoints (login, callback, back-channel logout, grants) reach the IdP or the
         // state store: the per-IP pre-auth limit protects them like any authenticator.
         const serve = (): void => {
@@ -122,13 +145,17 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         const cookies = state.compiled.rp?.pendingCookies(current);
         const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
         if (route.validator === null) {
+          upstreamStartNs = process.hrtime.bigint();
           forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
           return;
         }
         // validate: after authorize (no body is held for a caller who may not call), before forward.
         route.validator
           .check(current, req)
-          .then((body) => forward(current, req, res, pool, route.upstream, plan, body))
+          .then((body) => {
+            upstreamStartNs = process.hrtime.bigint();
+            return forward(current, req, res, pool, route.upstream, plan, body);
+          })
           .catch((err: unknown) => fail(err, current.id));
       };
       const admitted = admit(state, route, current, req);
@@ -149,6 +176,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     }
 
     function fail(err: unknown, id: string): void {
+      factsFromError(err, outcome);
       if (err instanceof Redirect) {
         // Login or step-up: audited as unauthenticated, answered with a 302 to the identity provider.
         outcome.code = 'GW_ERR_UNAUTHENTICATED';

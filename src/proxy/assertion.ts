@@ -19,6 +19,11 @@ export function generatedAssertionKey(): KeyObject {
   return generatedKey;
 }
 
+/** Cluster workers use the primary's generated key: one JWKS, whichever worker an upstream asks. */
+export function shareGeneratedAssertionKey(pem: string): void {
+  generatedKey = loadAssertionKey(pem);
+}
+
 export function loadAssertionKey(pem: string): KeyObject {
   const key = createPrivateKey(pem);
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {

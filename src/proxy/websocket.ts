@@ -14,6 +14,7 @@ import { appendForwardingHeaders } from './forward.ts';
 import { scrubUpgradeResponseHeaders } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 import { randomUUID } from 'node:crypto';
+import { factsFromError, recordRequest, type RequestFacts } from '../metrics/record.ts';
 
 /** Only real WebSocket handshakes become upgrades; other Upgrade values (h2c…) are plain requests. */
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -81,9 +82,15 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
   const proxy = createProxyServer({ ws: true, xfwd: false, toProxy: true, secure: true, prependPath: false });
   proxy.on('error', () => undefined); // per-call callbacks below handle errors
   // Registered before http-proxy-3's own listeners, so the handshake answer it relays is scrubbed first.
-  proxy.on('proxyReqWs', (proxyReq, req, _socket, options) => {
+  const metrics = runtime.metrics;
+  proxy.on('proxyReqWs', (proxyReq, req, socket, options) => {
     const id = req.headers['x-request-id'] as string;
-    proxyReq.once('upgrade', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, true));
+    proxyReq.once('upgrade', (proxyRes: IncomingMessage) => {
+      scrubUpgradeResponseHeaders(proxyRes.headers, id, true);
+      // Open from the upstream's 101 until the client's socket closes.
+      metrics.websocketOpened();
+      socket.once('close', () => metrics.websocketClosed());
+    });
     proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false));
     // http-proxy-3 reads proxyTimeout on the web path only: bound the wait for the upstream's handshake answer.
     if (options.proxyTimeout) handshakeTimeout(proxyReq, options.proxyTimeout);
@@ -95,14 +102,23 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
     let ctx: RequestContext | undefined;
     let code: string | undefined;
     let released = false;
+    const facts: RequestFacts = { code: undefined };
+    const refuse = (err: unknown, id: string) => {
+      factsFromError(err, facts);
+      code = writeProblemToSocket(socket, err, id);
+    };
     const done = () => {
       if (released) return;
       released = true;
       runtime.release(state);
-      state.audit.record(ctx, code === undefined ? 101 : (ERROR_CODES[code as GatewayErrorCode]?.status ?? 500), code, { upgrade: 'websocket' });
+      const status = code === undefined ? 101 : (ERROR_CODES[code as GatewayErrorCode]?.status ?? 500);
+      state.audit.record(ctx, status, code, { upgrade: 'websocket' });
+      facts.code = code;
+      recordRequest(metrics, state.compiled.config, ctx, status, facts);
       log.info({
         msg: 'upgrade',
         req_id: ctx?.id,
+        trace_id: ctx?.traceId,
         route: ctx?.route?.name,
         path: ctx?.target.path,
         code,
@@ -134,7 +150,7 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
         req.headers = headerObject(headers);
         const id = current.id;
         proxy.ws(req, socket, head, wsTarget(route.upstream), (err: Error) => {
-          code = writeProblemToSocket(socket, wsUpstreamError(err), id);
+          refuse(wsUpstreamError(err), id);
           log.warn({ req_id: id, err }, 'websocket upstream failed');
         });
       };
@@ -142,12 +158,12 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
         // catch() after then(): an exception inside proceed() must become a problem answer too, not an
         // unhandled rejection (which would end the process).
         admitted.then(proceed).catch((err: unknown) => {
-          code = writeProblemToSocket(socket, err, current.id);
+          refuse(err, current.id);
           if (!(err instanceof GatewayError)) log.warn({ req_id: current.id, err }, 'upgrade failed');
         });
       } else proceed();
     } catch (err) {
-      code = writeProblemToSocket(socket, err, ctx?.id ?? randomUUID());
+      refuse(err, ctx?.id ?? randomUUID());
       if (!(err instanceof GatewayError)) log.warn({ req_id: ctx?.id, err }, 'upgrade failed');
     }
   };

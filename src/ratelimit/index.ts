@@ -12,6 +12,7 @@ import type { CompiledRoute } from '../routing/route.ts';
 
 interface Limiter {
   readonly policy: string;
+  readonly kind: LimitKind;
   readonly limit: number;
   readonly windowSec: number;
   readonly blockSec: number;
@@ -44,7 +45,8 @@ export class LimiterRegistry {
             insuranceLimiter: new RateLimiterMemory(opts),
           })
         : new RateLimiterMemory(opts);
-      this.#limiters.set(key, (l = { policy, limit, windowSec, blockSec, impl }));
+      const kind: LimitKind = scope === 'pre' ? 'pre_auth' : scope === 'authfail' ? 'lockout' : 'route';
+      this.#limiters.set(key, (l = { policy, kind, limit, windowSec, blockSec, impl }));
     }
     return l;
   }
@@ -59,8 +61,18 @@ function limitHeaders(l: Limiter, res: RateLimiterRes): Array<[string, string]> 
   ];
 }
 
+export type LimitKind = 'pre_auth' | 'route' | 'lockout';
+const kinds = new WeakMap<GatewayError, LimitKind>();
+
+/** Which limit refused a request (for zt_ratelimit_rejections_total); undefined for any other error. */
+export function limitKind(err: unknown): LimitKind | undefined {
+  return err instanceof GatewayError ? kinds.get(err) : undefined;
+}
+
 function limited(l: Limiter, res: RateLimiterRes, detail: string): GatewayError {
-  return new GatewayError('GW_ERR_RATE_LIMITED', detail, { headers: limitHeaders(l, res) });
+  const err = new GatewayError('GW_ERR_RATE_LIMITED', detail, { headers: limitHeaders(l, res) });
+  kinds.set(err, l.kind);
+  return err;
 }
 
 async function take(l: Limiter, key: string, detail: string): Promise<void> {

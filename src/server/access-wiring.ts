@@ -4,11 +4,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../audit/logger.ts';
 import type { CompiledConfig } from '../config/compile.ts';
-import { grantAudit } from '../state/grants.ts';
+import { activeGrantCount, grantAudit } from '../state/grants.ts';
+import { setActiveGrantsSource } from '../metrics/index.ts';
 import type { AdminTls } from './admin.ts';
 import type { Runtime } from './runtime.ts';
 
 export function wireAccessState(runtime: Runtime, log: Logger): void {
+  // zt_grants_active reads the store at scrape time (one gauge per process).
+  setActiveGrantsSource(() => activeGrantCount(runtime.access));
   runtime.access.onSessionsRevoked((subject, atMs) => {
     runtime.current.compiled.rp?.revokeSessions(subject, atMs, true).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'revoking sessions failed'));
   });

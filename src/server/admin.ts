@@ -1,4 +1,4 @@
-// Admin listener on its own address: liveness, readiness, and the admin API under /admin/ (admin-api.ts).
+// Admin listener on its own address: liveness, readiness, Prometheus metrics and the admin API under /admin/ (admin-api.ts).
 // Never exposed on the main listener. HTTPS (and client-certificate admins) when admin.tls is set.
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -6,6 +6,10 @@ import https from 'node:https';
 export interface AdminStatus {
   ready(): boolean;
   generation(): number;
+  /** Extra fields for /readyz (e.g. the workers of a cluster). */
+  details?(): Record<string, unknown>;
+  /** Prometheus text exposition for /metrics; absent: 404. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
 }
 
 export interface AdminTls {
@@ -31,8 +35,18 @@ export function createAdminListener(
     if (path === '/healthz') return send(200, { status: 'ok' });
     if (path === '/readyz') {
       return status.ready()
-        ? send(200, { status: 'ready', config_generation: status.generation() })
-        : send(503, { status: 'not ready' });
+        ? send(200, { status: 'ready', config_generation: status.generation(), ...status.details?.() })
+        : send(503, { status: 'not ready', ...status.details?.() });
+    }
+    if (path === '/metrics' && status.metrics) {
+      status.metrics().then(
+        ({ contentType, body }) => {
+          res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        },
+        () => send(503, { status: 'metrics unavailable' }),
+      );
+      return;
     }
     send(404, { status: 'not found' });
   };

@@ -12,7 +12,7 @@ import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { createRequestHandler } from '../pipeline/handler.ts';
 import { createUpgradeHandler } from '../proxy/websocket.ts';
-import { splitAddress } from './address.ts';
+import { listenOn } from './address.ts';
 import { createAdminListener } from './admin.ts';
 import { createAdminApi } from './admin-api.ts';
 import { readAdminTls, wireAccessState } from './access-wiring.ts';
@@ -21,6 +21,7 @@ import { Runtime } from './runtime.ts';
 import { clientAuthChange, trackClientTrust, type ClientTrustTracker } from './client-trust.ts';
 import { createRedis } from '../state/redis.ts';
 import type { RpServices } from '../authn/oidc/index.ts';
+import { Metrics } from '../metrics/index.ts';
 
 export interface GatewayOptions {
   configFile: string;
@@ -28,21 +29,14 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Watch the config file and reload on change (default: config's reload.watch). */
   watch?: boolean;
+  /** Serve the admin listener (default true; cluster workers leave it to the primary). */
+  admin?: boolean;
+  /** Fields on every log line, audit records included (a cluster worker's id and pid). */
+  logBindings?: Record<string, unknown>;
 }
 
 export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv, options?: CompileOptions): CompiledConfig {
   return compileConfig(loadConfigFile(file, env), options);
-}
-
-function listen(server: Server, address: string): Promise<void> {
-  const { host, port } = splitAddress(address);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 /** An address a local client can use: the bound one, or loopback for a wildcard bind. */
@@ -64,15 +58,19 @@ export class Gateway {
   readonly #upgraded = new Set<Duplex>();
   readonly #services: RpServices;
   #clientTrust: ClientTrustTracker | undefined;
+  readonly metrics: Metrics;
 
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
     // The logger exists before the config (its level is applied once the config is read).
     this.log = opts.logger ?? createLogger('info');
+    if (opts.logBindings) this.log.setBindings(opts.logBindings);
     const source = loadConfigFile(opts.configFile, opts.env);
-    const url = source.config.state?.redis;
+    const target = source.config.state?.sentinel ?? source.config.state?.redis;
     // Connections and caches that outlive reloads: created once, before the first compile.
-    this.#services = { redis: url ? createRedis(url, this.log) : null, cache: new Map() };
+    this.#services = { redis: target ? createRedis(target, this.log) : null, cache: new Map() };
+    const redis = this.#services.redis;
+    this.metrics = new Metrics(redis ? { redisUp: () => redis.status === 'ready' } : {});
     let compiled: CompiledConfig;
     try {
       compiled = compileConfig(source, { onEvent: this.#onEvent, services: this.#services });
@@ -82,11 +80,14 @@ export class Gateway {
     }
     if (!opts.logger) this.log.level = compiled.config.log.level;
     for (const w of compiled.warnings) this.log.warn(w);
-    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis);
+    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis, this.metrics);
     wireAccessState(this.#runtime, this.log);
   }
 
   readonly #onEvent = (event: string, detail: Record<string, unknown>): void => {
+    if ((event === 'jwks_refreshed' || event === 'jwks_refresh_failed') && typeof detail.provider === 'string') {
+      this.metrics.jwksFetch(detail.provider, event === 'jwks_refreshed');
+    }
     if (event.endsWith('_failed')) this.log.warn({ event, ...detail }, event);
     else this.log.info({ event, ...detail }, event);
   };
@@ -109,23 +110,24 @@ export class Gateway {
     if (compiled.tls?.clientTrust !== undefined) {
       this.#clientTrust = trackClientTrust(main, () => this.runtime.current.compiled.tls?.clientTrust);
     }
-    await listen(main, compiled.config.listen.address);
+    await listenOn(main, compiled.config.listen.address);
     await runtime.access.ready; // bounded: protected routes fail closed until the state is loaded
-    if (compiled.config.admin) {
+    if (compiled.config.admin && this.#opts.admin !== false) {
       const adminTls = readAdminTls(compiled);
       this.#admin = createAdminListener(
         {
           ready: () => !this.#stopping && this.#runtime !== undefined,
           generation: () => this.runtime.current.generation,
+          metrics: () => this.metrics.scrape(),
         },
         createAdminApi({ runtime, log: this.log, mtls: adminTls?.ca !== undefined }),
         adminTls,
       );
-      await listen(this.#admin, compiled.config.admin.listen);
+      await listenOn(this.#admin, compiled.config.admin.listen);
     }
     if (compiled.config.listen.redirect_http) {
       this.#redirect = createRedirectListener(() => this.port);
-      await listen(this.#redirect, compiled.config.listen.redirect_http);
+      await listenOn(this.#redirect, compiled.config.listen.redirect_http);
     }
     const watchFile = this.#opts.watch ?? compiled.config.reload.watch;
     if (watchFile) this.#watch();
@@ -157,6 +159,12 @@ export class Gateway {
   /** Builds and validates the whole new config; on any error, logs it and keeps serving the old one. */
   reload(): boolean {
     if (this.#stopping) return false;
+    const ok = this.#reload();
+    this.metrics.configReload(ok);
+    return ok;
+  }
+
+  #reload(): boolean {
     let compiled: CompiledConfig;
     try {
       compiled = loadAndCompile(this.#opts.configFile, this.#opts.env, {

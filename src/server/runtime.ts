@@ -11,6 +11,7 @@ import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit
 import type { Redis } from 'ioredis';
 import { createAccessStore, type AccessStore } from '../state/access.ts';
 import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
+import { Metrics } from '../metrics/index.ts';
 
 export interface RuntimeState {
   readonly generation: number;
@@ -25,6 +26,12 @@ export interface RuntimeState {
   readonly risk: RiskEngine | null;
   inflight: number;
   retired: boolean;
+}
+
+/** What the shared Redis connection was made from (fixed for the process's life). */
+function redisTarget(compiled: CompiledConfig): string | undefined {
+  const state = compiled.config.state;
+  return state?.sentinel ? JSON.stringify(state.sentinel) : state?.redis;
 }
 
 export class Runtime {
@@ -43,12 +50,15 @@ export class Runtime {
   readonly #access: AccessStore;
   /** Behaviour profiles outlive reloads (created when a config first uses risk). */
   #riskStore: ProfileStore | undefined;
+  /** Outlives reloads (counters keep counting across config generations). */
+  readonly metrics: Metrics;
 
-  constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null) {
+  constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null, metrics = new Metrics()) {
     this.#secure = secure;
+    this.metrics = metrics;
     this.#log = log;
     // Shared state connections live as long as the process; the URL is fixed at start.
-    this.#redisUrl = compiled.config.state?.redis;
+    this.#redisUrl = redisTarget(compiled);
     this.#redis = redis;
     this.#limiters = new LimiterRegistry(this.#redis);
     this.#access = createAccessStore({ redis, log, maxStalenessMs: compiled.config.state?.max_staleness ?? 3000 });
@@ -80,7 +90,7 @@ export class Runtime {
   }
 
   swap(compiled: CompiledConfig): RuntimeState {
-    if (compiled.config.state?.redis !== this.#redisUrl) this.#log.warn('state.redis changed: restart the gateway to apply it');
+    if (redisTarget(compiled) !== this.#redisUrl) this.#log.warn('state.redis changed: restart the gateway to apply it');
     const next = this.#build(compiled);
     const old = this.#current;
     this.#current = next;
@@ -108,12 +118,16 @@ export class Runtime {
 
   #build(compiled: CompiledConfig): RuntimeState {
     const pools = new Map<string, Pool>();
-    for (const r of compiled.routes) pools.set(r.upstream.poolKey, this.#registry.get(r.upstream));
+    for (const r of compiled.routes) {
+      pools.set(r.upstream.poolKey, this.#registry.get(r.upstream));
+      this.metrics.route(r.name); // resolve the route's metric cells now, not on its first request
+    }
     return {
       generation: ++this.#generation,
       compiled,
       normalize: createNormalizer({
         identityPrefix: compiled.identityPrefix,
+        tracing: compiled.config.tracing.propagate,
         trustedProxies: compiled.trustedProxies,
         maxTargetBytes: compiled.config.listen.limits.max_target_bytes,
         secure: this.#secure,

@@ -2,16 +2,31 @@
 // callers fall back (rate limits) or fail closed (authentication state) instead of hanging.
 import { Redis } from 'ioredis';
 import type { Logger } from '../audit/logger.ts';
+import type { RedisSentinelConfig } from '../config/schema.ts';
+import { splitAddress } from '../server/address.ts';
 
-export function createRedis(url: string, log: Logger): Redis {
-  const redis = new Redis(url, {
+/** One Redis by URL, or the master of a Sentinel group (ioredis asks the sentinels and follows failovers). */
+export function createRedis(target: string | RedisSentinelConfig, log: Logger): Redis {
+  const options = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     commandTimeout: 1000,
-    retryStrategy: (times) => Math.min(100 * times, 2000),
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
     lazyConnect: false,
-  });
+  };
+  const redis =
+    typeof target === 'string'
+      ? new Redis(target, options)
+      : new Redis({
+          ...options,
+          sentinels: target.nodes.map((n) => splitAddress(n)),
+          name: target.name,
+          db: target.db,
+          ...(target.password ? { password: target.password } : {}),
+          ...(target.sentinel_password ? { sentinelPassword: target.sentinel_password } : {}),
+        });
+  const url = typeof target === 'string' ? target : `sentinel://${target.name}`;
   let down = false;
   redis.on('ready', () => {
     if (down) log.warn({ redis: redacted(url) }, 'redis is back: shared state restored');

@@ -45,6 +45,9 @@ describe('just-in-time grants', () => {
     expect(ok.body).toMatchObject({ id, state: 'active', subject: 'alice', approved_by: 'bob', duration_s: 1800 });
     expect(Date.parse(ok.body.expires_at as string) - Date.parse(ok.body.approved_at as string)).toBe(1_800_000);
     expect(activeGrantCount(gw.gateway.runtime.access)).toBe(1);
+    // The active grant is what the admin listener's zt_grants_active gauge reports.
+    const scrape = await request(`${gw.gateway.adminUrl}/metrics`);
+    expect(await scrape.body.text()).toMatch(/^zt_grants_active 1$/m);
     const after = await call(gw, upstream, '/db/q', t);
     expect({ status: after.status, forwarded: after.forwarded.length }).toEqual({ status: 200, forwarded: 1 });
     expect(after.forwarded[0]?.headers['x-zt-user']).toBe('alice');

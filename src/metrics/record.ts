@@ -1,0 +1,79 @@
+// Turns one finished request into metric updates. Called where the audit record is written (the handler's
+// and the upgrade handler's close), so metrics and audit always describe the same requests.
+import type { Identity } from '../authn/identity.ts';
+import { decisionKind } from '../audit/audit.ts';
+import { usedMfa } from '../authz/conditions.ts';
+import type { Config } from '../config/schema.ts';
+import type { RequestContext } from '../pipeline/context.ts';
+import { GatewayError } from '../pipeline/errors.ts';
+import { Redirect } from '../pipeline/redirect.ts';
+import { limitKind } from '../ratelimit/index.ts';
+import type { DecisionLabel, LimitLabel, Metrics } from './index.ts';
+
+/** What the handler learnt about a request besides its context and status. */
+export interface RequestFacts {
+  code: string | undefined;
+  limit?: LimitLabel | undefined;
+  stepUp?: boolean;
+  /** Set only when the upstream answered and the response was streamed to its end. */
+  upstreamSeconds?: number | undefined;
+}
+
+/** Classifies the error that ended a request: which rate limit, or a step-up (redirect or RFC 9470 401). */
+export function factsFromError(err: unknown, facts: RequestFacts): void {
+  if (err instanceof Redirect) {
+    facts.stepUp = err.reason === 'step_up';
+    return;
+  }
+  facts.limit = limitKind(err);
+  if (err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED') {
+    facts.stepUp = err.headers.some(([, v]) => v.includes('insufficient_user_authentication'));
+  }
+}
+
+/**
+ * A service call: a workload, not a person — an identity with a SPIFFE ID or one proven by a client
+ * certificate or an API key. It went over mTLS when the client certificate is what authenticated it.
+ */
+export function isServiceCall(id: Identity): boolean {
+  return id.spiffeId !== undefined || id.method === 'mtls' || id.method === 'api_key';
+}
+
+type MfaSets = { amr: ReadonlySet<string>; acr: ReadonlySet<string> };
+const mfaSets = new WeakMap<Config['authz']['mfa'], MfaSets>();
+
+function mfaOf(config: Config): MfaSets {
+  const cfg = config.authz.mfa;
+  let sets = mfaSets.get(cfg);
+  if (sets === undefined) mfaSets.set(cfg, (sets = { amr: new Set(cfg.amr), acr: new Set(cfg.acr) }));
+  return sets;
+}
+
+export function recordRequest(metrics: Metrics, config: Config, ctx: RequestContext | undefined, status: number, facts: RequestFacts): void {
+  const name = ctx?.route?.name ?? 'none';
+  const route = metrics.route(name);
+  metrics.request(route, status, name);
+  if (facts.upstreamSeconds !== undefined) route.upstream.observe(facts.upstreamSeconds);
+  if (facts.limit !== undefined) metrics.rateLimited(facts.limit);
+
+  const kind = decisionKind(ctx, facts.code);
+  // no_route and refused (bad requests, unknown hosts) are not access decisions: requests_total has them.
+  if (kind !== 'no_route' && kind !== 'refused') {
+    let decision: DecisionLabel = kind;
+    let reason: string;
+    if (kind === 'rate_limited') reason = 'rate-limited';
+    else if (kind === 'rejected' || kind === 'would_reject') reason = 'validation-failed';
+    else if (kind === 'unauthenticated') {
+      if (facts.stepUp) decision = 'step_up';
+      reason = facts.stepUp ? 'step-up-required' : 'unauthenticated';
+    } else reason = ctx?.decision?.reasons[0]?.reason ?? (kind === 'public' ? 'public-route' : 'authenticated');
+    metrics.decision(route, name, decision, reason);
+  }
+
+  const id = ctx?.identity;
+  if (id === null || id === undefined) return;
+  metrics.authenticated(id.method, usedMfa(id, mfaOf(config)));
+  if (!isServiceCall(id)) return;
+  metrics.serviceCall(id.method === 'mtls');
+  if (kind === 'deny') route.serviceDenied.n++;
+}

@@ -1,0 +1,73 @@
+// Forward-auth (GET /.zt/verify): nginx auth_request, Traefik ForwardAuth and Envoy-style external checks.
+// A trusted proxy asks about a request it holds; the same route → limit → authenticate → authorize → mutate
+// chain runs on it, and the identity headers the upstream would have received are the answer's headers.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Identity } from '../authn/identity.ts';
+import { forwardedContext } from '../normalize/forward-auth.ts';
+import type { RuntimeState } from '../server/runtime.ts';
+import { admit, resolveRoute } from './chain.ts';
+import type { RequestContext } from './context.ts';
+import { GatewayError } from './errors.ts';
+import { Redirect } from './redirect.ts';
+import { isReserved } from './reserved.ts';
+
+export const VERIFY_PATH = '/.zt/verify';
+
+/** The context of the checked request; 403 for a caller outside trusted_proxies, 400 for a refused target. */
+export function verifyContext(state: RuntimeState, outer: RequestContext, req: IncomingMessage): RequestContext {
+  if (!outer.viaTrustedProxy) throw new GatewayError('GW_ERR_FORBIDDEN', 'forward-auth answers only trusted proxies');
+  if (outer.method !== 'GET' && outer.method !== 'HEAD') throw new GatewayError('GW_ERR_BAD_METHOD', 'forward-auth checks are GET requests');
+  return forwardedContext(outer, req.rawHeaders, state.compiled.config.listen.limits.max_target_bytes);
+}
+
+/** `?login=redirect`: the proxy relays a 302 to the client (Traefik); otherwise 401 with a login hint (nginx). */
+export function wantsRedirect(outer: RequestContext): boolean {
+  return new URLSearchParams(outer.target.query.slice(1)).get('login') === 'redirect';
+}
+
+/**
+ * Without redirects, a browser that must log in gets 401 and `<prefix>Login: /.zt/login?…` for the proxy's
+ * error page to send it to. A step-up cannot be expressed that way (the IdP request needs cookies the proxy
+ * would not relay): it stays a 401 that names what is missing.
+ */
+function loginHint(state: RuntimeState, ctx: RequestContext, redirect: Redirect): GatewayError {
+  if (redirect.reason === 'step_up') {
+    return new GatewayError('GW_ERR_UNAUTHENTICATED', 'this route needs a stronger or more recent login', {
+      headers: [['www-authenticate', 'Bearer realm="zt-gateway", error="insufficient_user_authentication"']],
+    });
+  }
+  const provider = ctx.route?.loginProviders[0] ?? '';
+  const login = `/.zt/login?provider=${encodeURIComponent(provider)}&return_to=${encodeURIComponent(ctx.target.path + ctx.target.query)}`;
+  return new GatewayError('GW_ERR_UNAUTHENTICATED', 'login required', {
+    headers: [
+      ['www-authenticate', 'Bearer realm="zt-gateway"'],
+      [`${state.compiled.config.identity_headers.prefix}Login`, login],
+    ],
+  });
+}
+
+/** Answers 200 with the identity headers, or rejects with the refusal (or Redirect) for the handler to send. */
+export async function serveVerify(
+  state: RuntimeState,
+  ctx: RequestContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  redirects: boolean,
+): Promise<Identity | null> {
+  // The gateway's own paths are proxied to it directly, never checked on an app's behalf.
+  if (isReserved(ctx.target.matchPath)) throw new GatewayError('GW_ERR_NO_ROUTE');
+  const route = resolveRoute(state, ctx);
+  let identity: Identity | null;
+  try {
+    identity = await admit(state, route, ctx, req);
+  } catch (err) {
+    if (err instanceof Redirect && !redirects) throw loginHint(state, ctx, err);
+    throw err;
+  }
+  const headers = ctx.upstreamHeaders;
+  headers.push('cache-control', 'no-store', 'content-length', '0', 'x-request-id', ctx.id);
+  for (const c of state.compiled.rp?.pendingCookies(ctx) ?? []) headers.push('set-cookie', c);
+  res.writeHead(200, headers);
+  res.end();
+  return identity;
+}

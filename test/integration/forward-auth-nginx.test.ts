@@ -1,0 +1,246 @@
+// Forward-auth through a REAL nginx (auth_request) in front of a test app, using deploy/forward-auth/nginx.conf
+// as documented: no credentials → 401 and the app never reached; an API key or a JWT → the app reached with
+// the gateway's X-ZT-User; identity headers a client sends never reach the app; refused paths never reach
+// it either. Then /.zt/verify itself, called directly: trusted callers only, strict forwarded headers.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import { hashKey } from '../../src/authn/api-key.ts';
+import { expectProblem, rawMessage, valuesOf, type Answer } from '../helpers/attack.ts';
+import { rawRequest } from '../helpers/raw.ts';
+import { root } from '../helpers/build.ts';
+import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startIdp, type TestIdp } from '../helpers/idp.ts';
+import { IN_CI } from '../helpers/redis.ts';
+import { nginxAvailable, startNginx, type Nginx } from '../helpers/nginx.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+
+const available = nginxAvailable(); // throws under CI=true when nginx is missing
+if (!available && !IN_CI) console.warn('forward-auth-nginx.test.ts: nginx is not installed here; skipping (apt-get install nginx)');
+
+const OPS_KEY = 'ztk_fa_ops_0123456789abcdefghijklmnop';
+const PLAIN_KEY = 'ztk_fa_plain_0123456789abcdefghijklm';
+const DEV_KEY = 'ztk_fa_dev_0123456789abcdefghijklmnop';
+const KEYS = `keys:
+  - { id: ops, hash: ${hashKey(OPS_KEY)}, subject: svc-ops, groups: [ops] }
+  - { id: plain, hash: ${hashKey(PLAIN_KEY)}, subject: svc-plain }
+  - { id: dev, hash: ${hashKey(DEV_KEY)}, subject: svc-dev, groups: [dev] }
+`;
+
+let app: Upstream;
+let idp: TestIdp;
+let gw: TestGateway;
+let nginx: Nginx;
+const untrusted = new Agent({ localAddress: '127.0.0.3' }); // loopback, but not in trusted_proxies
+
+async function get(url: string, headers: Record<string, string | string[]> = {}, dispatcher?: Agent): Promise<Answer> {
+  const res = await request(url, { headers, ...(dispatcher ? { dispatcher } : {}) });
+  return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+}
+
+/** What the app saw for `path` (exactly one request), or fails. */
+function appSaw(path: string) {
+  const hits = app.received.filter((r) => r.url === path);
+  expect(hits, `app requests for ${path}`).toHaveLength(1);
+  return hits[0] as (typeof hits)[number];
+}
+
+const appNeverSaw = (path: string) => expect(app.received.filter((r) => r.url.startsWith(path.split('?')[0] as string))).toEqual([]);
+
+describe.skipIf(!available)('forward-auth through nginx auth_request', () => {
+  beforeAll(async () => {
+    app = await startUpstream();
+    idp = await startIdp();
+    gw = await startGateway(
+      `listen: { address: 127.0.0.1:0, plaintext: true }
+shutdown: { drain_timeout: 1s }
+trusted_proxies: [127.0.0.1/32]
+identity_providers:
+  keys: { type: api_key, keys_file: api-keys.yaml }
+  corp: { type: jwt, issuer: "${idp.issuer}", audiences: [gw], algorithms: [ES256], jwks_uri: "${idp.jwksUri}" }
+routes:
+  - name: app
+    match: { path: /app }
+    upstream: { url: ${app.url} }
+    authenticate: [keys, corp]
+    authorize: { allow: [{ groups: ops }, { subject: [alice, svc-plain] }] }
+  - name: open
+    match: { path: /open }
+    upstream: { url: ${app.url} }
+    public: true
+`,
+      { files: { 'api-keys.yaml': KEYS } },
+    );
+    const snippet = readFileSync(`${root}deploy/forward-auth/nginx.conf`, 'utf8')
+      .replaceAll('127.0.0.1:8443', `127.0.0.1:${gw.port}`)
+      .replaceAll('127.0.0.1:8080', `127.0.0.1:${app.port}`);
+    nginx = await startNginx(snippet);
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await gw?.close();
+    await idp?.close();
+    await app?.close();
+    await untrusted.close();
+  });
+
+  it('no credentials: 401 from nginx, the app is never reached', async () => {
+    const a = await get(`${nginx.url}/app/private`, { accept: 'application/json' });
+    expect(a.status).toBe(401);
+    appNeverSaw('/app/private');
+  });
+
+  it('an API key: the app is reached with the identity the gateway verified', async () => {
+    const a = await get(`${nginx.url}/app/with-key?x=1`, { authorization: `ApiKey ${OPS_KEY}` });
+    expect(a.status).toBe(200);
+    const seen = appSaw('/app/with-key?x=1');
+    expect(valuesOf(seen, 'x-zt-user')).toEqual(['svc-ops']);
+    expect(valuesOf(seen, 'x-zt-groups')).toEqual(['ops']);
+    expect(valuesOf(seen, 'x-zt-auth-method')).toEqual(['api_key']);
+    expect(valuesOf(seen, 'x-zt-assertion')[0]).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(valuesOf(seen, 'authorization')).toEqual([]); // the key was for the gateway
+    // The request id the app sees is the one in the gateway's decision record, which names the checked request.
+    const [id] = valuesOf(seen, 'x-request-id');
+    const record = gw.logs.find((l) => l.msg === 'decision' && l.request_id === id);
+    expect(record).toMatchObject({ forward_auth: true, route: 'app', path: '/app/with-key', decision: 'allow', subject: 'svc-ops', method: 'GET', status: 200 });
+  });
+
+  it('a POST with a body: checked as a POST (X-Forwarded-Method), the body reaches only the app', async () => {
+    const res = await request(`${nginx.url}/app/form`, { method: 'POST', body: 'a=1&b=2', headers: { authorization: `ApiKey ${OPS_KEY}`, 'content-type': 'application/x-www-form-urlencoded' } });
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    const seen = appSaw('/app/form');
+    expect(seen.method).toBe('POST');
+    expect(seen.bodyBytes).toBe(7);
+    expect(valuesOf(seen, 'x-zt-user')).toEqual(['svc-ops']);
+    const [id] = valuesOf(seen, 'x-request-id');
+    expect(gw.logs.find((l) => l.msg === 'decision' && l.request_id === id)).toMatchObject({ method: 'POST', forward_auth: true });
+  });
+
+  it('a JWT: the app is reached with X-ZT-User from the token', async () => {
+    const token = await idp.sign({ sub: 'alice' });
+    const a = await get(`${nginx.url}/app/with-jwt`, { authorization: `Bearer ${token}` });
+    expect(a.status).toBe(200);
+    const seen = appSaw('/app/with-jwt');
+    expect(valuesOf(seen, 'x-zt-user')).toEqual(['alice']);
+    expect(valuesOf(seen, 'x-zt-auth-method')).toEqual(['jwt']);
+    expect(valuesOf(seen, 'authorization')).toEqual([]);
+  });
+
+  it('identity headers sent by the client never reach the app', async () => {
+    const spoof = { 'x-zt-user': 'admin', 'X-ZT-Groups': 'admins', 'x-zt-email': 'root@corp.example', 'X_ZT_User': 'admin', 'x-zt-auth-method': 'mtls' };
+    // Without credentials: refused, nothing reaches the app.
+    expect((await get(`${nginx.url}/app/spoof-anon`, spoof)).status).toBe(401);
+    appNeverSaw('/app/spoof-anon');
+    // With a key that has no groups and no email: the app sees exactly the gateway's values and nothing else.
+    expect((await get(`${nginx.url}/app/spoof-key`, { ...spoof, authorization: `ApiKey ${PLAIN_KEY}` })).status).toBe(200);
+    const seen = appSaw('/app/spoof-key');
+    expect(valuesOf(seen, 'x-zt-user')).toEqual(['svc-plain']);
+    expect(valuesOf(seen, 'x-zt-auth-method')).toEqual(['api_key']);
+    expect(valuesOf(seen, 'x-zt-groups')).toEqual([]);
+    expect(valuesOf(seen, 'x-zt-email')).toEqual([]);
+    for (let i = 1; i < seen.rawHeaders.length; i += 2) expect(seen.rawHeaders[i]).not.toBe('admin');
+  });
+
+  it('a caller the policy does not allow: 403 from nginx, the app is never reached', async () => {
+    expect((await get(`${nginx.url}/app/denied`, { authorization: `ApiKey ${DEV_KEY}` })).status).toBe(403);
+    appNeverSaw('/app/denied');
+  });
+
+  it('a refused path never reaches the app (the gateway answers 400, which nginx turns into 500)', async () => {
+    // Sent byte for byte (undici would resolve %2e%2e itself before sending).
+    const send = (target: string) => rawRequest(nginx.port, rawMessage(nginx.port, target, { headers: [`Authorization: ApiKey ${OPS_KEY}`] }), { timeoutMs: 3000 });
+    const attacks = ['/app/%2e%2e/admin', '/app/.%2e/admin', '/app/a%2Fb', '/app/%c0%ae%c0%ae/etc', '/app/a%5c..%5cb', '/app/..;x/admin'];
+    for (const target of attacks) expect((await send(target)).status, target).toBe(500);
+    // nginx refuses some targets itself before asking (an encoded NUL): also never forwarded.
+    expect((await send('/app/x%00y')).status).toBe(400);
+    expect(app.received.filter((r) => r.url.includes('%') || r.url.includes('..'))).toEqual([]);
+    expect(nginx.errorLog()).toContain('auth request unexpected status: 400');
+    const refused = gw.logs.filter((l) => l.msg === 'decision' && l.forward_auth === true && l.code === 'GW_ERR_BAD_PATH');
+    expect(refused.map((l) => l.status)).toEqual(attacks.map(() => 400));
+  });
+
+  it('public routes pass without credentials and without identity headers', async () => {
+    expect((await get(`${nginx.url}/open/page`, { 'x-zt-user': 'admin' })).status).toBe(200);
+    const seen = appSaw('/open/page');
+    expect(valuesOf(seen, 'x-zt-user')).toEqual([]);
+  });
+
+  it('clients cannot call /.zt/verify through nginx', async () => {
+    const a = await get(`${nginx.url}/.zt/verify`, { 'x-forwarded-uri': '/app/x', 'x-forwarded-method': 'GET', 'x-forwarded-host': 'a', 'x-forwarded-proto': 'http', authorization: `ApiKey ${OPS_KEY}` });
+    expect(a.status).toBe(404);
+    expect(a.headers['x-zt-user']).toBeUndefined();
+  });
+
+  describe('/.zt/verify called directly', () => {
+    const fwd = (uri: string, extra: Record<string, string | string[]> = {}) => ({
+      'x-forwarded-method': 'GET',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'app.example.com',
+      'x-forwarded-uri': uri,
+      ...extra,
+    });
+    const verify = (headers: Record<string, string | string[]>, dispatcher?: Agent) => get(`${gw.url}/.zt/verify`, headers, dispatcher);
+
+    it('answers 200 with the identity headers and no body to a trusted proxy', async () => {
+      const a = await verify(fwd('/app/x?y=1', { authorization: `ApiKey ${OPS_KEY}`, 'x-zt-user': 'admin' }));
+      expect(a.status).toBe(200);
+      expect(a.body).toBe('');
+      expect(a.headers['x-zt-user']).toBe('svc-ops');
+      expect(a.headers['x-zt-groups']).toBe('ops');
+      expect(a.headers['cache-control']).toBe('no-store');
+      expect(a.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('refuses callers outside trusted_proxies (403), even with valid credentials', async () => {
+      const a = await verify(fwd('/app/x', { authorization: `ApiKey ${OPS_KEY}` }), untrusted);
+      expectProblem(a, 403, 'GW_ERR_FORBIDDEN');
+      expect(a.headers['x-zt-user']).toBeUndefined();
+    });
+
+    it('401 without credentials, 403 when the policy denies', async () => {
+      const anon = await verify(fwd('/app/x'));
+      expectProblem(anon, 401, 'GW_ERR_UNAUTHENTICATED');
+      expect(anon.headers['www-authenticate']).toBeDefined();
+      expectProblem(await verify(fwd('/app/x', { authorization: `ApiKey ${DEV_KEY}` })), 403, 'GW_ERR_FORBIDDEN');
+    });
+
+    it('normalizes X-Forwarded-Uri like a request target: the same refusals', async () => {
+      const key = { authorization: `ApiKey ${OPS_KEY}` };
+      expectProblem(await verify(fwd('/app/%2e%2e/admin', key)), 400, 'GW_ERR_BAD_PATH');
+      expectProblem(await verify(fwd('/app/..;x/admin', key)), 400, 'GW_ERR_BAD_PATH');
+      expectProblem(await verify(fwd('/app//admin', key)), 400, 'GW_ERR_BAD_PATH');
+      expectProblem(await verify(fwd('/app/a%5Cb', key)), 400, 'GW_ERR_BAD_PATH');
+      expectProblem(await verify(fwd('/app/x?a=%zz', key)), 400, 'GW_ERR_BAD_QUERY');
+      expectProblem(await verify(fwd('http://evil.example/app/x', key)), 400, 'GW_ERR_BAD_REQUEST');
+      expectProblem(await verify(fwd('*', key)), 400, 'GW_ERR_BAD_REQUEST');
+      // ;params are cut for matching, as on the main path: /app;x/ is still the app route.
+      expect((await verify(fwd('/app;jsessionid=1/x', key))).status).toBe(200);
+    });
+
+    it('refuses missing, duplicate or invalid forwarded headers', async () => {
+      const key = { authorization: `ApiKey ${OPS_KEY}` };
+      const without = (name: string) => {
+        const h: Record<string, string> = { ...fwd('/app/x'), ...key };
+        delete h[name];
+        return h;
+      };
+      for (const name of ['x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-host', 'x-forwarded-proto']) {
+        expectProblem(await verify(without(name)), 400, 'GW_ERR_BAD_REQUEST');
+      }
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-uri': ['/open/x', '/app/x'] })), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-method': 'CONNECT' })), 400, 'GW_ERR_BAD_METHOD');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-method': 'get' })), 400, 'GW_ERR_BAD_METHOD');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-proto': 'gopher' })), 400, 'GW_ERR_BAD_REQUEST');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-host': 'user@app.example.com' })), 400, 'GW_ERR_BAD_HOST');
+      const post = await request(`${gw.url}/.zt/verify`, { method: 'POST', headers: fwd('/app/x', key) });
+      expectProblem({ status: post.statusCode, headers: post.headers, body: await post.body.text() }, 400, 'GW_ERR_BAD_METHOD');
+    });
+
+    it("never checks the gateway's own paths", async () => {
+      expectProblem(await verify(fwd('/.zt/verify', { authorization: `ApiKey ${OPS_KEY}` })), 404, 'GW_ERR_NO_ROUTE');
+      expectProblem(await verify(fwd('/.well-known/zt-gateway/jwks.json', { authorization: `ApiKey ${OPS_KEY}` })), 404, 'GW_ERR_NO_ROUTE');
+    });
+  });
+});
