@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Profiles the full-pipeline scenario: `node bench/profile.js` → top self-time frames of the gateway.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -10,6 +10,16 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
+const has = (cmd, args) => {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const hasTaskset = has('taskset', ['-p', String(process.pid)]);
+const hasWrk = has('sh', ['-c', 'command -v wrk']);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = mkdtempSync(join(tmpdir(), 'ztgw-prof-'));
 const start = (args, env = {}) =>
@@ -49,10 +59,21 @@ routes:
         - { groups: support, mfa: true }
         - { groups: sales }
 `);
-const gw = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${work}`, 'bin/zt-gateway.js', 'start', '--config', cfg], { cwd: ROOT, stdio: 'inherit' });
+// ROUTE=public profiles a public route instead of the full pipeline; wrk (when installed) loads it.
+if (process.env.ROUTE === 'public') {
+  writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/routes:[\s\S]*$/, `routes:\n  - { name: app, match: { path: / }, upstream: { url: "http://127.0.0.1:${up.port}", connections: 128 }, public: true }\n`));
+}
+const pin = (cpu, cmd, args) => (hasTaskset ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
+const gw = spawn(...pin(0, process.execPath, ['--cpu-prof', `--cpu-prof-dir=${work}`, 'bin/zt-gateway.js', 'start', '--config', cfg]), { cwd: ROOT, stdio: 'inherit' });
 await new Promise((r) => setTimeout(r, 1500));
-const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, duration: Number(process.env.SECONDS ?? 8), headers: { authorization: `Bearer ${token}` } });
-console.log(`req/s ${Math.round(result.requests.average)} non2xx ${result.non2xx}`);
+const seconds = Number(process.env.SECONDS ?? 8);
+if (hasWrk) {
+  const w = spawnSync(...pin(1, 'wrk', ['-t1', '-c50', `-d${seconds}s`, '--latency', '-H', `authorization: Bearer ${token}`, `http://127.0.0.1:${port}/`]), { encoding: 'utf8' });
+  console.log(w.stdout.split('\n').filter((l) => /Requests\/sec|50%|99%|Non-2xx/.test(l)).join('\n'));
+} else {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, duration: seconds, headers: { authorization: `Bearer ${token}` } });
+  console.log(`req/s ${Math.round(result.requests.average)} non2xx ${result.non2xx}`);
+}
 gw.kill('SIGTERM');
 await once(gw, 'exit');
 up.c.kill();
