@@ -197,14 +197,18 @@ const auth = { authorization: `Bearer ${token}` };
 const SESSION_SECRET = 'bench-only-session-secret-0123456789abcdef';
 const { createSealer } = await import('../dist/authn/oidc/sealed.js');
 const { createCookieStore, newSessionId } = await import('../dist/authn/oidc/sessions.js');
-const sessionCookie = await (async () => {
+// Minted afresh before each run of its scenario: a browser adopts the cookie the gateway re-seals when it
+// slides the idle timeout (at most once a minute), so a load generator replaying an old cookie would make
+// every request re-seal one and measure something no browser does.
+const sessionCookie = { cookie: '' };
+async function mintSessionCookie() {
   const now = Date.now();
   const sealed = await createCookieStore(createSealer([SESSION_SECRET]), 8 * 3600_000).write({
     id: newSessionId(), provider: 'corp', sub: 'alice', sid: 'bench-sid', createdAt: now, lastSeen: now, expiresAt: now + 8 * 3600_000,
     claims: { email: 'alice@example.com', email_verified: true, groups: ['sales'], amr: ['pwd'] },
   });
-  return { cookie: `__Host-zt=${sealed}` };
-})();
+  sessionCookie.cookie = `__Host-zt=${sealed}`;
+}
 const target = `http://127.0.0.1:${fast.port}`;
 const nodeTarget = `http://127.0.0.1:${upstream.port}`;
 const viaProxy = { ...auth, 'x-forwarded-for': '81.2.69.142' };
@@ -307,7 +311,7 @@ const scenarios = [
   ...(hasRedis
     ? [{ name: 'zt-gateway full pipeline, Redis limits', headers: auth, start: () => startGateway(fullRoute, 'AUDIT\nstate: { redis: "redis://127.0.0.1:6379/0" }') }]
     : []),
-  { name: 'zt-gateway OIDC session cookie route', headers: sessionCookie, start: () => startGateway(sessionRoute, 'OIDC') },
+  { name: 'zt-gateway OIDC session cookie route', headers: sessionCookie, start: () => mintSessionCookie().then(() => startGateway(sessionRoute, 'OIDC')) },
   { name: 'zt-gateway public route, POST 1 KB JSON', ...jsonPost, start: () => startGateway(publicRoute('app', '/')) },
   { name: 'zt-gateway validated 1 KB JSON body', ...jsonPost, start: () => startGateway(validatedRoute) },
   { name: 'zt-gateway full pipeline, 2 workers', headers: auth, start: () => startGateway(fullRoute, 'AUDIT', { workers: 2 }) },

@@ -425,6 +425,23 @@ describe('idle timeout and absolute ttl', () => {
     expect((await short.send('/.zt/session', { jar: b.jar })).json).toEqual({ authenticated: false });
   });
 
+  it('requests that still carry the pre-touch cookie all get the one cookie that touch sealed', async () => {
+    const b = browser();
+    await login(short, b, '/touch', 'bob');
+    const old = b.jar.get(short.origin, '__Host-zt') as string;
+    await sleep(300); // past the touch interval (idle_timeout / 10 = 200ms), well within the idle timeout
+    const replies = [];
+    for (let i = 0; i < 3; i++) replies.push(await short.send('/touch', { headers: HTML, cookie: `__Host-zt=${old}` }));
+    const sealed = replies.map((r) => {
+      expect(r.status).toBe(200);
+      return attrs(cookieLine(r, '__Host-zt')).value;
+    });
+    expect(sealed[0]).not.toBe(old);
+    expect(new Set(sealed).size).toBe(1);
+    // The touched cookie is a working session of its own.
+    expect((await short.send('/touch', { headers: HTML, cookie: `__Host-zt=${sealed[0]}` })).status).toBe(200);
+  });
+
   it('activity slides the idle timeout (new cookies) but never past the absolute ttl (4s)', async () => {
     const b = browser();
     await login(short, b, '/slide', 'bob');

@@ -41,6 +41,7 @@ export interface RpServices {
 }
 
 const REFRESH_EARLY_S = 60;
+const TOUCHED_ENTRIES = 10_000;
 /** Compare-and-delete: a lock that expired and was taken by another instance is not ours to release. */
 const RELEASE_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 /** A refresh result is reused this long for requests that still carry the pre-refresh cookie. */
@@ -78,6 +79,8 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
   const refreshed = new Map<string, { spent: string; session: Session; until: number }>();
   // Sliding idle timeout: the session's lastSeen is rewritten (a new cookie) at most this often.
   const touchEveryMs = Math.max(1, Math.min(60_000, Math.floor(sessionCfg.idle_timeout / 10)));
+  /** session id → its latest touched copy and the cookie sealed for it (bounded, oldest dropped first). */
+  const touched = new Map<string, { session: Session; cookie: string }>();
 
   // A session read from the cache is the same object each time: so is its identity.
   const identities = new WeakMap<Session, Identity>();
@@ -192,12 +195,21 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
       }
     }
     if (now - s.lastSeen >= touchEveryMs) {
+      const recent = changed ? undefined : touched.get(s.id);
+      if (recent !== undefined && now - recent.session.lastSeen < touchEveryMs) {
+        // Requests still carrying the cookie from before this session's last touch (in flight, or a client
+        // that kept it) get the cookie that touch sealed, instead of one sealed (and stored) each.
+        if (req.ctx) pending.set(req.ctx, [hostCookie(cookieName, recent.cookie, (recent.session.expiresAt - now) / 1000)]);
+        return toIdentity(recent.session, client);
+      }
       s = { ...s, lastSeen: now };
       changed = true;
     }
     if (changed && req.ctx) {
       const cookie = await sessions.write(s);
       pending.set(req.ctx, [hostCookie(cookieName, cookie, (s.expiresAt - now) / 1000)]);
+      if (touched.size >= TOUCHED_ENTRIES) touched.delete(touched.keys().next().value as string);
+      touched.set(s.id, { session: s, cookie });
     }
     return toIdentity(s, client);
   }
