@@ -9,7 +9,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GENESIS, verifyChain } from '../../src/audit/chain.ts';
 import { ConfigError } from '../../src/config/errors.ts';
-import { ensureBuilt, runBuiltCli } from '../helpers/build.ts';
+import { ensureBuilt } from '../helpers/build.ts';
+import { cli } from '../helpers/cli.ts';
 import { startGateway, tempDir } from '../helpers/gateway.ts';
 import { waitFor } from '../helpers/streams.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -25,7 +26,6 @@ routes:
     public: true
 `;
 
-const cli = runBuiltCli;
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
