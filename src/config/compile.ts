@@ -329,9 +329,10 @@ function compileRouteAuth(
   }
   if (list.length > 0 && !h.pass_token) for (const p of list) for (const c of p.consumes) drop.add(c);
   if (list.length > 0 && h.pass_token) for (const p of list) for (const c of p.consumes) if (c !== 'authorization') drop.add(c);
-  // A risk step-up also works for API callers (401 with a challenge); a permanent one needs a login to send them to.
-  if (r.step_up && r.step_up.when === undefined && !list.some((p) => p.type === 'oidc')) {
-    report(['step_up'], 'step_up needs an oidc provider in authenticate (or a when: { risk_above } condition)');
+  // Every caller is held to step_up (browsers are sent to log in again, others get a 401): a route whose
+  // providers can never carry acr/auth_time (only API keys or certificates) could never be passed.
+  if (r.step_up && r.step_up.when === undefined && !list.some((p) => p.type === 'oidc' || p.type === 'jwt')) {
+    report(['step_up'], 'step_up needs an oidc or jwt provider in authenticate (API keys and certificates carry no acr or auth_time)');
     ok = false;
   }
   if (!ok) return undefined;

@@ -292,7 +292,7 @@ const route = z.strictObject({
   cors: cors.optional(),
   step_up: z
     .strictObject({
-      acr: z.string().min(1).optional().meta({ description: 'acr_values to request; the session must carry it (or MFA amr)' }),
+      acr: z.string().min(1).optional().meta({ description: 'acr_values to request; the login (session or token) must carry it (or MFA amr)' }),
       max_age: duration.optional().meta({ description: 'Re-authenticate when the login is older than this' }),
       when: z
         .strictObject({ risk_above: riskThreshold })
@@ -300,7 +300,7 @@ const route = z.strictObject({
         .meta({ description: 'Step up only when the risk score is above this (then a fresh MFA login, or 401 {challenge: mfa} for API calls)' }),
     })
     .optional()
-    .meta({ description: 'OIDC routes: send the user back to the IdP when the session lacks this' }),
+    .meta({ description: 'Every caller must meet this: browser sessions are sent back to the IdP, others get 401 insufficient_user_authentication' }),
   security_headers: securityHeaders.optional().meta({ description: 'Per-route override of the top-level security_headers' }),
   on_state_error: z
     .enum(['deny', 'allow'])

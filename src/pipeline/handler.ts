@@ -28,8 +28,6 @@ export interface Outcome extends RequestFacts {
   requestId?: string;
   subject: string | undefined;
   authMethod: string | undefined;
-  /** The request was sent to log in again (redirect) or told to (401) for the route's step_up. */
-  stepUp?: boolean;
   /** A forward-auth check (/.zt/verify): the context describes the request the proxy asked about. */
   forwardAuth?: boolean;
 }
@@ -176,11 +174,10 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     }
 
     function fail(err: unknown, id: string): void {
-      factsFromError(err, outcome);
+      factsFromError(err, outcome); // which limit refused it, or a step-up: read by the audit record and metrics
       if (err instanceof Redirect) {
         // Login or step-up: audited as unauthenticated, answered with a 302 to the identity provider.
         outcome.code = 'GW_ERR_UNAUTHENTICATED';
-        outcome.stepUp = err.reason === 'step_up';
         if (res.headersSent) return void res.destroy();
         const headers = ['location', err.location, 'cache-control', 'no-store', 'content-length', '0', ...(ctx?.route ?? state.compiled).security.flat, 'x-request-id', id];
         for (const c of err.cookies) headers.push('set-cookie', c);
@@ -188,7 +185,6 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
         res.end();
         return;
       }
-      if (err instanceof GatewayError && err.headers.some(([, v]) => v.includes('insufficient_user_authentication'))) outcome.stepUp = true;
       outcome.code = sendProblem(res, err, id, (ctx?.route ?? state.compiled).security.flat);
       if (!(err instanceof GatewayError) || err.status >= 500) {
         const cause = err instanceof GatewayError ? err.cause : err;

@@ -16,6 +16,9 @@ import type { UpstreamTarget } from './upstream.ts';
 import { randomUUID } from 'node:crypto';
 import { factsFromError, recordRequest, type RequestFacts } from '../metrics/record.ts';
 
+const UPGRADE = { upgrade: 'websocket' };
+const STEP_UP_UPGRADE = { upgrade: 'websocket', decision: 'step_up' };
+
 /** Only real WebSocket handshakes become upgrades; other Upgrade values (h2c…) are plain requests. */
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
@@ -112,7 +115,7 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
       released = true;
       runtime.release(state);
       const status = code === undefined ? 101 : (ERROR_CODES[code as GatewayErrorCode]?.status ?? 500);
-      state.audit.record(ctx, status, code, { upgrade: 'websocket' });
+      state.audit.record(ctx, status, code, facts.stepUp ? STEP_UP_UPGRADE : UPGRADE);
       facts.code = code;
       recordRequest(metrics, state.compiled.config, ctx, status, facts);
       log.info({

@@ -8,6 +8,9 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { startUpstream, headerNames, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/streams.ts';
+import { createHash } from 'node:crypto';
+
+const KEY = 'ws-test-key-0123456789abcdef0123456789';
 
 interface WsUpstream {
   url: string;
@@ -71,7 +74,16 @@ beforeAll(async () => {
   await new Promise<void>((r) => probe.close(() => r()));
   gw = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true }
 shutdown: { drain_timeout: 1s }
+identity_providers:
+  keys: { type: api_key, keys_file: keys.yaml }
+  tokens: { type: jwt, issuer: https://ci.example, audiences: [gw], algorithms: [HS256], secret: ws-test-secret-0123456789abcdef0123456789 }
 routes:
+  - name: stepws
+    match: { path: /stepws }
+    upstream: { url: ${guarded.url}, timeout: 2s, connect_timeout: 1s }
+    authenticate: [tokens, keys]
+    authorize: { allow: [{ authenticated: true }] }
+    step_up: { acr: mfa }
   - name: ws
     match: { path: /ws }
     upstream: { url: ${echo.url}, timeout: 2s, connect_timeout: 1s }
@@ -101,7 +113,7 @@ routes:
     match: { path: /plain }
     upstream: { url: ${plain.url}, timeout: 2s, connect_timeout: 1s }
     public: true
-`);
+`, { files: { 'keys.yaml': `keys:\n  - { id: ws, hash: ${createHash('sha256').update(KEY).digest('hex')}, subject: svc-ws }\n` } });
 });
 
 afterAll(async () => {
@@ -140,9 +152,9 @@ interface Refusal {
 }
 
 /** Attempts an upgrade that must be refused; resolves with the HTTP answer the client got instead. */
-function refusedUpgrade(path: string): Promise<Refusal> {
+function refusedUpgrade(path: string, headers: Record<string, string> = {}): Promise<Refusal> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(wsUrl(path));
+    const ws = new WebSocket(wsUrl(path), { headers });
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new Error(`no answer to the upgrade of ${path} within 3s`));
@@ -245,6 +257,16 @@ describe('WebSocket through the gateway', () => {
     expect(r.body.request_id).toBe(r.headers['x-request-id']);
     expect(guarded.connections).toBe(0);
     expect(guarded.upgrades).toEqual([]);
+  });
+
+  it('refuses an upgrade that needs a step-up with the RFC 9470 401 and audits it as step_up', async () => {
+    const r = await refusedUpgrade('/stepws/socket', { authorization: `ApiKey ${KEY}` });
+    expect(r.status).toBe(401);
+    expect(r.headers['www-authenticate']).toContain('error="insufficient_user_authentication"');
+    expect(guarded.upgrades).toEqual([]);
+    await waitFor(() => gw.logs.some((l) => l.msg === 'decision' && l.path === '/stepws/socket'), 2000);
+    const rec = gw.logs.find((l) => l.msg === 'decision' && l.path === '/stepws/socket');
+    expect(rec).toMatchObject({ decision: 'step_up', upgrade: 'websocket', subject: 'svc-ws', status: 401 });
   });
 
   it('answers 404 GW_ERR_NO_ROUTE to an upgrade for an unmatched path', async () => {

@@ -342,6 +342,42 @@ routes:
   });
 });
 
+describe('step_up needs a provider that can carry acr and auth_time', () => {
+  const compileIn = (providers: string, authenticate: string) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'keys.yaml'), 'keys: []\n');
+    const text = `${LISTEN}
+identity_providers:
+${providers}
+routes:
+  - name: admin
+    upstream: { url: "http://127.0.0.1:1" }
+    authenticate: ${authenticate}
+    authorize: { allow: [{ authenticated: true }] }
+    step_up: { acr: mfa }
+`;
+    try {
+      compileConfig(parseConfigText(text, FILE, dir, {}));
+      return [];
+    } catch (err) {
+      if (err instanceof ConfigError) return err.message.split('\n');
+      throw err;
+    }
+  };
+  const KEYS = '  keys: { type: api_key, keys_file: keys.yaml }';
+  const JWT = '  ci: { type: jwt, issuer: https://ci.example, audiences: [gw], jwks_uri: https://ci.example/jwks.json }';
+
+  it('refuses a step_up route whose only providers are API keys (it could never be passed)', () => {
+    expect(compileIn(KEYS, '[keys]')).toEqual([
+      'gw.yaml: routes[0].step_up: step_up needs an oidc or jwt provider in authenticate (API keys and certificates carry no acr or auth_time) at line 9:14',
+    ]);
+  });
+
+  it('accepts it with a jwt provider next to the API keys (tokens carry acr/amr/auth_time; keys get the 401)', () => {
+    expect(compileIn(`${JWT}\n${KEYS}`, '[ci, keys]')).toEqual([]);
+  });
+});
+
 describe('listen: TLS or an explicit plaintext', () => {
   it('refuses a listener with neither tls nor plaintext', () => {
     expect(errorLines('listen: { address: 127.0.0.1:0 }\n')).toEqual([
