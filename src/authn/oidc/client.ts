@@ -3,9 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as oidc from 'openid-client';
-import { importPKCS8, type CryptoKey } from 'jose';
+import { decodeProtectedHeader, importPKCS8, type CryptoKey } from 'jose';
 import { createHash, createPrivateKey, timingSafeEqual } from 'node:crypto';
-import { decodeProtectedHeader } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { OidcProviderConfig } from '../../config/schema.ts';
 import { GatewayError } from '../../pipeline/errors.ts';
