@@ -1,5 +1,6 @@
 // A route's policy: deny rules first (any match → deny), then allow rules (any match → allow), else deny.
 // Evaluation short-circuits on the hot path; reasons for every failing allow rule are gathered only on deny.
+import { ConfigPathError } from '../config/errors.ts';
 import type { AuthorizeConfig } from '../config/schema.ts';
 import { compileConditions, type Condition, type ConditionContext } from './conditions.ts';
 import type { PolicyInput } from './input.ts';
@@ -34,13 +35,8 @@ export interface Policy {
   readonly usesParams: boolean;
 }
 
-export class PolicyError extends TypeError {
-  readonly path: PropertyKey[];
-  constructor(message: string, path: PropertyKey[]) {
-    super(message);
-    this.path = path;
-  }
-}
+/** A rule that cannot be compiled; `path` is relative to the route's `authorize`. */
+export class PolicyError extends ConfigPathError {}
 
 function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], ctx: ConditionContext): CompiledRule[] {
   return rules.map((rule, i) => {

@@ -32,3 +32,12 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   }
   return out;
 }
+
+/** A compile step's refusal of one value, naming its key path relative to the part being compiled. */
+export class ConfigPathError extends TypeError {
+  readonly path: PropertyKey[];
+  constructor(message: string, path: PropertyKey[]) {
+    super(message);
+    this.path = path;
+  }
+}

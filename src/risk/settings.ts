@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import type { Config, RiskConfig } from '../config/schema.ts';
 import { configSchema } from '../config/schema.ts';
+import { ConfigPathError } from '../config/errors.ts';
 import { loadGeo, type GeoLookup } from './geo.ts';
 import type { SignalSettings } from './signals.ts';
 import type { StoreLimits } from './store.ts';
@@ -20,13 +21,8 @@ export interface RiskSettings {
   readonly reauthWindowS: number;
 }
 
-export class RiskConfigError extends Error {
-  readonly path: PropertyKey[];
-  constructor(message: string, path: PropertyKey[]) {
-    super(message);
-    this.path = path;
-  }
-}
+/** A risk setting that cannot be used (e.g. an unreadable GeoIP file); `path` is relative to the config root. */
+export class RiskConfigError extends ConfigPathError {}
 
 function defaults(): RiskConfig {
   const parsed = configSchema.shape.risk.unwrap().parse({});
