@@ -108,7 +108,8 @@ export function createRouteValidator(
       const op: OperationValidator | undefined = validation.select(ctx.method, rel);
       if (op === undefined) return invalid([{ in: 'path', path: '', rule: 'operation' }]);
       if (op.path?.validate) {
-        const errors = run('path', op.path.validate, extractParams(op.path.template, rel, true));
+        // Values from the forwarded path (with any ;params), as the app will read them: `12;abc` is not `12`.
+        const errors = run('path', op.path.validate, extractParams(op.path.template, relative(ctx.target.path), true));
         if (errors.length) return invalid(errors);
       }
       if (op.query) {

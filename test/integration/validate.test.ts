@@ -275,6 +275,9 @@ describe('OpenAPI operations', () => {
     expect((await send('/api/orders/12?expand=lines', undefined)).status).toBe(200);
     upstream.received.length = 0;
     refused(await send('/api/orders/abc', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'path', path: '/id', rule: 'type' }]);
+    // A ;param is part of the segment the app reads (`12;abc`): validated as such, never as `12`.
+    refused(await send('/api/orders/12;abc', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'path', path: '/id', rule: 'type' }]);
+    refused(await send('/t/acme/orders/5;x=1', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'path', path: '/id', rule: 'type' }]);
     refused(await send('/api/orders/12?expand=everything', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/expand', rule: 'enum' }]);
     refused(await send('/api/orders?page=0', undefined), 400, 'GW_ERR_VALIDATION', [{ in: 'query', path: '/page', rule: 'minimum' }]);
   });
