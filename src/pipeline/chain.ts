@@ -188,6 +188,14 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
 }
 
+/** Presented-but-invalid credentials (not a missing login) count towards lockout and the risk signal. */
+export function countAuthFailure(state: RuntimeState, ctx: RequestContext, err: unknown): void {
+  const invalid = err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED' && err.headers.some(([, v]) => v.includes('error='));
+  if (!invalid) return;
+  state.limits.recordAuthFailure(ctx, undefined);
+  state.risk?.recordFailure(ctx.clientIp, Date.now());
+}
+
 /**
  * limit (pre) → lockout → authenticate → authorize → limit (post) → mutate. Synchronous when nothing on the
  * way needs to wait (no limits, cached token), so the common path allocates no promises.
@@ -251,14 +259,7 @@ export function admit(
       throw redirect;
     });
   };
-  const countFailure = (err: unknown) => {
-    // Only presented-but-invalid credentials count towards lockout, not a missing login.
-    const invalid = err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED' && err.headers.some(([, v]) => v.includes('error='));
-    if (invalid) {
-      limits.recordAuthFailure(ctx, undefined);
-      state.risk?.recordFailure(ctx.clientIp, Date.now());
-    }
-  };
+  const countFailure = (err: unknown) => countAuthFailure(state, ctx, err);
   const pre = limits.preAuth(ctx);
   const lockout = route.public ? undefined : limits.checkLockout(ctx);
   if (pre === undefined && lockout === undefined) return authenticate();

@@ -11,6 +11,7 @@ import type { CompiledGrant } from '../state/grant-config.ts';
 import { approveGrant, GRANT_ID, grantAudit, grantView, requestGrant } from '../state/grants.ts';
 import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
+import { countAuthFailure } from './chain.ts';
 
 export const GRANTS_PATH = '/.zt/grants';
 const APPROVE = /^\/\.zt\/grants\/([^/]+)\/approve$/;
@@ -21,7 +22,15 @@ export function isGrantsPath(path: string): boolean {
 
 async function authenticate(state: RuntimeState, grant: CompiledGrant, ctx: RequestContext, req: IncomingMessage): Promise<Identity> {
   if (grant.authenticate === null) throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'no identity provider can authenticate this grant');
-  const identity = await grant.authenticate({ authorization: ctx.authorization, rawHeaders: req.rawHeaders, socket: req.socket, ctx });
+  // The same brute-force lockout as every authenticated route: locked out here too, failures counted here too.
+  await state.limits.checkLockout(ctx);
+  let identity: Identity;
+  try {
+    identity = await grant.authenticate({ authorization: ctx.authorization, rawHeaders: req.rawHeaders, socket: req.socket, ctx });
+  } catch (err) {
+    countAuthFailure(state, ctx, err);
+    throw err;
+  }
   ctx.identity = identity;
   // A suspended subject or revoked token cannot request or approve either (and the state must be current).
   assessAccess(state.access, { onStateError: 'deny' }, identity, () => undefined);

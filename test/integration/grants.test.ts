@@ -169,3 +169,24 @@ describe('just-in-time grants', () => {
     expect(grantAudits('grant.expire').find((l) => l.grant_id === id)).toMatchObject({ subject: 'kim', grant: 'prod-db-admin', decision: 'grant' });
   });
 });
+
+describe('the brute-force lockout covers /.zt/grants', () => {
+  let locked: TestGateway;
+  beforeAll(async () => {
+    locked = await startGateway(accessConfig({ upstream: upstream.url, extra: 'rate_limits: { auth_failures: { limit: 2, window: 1m, block: 1m } }' }));
+  });
+  afterAll(async () => {
+    await locked?.close();
+  });
+
+  it('counts invalid tokens sent there, then refuses even a valid one from that address (429), elsewhere too', async () => {
+    const from = { 'x-forwarded-for': '203.0.113.77' };
+    const body = { grant: 'prod-db-admin', justification: 'INC-1', duration: '10m' };
+    for (let i = 0; i < 2; i++) expect((await post(locked, '/.zt/grants', 'not.a.valid-token', body, from)).status).toBe(401);
+    const r = await post(locked, '/.zt/grants', await token('alice'), body, from);
+    expect({ status: r.status, code: r.body.code }).toEqual({ status: 429, code: 'GW_ERR_RATE_LIMITED' });
+    expect((await call(locked, upstream, '/app/x', await token('alice'), from)).status).toBe(429);
+    // Another address is not locked out.
+    expect((await post(locked, '/.zt/grants', await token('alice'), body, { 'x-forwarded-for': '203.0.113.78' })).status).toBe(201);
+  });
+});
