@@ -13,6 +13,17 @@ import { isReserved } from './reserved.ts';
 
 export const VERIFY_PATH = '/.zt/verify';
 
+/**
+ * The checked request never came over the proxy's connection: its TLS client certificate (the proxy's
+ * own) must not authenticate it or name its device. Authenticators and the device lookup see this socket
+ * instead, which has no peer certificate.
+ */
+const NO_CLIENT_TLS = Object.freeze({}) as unknown as IncomingMessage['socket'];
+
+function checkedRequest(req: IncomingMessage): IncomingMessage {
+  return Object.create(req, { socket: { value: NO_CLIENT_TLS } }) as IncomingMessage;
+}
+
 /** The context of the checked request; 403 for a caller outside trusted_proxies, 400 for a refused target. */
 export function verifyContext(state: RuntimeState, outer: RequestContext, req: IncomingMessage): RequestContext {
   if (!outer.viaTrustedProxy) throw new GatewayError('GW_ERR_FORBIDDEN', 'forward-auth answers only trusted proxies');
@@ -59,7 +70,7 @@ export async function serveVerify(
   const route = resolveRoute(state, ctx);
   let identity: Identity | null;
   try {
-    identity = await admit(state, route, ctx, req);
+    identity = await admit(state, route, ctx, checkedRequest(req));
   } catch (err) {
     if (err instanceof Redirect && !redirects) throw loginHint(state, ctx, err);
     throw err;

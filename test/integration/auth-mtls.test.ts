@@ -410,6 +410,25 @@ describe('mTLS with a CRL', () => {
   });
 });
 
+describe('forward-auth behind a proxy that presents a client certificate', () => {
+  it("never lends the proxy's certificate to the request it asks about: 401, no identity headers", async () => {
+    const gw = await startGateway(`${gatewayYaml('optional')}trusted_proxies: [127.0.0.1/32]\n`, { files: { 'server.crt': server.cert, 'server.key': server.key, 'clients-ca.crt': ca.cert } });
+    try {
+      const proxy = agent(clients.billing); // the proxy's own certificate, trusted and in the trust domain
+      const ask = { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'localhost', 'x-forwarded-uri': '/svc/data' };
+      const r = await call(gw, '/.zt/verify', proxy, ask);
+      expect(r.status).toBe(401);
+      expect(r.body.code).toBe('GW_ERR_UNAUTHENTICATED');
+      expect(r.headers['x-zt-user']).toBeUndefined();
+      expect(r.headers['x-zt-spiffe-id']).toBeUndefined();
+      // The same certificate on a direct request is the caller's own: it authenticates.
+      expect((await call(gw, '/svc/data', proxy)).status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('upstream mTLS', () => {
   it('upstream.tls with cert and key: the gateway presents its client certificate and verifies the upstream', async () => {
     const before = mtlsUpstreamSeen.length;
