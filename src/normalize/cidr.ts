@@ -40,22 +40,33 @@ export function compileAddressSet(cidrs: readonly string[]): AddressSet {
 }
 
 /**
- * The key a per-address limit counts under: the address itself for IPv4, its /64 network for IPv6 (one
- * subscriber usually holds a whole /64, so counting single addresses would let it rotate past any limit).
+ * The key a per-address limit counts under: the address itself for IPv4 (also when written IPv4-mapped, in
+ * any spelling: `::FFFF:1.2.3.4`, `::ffff:102:304`), its /64 network for IPv6 (one subscriber usually holds a
+ * whole /64, so counting single addresses would let it rotate past any limit).
  */
 export function limitKey(address: string): string {
   if (isIP(address) !== 6) return address;
-  const [head = '', tail] = address.split('::');
-  const left = head === '' ? [] : head.split(':');
-  let groups = left;
-  if (tail !== undefined) {
-    const right = tail === '' ? [] : tail.split(':');
-    // An embedded IPv4 tail takes two groups; only the first four groups matter here.
-    const rightGroups = right.length + (right[right.length - 1]?.includes('.') ? 1 : 0);
-    groups = [...left, ...Array.from({ length: Math.max(0, 8 - left.length - rightGroups) }, () => '0'), ...right];
+  const groups = ipv6Groups(address.toLowerCase());
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    const [hi = 0, lo = 0] = groups.slice(6);
+    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
   }
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
-    .join(':')}::/64`;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted IPv4 tail as two groups). */
+function ipv6Groups(address: string): number[] {
+  const parse = (part: string): number[] =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((g) => {
+          if (!g.includes('.')) return [parseInt(g, 16)];
+          const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = '', tail] = address.split('::');
+  const left = parse(head);
+  if (tail === undefined) return left;
+  const right = parse(tail);
+  return [...left, ...Array.from({ length: 8 - left.length - right.length }, () => 0), ...right];
 }

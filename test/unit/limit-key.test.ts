@@ -15,7 +15,14 @@ describe('per-address limit keys', () => {
     expect(limitKey('fe80::')).toBe('fe80:0:0:0::/64');
     expect(limitKey('2001:db8::')).toBe('2001:db8:0:0::/64');
     expect(limitKey('1:2:3:4:5:6:7:8')).toBe('1:2:3:4::/64');
-    expect(limitKey('::ffff:1.2.3.4')).toBe('0:0:0:0::/64');
+  });
+
+  it('an IPv4-mapped address counts as its IPv4 address, however it is spelled (never one shared bucket)', () => {
+    for (const a of ['::ffff:1.2.3.4', '::FFFF:1.2.3.4', '::ffff:102:304', '0:0:0:0:0:ffff:0102:0304', '::ffff:0:0102:0304'.replace(':0:', ':')]) {
+      expect(limitKey(a), a).toBe('1.2.3.4');
+    }
+    expect(limitKey('::ffff:5.6.7.8')).toBe('5.6.7.8');
+    expect(limitKey('::1:2:3:4')).toBe('0:0:0:0::/64'); // not mapped: ::/64
   });
 
   it('anything that is not an IP address is kept as it is (never throws)', () => {
