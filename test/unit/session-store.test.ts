@@ -28,6 +28,18 @@ describe('cookie session store', () => {
     expect(await store.read(cookie)).toBeUndefined();
   });
 
+  it('a reload that retires a secret ends the cookies sealed with it at once, even those already opened', async () => {
+    const s1 = 'first-session-secret-of-at-least-32-characters';
+    const s2 = 'second-session-secret-of-at-least-32-characters';
+    const store = createCookieStore(createSealer([s1]), 3_600_000);
+    const cookie = await store.write(session());
+    expect((await store.read(cookie))?.sub).toBe('alice'); // opened and cached
+    store.useSealer(createSealer([s2, s1])); // rotation: s1 still opens
+    expect((await store.read(cookie))?.sub).toBe('alice');
+    store.useSealer(createSealer([s2])); // s1 retired
+    expect(await store.read(cookie)).toBeUndefined();
+  });
+
   it('a tampered copy of a cached cookie is still refused (the cache is keyed by the exact cookie)', async () => {
     const store = createCookieStore(sealer, 3_600_000);
     const cookie = await store.write(session());

@@ -59,7 +59,7 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
   if (!store) {
     store = services.redis ? createRedisStore(services.redis, sealer, sessionCfg.idle_timeout) : createCookieStore(sealer, sessionCfg.ttl);
     services.cache.set(storeKey, store);
-  }
+  } else store.useSealer(sealer); // the same store (its revocations survive the reload), today's secrets
   const sessions = store;
   const clients = new Map<string, OidcClient>();
   for (const [name, cfg] of providers) {

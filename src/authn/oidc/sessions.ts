@@ -31,6 +31,8 @@ export interface SessionStore {
   destroy(session: Session): Promise<void>;
   /** Ends every session of an IdP session (sid) or of a subject; returns how many were known. */
   revoke(provider: string, by: { sid?: string; sub?: string; before?: number }): Promise<number>;
+  /** A reload's session secrets: cookies sealed only with a retired secret stop opening at once. */
+  useSealer(sealer: Sealer): void;
 }
 
 const MAX_COOKIE = 3800;
@@ -42,7 +44,8 @@ export function newSessionId(): string {
 }
 
 /** Sessions sealed into the cookie. Revocations are remembered until the longest session could expire. */
-export function createCookieStore(sealer: Sealer, maxTtlMs: number): SessionStore {
+export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): SessionStore {
+  let sealer = initialSealer;
   const revokedIds = new Map<string, number>();
   const revokedSids = new Map<string, number>();
   const revokedSubsBefore = new Map<string, number>(); // provider|sub → sessions created before this are dead
@@ -73,6 +76,10 @@ export function createCookieStore(sealer: Sealer, maxTtlMs: number): SessionStor
 
   return {
     kind: 'cookie',
+    useSealer(next) {
+      sealer = next;
+      opened.clear(); // opened under the old key set: open them again with the new one
+    },
     async read(cookie) {
       const p = await open(cookie);
       if (!p) return undefined;
@@ -107,11 +114,15 @@ export function createCookieStore(sealer: Sealer, maxTtlMs: number): SessionStor
 const PREFIX = 'ztgw:sess:';
 
 /** Sessions in Redis; the cookie value is the session id sealed (so it cannot be guessed or forged). */
-export function createRedisStore(redis: Redis, sealer: Sealer, idleMs: number): SessionStore {
+export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: number): SessionStore {
+  let sealer = initialSealer;
   const ttlMs = (s: Session) => Math.max(1, Math.min(s.expiresAt - Date.now(), idleMs));
   const unavailable = (err: unknown) => new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the session store is unavailable', { cause: err });
   return {
     kind: 'redis',
+    useSealer(next) {
+      sealer = next;
+    },
     async read(cookie) {
       const p = await sealer.open(cookie, 'sid');
       if (!p || typeof p.id !== 'string') return undefined;
