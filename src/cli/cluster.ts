@@ -3,6 +3,7 @@
 import { ConfigError } from '../config/errors.ts';
 import { runPrimary } from '../server/cluster.ts';
 import { loadAndCompile } from '../server/gateway.ts';
+import type { Config } from '../config/schema.ts';
 import type { Output } from './validate.ts';
 
 /** A start that failed: config problems one per line (file, key path, line:col), anything else in one line. Exit 1. */
@@ -12,6 +13,24 @@ export function startFailure(err: unknown, io: Output): number {
   return 1;
 }
 
+/** What several workers cannot do (yet) with this config: refused at start rather than silently lost. */
+export function clusterProblems(config: Config): string[] {
+  const out: string[] = [];
+  const oidc = Object.values(config.identity_providers).some((p) => p.type === 'oidc');
+  // Cookie sessions are revoked in the memory of the one process that got the logout: the others would
+  // keep accepting the session.
+  if (oidc && !config.state?.redis && !config.state?.sentinel) {
+    out.push('--workers with oidc providers needs state.redis (or state.sentinel): a logout must end the session in every worker');
+  }
+  // The primary's admin listener serves health, readiness and metrics only, over plain HTTP.
+  if (config.admin?.token_hash !== undefined || config.admin?.tls !== undefined) {
+    out.push('--workers does not serve the admin API or admin.tls yet: run one process per instance (scale with replicas) or drop admin.token_hash/admin.tls');
+  }
+  // Each worker would continue its own chain in the one file: the records would interleave and not verify.
+  if (config.log.audit_chain) out.push('--workers cannot write one hash-chained audit file (log.audit_chain): run one process per instance');
+  return out;
+}
+
 export async function startCluster(configFile: string, workers: number, io: Output): Promise<number> {
   let config;
   try {
@@ -19,11 +38,9 @@ export async function startCluster(configFile: string, workers: number, io: Outp
   } catch (err) {
     return startFailure(err, io);
   }
-  const oidc = Object.values(config.identity_providers).some((p) => p.type === 'oidc');
-  if (workers > 1 && oidc && !config.state?.redis && !config.state?.sentinel) {
-    // Cookie sessions are revoked in the memory of the one process that got the logout: the others would
-    // keep accepting the session. Refused rather than warned.
-    io.err('zt-gateway: --workers with oidc providers needs state.redis (or state.sentinel): a logout must end the session in every worker');
+  const refused = workers > 1 ? clusterProblems(config) : [];
+  if (refused.length > 0) {
+    for (const why of refused) io.err(`zt-gateway: ${why}`);
     return 1;
   }
   try {

@@ -234,4 +234,24 @@ routes:
     expect(await main(['start', '--config', file, '--workers', '2'], { out: () => undefined, err: (l) => err.push(l) })).toBe(1);
     expect(err).toEqual(['zt-gateway: --workers with oidc providers needs state.redis (or state.sentinel): a logout must end the session in every worker']);
   });
+
+  it('refuses several workers with the admin API or a hash-chained audit file (both single-process today)', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      `listen: { address: 127.0.0.1:0, plaintext: true }
+admin: { listen: 127.0.0.1:0, token_hash: "${'ab'.repeat(32)}" }
+log: { audit: audit.log, audit_chain: true }
+routes:
+  - { name: app, match: { path: / }, upstream: { url: "http://127.0.0.1:1" }, public: true }
+`,
+    );
+    const err: string[] = [];
+    expect(await main(['start', '--config', file, '--workers', '2'], { out: () => undefined, err: (l) => err.push(l) })).toBe(1);
+    expect(err).toEqual([
+      'zt-gateway: --workers does not serve the admin API or admin.tls yet: run one process per instance (scale with replicas) or drop admin.token_hash/admin.tls',
+      'zt-gateway: --workers cannot write one hash-chained audit file (log.audit_chain): run one process per instance',
+    ]);
+  });
 });
