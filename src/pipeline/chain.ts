@@ -167,16 +167,15 @@ export function deviceOf(state: RuntimeState, ctx: RequestContext, req: Incoming
  * authorize stage: evaluates the route's policy and records the decision on the context. Throws 403 on deny
  * (unless the route is report-only, which forwards and lets the audit record say would_deny).
  */
-export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, req: IncomingMessage): void {
+export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, device: () => Device | undefined): void {
   if (route.policy === null) return;
-  let device: Device | undefined | null = null;
   const decision = route.policy.evaluate({
     identity: ctx.identity,
     method: ctx.method,
     path: ctx.target.matchPath,
     clientIp: ctx.clientIp,
     nowMs: Date.now(),
-    device: () => (device === null ? (device = deviceOf(state, ctx, req)) : device),
+    device,
     grants: state.access,
     // Closures only for policies that read parameters: the common path allocates nothing more. Segments
     // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
@@ -207,20 +206,25 @@ export function admit(
   req: IncomingMessage,
 ): Identity | null | Promise<Identity | null> {
   const limits = state.limits;
+  // The caller's device, looked up at most once per request (certificate and inventory), when a stage asks.
+  let known: Device | undefined | null = null;
+  const device = (): Device | undefined => (known === null ? (known = deviceOf(state, ctx, req)) : known);
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
-    // Routes that do not score risk skip the assess stage entirely.
-    if (identity === null || route.scoresRisk !== true) return afterAssess(identity);
-    const assessed = assessRisk(state.risk, route, ctx, req, identity, () => deviceOf(state, ctx, req));
+    if (identity === null) return afterAssess(identity);
+    // Local lookups first: a suspended or revoked caller (or stale state) is refused before any risk I/O.
+    assessAccess(state.access, route, identity, device);
+    // Routes that do not score risk skip that part of the assess stage entirely.
+    if (route.scoresRisk !== true) return afterAssess(identity);
+    const assessed = assessRisk(state.risk, ctx, req, identity, device);
     return assessed === undefined ? afterAssess(identity) : assessed.then(() => afterAssess(identity));
   };
   const afterAssess = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     if (identity !== null) {
-      assessAccess(state.access, route, identity, () => deviceOf(state, ctx, req));
       const up = stepUp(state, route, ctx, req, identity);
       if (up !== undefined) return up;
     }
-    authorizeRequest(state, route, ctx, req);
+    authorizeRequest(state, route, ctx, device);
     const limited = limits.route(route, ctx, identity);
     const mutate = () => {
       learnRisk(state.risk, ctx); // admitted: past authorize and the route's rate limit

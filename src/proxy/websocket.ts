@@ -90,7 +90,9 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
     const id = req.headers['x-request-id'] as string;
     proxyReq.once('upgrade', (proxyRes: IncomingMessage) => {
       scrubUpgradeResponseHeaders(proxyRes.headers, id, true);
-      // Open from the upstream's 101 until the client's socket closes.
+      // Open from the upstream's 101 until the client's socket closes (a client already gone never counts:
+      // its 'close' has fired, so the gauge would never come back down).
+      if (socket.destroyed) return;
       metrics.websocketOpened();
       socket.once('close', () => metrics.websocketClosed());
     });

@@ -1,21 +1,19 @@
-// The assess stage (DESIGN.md §1, between authenticate and authorize): the risk score for routes that use it.
-// Routes that do not score risk pay nothing here.
+// The assess stage (DESIGN.md §1, between authenticate and authorize): the risk score, called only for
+// routes that score risk (chain.ts checks route.scoresRisk), so other routes pay nothing here.
 import type { IncomingMessage } from 'node:http';
 import type { Identity } from '../authn/identity.ts';
 import type { Device } from '../authz/devices.ts';
 import type { RequestContext } from '../pipeline/context.ts';
-import type { CompiledRoute } from '../routing/route.ts';
 import type { RiskEngine, RiskResult } from './index.ts';
 
 export function assessRisk(
   engine: RiskEngine | null,
-  route: CompiledRoute,
   ctx: RequestContext,
   req: IncomingMessage,
   identity: Identity,
   device: () => Device | undefined,
 ): void | Promise<void> {
-  if (engine === null || route.scoresRisk !== true) return;
+  if (engine === null) return;
   const ua = req.headers['user-agent'];
   const result = engine.assess(identity, { clientIp: ctx.clientIp, deviceId: device()?.id, userAgent: ua, nowMs: Date.now() });
   if (!(result instanceof Promise)) {
