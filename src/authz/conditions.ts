@@ -229,6 +229,8 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
 }
 
 /** Whether the caller's login used MFA: an MFA method in amr, or an acr the config counts as MFA. */
-export function usedMfa(id: Identity, mfa: ConditionContext['mfa']): boolean {
+export type MfaSets = ConditionContext['mfa'];
+
+export function usedMfa(id: Identity, mfa: MfaSets): boolean {
   return id.amr.some((a) => mfa.amr.has(a)) || (id.acr !== undefined && mfa.acr.has(id.acr));
 }

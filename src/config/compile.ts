@@ -7,6 +7,7 @@ import { clientTrustChecksum } from '../authn/tls-trust.ts';
 import { createRelyingParty, type RelyingParty, type RpServices } from '../authn/oidc/index.ts';
 import { loadDeviceInventory, type DeviceInventory } from '../authz/devices.ts';
 import { compilePolicy, PolicyError } from '../authz/policy.ts';
+import type { MfaSets } from '../authz/conditions.ts';
 import { compileAddressSet, type AddressSet } from '../normalize/cidr.ts';
 import { compileCors } from '../response/cors.ts';
 import { compileSecurityHeaders, type SecurityHeaderSet } from '../response/security-headers.ts';
@@ -44,6 +45,8 @@ export interface CompiledConfig {
   readonly trustedProxies: AddressSet;
   readonly tls: TlsMaterial | null;
   readonly identityPrefix: string;
+  /** What counts as a multi-factor login (authz.mfa), as sets: policy, step-up and metrics read this. */
+  readonly mfa: MfaSets;
   readonly providers: ReadonlyMap<string, { checksum: string; authenticator: Authenticator }>;
   readonly assertion: AssertionSigner | null;
   /** The OIDC relying party, when any provider is type oidc. */
@@ -208,6 +211,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
   }
   const mfa = { amr: new Set(config.authz.mfa.amr), acr: new Set(config.authz.mfa.acr) };
   const grants = compileGrants(config, providers, report);
+  const grantNames = new Set(grants.keys());
 
   const names = new Set<string>();
   const routes: CompiledRoute[] = [];
@@ -228,7 +232,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
     let policy: CompiledRoute['policy'] = null;
     if (r.authorize !== undefined) {
       try {
-        policy = compilePolicy(r.authorize, { routePath: route.path, mfa, grants: new Set(grants.keys()), routeParams: route.template?.names ?? [] });
+        policy = compilePolicy(r.authorize, { routePath: route.path, mfa, grants: grantNames, routeParams: route.template?.names ?? [] });
         if (policy.allowRules === 0) at(['authorize', 'allow'], 'at least one allow rule is needed (nothing would ever be allowed)');
       } catch (err) {
         if (err instanceof PolicyError) at(['authorize', ...err.path.filter((k) => k !== '')], err.message);
@@ -257,6 +261,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
   return {
     source,
     config,
+    mfa,
     routes,
     router: createRouter(routes),
     trustedProxies,

@@ -2,8 +2,7 @@
 // and the upgrade handler's close), so metrics and audit always describe the same requests.
 import type { Identity } from '../authn/identity.ts';
 import { decisionKind } from '../audit/audit.ts';
-import { usedMfa } from '../authz/conditions.ts';
-import type { Config } from '../config/schema.ts';
+import { usedMfa, type MfaSets } from '../authz/conditions.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import { Redirect } from '../pipeline/redirect.ts';
@@ -39,17 +38,7 @@ export function isServiceCall(id: Identity): boolean {
   return id.spiffeId !== undefined || id.method === 'mtls' || id.method === 'api_key';
 }
 
-type MfaSets = { amr: ReadonlySet<string>; acr: ReadonlySet<string> };
-const mfaSets = new WeakMap<Config['authz']['mfa'], MfaSets>();
-
-function mfaOf(config: Config): MfaSets {
-  const cfg = config.authz.mfa;
-  let sets = mfaSets.get(cfg);
-  if (sets === undefined) mfaSets.set(cfg, (sets = { amr: new Set(cfg.amr), acr: new Set(cfg.acr) }));
-  return sets;
-}
-
-export function recordRequest(metrics: Metrics, config: Config, ctx: RequestContext | undefined, status: number, facts: RequestFacts): void {
+export function recordRequest(metrics: Metrics, mfa: MfaSets, ctx: RequestContext | undefined, status: number, facts: RequestFacts): void {
   const name = ctx?.route?.name ?? 'none';
   const route = metrics.route(name);
   metrics.request(route, status, name);
@@ -72,7 +61,7 @@ export function recordRequest(metrics: Metrics, config: Config, ctx: RequestCont
 
   const id = ctx?.identity;
   if (id === null || id === undefined) return;
-  metrics.authenticated(id.method, usedMfa(id, mfaOf(config)));
+  metrics.authenticated(id.method, usedMfa(id, mfa));
   if (!isServiceCall(id)) return;
   metrics.serviceCall(id.method === 'mtls');
   if (kind === 'deny') route.serviceDenied.n++;

@@ -10,6 +10,7 @@ import type { RuntimeState } from '../server/runtime.ts';
 import type { RequestContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 import { stripCookies } from '../authn/oidc/cookies.ts';
+import { usedMfa } from '../authz/conditions.ts';
 import { assessAccess } from '../state/assess.ts';
 import { extractParams } from '../routing/template.ts';
 import { parseQuery } from '../normalize/query.ts';
@@ -50,11 +51,8 @@ export function isNavigation(ctx: RequestContext, req: IncomingMessage): boolean
 }
 
 function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean {
-  if (identity.acr === acr) return false;
-  const mfa = state.compiled.config.authz.mfa;
   // `acr: mfa` is also satisfied by an MFA method in amr or an acr the config counts as MFA.
-  if (acr === 'mfa' && (identity.amr.some((a) => mfa.amr.includes(a)) || (identity.acr !== undefined && mfa.acr.includes(identity.acr)))) return false;
-  return true;
+  return identity.acr !== acr && !(acr === 'mfa' && usedMfa(identity, state.compiled.mfa));
 }
 
 /**

@@ -66,7 +66,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
       if (upstreamStartNs !== undefined && outcome.code === undefined && res.writableFinished) {
         outcome.upstreamSeconds = Number(process.hrtime.bigint() - upstreamStartNs) / 1e9;
       }
-      recordRequest(runtime.metrics, state.compiled.config, ctx, res.statusCode, outcome);
+      recordRequest(runtime.metrics, state.compiled.mfa, ctx, res.statusCode, outcome);
       if (!state.compiled.config.log.access) return;
       log.info({
         msg: 'request',

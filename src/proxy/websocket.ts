@@ -119,7 +119,7 @@ export function createUpgradeHandler(runtime: Runtime, log: Logger, open: Set<Du
       const status = code === undefined ? 101 : (ERROR_CODES[code as GatewayErrorCode]?.status ?? 500);
       state.audit.record(ctx, status, code, facts.stepUp ? STEP_UP_UPGRADE : UPGRADE);
       facts.code = code;
-      recordRequest(metrics, state.compiled.config, ctx, status, facts);
+      recordRequest(metrics, state.compiled.mfa, ctx, status, facts);
       log.info({
         msg: 'upgrade',
         req_id: ctx?.id,
