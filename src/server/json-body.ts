@@ -1,6 +1,7 @@
 // Small JSON request bodies (admin API, /.zt/grants): bounded, an object or nothing, never trusted further.
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../pipeline/errors.ts';
+import { parseJsonBody } from '../validate/json.ts';
 
 export const MAX_JSON_BODY = 4096;
 
@@ -15,14 +16,14 @@ export async function readJsonBody(req: IncomingMessage, limit = MAX_JSON_BODY):
     if (size > limit) throw new GatewayError('GW_ERR_BAD_REQUEST', `the body may be at most ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (text === '') return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new GatewayError('GW_ERR_BAD_REQUEST', 'the body is not valid JSON');
+  const bytes = Buffer.concat(chunks);
+  if (bytes.toString('utf8').trim() === '') return undefined;
+  // The validator's scanner: duplicate keys (which JSON.parse would silently resolve) and deep nesting too.
+  const parsed = parseJsonBody(bytes);
+  if ('problem' in parsed) {
+    throw new GatewayError('GW_ERR_BAD_REQUEST', parsed.problem === 'json' ? 'the body is not valid JSON' : `the JSON body is refused (${parsed.problem})`);
   }
+  const value = parsed.value;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new GatewayError('GW_ERR_BAD_REQUEST', 'the body must be a JSON object');
   return value as Record<string, unknown>;
 }

@@ -105,7 +105,9 @@ describe('admin API input', () => {
   });
 
   it('refuses a body that is not a JSON object, or too large, or a reason that is not text', async () => {
-    for (const body of ['{', '[1]', '"x"', JSON.stringify({ reason: 'x'.repeat(5000) }), JSON.stringify({ reason: 7 }), JSON.stringify({ reason: 'a\nb' })]) {
+    const duplicate = '{"reason":"SEC-1","reason":"SEC-2"}'; // JSON.parse would keep the last one silently
+    const deep = `${'{"a":'.repeat(70)}1${'}'.repeat(70)}`;
+    for (const body of ['{', '[1]', '"x"', duplicate, deep, JSON.stringify({ reason: 'x'.repeat(5000) }), JSON.stringify({ reason: 7 }), JSON.stringify({ reason: 'a\nb' })]) {
       const a = await admin(gw, 'POST', '/admin/v1/subjects/bob/suspend', { body });
       expect({ status: a.status, code: a.body.code }).toEqual({ status: 400, code: 'GW_ERR_BAD_REQUEST' });
     }
