@@ -177,12 +177,25 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     grants: state.access,
     // Closures only for policies that read parameters: the common path allocates nothing more. Segments
     // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
-    params: route.policy.usesParams ? () => extractParams(route.template, ctx.target.path, route.exact) : undefined,
-    query: route.policy.usesParams ? () => parseQuery(ctx.target.query) : undefined,
+    params: route.policy.usesParams ? once(() => extractParams(route.template, ctx.target.path, route.exact)) : undefined,
+    query: route.policy.usesParams ? once(() => parseQuery(ctx.target.query)) : undefined,
     risk: ctx.risk?.score,
   });
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
+}
+
+/** Computes on the first call only: rules that read the same parameters share one decoding. */
+function once<T>(compute: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = compute();
+      done = true;
+    }
+    return value;
+  };
 }
 
 /** Presented-but-invalid credentials (not a missing login) count towards lockout and the risk signal. */
@@ -205,8 +218,7 @@ export function admit(
 ): Identity | null | Promise<Identity | null> {
   const limits = state.limits;
   // The caller's device, looked up at most once per request (certificate and inventory), when a stage asks.
-  let known: Device | undefined | null = null;
-  const device = (): Device | undefined => (known === null ? (known = deviceOf(state, ctx, req)) : known);
+  const device = once((): Device | undefined => deviceOf(state, ctx, req));
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
     if (identity === null) return afterAssess(identity);
