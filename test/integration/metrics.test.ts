@@ -232,3 +232,35 @@ routes:
     }
   });
 });
+
+describe('/metrics: request validation', () => {
+  it('counts refused bodies as rejected and report-only ones as would_reject (reason validation-failed)', async () => {
+    const up = await startUpstream();
+    const schema = '{ type: object, required: [name], properties: { name: { type: string } } }';
+    const g = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true }
+admin: { listen: 127.0.0.1:0 }
+shutdown: { drain_timeout: 1s }
+routes:
+  - { name: strict, match: { path: /strict }, upstream: { url: "${up.url}" }, public: true, validate: { body: ${schema} } }
+  - { name: watch, match: { path: /watch }, upstream: { url: "${up.url}" }, public: true, mode: report-only, validate: { body: ${schema} } }
+`);
+    try {
+      const post = async (path: string, body: string) => {
+        const res = await request(`${g.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        await res.body.dump();
+        return res.statusCode;
+      };
+      expect(await post('/strict', '{"other":1}')).toBe(400);
+      expect(await post('/strict', '{"name":"ok"}')).toBe(200);
+      expect(await post('/watch', '{"other":1}')).toBe(200);
+      const m = await scrape(g.gateway.adminUrl as string);
+      expect(m.value('zt_decisions_total', { route: 'strict', decision: 'rejected', reason: 'validation-failed' })).toBe(1);
+      expect(m.value('zt_decisions_total', { route: 'watch', decision: 'would_reject', reason: 'validation-failed' })).toBe(1);
+      expect(m.value('zt_decisions_total', { route: 'strict', decision: 'public', reason: 'public-route' })).toBe(1);
+      expect(up.received).toHaveLength(2);
+    } finally {
+      await g.close();
+      await up.close();
+    }
+  });
+});
