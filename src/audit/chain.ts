@@ -74,14 +74,13 @@ export type VerifyResult =
   | { ok: true; records: number; head: string }
   | { ok: false; line: number; problem: string };
 
-/** Checks a chained audit file; names the first line that was edited, removed around, or moved. */
-export function verifyChain(text: string): VerifyResult {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
+/** Checks a chain one line at a time (a file of any size streams through it): the first problem sticks. */
+export function chainVerifier(): { line(text: string): VerifyResult | undefined; end(): VerifyResult } {
   let prev = GENESIS;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const n = i + 1;
+  let n = 0;
+  let failed: VerifyResult | undefined;
+  const check = (line: string): VerifyResult | undefined => {
+    n++;
     let rec: { seq?: unknown; prev?: unknown };
     try {
       rec = JSON.parse(line) as { seq?: unknown; prev?: unknown };
@@ -95,11 +94,27 @@ export function verifyChain(text: string): VerifyResult {
     if (rec.seq < n) return { ok: false, line: n, problem: `seq ${rec.seq} where ${n} was expected: records reordered or duplicated` };
     if (rec.prev !== prev) {
       // Sequence numbers are intact, so the content of the line before changed (or this line's prev did).
-      return i === 0
+      return n === 1
         ? { ok: false, line: n, problem: 'prev is not the chain start (the file does not begin the chain)' }
-        : { ok: false, line: i, problem: `edited: its hash does not match the prev recorded by line ${n}` };
+        : { ok: false, line: n - 1, problem: `edited: its hash does not match the prev recorded by line ${n}` };
     }
     prev = createHash('sha256').update(line).digest('hex');
-  }
-  return { ok: true, records: lines.length, head: prev };
+    return undefined;
+  };
+  return {
+    line(text) {
+      if (failed === undefined) failed = check(text);
+      return failed;
+    },
+    end: () => failed ?? { ok: true, records: n, head: prev },
+  };
+}
+
+/** Checks a chained audit file held in memory; names the first line that was edited, removed around, or moved. */
+export function verifyChain(text: string): VerifyResult {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const v = chainVerifier();
+  for (const line of lines) if (v.line(line) !== undefined) break;
+  return v.end();
 }

@@ -91,7 +91,7 @@ export async function main(argv: string[], io: Output = stdio): Promise<number> 
       case 'audit': {
         const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
         if (positionals[0] !== 'verify' || positionals.length !== 2) return usage(io);
-        return auditVerifyCommand(positionals[1] as string, io);
+        return await auditVerifyCommand(positionals[1] as string, io);
       }
       case 'hash-key': {
         const { key, hash } = newApiKey();
