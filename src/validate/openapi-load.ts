@@ -1,5 +1,6 @@
 // Loads an OpenAPI file at config load, synchronously: the parser runs in a worker thread and we wait for
 // its answer (bounded). Problems come back with the file's line where the document lets us find one.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { isNode, LineCounter, parseDocument } from 'yaml';
@@ -45,6 +46,13 @@ function locator(text: string): (pointer: string) => number | undefined {
   };
 }
 
+/**
+ * Parsed documents by file and content: a reload (or a second route on the same file) whose file did not
+ * change skips the parser worker, which would hold up the event loop for hundreds of milliseconds.
+ */
+const parsed = new Map<string, OpenApiDocument>();
+const PARSED_ENTRIES = 64;
+
 /** Throws OpenApiError (with a line when known). */
 export function loadOpenApi(file: string): OpenApiDocument {
   let text: string;
@@ -53,6 +61,17 @@ export function loadOpenApi(file: string): OpenApiDocument {
   } catch (err) {
     throw new OpenApiError(`cannot read OpenAPI file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, undefined);
   }
+  const key = `${file}\0${createHash('sha256').update(text).digest('hex')}`;
+  const known = parsed.get(key);
+  // A copy: compiling closes the document's schemas in place.
+  if (known !== undefined) return { ...known, api: structuredClone(known.api) };
+  const doc = parseOpenApi(file, text);
+  if (parsed.size >= PARSED_ENTRIES) parsed.delete(parsed.keys().next().value as string);
+  parsed.set(key, { ...doc, api: structuredClone(doc.api) });
+  return doc;
+}
+
+function parseOpenApi(file: string, text: string): OpenApiDocument {
   const lineOf = locator(text);
   const signal = new Int32Array(new SharedArrayBuffer(4));
   const { port1, port2 } = new MessageChannel();

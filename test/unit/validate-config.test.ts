@@ -323,3 +323,21 @@ describe('JSON body parsing', () => {
     expect(problem('{"a":"b":"c"}')).toBe('json');
   });
 });
+
+describe('OpenAPI documents across reloads', () => {
+  it('an unchanged file is served from the parse cache as a fresh copy; a changed file is parsed again', async () => {
+    const { loadOpenApi } = await import('../../src/validate/openapi-load.ts');
+    const dir = tempDir();
+    const file = join(dir, 'orders.yaml');
+    copyFileSync(join(import.meta.dirname, '..', 'fixtures', 'openapi', 'orders.yaml'), file);
+    const first = loadOpenApi(file);
+    const paths = (d: typeof first) => Object.keys(d.api.paths as object).sort();
+    expect(paths(first)).toEqual(['/orders', '/orders/export', '/orders/{id}']);
+    (first.api.paths as Record<string, unknown>)['/injected'] = {}; // compile closes schemas in place
+    const again = loadOpenApi(file);
+    expect(again.api).not.toBe(first.api);
+    expect(paths(again)).toEqual(['/orders', '/orders/export', '/orders/{id}']);
+    writeFileSync(file, `${(await import('node:fs')).readFileSync(file, 'utf8').replace('/orders/export:', '/orders/download:')}`);
+    expect(paths(loadOpenApi(file))).toEqual(['/orders', '/orders/download', '/orders/{id}']);
+  });
+});
