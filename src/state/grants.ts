@@ -9,6 +9,9 @@ import type { AccessStore } from './access.ts';
 import { grantState, type Grant } from './access-types.ts';
 import type { CompiledGrant } from './grant-config.ts';
 
+/** Open (pending) requests one caller may have at once: each is stored and announced to every instance. */
+const MAX_PENDING_PER_SUBJECT = 5;
+
 export const GRANT_ID = /^g_[A-Za-z0-9_-]{22}$/;
 
 export interface Approver {
@@ -35,6 +38,14 @@ export async function requestGrant(store: AccessStore, grants: Grants, identity:
     throw new GatewayError('GW_ERR_BAD_REQUEST', `"duration" must be more than 0 and at most ${cfg.maxDurationMs / 1000}s for ${name}`);
   }
   const now = store.now();
+  // Each request is stored (and announced to every instance): a caller may hold only a few open at once.
+  let open = 0;
+  for (const g of store.list('grants').values()) {
+    if (g.provider === identity.provider && g.subject === identity.subject && grantState(g, now) === 'pending') open++;
+  }
+  if (open >= MAX_PENDING_PER_SUBJECT) {
+    throw new GatewayError('GW_ERR_RATE_LIMITED', `at most ${MAX_PENDING_PER_SUBJECT} grant requests may wait for approval at once`);
+  }
   const grant: Grant = {
     id: `g_${randomBytes(16).toString('base64url')}`,
     grant: name,

@@ -170,6 +170,18 @@ describe('just-in-time grants', () => {
   });
 });
 
+describe('open grant requests per caller', () => {
+  it('refuses a sixth pending request from one caller (429) while others may still ask', async () => {
+    for (let i = 0; i < 5; i++) await requestGrant('flooder');
+    const t = await token('flooder');
+    const r = await post(gw, '/.zt/grants', t, { grant: 'prod-db-admin', justification: 'one more', duration: '10m' });
+    expect({ status: r.status, code: r.body.code }).toEqual({ status: 429, code: 'GW_ERR_RATE_LIMITED' });
+    const pending = [...gw.gateway.runtime.access.list('grants').values()].filter((g) => g.subject === 'flooder');
+    expect(pending).toHaveLength(5);
+    await requestGrant('patient'); // another caller is not affected
+  });
+});
+
 describe('the brute-force lockout covers /.zt/grants', () => {
   let locked: TestGateway;
   beforeAll(async () => {
