@@ -17,7 +17,21 @@ export interface Change {
   key: string;
   /** null removes the record. */
   value: object | null;
+  /**
+   * Compare-and-set: the record this change was decided on. If the stored record is no longer that one
+   * (another instance changed it meanwhile), nothing is written and write() rejects with StaleChangeError.
+   */
+  expected?: object;
 }
+
+/** A compare-and-set change lost the race: the record changed since it was read. */
+export class StaleChangeError extends Error {}
+
+// KEYS: the hash, the version counter; ARGV: field, expected JSON, new JSON. 1 written, 0 stale.
+const COMPARE_AND_SET = `if redis.call('hget', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[3])
+redis.call('incr', KEYS[2])
+return 1`;
 
 export interface AccessStoreOptions {
   redis: Redis | null;
@@ -247,9 +261,21 @@ export function createAccessStore(o: AccessStoreOptions): AccessStore {
     list: (kind) => data[kind] as never,
     async write(changes) {
       const all = [...changes, ...expired().filter((e) => !changes.some((c) => c.kind === e.kind && c.key === e.key))];
-      if (!redis) return applyLocal(all);
+      if (!redis) {
+        // One process: nothing can change a record between the caller's read and this write.
+        return applyLocal(all);
+      }
+      for (const c of changes) {
+        if (c.expected === undefined || c.value === null) continue;
+        const written = await redis.eval(COMPARE_AND_SET, 2, hashKey(c.kind), VERSION_KEY, c.key, JSON.stringify(c.expected), JSON.stringify(c.value));
+        if (written !== 1) {
+          await reload().catch(() => undefined);
+          throw new StaleChangeError(`${c.kind} ${c.key} changed meanwhile`);
+        }
+      }
       const m = redis.multi();
       for (const c of all) {
+        if (c.expected !== undefined && c.value !== null) continue; // written above, compared
         if (c.value === null) m.hdel(hashKey(c.kind), c.key);
         else m.hset(hashKey(c.kind), c.key, JSON.stringify(c.value));
       }

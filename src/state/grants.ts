@@ -5,7 +5,7 @@ import type { Identity } from '../authn/identity.ts';
 import { DURATION_PATTERN, parseDuration } from '../config/duration.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import { textField } from '../server/json-body.ts';
-import type { AccessStore } from './access.ts';
+import { StaleChangeError, type AccessStore } from './access.ts';
 import { grantState, type Grant } from './access-types.ts';
 import type { CompiledGrant } from './grant-config.ts';
 
@@ -73,7 +73,7 @@ export async function approveGrant(store: AccessStore, grants: Grants, id: strin
     throw new GatewayError('GW_ERR_FORBIDDEN', `the approver is not in an approver group of ${g.grant}`);
   }
   const approved: Grant = { ...g, status: 'approved', approvedAt: now, approvedBy: approver.subject, expiresAt: now + g.durationMs };
-  await write(store, approved);
+  await write(store, approved, g);
   return approved;
 }
 
@@ -81,7 +81,7 @@ export async function revokeGrant(store: AccessStore, id: string, by: string): P
   const g = find(store, id);
   if (g.status === 'revoked') return g;
   const revoked: Grant = { ...g, status: 'revoked', revokedAt: store.now(), revokedBy: by };
-  await write(store, revoked);
+  await write(store, revoked, g);
   return revoked;
 }
 
@@ -91,10 +91,12 @@ function find(store: AccessStore, id: string): Grant {
   return g;
 }
 
-async function write(store: AccessStore, g: Grant): Promise<void> {
+/** Writes `g`; with `was`, only if the stored record is still the one the decision was made on. */
+async function write(store: AccessStore, g: Grant, was?: Grant): Promise<void> {
   try {
-    await store.write([{ kind: 'grants', key: g.id, value: g }]);
+    await store.write([{ kind: 'grants', key: g.id, value: g, ...(was ? { expected: was } : {}) }]);
   } catch (err) {
+    if (err instanceof StaleChangeError) throw new GatewayError('GW_ERR_BAD_REQUEST', 'the grant changed meanwhile (approved or revoked elsewhere): look it up again');
     throw new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the state store is unavailable', { cause: err });
   }
 }
