@@ -4,8 +4,8 @@ import type { RequestContext } from '../pipeline/context.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import { canonicalHost } from './host.ts';
 import { canonicalTarget } from './target.ts';
+import { checkMethod, checkTargetLength } from './index.ts';
 
-const METHOD = /^[A-Z]{1,32}$/;
 const NAMES = ['x-forwarded-method', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-uri'] as const;
 type Name = (typeof NAMES)[number];
 
@@ -32,32 +32,23 @@ function forwardedHeaders(raw: readonly string[]): Record<Name, string> {
 export function forwardedContext(outer: RequestContext, rawHeaders: readonly string[], maxTargetBytes: number): RequestContext {
   const h = forwardedHeaders(rawHeaders);
   const method = h['x-forwarded-method'];
-  if (method === 'CONNECT') throw new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported');
-  if (!METHOD.test(method)) throw new GatewayError('GW_ERR_BAD_METHOD', 'invalid X-Forwarded-Method');
+  checkMethod(method);
   const proto = h['x-forwarded-proto'].toLowerCase();
   if (proto !== 'https' && proto !== 'http') throw new GatewayError('GW_ERR_BAD_REQUEST', 'X-Forwarded-Proto must be http or https');
   const uri = h['x-forwarded-uri'];
-  if (uri.length > maxTargetBytes) throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', 'X-Forwarded-Uri too long');
+  checkTargetLength(uri, maxTargetBytes);
   // Origin form only: the proxy forwards the request line it received, `/path?query`.
   if (uri.charCodeAt(0) !== 47) throw new GatewayError('GW_ERR_BAD_REQUEST', 'X-Forwarded-Uri must be an origin-form target (/path?query)');
+  // Everything else (client address, request id, credentials, trust in the proxy) is the verify request's.
   return {
-    id: outer.id,
-    startNs: outer.startNs,
+    ...outer,
     method,
     host: canonicalHost(h['x-forwarded-host']),
     target: canonicalTarget(uri),
-    clientIp: outer.clientIp,
-    peerIp: outer.peerIp,
-    viaTrustedProxy: outer.viaTrustedProxy,
     secure: proto === 'https',
-    authorization: outer.authorization,
+    forwardedProto: proto,
     hasBody: false,
     upstreamHeaders: [],
-    forwardedFor: outer.forwardedFor,
-    forwardedChain: outer.forwardedChain,
-    forwardedProto: proto,
-    forwardedHost: outer.forwardedHost,
-    traceId: outer.traceId,
     route: undefined,
     identity: null,
     decision: null,

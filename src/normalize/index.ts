@@ -19,6 +19,16 @@ export interface NormalizeOptions extends HeaderPolicy {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const METHOD = /^[A-Z]{1,32}$/;
 
+/** The method of a request line (or a forward-auth X-Forwarded-Method): a token, never CONNECT. */
+export function checkMethod(method: string): void {
+  if (method === 'CONNECT') throw new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported');
+  if (!METHOD.test(method)) throw new GatewayError('GW_ERR_BAD_METHOD', 'invalid method');
+}
+
+export function checkTargetLength(target: string, max: number): void {
+  if (target.length > max) throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', 'request target too long');
+}
+
 export type Normalizer = (req: IncomingMessage, startNs: bigint) => RequestContext;
 
 export function createNormalizer(opts: NormalizeOptions): Normalizer {
@@ -30,9 +40,8 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
     const headers = inspectHeaders(req.rawHeaders, opts);
     const id = viaTrustedProxy && headers.requestId && REQUEST_ID.test(headers.requestId) ? headers.requestId : randomUUID();
 
-    if (method === 'CONNECT') throw new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported');
-    if (!METHOD.test(method)) throw new GatewayError('GW_ERR_BAD_METHOD', 'invalid method');
-    if (url.length > opts.maxTargetBytes) throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE', 'request target too long');
+    checkMethod(method);
+    checkTargetLength(url, opts.maxTargetBytes);
     const host = canonicalHost(headers.host);
     let target: CanonicalTarget;
     if (url.charCodeAt(0) === 47) {
