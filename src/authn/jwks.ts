@@ -1,5 +1,6 @@
 // A JWKS key source that jose's createRemoteJWKSet does not give us: stale keys survive an unreachable IdP,
 // refetch on unknown kid is single-flight with a cooldown, and discovery finds jwks_uri from the issuer.
+import { readBoundedBody } from '../server/bounded-body.ts';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
 import type { CryptoKey, KeyObject } from 'jose';
 import { request, type Dispatcher } from 'undici';
@@ -31,23 +32,8 @@ async function fetchJson(url: string, opts: JwksOptions): Promise<unknown> {
     await res.body.dump();
     throw new Error(`HTTP ${res.statusCode} from ${url}`);
   }
-  // Bounded read: a hostile or broken endpoint must not make us buffer an unbounded body.
-  const declared = Number(res.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_DOC_BYTES) {
-    res.body.destroy();
-    throw new Error(`document from ${url} is too large`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_DOC_BYTES) {
-      res.body.destroy();
-      throw new Error(`document from ${url} is too large`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  const body = await readBoundedBody(res, MAX_DOC_BYTES, () => new Error(`document from ${url} is too large`));
+  return JSON.parse(body.toString('utf8')) as unknown;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);

@@ -1,6 +1,7 @@
 // Zero-trust progress figures from a running gateway's admin /metrics (Prometheus text format 0.0.4).
 // The parser reads samples only (comments and # HELP/# TYPE are skipped); it is small on purpose: the four
 // metrics it needs are plain counters and a gauge.
+import { readBoundedBody } from '../../server/bounded-body.ts';
 import { request } from 'undici';
 
 export interface Sample {
@@ -111,15 +112,6 @@ export async function fetchMetrics(url: string): Promise<ZeroTrustFigures> {
     await res.body.dump();
     throw new Error(`${url} answered ${res.statusCode}`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BYTES) {
-      res.body.destroy();
-      throw new Error(`${url}: more than ${MAX_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return zeroTrustFigures(url, parsePrometheusText(Buffer.concat(chunks).toString('utf8')));
+  const body = await readBoundedBody(res, MAX_BYTES, () => new Error(`${url}: more than ${MAX_BYTES} bytes`));
+  return zeroTrustFigures(url, parsePrometheusText(body.toString('utf8')));
 }
