@@ -1,9 +1,13 @@
 // One structured record per decision (DESIGN.md §1 "audit"): who asked for what, what was decided and why.
 // To the main log stream (stdout) by default, or to its own file with `log.audit: <path>`.
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino from 'pino';
 import type { RequestContext } from '../pipeline/context.ts';
 import { chainedDestination } from './chain.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { SERVICE, type Logger } from './logger.ts';
+import { batchedLines, type LineSink } from './batch.ts';
+import { bindingsPrefix, isoClock, LineBuilder } from './line.ts';
 
 export type DecisionKind =
   | 'allow'
@@ -41,37 +45,55 @@ export function decisionKind(ctx: RequestContext | undefined, code: string | und
 }
 
 export function createAuditLog(target: string, mainLog: Logger, chain = false): AuditLog {
-  // Decision records are the audit trail, not diagnostics: log.level (e.g. warn) must not silence them.
-  const file = () => {
-    const dest = pino.destination({ dest: target, sync: false, mkdir: true });
-    return chain ? chainedDestination(target, dest) : dest;
-  };
-  const log: Logger = target === 'stdout' ? mainLog.child({ audit: true }, { level: 'info' }) : createLogger('info', file()).child({ audit: true });
+  // Decision records are the audit trail, not diagnostics: log.level (e.g. warn) must not silence them. On
+  // stdout they share the main log's destination (one ordered stream) and its bindings.
+  let sink: LineSink;
+  let bindings: Record<string, unknown>;
+  if (target === 'stdout') {
+    sink = batchedLines((mainLog as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink);
+    bindings = mainLog.bindings();
+  } else {
+    // Opened now, not by sonic-boom in the background: a record written just before an early exit is kept,
+    // and an unwritable path fails the start instead of surfacing later as a stream error.
+    mkdirSync(dirname(target), { recursive: true });
+    const dest = batchedLines(pino.destination({ dest: openSync(target, 'a'), sync: false }));
+    sink = chain ? chainedDestination(target, dest) : dest;
+    bindings = { service: SERVICE };
+  }
+  // What is still queued is written synchronously when the process exits (a crash included).
+  process.once('exit', () => sink.flushSync?.());
+  const line = new LineBuilder(bindingsPrefix({ ...bindings, audit: true }));
+  const now = isoClock();
   return {
-    flush: () => log.flush(),
+    flush: () => sink.flush?.(),
     record(ctx, status, code, extra) {
-      log.info({
-        msg: 'decision',
-        request_id: ctx?.id,
-        trace_id: ctx?.traceId,
-        decision: decisionKind(ctx, code),
-        route: ctx?.route?.name,
-        method: ctx?.method,
-        host: ctx?.host.name,
-        path: ctx?.target.path,
-        client_ip: ctx?.clientIp,
-        subject: ctx?.identity?.subject,
-        auth_method: ctx?.identity?.method,
-        provider: ctx?.identity?.provider,
-        rule: ctx?.decision?.rule,
-        reasons: ctx?.decision?.reasons,
-        mode: ctx?.route?.mode,
-        ...(ctx?.validation ? { validation: ctx.validation } : {}),
-        status,
-        code,
-        risk: ctx?.risk === undefined ? undefined : { score: ctx.risk.score, signals: ctx.risk.signals },
-        ...extra,
-      });
+      const b = line.open(now(), extra).raw('msg', '"decision"');
+      if (ctx === undefined) {
+        b.raw('decision', '"refused"');
+      } else {
+        const route = ctx.route;
+        const identity = ctx.identity;
+        const decision = ctx.decision;
+        b.str('request_id', ctx.id)
+          .str('trace_id', ctx.traceId)
+          .raw('decision', `"${decisionKind(ctx, code)}"`)
+          .str('route', route?.name)
+          .str('method', ctx.method)
+          .str('host', ctx.host.name)
+          .str('path', ctx.target.path)
+          .str('client_ip', ctx.clientIp)
+          .str('subject', identity?.subject)
+          .str('auth_method', identity?.method)
+          .str('provider', identity?.provider)
+          .str('rule', decision?.rule)
+          .value('reasons', decision?.reasons)
+          .str('mode', route?.mode);
+        if (ctx.validation) b.value('validation', ctx.validation);
+      }
+      b.raw('status', String(status)).str('code', code);
+      if (ctx?.risk !== undefined) b.value('risk', { score: ctx.risk.score, signals: ctx.risk.signals });
+      if (extra !== undefined) b.fields(extra);
+      sink.write(b.close());
     },
   };
 }

@@ -10,7 +10,7 @@ export const GENESIS = '0'.repeat(64);
 const sha256 = (line: string) => createHash('sha256').update(line).digest('hex');
 
 interface Sink {
-  write(data: string): boolean;
+  write(data: string): unknown;
   flush?(cb?: (err?: Error) => void): void;
   flushSync?(): void;
   end?(): void;

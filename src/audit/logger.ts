@@ -11,13 +11,15 @@ export const REDACT_PATHS = [
   'err.config', 'err.headers',
 ];
 
+export const SERVICE = 'zt-gateway';
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   // Asynchronous writes, but no minimum batch: a quiet gateway must still show its logs at once.
   const dest = destination ?? pino.destination({ dest: 1, sync: false });
   return pino(
     {
       level,
-      base: { service: 'zt-gateway' },
+      base: { service: SERVICE },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },

@@ -1,6 +1,7 @@
 // The decision audit log: one JSON record per decision, checked field by field from the captured raw log
 // lines; credentials, cookies and query strings never appear in any line; `log.audit: <file>` writes the
 // records to that file instead of the main log.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -374,7 +375,7 @@ describe('log.audit: a file', () => {
 });
 
 describe('audit records and log.level', () => {
-  it('are written even when the main log level would drop info lines', () => {
+  it('are written even when the main log level would drop info lines', async () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
@@ -386,7 +387,48 @@ describe('audit records and log.level', () => {
     const audit = createAuditLog('stdout', main);
     main.info('an info line the level drops');
     audit.record(undefined, 400, 'GW_ERR_BAD_PATH');
+    // Records are handed to the destination once per event-loop turn.
+    await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] as string)).toMatchObject({ audit: true, msg: 'decision', decision: 'refused', status: 400, code: 'GW_ERR_BAD_PATH' });
+  });
+
+  it('reach the destination as one write per event-loop turn, in order, each a whole line', async () => {
+    const writes: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        writes.push(chunk.toString('utf8'));
+        cb();
+      },
+    });
+    const audit = createAuditLog('stdout', createLogger('info', sink));
+    for (let i = 0; i < 50; i++) audit.record(undefined, 400 + i, 'GW_ERR_BAD_PATH');
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(1);
+    const lines = (writes[0] as string).split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.map((l) => (JSON.parse(l) as Rec).status)).toEqual(Array.from({ length: 50 }, (_, i) => 400 + i));
+    audit.record(undefined, 500, 'GW_ERR_INTERNAL');
+    audit.flush();
+    expect(writes).toHaveLength(2);
+  });
+});
+
+describe('audit records at exit', () => {
+  it('are on disk when the process exits in the same event-loop turn that recorded them', () => {
+    const dir = tempDir();
+    const file = join(dir, 'exit-audit.log');
+    const script = `
+      import { createAuditLog } from ${JSON.stringify(new URL('../../src/audit/audit.ts', import.meta.url).href)};
+      import { createLogger } from ${JSON.stringify(new URL('../../src/audit/logger.ts', import.meta.url).href)};
+      const audit = createAuditLog(${JSON.stringify(file)}, createLogger('warn'));
+      for (let i = 0; i < 3; i++) audit.record(undefined, 400 + i, 'GW_ERR_BAD_PATH');
+      process.exit(0);
+    `;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(out.status).toBe(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Rec);
+    expect(lines.map((l) => l.status)).toEqual([400, 401, 402]);
   });
 });
