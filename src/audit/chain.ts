@@ -1,13 +1,13 @@
 // Tamper-evident audit (log.audit_chain): every record line starts with "seq" (1, 2, …) and "prev", the
 // SHA-256 hex of the previous record's exact line. Chained where pino hands over each finished line, so the
 // order is the write order of the async destination. A restart continues the chain from the file's last line.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
 
 export const GENESIS = '0'.repeat(64);
 
-const sha256 = (line: string) => createHash('sha256').update(line).digest('hex');
+const sha256 = (line: string) => hash('sha256', line, 'hex');
 
 interface Sink {
   write(data: string): unknown;

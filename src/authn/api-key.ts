@@ -1,6 +1,6 @@
 // type: api_key — `Authorization: ApiKey <key>` or a configured header. The keys file holds only SHA-256
 // hashes; a presented key is hashed and compared against every entry in constant time.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -112,7 +112,7 @@ export function createApiKeyAuthenticator(o: { name: string; keys: KeyEntry[]; h
       const key = presented(req);
       if (key === undefined) return undefined;
       if (key.length === 0 || key.length > 512) throw unauthenticated(challenge, 'API key is invalid');
-      const digest = createHash('sha256').update(key, 'utf8').digest();
+      const digest = hash('sha256', key, 'buffer');
       // Compare against every entry so timing does not reveal which (if any) matched.
       let match: KeyEntry | undefined;
       for (const entry of o.keys) if (timingSafeEqual(entry.hash, digest) && match === undefined) match = entry;

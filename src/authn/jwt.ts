@@ -1,6 +1,6 @@
 // type: jwt — Bearer tokens verified with jose against a JWKS (or a shared secret for HS*), with a bounded
 // cache of verified tokens keyed by the token's SHA-256 so the hot path does no signature work.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { Agent } from 'undici';
 import { GatewayError } from '../pipeline/errors.ts';
@@ -150,7 +150,7 @@ export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
       if (token === undefined) return undefined;
       if (token.length > MAX_TOKEN_BYTES) throw unauthenticated(challenge, 'token too large');
       if (!isToken68(token) || token.split('.').length !== 3) throw unauthenticated(challenge, 'token is not a signed JWT');
-      const cacheKey = createHash('sha256').update(token).digest('base64url');
+      const cacheKey = hash('sha256', token, 'base64url');
       const hit = cache.get(cacheKey);
       if (hit !== undefined) {
         if (Date.now() < hit.expiresAtMs) return hit.identity;

@@ -1,6 +1,6 @@
 // forward stage: stream the request to the route's upstream over its undici Pool and the response back.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable, Writable } from 'node:stream';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { forwardedElement } from '../normalize/forwarded.ts';
 import type { RequestContext } from '../pipeline/context.ts';
@@ -36,15 +36,12 @@ export function upstreamError(err: unknown): GatewayError {
   }
 }
 
-export interface ForwardResult {
-  status: number;
-}
-
 /**
- * Streams both ways with backpressure (undici's stream() writes straight into `res`). Resolves when the
- * response is done, or quietly when the client went away (the upstream request is aborted then, so a
- * slow upstream cannot hold a pool, or shutdown, for its whole timeout); rejects with a GatewayError only
- * if nothing has been sent to the client yet.
+ * Streams both ways with backpressure: a raw undici dispatch handler writes the upstream's answer straight
+ * into `res` (no stream() layer: no AsyncResource, AbortSignal or lifecycle listeners per request). Resolves
+ * when the response is done, or quietly when the client went away (the upstream request is aborted then,
+ * so a slow upstream cannot hold a pool, or shutdown, for its whole timeout); rejects with a GatewayError
+ * only if nothing has been sent to the client yet.
  */
 export function forward(
   ctx: RequestContext,
@@ -59,37 +56,101 @@ export function forward(
   const headers = ctx.upstreamHeaders;
   if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
   appendForwardingHeaders(ctx, headers, upstream);
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!res.writableFinished) abort.abort();
+  return new Promise((resolve, reject) => {
+    const handler = new ForwardHandler(res, ctx.id, plan, resolve, reject);
+    pool.dispatch(
+      {
+        path: ctx.target.path + ctx.target.query,
+        method: ctx.method as Dispatcher.HttpMethod,
+        headers,
+        body: body ?? (ctx.hasBody ? req : null),
+        headersTimeout: upstream.headersTimeout,
+        bodyTimeout: upstream.bodyTimeout,
+      },
+      handler,
+    );
+  });
+}
+
+class ClientGone extends Error {
+  override readonly name = 'ClientGone';
+}
+
+/** One forwarded request: undici's callbacks in, `res` out. */
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly #res: ServerResponse;
+  readonly #id: string;
+  readonly #plan: ResponsePlan;
+  readonly #resolve: () => void;
+  readonly #reject: (err: GatewayError) => void;
+  #controller: Dispatcher.DispatchController | null = null;
+  #gone = false;
+  #settled = false;
+
+  constructor(res: ServerResponse, id: string, plan: ResponsePlan, resolve: () => void, reject: (err: GatewayError) => void) {
+    this.#res = res;
+    this.#id = id;
+    this.#plan = plan;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    // A client that left while it was being authenticated: its request is never sent.
+    if (res.destroyed) this.#gone = true;
+    else res.once('close', this.#onClose);
+  }
+
+  /** The client closed (or reset) before the response was complete: stop the upstream request too. */
+  readonly #onClose = (): void => {
+    if (this.#res.writableFinished) return;
+    this.#gone = true;
+    this.#controller?.abort(new ClientGone('the client went away'));
   };
-  res.once('close', onClose);
-  const opts: Dispatcher.RequestOptions<StreamState> = {
-    path: ctx.target.path + ctx.target.query,
-    method: ctx.method as Dispatcher.HttpMethod,
-    headers,
-    body: body ?? (ctx.hasBody ? req : null),
-    opaque: { res, id: ctx.id, plan },
-    headersTimeout: upstream.headersTimeout,
-    bodyTimeout: upstream.bodyTimeout,
-    signal: abort.signal,
+
+  readonly #onDrain = (): void => {
+    this.#controller?.resume();
   };
-  return pool.stream(opts, streamFactory).then(
-    () => {
-      res.off('close', onClose);
-    },
-    (err: unknown) => {
-      res.off('close', onClose);
-      // The client left (closed, reset, or its upload broke off): nobody to answer, no upstream to blame.
-      if (abort.signal.aborted || res.destroyed) return;
-      if (res.headersSent) {
-        // Too late for a problem body: cut the connection so the client sees a truncated response.
-        res.destroy();
-        return;
-      }
-      throw upstreamError(err);
-    },
-  );
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    // Queued in the pool while the client left: never sent.
+    if (this.#gone) controller.abort(new ClientGone('the client went away'));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx interim answers (100 Continue, 103) are not relayed
+    this.#res.writeHead(statusCode, responseHeaders(headers, this.#id, this.#plan));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#res.write(chunk)) return;
+    controller.pause();
+    this.#res.once('drain', this.#onDrain);
+  }
+
+  onResponseEnd(): void {
+    this.#res.end();
+    this.#settle();
+    this.#resolve();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    const res = this.#res;
+    this.#settle();
+    // The client left (closed, reset, or its upload broke off): nobody to answer, no upstream to blame.
+    if (this.#gone || res.destroyed) return this.#resolve();
+    // Too late for a problem body: cut the connection so the client sees a truncated response.
+    if (res.headersSent) {
+      res.destroy();
+      return this.#resolve();
+    }
+    this.#reject(upstreamError(err));
+  }
+
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#res.off('close', this.#onClose);
+    this.#res.off('drain', this.#onDrain);
+  }
 }
 
 function setContentLength(headers: string[], length: number): void {
@@ -102,16 +163,4 @@ function setContentLength(headers: string[], length: number): void {
   }
   headers.length = w;
   headers.push('content-length', String(length));
-}
-
-interface StreamState {
-  res: ServerResponse;
-  id: string;
-  plan: ResponsePlan;
-}
-
-function streamFactory(data: Dispatcher.StreamFactoryData<StreamState>): Writable {
-  const { res, id, plan } = data.opaque;
-  res.writeHead(data.statusCode, responseHeaders(data.headers, id, plan));
-  return res;
 }

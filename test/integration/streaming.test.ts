@@ -158,3 +158,74 @@ describe('client aborts mid-upload', () => {
     expect(seen.at(-1)).toMatchObject({ complete: true, bytes: 5 });
   });
 });
+
+describe('client leaves while the upstream is still answering', () => {
+  let held: TestServer;
+  let heldGw: TestGateway;
+  const arrived: string[] = [];
+  const closed: string[] = [];
+  const slowReader: { sent: number; done: boolean } = { sent: 0, done: false };
+
+  beforeAll(async () => {
+    held = await listenHttp((req, res) => {
+      arrived.push(req.url ?? '');
+      res.on('close', () => closed.push(req.url ?? ''));
+      if (req.url === '/firehose') {
+        // Writes as fast as the gateway reads: counts how far it got before the gateway stopped pulling.
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const chunk = Buffer.alloc(64 * 1024, 7);
+        const pump = (): void => {
+          while (!res.destroyed && slowReader.sent < 512 * MiB) {
+            slowReader.sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          slowReader.done = true;
+        };
+        pump();
+      }
+      // '/hang' never answers.
+    });
+    heldGw = await startGateway(publicConfig(held.url).replace(', timeout: 2s,', ', timeout: 30s,'));
+  });
+  afterAll(async () => {
+    await heldGw?.close();
+    await held?.close();
+  });
+
+  it('before the response head: the upstream request is closed at once, not at the upstream timeout', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: heldGw.port });
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.on('error', () => undefined);
+    socket.write(`GET /hang HTTP/1.1\r\nHost: 127.0.0.1:${heldGw.port}\r\n\r\n`);
+    await waitFor(() => arrived.includes('/hang'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(closed).not.toContain('/hang');
+    const left = Date.now();
+    socket.destroy();
+    await waitFor(() => closed.includes('/hang'));
+    expect(Date.now() - left).toBeLessThan(5_000); // the upstream timeout is 30 s
+    await waitFor(() => heldGw.logs.some((l) => l.msg === 'request' && l.path === '/hang'));
+    const access = heldGw.logs.find((l) => l.msg === 'request' && l.path === '/hang')!;
+    expect(access).toMatchObject({ completed: false });
+    expect(access.code).toBeUndefined();
+  });
+
+  it('a client that stops reading makes the gateway stop pulling from the upstream (backpressure)', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: heldGw.port });
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads
+    socket.write(`GET /firehose HTTP/1.1\r\nHost: 127.0.0.1:${heldGw.port}\r\n\r\n`);
+    await waitFor(() => slowReader.sent > 0);
+    // Let the socket buffers on both hops fill up, then check the upstream is held back.
+    let last = -1;
+    for (let i = 0; i < 50 && last !== slowReader.sent; i++) {
+      last = slowReader.sent;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(slowReader.done).toBe(false);
+    expect(slowReader.sent).toBeLessThan(64 * MiB);
+    socket.destroy();
+    await waitFor(() => closed.includes('/firehose'));
+  });
+});

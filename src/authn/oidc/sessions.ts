@@ -1,7 +1,7 @@
 // Login sessions. Default: the whole session sealed in the cookie (JWE), with an in-memory revocation list
 // for logout and back-channel logout. With state.redis: the cookie holds only a random id and the session
 // lives in Redis, indexed by IdP sid and subject so a back-channel logout ends them at once everywhere.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GatewayError } from '../../pipeline/errors.ts';
 import type { Sealer } from './sealed.ts';
@@ -59,7 +59,7 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): Sess
   // Revocation is checked on every read, cached or not; an entry never outlives its session.
   const opened = new Map<string, Session>();
   async function open(cookie: string): Promise<Session | undefined> {
-    const key = createHash('sha256').update(cookie).digest('base64url');
+    const key = hash('sha256', cookie, 'base64url');
     const hit = opened.get(key);
     if (hit !== undefined) {
       if (hit.expiresAt > Date.now()) return hit;
