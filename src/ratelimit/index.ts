@@ -8,6 +8,7 @@ import type { Config, RateLimitConfig } from '../config/schema.ts';
 import type { RequestContext } from '../pipeline/context.ts';
 import { GatewayError } from '../pipeline/errors.ts';
 import { limitKey } from '../normalize/cidr.ts';
+import { CoalescedConsumer } from './coalesce.ts';
 import type { CompiledRoute } from '../routing/route.ts';
 
 interface Limiter {
@@ -17,6 +18,8 @@ interface Limiter {
   readonly windowSec: number;
   readonly blockSec: number;
   readonly impl: RateLimiterAbstract;
+  /** Redis limiters: requests for one key in one event-loop turn share one round trip. */
+  readonly coalesced: CoalescedConsumer | null;
 }
 
 /** Limiters outlive reloads: an unchanged limit keeps its counters. */
@@ -46,7 +49,9 @@ export class LimiterRegistry {
           })
         : new RateLimiterMemory(opts);
       const kind: LimitKind = scope === 'pre' ? 'pre_auth' : scope === 'authfail' ? 'lockout' : 'route';
-      this.#limiters.set(key, (l = { policy, kind, limit, windowSec, blockSec, impl }));
+      // A blocking limiter (the lockout) keeps single consumes: its block starts on the exact failure.
+      const coalesced = this.#redis && blockSec === 0 ? new CoalescedConsumer(impl, limit) : null;
+      this.#limiters.set(key, (l = { policy, kind, limit, windowSec, blockSec, impl, coalesced }));
     }
     return l;
   }
@@ -76,6 +81,12 @@ function limited(l: Limiter, res: RateLimiterRes, detail: string): GatewayError 
 }
 
 async function take(l: Limiter, key: string, detail: string): Promise<void> {
+  if (l.coalesced !== null) {
+    const verdict = await l.coalesced.consume(key);
+    // ok: null — neither Redis nor the insurance limiter answered: let the request through rather than fail it.
+    if (verdict.ok === false) throw limited(l, verdict.res, detail);
+    return;
+  }
   try {
     await l.impl.consume(key);
   } catch (err) {
