@@ -38,6 +38,7 @@ function quoteIfNeeded(value: string): string {
 
 /** The gateway's own element: what it saw on the connection (peer, scheme, Host). IPv6 as `"[::1]"`. */
 export function forwardedElement(peerIp: string, proto: string, host: string): string {
-  const node = isIPv6(peerIp) ? `"[${peerIp}]"` : quoteIfNeeded(peerIp || 'unknown');
+  // A ':' can only be IPv6 here (socket addresses never carry a port): no full address parse per request.
+  const node = peerIp.includes(':') && isIPv6(peerIp) ? `"[${peerIp}]"` : quoteIfNeeded(peerIp || 'unknown');
   return `for=${node};proto=${proto};host=${quoteIfNeeded(host)}`;
 }
