@@ -44,32 +44,44 @@ export function decisionKind(ctx: RequestContext | undefined, code: string | und
   return code === undefined ? 'allow' : 'refused';
 }
 
+/** The keys of a serialized bindings string (`,"k":v,…`), so caller fields cannot repeat them. */
+function bindingKeys(bindings: string): string[] {
+  try {
+    return Object.keys(JSON.parse(`{${bindings.slice(1)}}`) as object);
+  } catch {
+    return [];
+  }
+}
+
 export function createAuditLog(target: string, mainLog: Logger, chain = false): AuditLog {
   // Decision records are the audit trail, not diagnostics: log.level (e.g. warn) must not silence them. On
   // stdout they share the main log's destination (one ordered stream) and its bindings.
   let sink: LineSink;
-  let bindings: Record<string, unknown>;
+  let bindings: string;
   if (target === 'stdout') {
-    sink = batchedLines((mainLog as unknown as Record<symbol, LineSink>)[pino.symbols.streamSym] as LineSink);
-    bindings = mainLog.bindings();
+    // The main log's own stream (batched per turn in production): one ordered stream, and its bindings
+    // (service, and worker and pid in a cluster) as pino has already serialized them.
+    const fromPino = mainLog as unknown as Record<symbol, unknown>;
+    sink = fromPino[pino.symbols.streamSym] as LineSink;
+    bindings = String(fromPino[pino.symbols.chindingsSym] ?? '');
   } else {
     // Opened now, not by sonic-boom in the background: a record written just before an early exit is kept,
     // and an unwritable path fails the start instead of surfacing later as a stream error.
     mkdirSync(dirname(target), { recursive: true });
     const dest = batchedLines(pino.destination({ dest: openSync(target, 'a'), sync: false }));
     sink = chain ? chainedDestination(target, dest) : dest;
-    bindings = { service: SERVICE };
+    bindings = bindingsPrefix({ service: SERVICE });
   }
   // What is still queued is written synchronously when the process exits (a crash included).
   process.once('exit', () => sink.flushSync?.());
-  const line = new LineBuilder(bindingsPrefix({ ...bindings, audit: true }));
+  const line = new LineBuilder(`${bindings},"audit":true`, ['service', 'audit', ...bindingKeys(bindings)]);
   const now = isoClock();
   return {
     flush: () => sink.flush?.(),
     record(ctx, status, code, extra) {
       const b = line.open(now(), extra).raw('msg', '"decision"');
       if (ctx === undefined) {
-        b.raw('decision', '"refused"');
+        b.raw('decision', `"${decisionKind(undefined, code)}"`);
       } else {
         const route = ctx.route;
         const identity = ctx.identity;

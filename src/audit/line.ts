@@ -10,8 +10,27 @@ export function jsonString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
-/** Keys that never carry their value into a log line, whoever passes them (as pino's redact paths did). */
-const REDACTED_KEYS = new Set(['authorization', 'cookie', 'token', 'secret', 'password', 'client_secret']);
+/**
+ * Keys that never carry their value into a log line, at any depth, whoever passes them (a superset of
+ * the main log's redact paths, which also reach into `headers` and `err`).
+ */
+const REDACTED_KEYS = new Set([
+  'authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'x-api-key', 'token', 'secret', 'password', 'client_secret',
+]);
+const REDACTED = '"[redacted]"';
+
+function redactNested(this: unknown, key: string, value: unknown): unknown {
+  return key !== '' && REDACTED_KEYS.has(key.toLowerCase()) ? '[redacted]' : value;
+}
+
+/** JSON for a caller's value; never throws (a BigInt or a cycle is written as a marker, not a crash). */
+function safeJson(value: unknown): string | undefined {
+  try {
+    return typeof value === 'object' && value !== null ? JSON.stringify(value, redactNested) : JSON.stringify(value);
+  } catch {
+    return '"[unserializable]"';
+  }
+}
 
 /**
  * Builds one JSON line: `open()` starts it, `str`/`raw`/`value` append the fixed fields (the keys are the
@@ -23,9 +42,12 @@ export class LineBuilder {
   #overrides: Readonly<Record<string, unknown>> | undefined;
 
   readonly #prefix: string;
+  /** Keys written by open() (level, time, bindings) or by the message: a caller field may not repeat them. */
+  readonly #reserved: ReadonlySet<string>;
 
-  constructor(prefix: string) {
+  constructor(prefix: string, prefixKeys: readonly string[] = []) {
     this.#prefix = prefix;
+    this.#reserved = new Set(['level', 'time', 'msg', ...prefixKeys]);
   }
 
   open(time: string, overrides?: Readonly<Record<string, unknown>>): this {
@@ -52,9 +74,9 @@ export class LineBuilder {
     return this;
   }
 
-  /** Caller-supplied fields, keys escaped. */
+  /** Caller-supplied fields, keys escaped; a key of open()'s part of the line is left out. */
   fields(values: Readonly<Record<string, unknown>>): this {
-    for (const key in values) this.#any(key, values[key]);
+    for (const key in values) if (!this.#reserved.has(key)) this.#any(key, values[key]);
     return this;
   }
 
@@ -64,7 +86,7 @@ export class LineBuilder {
 
   #any(key: string, value: unknown): void {
     if (value === undefined) return;
-    const json = REDACTED_KEYS.has(key) ? '"[redacted]"' : typeof value === 'string' ? jsonString(value) : JSON.stringify(value);
+    const json = REDACTED_KEYS.has(key.toLowerCase()) ? REDACTED : typeof value === 'string' ? jsonString(value) : safeJson(value);
     if (json !== undefined) this.#line += `,${jsonString(key)}:${json}`;
   }
 

@@ -1,5 +1,6 @@
 // pino JSON logs with an async destination; secrets, tokens and cookies are redacted by path.
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { batchedLines } from './batch.ts';
 
 export type { Logger } from 'pino';
 
@@ -14,8 +15,14 @@ export const REDACT_PATHS = [
 export const SERVICE = 'zt-gateway';
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  // Asynchronous writes, but no minimum batch: a quiet gateway must still show its logs at once.
-  const dest = destination ?? pino.destination({ dest: 1, sync: false });
+  // Asynchronous writes, handed over once per event-loop turn (no timer: a quiet gateway still shows its
+  // logs at once). The stdout decision records join this same batched stream, so lines keep their order.
+  let dest = destination;
+  if (dest === undefined) {
+    const stdout = batchedLines(pino.destination({ dest: 1, sync: false }));
+    process.once('exit', () => stdout.flushSync());
+    dest = stdout;
+  }
   return pino(
     {
       level,

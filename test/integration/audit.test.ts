@@ -10,6 +10,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/authn/api-key.ts';
 import { createAuditLog } from '../../src/audit/audit.ts';
+import { batchedLines } from '../../src/audit/batch.ts';
 import { createLogger } from '../../src/audit/logger.ts';
 import { Gateway } from '../../src/server/gateway.ts';
 import { captureLogger, tempDir } from '../helpers/gateway.ts';
@@ -375,7 +376,7 @@ describe('log.audit: a file', () => {
 });
 
 describe('audit records and log.level', () => {
-  it('are written even when the main log level would drop info lines', async () => {
+  it('are written even when the main log level would drop info lines', () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
@@ -387,31 +388,77 @@ describe('audit records and log.level', () => {
     const audit = createAuditLog('stdout', main);
     main.info('an info line the level drops');
     audit.record(undefined, 400, 'GW_ERR_BAD_PATH');
-    // Records are handed to the destination once per event-loop turn.
-    await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] as string)).toMatchObject({ audit: true, msg: 'decision', decision: 'refused', status: 400, code: 'GW_ERR_BAD_PATH' });
   });
 
-  it('reach the destination as one write per event-loop turn, in order, each a whole line', async () => {
-    const writes: string[] = [];
+  it('keep their place among the main log lines on stdout, and carry its bindings (worker, pid)', () => {
+    const lines: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
-        writes.push(chunk.toString('utf8'));
+        lines.push(chunk.toString('utf8'));
+        cb();
+      },
+    });
+    const main = createLogger('info', sink);
+    main.setBindings({ worker: 2, pid: 4242 });
+    const audit = createAuditLog('stdout', main);
+    main.info('before');
+    audit.record(undefined, 429, 'GW_ERR_RATE_LIMITED');
+    main.info('after');
+    const recs = lines.join('').trim().split('\n').map((l) => JSON.parse(l) as Rec);
+    expect(recs.map((r) => r.msg)).toEqual(['before', 'decision', 'after']);
+    expect(recs[1]).toMatchObject({ service: 'zt-gateway', worker: 2, pid: 4242, audit: true, decision: 'rate_limited', status: 429 });
+  });
+});
+
+describe('batched lines', () => {
+  it('hand one event-loop turn of lines to the destination as one write, in order', async () => {
+    const writes: string[] = [];
+    const batch = batchedLines({ write: (d: string) => writes.push(d) });
+    for (let i = 0; i < 50; i++) batch.write(`${i}\n`);
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([Array.from({ length: 50 }, (_, i) => `${i}\n`).join('')]);
+    batch.write('x\n');
+    batch.flushSync();
+    expect(writes).toHaveLength(2);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(2);
+  });
+});
+
+describe('decision lines with hostile caller fields', () => {
+  it('stay one valid JSON object: no repeated keys, nested credentials redacted, unserializable values marked', () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(chunk.toString('utf8'));
         cb();
       },
     });
     const audit = createAuditLog('stdout', createLogger('info', sink));
-    for (let i = 0; i < 50; i++) audit.record(undefined, 400 + i, 'GW_ERR_BAD_PATH');
-    expect(writes).toEqual([]);
-    await new Promise((r) => setImmediate(r));
-    expect(writes).toHaveLength(1);
-    const lines = (writes[0] as string).split('\n');
-    expect(lines.pop()).toBe('');
-    expect(lines.map((l) => (JSON.parse(l) as Rec).status)).toEqual(Array.from({ length: 50 }, (_, i) => 400 + i));
-    audit.record(undefined, 500, 'GW_ERR_INTERNAL');
-    audit.flush();
-    expect(writes).toHaveLength(2);
+    const cyclic: Rec = {};
+    cyclic.self = cyclic;
+    audit.record(undefined, 200, undefined, {
+      decision: 'admin',
+      level: 'fatal',
+      time: 'forged',
+      audit: false,
+      service: 'other',
+      headers: { Authorization: 'Bearer SECRET-1', cookie: 'sid=SECRET-2', accept: '*/*' },
+      err: { config: { headers: { 'x-api-key': 'SECRET-3' } } },
+      big: 10n,
+      cyclic,
+    });
+    const line = lines.join('');
+    expect(line).not.toMatch(/SECRET-/);
+    for (const key of ['decision', 'level', 'time', 'audit', 'service']) expect(line.match(new RegExp(`"${key}":`, 'g'))).toHaveLength(1);
+    const rec = JSON.parse(line) as Rec;
+    expect(rec).toMatchObject({ level: 'info', audit: true, service: 'zt-gateway', decision: 'admin', big: '[unserializable]', cyclic: '[unserializable]' });
+    expect(rec.time).toMatch(ISO);
+    expect(rec.headers).toEqual({ Authorization: '[redacted]', cookie: '[redacted]', accept: '*/*' });
+    expect(rec.err).toEqual({ config: { headers: { 'x-api-key': '[redacted]' } } });
   });
 });
 
@@ -430,5 +477,23 @@ describe('audit records at exit', () => {
     expect(out.status).toBe(0);
     const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Rec);
     expect(lines.map((l) => l.status)).toEqual([400, 401, 402]);
+  });
+
+  it('on stdout (the default) are written, in order with the main log, when the process exits in the same turn', () => {
+    const script = `
+      import { createAuditLog } from ${JSON.stringify(new URL('../../src/audit/audit.ts', import.meta.url).href)};
+      import { createLogger } from ${JSON.stringify(new URL('../../src/audit/logger.ts', import.meta.url).href)};
+      const main = createLogger('info');
+      const audit = createAuditLog('stdout', main);
+      main.info('first');
+      for (let i = 0; i < 3; i++) audit.record(undefined, 400 + i, 'GW_ERR_BAD_PATH');
+      main.info('last');
+      process.exit(0);
+    `;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(out.status).toBe(0);
+    const recs = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec);
+    expect(recs.map((r) => r.msg)).toEqual(['first', 'decision', 'decision', 'decision', 'last']);
+    expect(recs.filter((r) => r.msg === 'decision').map((r) => r.status)).toEqual([400, 401, 402]);
   });
 });
