@@ -6,7 +6,7 @@ import pino from 'pino';
 import type { RequestContext } from '../pipeline/context.ts';
 import { chainedDestination } from './chain.ts';
 import { SERVICE, type Logger } from './logger.ts';
-import { batchedLines, type LineSink } from './batch.ts';
+import { batchedLines, flushAtExit, type LineSink } from './batch.ts';
 import { bindingsPrefix, isoClock, LineBuilder } from './line.ts';
 
 export type DecisionKind =
@@ -25,6 +25,8 @@ export type DecisionKind =
 export interface AuditLog {
   record(ctx: RequestContext | undefined, status: number, code: string | undefined, extra?: Record<string, unknown>): void;
   flush(): void;
+  /** Flushes, and stops flushing at process exit (the runtime no longer writes here). */
+  close(): void;
 }
 
 export function decisionKind(ctx: RequestContext | undefined, code: string | undefined): DecisionKind {
@@ -58,6 +60,8 @@ export function createAuditLog(target: string, mainLog: Logger, chain = false): 
   // stdout they share the main log's destination (one ordered stream) and its bindings.
   let sink: LineSink;
   let bindings: string;
+  // stdout: the main log owns the stream and flushes it at exit; a file is flushed from here.
+  let stopExitFlush = (): void => undefined;
   if (target === 'stdout') {
     // The main log's own stream (batched per turn in production): one ordered stream, and its bindings
     // (service, and worker and pid in a cluster) as pino has already serialized them.
@@ -69,15 +73,19 @@ export function createAuditLog(target: string, mainLog: Logger, chain = false): 
     // and an unwritable path fails the start instead of surfacing later as a stream error.
     mkdirSync(dirname(target), { recursive: true });
     const dest = batchedLines(pino.destination({ dest: openSync(target, 'a'), sync: false }));
-    sink = chain ? chainedDestination(target, dest) : dest;
+    const file = chain ? chainedDestination(target, dest) : dest;
+    stopExitFlush = flushAtExit(file);
+    sink = file;
     bindings = bindingsPrefix({ service: SERVICE });
   }
-  // What is still queued is written synchronously when the process exits (a crash included).
-  process.once('exit', () => sink.flushSync?.());
   const line = new LineBuilder(`${bindings},"audit":true`, ['service', 'audit', ...bindingKeys(bindings)]);
   const now = isoClock();
   return {
     flush: () => sink.flush?.(),
+    close() {
+      sink.flush?.();
+      stopExitFlush();
+    },
     record(ctx, status, code, extra) {
       const b = line.open(now(), extra).raw('msg', '"decision"');
       if (ctx === undefined) {

@@ -43,3 +43,19 @@ export function batchedLines(dest: LineSink): LineSink & { flush(cb?: (err?: Err
     },
   };
 }
+
+/** Sinks whose queued lines must be written synchronously when the process exits (a crash included). */
+const atExit = new Set<{ flushSync(): void }>();
+let exitHookInstalled = false;
+
+/** Flushes `sink` at process exit until the returned function is called; one exit listener for all. */
+export function flushAtExit(sink: { flushSync(): void }): () => void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const s of atExit) s.flushSync();
+    });
+  }
+  atExit.add(sink);
+  return () => atExit.delete(sink);
+}

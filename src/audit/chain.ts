@@ -1,6 +1,7 @@
 // Tamper-evident audit (log.audit_chain): every record line starts with "seq" (1, 2, …) and "prev", the
-// SHA-256 hex of the previous record's exact line. Chained where pino hands over each finished line, so the
-// order is the write order of the async destination. A restart continues the chain from the file's last line.
+// SHA-256 hex of the previous record's exact line. Chained as each finished line is handed over, before the
+// per-turn batching, so the order is the write order of the file. A restart continues the chain from the
+// file's last line.
 import { createHash, hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { DestinationStream } from 'pino';

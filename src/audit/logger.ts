@@ -1,6 +1,6 @@
 // pino JSON logs with an async destination; secrets, tokens and cookies are redacted by path.
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { batchedLines } from './batch.ts';
+import { batchedLines, flushAtExit } from './batch.ts';
 
 export type { Logger } from 'pino';
 
@@ -20,7 +20,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   let dest = destination;
   if (dest === undefined) {
     const stdout = batchedLines(pino.destination({ dest: 1, sync: false }));
-    process.once('exit', () => stdout.flushSync());
+    flushAtExit(stdout);
     dest = stdout;
   }
   return pino(

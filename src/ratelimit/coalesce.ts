@@ -7,9 +7,7 @@ import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 /** One request's answer: admitted, refused (with the limiter's state for the Retry-After headers), or unknown (no store answered). */
 export type Verdict = { ok: true } | { ok: false; res: RateLimiterRes } | { ok: null };
 
-interface Waiter {
-  resolve(v: Verdict): void;
-}
+type Waiter = (v: Verdict) => void;
 
 const OK: Verdict = { ok: true };
 const UNKNOWN: Verdict = { ok: null };
@@ -28,8 +26,8 @@ export class CoalescedConsumer {
   consume(key: string): Promise<Verdict> {
     return new Promise((resolve) => {
       const waiters = this.#pending.get(key);
-      if (waiters === undefined) this.#pending.set(key, [{ resolve }]);
-      else waiters.push({ resolve });
+      if (waiters === undefined) this.#pending.set(key, [resolve]);
+      else waiters.push(resolve);
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(this.#flush);
@@ -48,17 +46,17 @@ export class CoalescedConsumer {
     const n = waiters.length;
     this.#impl.consume(key, n).then(
       () => {
-        for (const w of waiters) w.resolve(OK);
+        for (const w of waiters) w(OK);
       },
       (err: unknown) => {
         if (!(err instanceof RateLimiterRes)) {
-          for (const w of waiters) w.resolve(UNKNOWN);
+          for (const w of waiters) w(UNKNOWN);
           return;
         }
         // consumedPoints counts this batch too: the first `room` of it were within the limit.
         const room = Math.max(0, this.#limit - (err.consumedPoints - n));
         const refused: Verdict = { ok: false, res: err };
-        for (let i = 0; i < n; i++) (waiters[i] as Waiter).resolve(i < room ? OK : refused);
+        for (let i = 0; i < n; i++) (waiters[i] as Waiter)(i < room ? OK : refused);
       },
     );
   }

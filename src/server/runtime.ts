@@ -104,7 +104,7 @@ export class Runtime {
     await this.#registry.closeAll();
     await this.#access.close();
     this.#redis?.disconnect();
-    for (const a of this.#audits.values()) a.flush();
+    for (const a of this.#audits.values()) a.close();
   }
 
   /** One audit destination per target, kept across reloads (a reload must not reopen or lose records). */

@@ -496,4 +496,14 @@ describe('audit records at exit', () => {
     expect(recs.map((r) => r.msg)).toEqual(['first', 'decision', 'decision', 'decision', 'last']);
     expect(recs.filter((r) => r.msg === 'decision').map((r) => r.status)).toEqual([400, 401, 402]);
   });
+
+  it('share one exit listener however many audit files a process opens and closes', () => {
+    const dir = tempDir();
+    createAuditLog(join(dir, 'first.log'), createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }))).close();
+    const before = process.listenerCount('exit');
+    const logs = Array.from({ length: 20 }, (_, i) => createAuditLog(join(dir, `many-${i}.log`), createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }))));
+    expect(process.listenerCount('exit')).toBe(before);
+    for (const l of logs) l.close();
+    expect(process.listenerCount('exit')).toBe(before);
+  });
 });
