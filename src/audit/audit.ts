@@ -3,7 +3,7 @@
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pino from 'pino';
-import type { RequestContext } from '../pipeline/context.ts';
+import type { RequestContext } from '../core/index.ts';
 import { chainedDestination } from './chain.ts';
 import { SERVICE, type Logger } from './logger.ts';
 import { batchedLines, flushAtExit, type LineSink } from './batch.ts';

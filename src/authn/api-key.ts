@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { credentialsFor, unauthenticated } from './credentials.ts';
-import type { Identity } from './identity.ts';
+import type { Identity } from '../core/index.ts';
 import { REALM, type AuthRequest, type Authenticator } from './types.ts';
 
 const keysFileSchema = z.strictObject({

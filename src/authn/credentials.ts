@@ -1,5 +1,5 @@
 // Authorization header parsing (RFC 9110 §11.6.2): `<scheme> <token68>`, scheme case-insensitive.
-import { GatewayError } from '../pipeline/errors.ts';
+import { GatewayError } from '../core/index.ts';
 
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 

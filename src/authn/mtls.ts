@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { unauthenticated } from './credentials.ts';
 import { clientTrustOf } from './tls-trust.ts';
-import type { Identity } from './identity.ts';
+import type { Identity } from '../core/index.ts';
 import { REALM, type AuthRequest, type Authenticator } from './types.ts';
 
 export interface MtlsProviderOptions {

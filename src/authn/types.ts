@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import type { RequestContext } from '../pipeline/context.ts';
-import type { Identity } from './identity.ts';
+import type { RequestContext } from '../core/index.ts';
+import type { Identity } from '../core/index.ts';
 
 export interface AuthRequest {
   readonly authorization: string | undefined;

@@ -1,6 +1,6 @@
-import type { Identity } from '../authn/identity.ts';
+import type { Identity } from '../core/index.ts';
 import type { Device } from './devices.ts';
-import type { QueryValues } from '../normalize/query.ts';
+import type { QueryValues } from '../normalize/index.ts';
 
 /** Active just-in-time grants (the access state); absent: nobody holds a grant. */
 export interface GrantLookup {

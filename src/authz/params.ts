@@ -1,7 +1,7 @@
 // Resource-level conditions: `params: { tenant: claims.tenant_ids }` binds a named path segment, and
 // `query_params` a query parameter, to a field of the verified identity. A value holds when it equals the
 // field, or one of its values when the field is a list. A missing field, segment or parameter fails (deny).
-import type { Identity } from '../authn/identity.ts';
+import type { Identity } from '../core/index.ts';
 import type { Condition } from './conditions.ts';
 
 /** An identity field reference as written in config: subject, email, groups or claims.<path>. */

@@ -1,24 +1,12 @@
 // A route's policy: deny rules first (any match → deny), then allow rules (any match → allow), else deny.
 // Evaluation short-circuits on the hot path; reasons for every failing allow rule are gathered only on deny.
-import { ConfigPathError } from '../config/errors.ts';
-import type { AuthorizeConfig } from '../config/schema.ts';
+import { ConfigPathError } from '../config/index.ts';
+import type { AuthorizeConfig } from '../config/index.ts';
 import { compileConditions, type Condition, type ConditionContext } from './conditions.ts';
 import type { PolicyInput } from './input.ts';
-import type { Reason } from './reasons.ts';
+import type { Decision, RuleReason } from '../core/index.ts';
 
-export interface RuleReason {
-  readonly rule: string;
-  readonly reason: Reason;
-  /** For params / query_params conditions: the parameter that failed. */
-  readonly param?: string;
-}
 
-export interface Decision {
-  readonly allow: boolean;
-  /** The rule that decided: the matching allow or deny rule; undefined for default deny. */
-  readonly rule: string | undefined;
-  readonly reasons: readonly RuleReason[];
-}
 
 interface CompiledRule {
   readonly label: string;

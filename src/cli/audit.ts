@@ -2,7 +2,7 @@
 // The file is streamed line by line: an audit log of any size is checked in bounded memory.
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { chainVerifier } from '../audit/chain.ts';
+import { chainVerifier } from '../audit/index.ts';
 import type { Output } from './validate.ts';
 
 export async function auditVerifyCommand(file: string, io: Output): Promise<number> {

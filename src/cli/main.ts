@@ -1,12 +1,12 @@
 // zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema | admin | grants. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
-import { newApiKey } from '../authn/api-key.ts';
-import { configJsonSchema } from '../config/schema.ts';
-import { Gateway } from '../server/gateway.ts';
+import { newApiKey } from '../authn/index.ts';
+import { configJsonSchema } from '../config/index.ts';
+import { Gateway } from '../server/index.ts';
 import { auditConfigCommand } from './audit-config.ts';
 import { auditVerifyCommand } from './audit.ts';
-import { adoptPrimaryKeys, announceWorker, isWorker, parseWorkers, reportGeneration, workerId } from '../server/cluster.ts';
+import { adoptPrimaryKeys, announceWorker, isWorker, parseWorkers, reportGeneration, workerId } from '../server/index.ts';
 import { startCluster, startFailure } from './cluster.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';

@@ -2,13 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { identityFromJson } from '../authn/identity.ts';
-import { explain, type Explanation, type ExplainRequest } from '../authz/explain.ts';
-import { REASONS } from '../authz/reasons.ts';
-import { compileConfig, type CompiledConfig } from '../config/compile.ts';
+import { identityFromJson } from '../core/index.ts';
+import { explain, type Explanation, type ExplainRequest } from './explain.ts';
+import { REASONS } from '../core/index.ts';
+import { compileConfig, type CompiledConfig } from '../pipeline/index.ts';
 import { SIGNALS, scoreOf, type SignalName } from '../risk/index.ts';
-import { ConfigError } from '../config/errors.ts';
-import { loadConfigFile } from '../config/load.ts';
+import { ConfigError } from '../config/index.ts';
+import { loadConfigFile } from '../config/index.ts';
 import type { Output } from './validate.ts';
 
 function loadCompiled(file: string, io: Output) {

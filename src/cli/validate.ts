@@ -1,8 +1,8 @@
 // `zt-gateway validate <file>`: every error with file:line:col, and warnings for shadowed routes.
-import { compileConfig } from '../config/compile.ts';
-import { ConfigError } from '../config/errors.ts';
-import { loadConfigFile } from '../config/load.ts';
-import { findShadowed } from '../routing/shadow.ts';
+import { compileConfig } from '../pipeline/index.ts';
+import { ConfigError } from '../config/index.ts';
+import { loadConfigFile } from '../config/index.ts';
+import { findShadowed } from '../routing/index.ts';
 
 export interface Output {
   out: (line: string) => void;

@@ -3,8 +3,8 @@
 import { z } from 'zod';
 import { cidrProblem, hostPatternProblem, identityPrefixProblem, routePathProblem, upstreamUrlProblem } from './checks.ts';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
-import { IDENTITY_FIELD } from '../authz/params.ts';
-import { validateSchema } from '../validate/config.ts';
+import { IDENTITY_FIELD } from '../authz/index.ts';
+import { validateSchema } from '../validate/index.ts';
 
 const duration = z
   .string()

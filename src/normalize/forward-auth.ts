@@ -1,10 +1,10 @@
 // Forward-auth: the request a trusted proxy asks about, read from its X-Forwarded-Method/Proto/Host/Uri
 // and canonicalized exactly like a request target we received ourselves (the same refusals, 400).
-import type { RequestContext } from '../pipeline/context.ts';
-import { GatewayError } from '../pipeline/errors.ts';
+import type { RequestContext } from '../core/index.ts';
+import { GatewayError } from '../core/index.ts';
 import { canonicalHost } from './host.ts';
 import { canonicalTarget } from './target.ts';
-import { checkMethod, checkTargetLength } from './index.ts';
+import { checkMethod, checkTargetLength } from './request-line.ts';
 
 const NAMES = ['x-forwarded-method', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-uri'] as const;
 type Name = (typeof NAMES)[number];
@@ -29,7 +29,7 @@ function forwardedHeaders(raw: readonly string[]): Record<Name, string> {
  * the proxy come from the verify request itself (already normalized); identity headers for the answer
  * collect in upstreamHeaders.
  */
-export function forwardedContext(outer: RequestContext, rawHeaders: readonly string[], maxTargetBytes: number): RequestContext {
+export function forwardedContext(outer: RequestContext, rawHeaders: readonly string[], maxTargetBytes: number): RequestContext<never> {
   const h = forwardedHeaders(rawHeaders);
   const method = h['x-forwarded-method'];
   checkMethod(method);

@@ -1,6 +1,6 @@
 // Header hygiene: one pass over the raw headers that drops everything a client could use to spoof
 // identity, client address or routing, and refuses ambiguous framing. Built per config, run per request.
-import { GatewayError } from '../pipeline/errors.ts';
+import { GatewayError } from '../core/index.ts';
 import { traceIdOf, validTracestate } from './trace.ts';
 
 /** Always dropped on the way in (compared after lower-casing and mapping '_' to '-'). */

@@ -1,13 +1,8 @@
 // Host header → canonical host name (lower-case, no port, no trailing dot). Tricks are refused.
 import { isIPv6 } from 'node:net';
-import { GatewayError } from '../pipeline/errors.ts';
+import { GatewayError } from '../core/index.ts';
+import type { CanonicalHost } from '../core/index.ts';
 
-export interface CanonicalHost {
-  /** Lower-case name or IP literal (IPv6 without brackets); no port; no trailing dot. */
-  readonly name: string;
-  /** name plus ":port" when the client gave a port: what X-Forwarded-Host carries. */
-  readonly authority: string;
-}
 
 const REG_NAME = /^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*\.?$/;
 

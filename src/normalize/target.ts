@@ -1,15 +1,8 @@
 // Parses the request-target ONCE into the canonical form that routing, policy and the forwarder all use.
 // Anything ambiguous is refused, never "fixed" (DESIGN.md §4): the bytes we authorize are the bytes we forward.
-import { GatewayError } from '../pipeline/errors.ts';
+import { GatewayError } from '../core/index.ts';
+import type { CanonicalTarget } from '../core/index.ts';
 
-export interface CanonicalTarget {
-  /** Percent-encoding normalized (unreserved decoded, hex upper-cased); forwarded byte for byte. */
-  readonly path: string;
-  /** The same path with `;params` cut from every segment: what routes and path rules match against. */
-  readonly matchPath: string;
-  /** '' or '?…' exactly as received. */
-  readonly query: string;
-}
 
 const HEX = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) HEX[48 + i] = i;

@@ -2,21 +2,20 @@
 // route → authenticate → mutate. Each returns synchronously when it can (cache hits), a Promise otherwise.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Identity } from '../authn/identity.ts';
-import type { Device } from '../authz/devices.ts';
-import { appendIdentityHeaders } from '../proxy/identity-headers.ts';
-import type { CompiledRoute } from '../routing/route.ts';
-import type { RuntimeState } from '../server/runtime.ts';
-import type { RequestContext } from './context.ts';
-import { GatewayError } from './errors.ts';
-import { stripCookies } from '../authn/oidc/cookies.ts';
-import { usedMfa } from '../authz/conditions.ts';
-import { assessAccess } from '../state/assess.ts';
-import { extractParams } from '../routing/template.ts';
-import { parseQuery } from '../normalize/query.ts';
-import { assessRisk, learnRisk } from '../risk/stage.ts';
+import type { Identity } from '../core/index.ts';
+import type { Device } from '../authz/index.ts';
+import { appendIdentityHeaders } from '../proxy/index.ts';
+import type { CompiledRoute, PipelineContext } from './route.ts';
+import type { RuntimeState } from './state.ts';
+import { GatewayError } from '../core/index.ts';
+import { stripCookies } from '../authn/index.ts';
+import { usedMfa } from '../authz/index.ts';
+import { assessAccess } from '../state/index.ts';
+import { extractParams } from '../routing/index.ts';
+import { parseQuery } from '../normalize/index.ts';
+import { assessRisk, learnRisk } from '../risk/index.ts';
 
-export function resolveRoute(state: RuntimeState, ctx: RequestContext): CompiledRoute {
+export function resolveRoute(state: RuntimeState, ctx: PipelineContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
   if (route === undefined) throw new GatewayError('GW_ERR_NO_ROUTE');
   ctx.route = route;
@@ -26,7 +25,7 @@ export function resolveRoute(state: RuntimeState, ctx: RequestContext): Compiled
 /** null for a public route; otherwise the verified identity, or a thrown/rejected GatewayError. */
 export function authenticateRequest(
   route: CompiledRoute,
-  ctx: RequestContext,
+  ctx: PipelineContext,
   req: IncomingMessage,
 ): Identity | null | Promise<Identity> {
   if (route.public) return null;
@@ -40,7 +39,7 @@ export function authenticateRequest(
 }
 
 /** A top-level browser navigation (gets a login redirect); XHR, fetch, JSON and non-GET get a 401. */
-export function isNavigation(ctx: RequestContext, req: IncomingMessage): boolean {
+export function isNavigation(ctx: PipelineContext, req: IncomingMessage): boolean {
   if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
   const h = req.headers;
   if (h['x-requested-with'] !== undefined) return false;
@@ -59,7 +58,7 @@ function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean
  * Step-up: a session that lacks the route's acr, or whose login is older than max_age, goes back to the
  * IdP (browser) or gets a 401 naming what is missing (RFC 9470) for API calls.
  */
-function stepUp(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, req: IncomingMessage, identity: Identity): Promise<never> | undefined {
+function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, req: IncomingMessage, identity: Identity): Promise<never> | undefined {
   const need = route.stepUp;
   const rp = state.compiled.rp;
   if (need === null) return undefined;
@@ -101,7 +100,7 @@ function stepUp(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, 
 export function mutateRequest(
   state: RuntimeState,
   route: CompiledRoute,
-  ctx: RequestContext,
+  ctx: PipelineContext,
   identity: Identity | null,
 ): void | Promise<void> {
   const headers = ctx.upstreamHeaders;
@@ -145,7 +144,7 @@ export function mutateRequest(
 }
 
 /** The caller's device: from a verified client certificate, or a header set by a trusted proxy. */
-export function deviceOf(state: RuntimeState, ctx: RequestContext, req: IncomingMessage): Device | undefined {
+export function deviceOf(state: RuntimeState, ctx: PipelineContext, req: IncomingMessage): Device | undefined {
   const devices = state.compiled.devices;
   if (devices === null) return undefined;
   const socket = req.socket as TLSSocket;
@@ -165,7 +164,7 @@ export function deviceOf(state: RuntimeState, ctx: RequestContext, req: Incoming
  * authorize stage: evaluates the route's policy and records the decision on the context. Throws 403 on deny
  * (unless the route is report-only, which forwards and lets the audit record say would_deny).
  */
-export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx: RequestContext, device: () => Device | undefined): void {
+export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, device: () => Device | undefined): void {
   if (route.policy === null) return;
   const decision = route.policy.evaluate({
     identity: ctx.identity,
@@ -199,7 +198,7 @@ function once<T>(compute: () => T): () => T {
 }
 
 /** Presented-but-invalid credentials (not a missing login) count towards lockout and the risk signal. */
-export function countAuthFailure(state: RuntimeState, ctx: RequestContext, err: unknown): void {
+export function countAuthFailure(state: RuntimeState, ctx: PipelineContext, err: unknown): void {
   const invalid = err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED' && err.headers.some(([, v]) => v.includes('error='));
   if (!invalid) return;
   state.limits.recordAuthFailure(ctx, undefined);
@@ -213,7 +212,7 @@ export function countAuthFailure(state: RuntimeState, ctx: RequestContext, err: 
 export function admit(
   state: RuntimeState,
   route: CompiledRoute,
-  ctx: RequestContext,
+  ctx: PipelineContext,
   req: IncomingMessage,
 ): Identity | null | Promise<Identity | null> {
   const limits = state.limits;

@@ -3,15 +3,15 @@
 // JSON bodies only: a cross-site form cannot send application/json, so a session cookie alone cannot be
 // used to file or approve a request from another site.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Identity } from '../authn/identity.ts';
-import { readJsonBody } from '../server/json-body.ts';
-import type { RuntimeState } from '../server/runtime.ts';
-import { assessAccess } from '../state/assess.ts';
-import type { CompiledGrant } from '../state/grant-config.ts';
-import { approveGrant, GRANT_ID, grantAudit, grantView, requestGrant } from '../state/grants.ts';
-import type { RequestContext } from './context.ts';
-import { GatewayError } from './errors.ts';
+import type { Identity } from '../core/index.ts';
+import { readJsonBody } from '../validate/index.ts';
+import type { RuntimeState } from './state.ts';
+import { assessAccess } from '../state/index.ts';
+import type { CompiledGrant } from '../state/index.ts';
+import { approveGrant, GRANT_ID, grantAudit, grantView, requestGrant } from '../state/index.ts';
+import { GatewayError } from '../core/index.ts';
 import { countAuthFailure } from './chain.ts';
+import type { PipelineContext } from './route.ts';
 
 export const GRANTS_PATH = '/.zt/grants';
 const APPROVE = /^\/\.zt\/grants\/([^/]+)\/approve$/;
@@ -20,7 +20,7 @@ export function isGrantsPath(path: string): boolean {
   return path === GRANTS_PATH || path.startsWith(`${GRANTS_PATH}/`);
 }
 
-async function authenticate(state: RuntimeState, grant: CompiledGrant, ctx: RequestContext, req: IncomingMessage): Promise<Identity> {
+async function authenticate(state: RuntimeState, grant: CompiledGrant, ctx: PipelineContext, req: IncomingMessage): Promise<Identity> {
   if (grant.authenticate === null) throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'no identity provider can authenticate this grant');
   // The same brute-force lockout as every authenticated route: locked out here too, failures counted here too.
   await state.limits.checkLockout(ctx);
@@ -37,7 +37,7 @@ async function authenticate(state: RuntimeState, grant: CompiledGrant, ctx: Requ
   return identity;
 }
 
-function send(state: RuntimeState, ctx: RequestContext, res: ServerResponse, status: number, body: unknown): void {
+function send(state: RuntimeState, ctx: PipelineContext, res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(text)), 'cache-control', 'no-store', ...state.compiled.security.flat, 'x-request-id', ctx.id];
   for (const c of state.compiled.rp?.pendingCookies(ctx) ?? []) headers.push('set-cookie', c);
@@ -45,7 +45,7 @@ function send(state: RuntimeState, ctx: RequestContext, res: ServerResponse, sta
   res.end(text);
 }
 
-export async function serveGrants(state: RuntimeState, ctx: RequestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function serveGrants(state: RuntimeState, ctx: PipelineContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = ctx.target.path;
   const approve = APPROVE.exec(path);
   if (ctx.method !== 'POST' || (path !== GRANTS_PATH && !approve)) throw new GatewayError('GW_ERR_NO_ROUTE');

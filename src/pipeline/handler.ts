@@ -3,38 +3,26 @@
 // → validate (routes with `validate`, src/validate) → forward → respond (security headers, CORS) → audit.
 // Reserved /.zt/ paths are answered by the gateway.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../audit/logger.ts';
-import { forward } from '../proxy/forward.ts';
-import type { Runtime } from '../server/runtime.ts';
-import type { CompiledRoute } from '../routing/route.ts';
-import type { ResponsePlan } from '../proxy/response-headers.ts';
-import { sendProblem } from '../server/problem.ts';
-import type { RequestContext } from './context.ts';
+import type { Logger } from '../audit/index.ts';
+import { forward } from '../proxy/index.ts';
+import type { RuntimeHandle } from './state.ts';
+import type { CompiledRoute, PipelineContext } from './route.ts';
+import type { ResponsePlan } from '../proxy/index.ts';
+import { sendProblem } from '../core/index.ts';
 import { admit, resolveRoute } from './chain.ts';
-import { GatewayError } from './errors.ts';
-import { Redirect } from './redirect.ts';
+import { GatewayError } from '../core/index.ts';
+import { Redirect } from '../core/index.ts';
 import { isReserved, serveReserved } from './reserved.ts';
 import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { randomUUID } from 'node:crypto';
-import type { Identity } from '../authn/identity.ts';
-import { factsFromError, recordRequest, type RequestFacts } from '../metrics/record.ts';
+import type { Identity } from '../core/index.ts';
+import { factsFromError } from '../metrics/index.ts';
+import { endExchange, type Outcome } from './exchange.ts';
 
 const kBytes = Symbol('zt.bytes');
 type SocketWithMarks = { [kBytes]?: { read: number; written: number } };
 
-export interface Outcome extends RequestFacts {
-  code: string | undefined;
-  /** The id answered to the client when normalize refused the request (there is no context then). */
-  requestId?: string;
-  subject: string | undefined;
-  authMethod: string | undefined;
-  /** A forward-auth check (/.zt/verify): the context describes the request the proxy asked about. */
-  forwardAuth?: boolean;
-}
-
-const FORWARD_AUTH = { forward_auth: true };
-
-export function createRequestHandler(runtime: Runtime, log: Logger) {
+export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const startNs = process.hrtime.bigint();
     const state = runtime.acquire();
@@ -44,47 +32,25 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     const marks = (socket as SocketWithMarks)[kBytes] ?? { read: 0, written: 0 };
     const bytesIn = marks.read;
     const bytesOut = marks.written;
-    let ctx: RequestContext | undefined;
+    let ctx: PipelineContext | undefined;
     const outcome: Outcome = { code: undefined, subject: undefined, authMethod: undefined };
     let upstreamStartNs: bigint | undefined;
 
     res.once('close', () => {
       (socket as SocketWithMarks)[kBytes] = { read: socket.bytesRead, written: socket.bytesWritten };
-      runtime.release(state);
-      state.audit.record(
-        ctx,
-        res.statusCode,
-        outcome.code,
-        ctx === undefined
-          ? { request_id: outcome.requestId, method: req.method, client_ip: socket.remoteAddress }
-          : outcome.stepUp
-            ? { decision: 'step_up', ...(outcome.forwardAuth ? FORWARD_AUTH : {}) }
-            : outcome.forwardAuth
-              ? FORWARD_AUTH
-              : undefined,
-      );
       if (upstreamStartNs !== undefined && outcome.code === undefined && res.writableFinished) {
         outcome.upstreamSeconds = Number(process.hrtime.bigint() - upstreamStartNs) / 1e9;
       }
-      recordRequest(runtime.metrics, state.compiled.mfa, ctx, res.statusCode, outcome);
-      if (!state.compiled.config.log.access) return;
-      log.info({
-        msg: 'request',
-        req_id: ctx?.id,
-        trace_id: ctx?.traceId,
-        route: ctx?.route?.name,
-        method: req.method,
-        host: ctx?.host.name,
-        path: ctx?.target.path, // never the query: it may carry tokens
+      endExchange(runtime, state, log, {
+        kind: 'request',
+        req,
+        ctx,
         status: res.statusCode,
-        code: outcome.code,
-        subject: outcome.subject,
-        auth_method: outcome.authMethod,
+        outcome,
+        startNs,
         completed: res.writableFinished,
-        duration_ms: Number(process.hrtime.bigint() - startNs) / 1e6,
-        bytes_in: socket.bytesRead - bytesIn,
-        bytes_out: socket.bytesWritten - bytesOut,
-        client_ip: ctx?.clientIp ?? socket.remoteAddress,
+        bytesIn: socket.bytesRead - bytesIn,
+        bytesOut: socket.bytesWritten - bytesOut,
       });
     });
 
@@ -165,7 +131,7 @@ export function createRequestHandler(runtime: Runtime, log: Logger) {
     }
 
     /** CORS preflight: answered here, before authentication, never forwarded. */
-    function answerPreflight(route: CompiledRoute, c: RequestContext, origin: string, method: string): void {
+    function answerPreflight(route: CompiledRoute, c: PipelineContext, origin: string, method: string): void {
       const headers = route.cors?.preflight(origin, method, req.headers['access-control-request-headers'] as string | undefined);
       if (!headers) return fail(new GatewayError('GW_ERR_FORBIDDEN', 'CORS preflight refused for this origin, method or headers'), c.id);
       headers.push(...route.security.flat, 'content-length', '0', 'x-request-id', c.id);

@@ -1,9 +1,9 @@
 // Paths the gateway answers itself on every host of the main listener: never routed, never forwarded.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RuntimeState } from '../server/runtime.ts';
-import type { RequestContext } from './context.ts';
-import { GatewayError } from './errors.ts';
+import type { RuntimeState } from './state.ts';
+import { GatewayError } from '../core/index.ts';
 import { isGrantsPath, serveGrants } from './grants-endpoint.ts';
+import type { PipelineContext } from './route.ts';
 
 export const JWKS_PATH = '/.well-known/zt-gateway/jwks.json';
 
@@ -17,7 +17,7 @@ export function isReserved(matchPath: string): boolean {
 }
 
 /** Serves a reserved path, or throws GW_ERR_NO_ROUTE for one that does not exist (yet). */
-export function serveReserved(state: RuntimeState, ctx: RequestContext, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+export function serveReserved(state: RuntimeState, ctx: PipelineContext, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
   if (isGrantsPath(ctx.target.path)) return serveGrants(state, ctx, req, res);
   if (ctx.target.path === JWKS_PATH && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
     const signer = state.compiled.assertion;

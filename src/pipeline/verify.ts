@@ -2,14 +2,14 @@
 // A trusted proxy asks about a request it holds; the same route → limit → authenticate → authorize → mutate
 // chain runs on it, and the identity headers the upstream would have received are the answer's headers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Identity } from '../authn/identity.ts';
-import { forwardedContext } from '../normalize/forward-auth.ts';
-import type { RuntimeState } from '../server/runtime.ts';
+import type { Identity } from '../core/index.ts';
+import { forwardedContext } from '../normalize/index.ts';
+import type { RuntimeState } from './state.ts';
 import { admit, resolveRoute } from './chain.ts';
-import type { RequestContext } from './context.ts';
-import { GatewayError } from './errors.ts';
-import { Redirect } from './redirect.ts';
+import { GatewayError } from '../core/index.ts';
+import { Redirect } from '../core/index.ts';
 import { isReserved } from './reserved.ts';
+import type { PipelineContext } from './route.ts';
 
 export const VERIFY_PATH = '/.zt/verify';
 
@@ -25,14 +25,14 @@ function checkedRequest(req: IncomingMessage): IncomingMessage {
 }
 
 /** The context of the checked request; 403 for a caller outside trusted_proxies, 400 for a refused target. */
-export function verifyContext(state: RuntimeState, outer: RequestContext, req: IncomingMessage): RequestContext {
+export function verifyContext(state: RuntimeState, outer: PipelineContext, req: IncomingMessage): PipelineContext {
   if (!outer.viaTrustedProxy) throw new GatewayError('GW_ERR_FORBIDDEN', 'forward-auth answers only trusted proxies');
   if (outer.method !== 'GET' && outer.method !== 'HEAD') throw new GatewayError('GW_ERR_BAD_METHOD', 'forward-auth checks are GET requests');
   return forwardedContext(outer, req.rawHeaders, state.compiled.config.listen.limits.max_target_bytes);
 }
 
 /** `?login=redirect`: the proxy relays a 302 to the client (Traefik); otherwise 401 with a login hint (nginx). */
-export function wantsRedirect(outer: RequestContext): boolean {
+export function wantsRedirect(outer: PipelineContext): boolean {
   return new URLSearchParams(outer.target.query.slice(1)).get('login') === 'redirect';
 }
 
@@ -41,7 +41,7 @@ export function wantsRedirect(outer: RequestContext): boolean {
  * error page to send it to. A step-up cannot be expressed that way (the IdP request needs cookies the proxy
  * would not relay): it stays a 401 that names what is missing.
  */
-function loginHint(state: RuntimeState, ctx: RequestContext, redirect: Redirect): GatewayError {
+function loginHint(state: RuntimeState, ctx: PipelineContext, redirect: Redirect): GatewayError {
   if (redirect.reason === 'step_up') {
     return new GatewayError('GW_ERR_UNAUTHENTICATED', 'this route needs a stronger or more recent login', {
       headers: [['www-authenticate', 'Bearer realm="zt-gateway", error="insufficient_user_authentication"']],
@@ -60,7 +60,7 @@ function loginHint(state: RuntimeState, ctx: RequestContext, redirect: Redirect)
 /** Answers 200 with the identity headers, or rejects with the refusal (or Redirect) for the handler to send. */
 export async function serveVerify(
   state: RuntimeState,
-  ctx: RequestContext,
+  ctx: PipelineContext,
   req: IncomingMessage,
   res: ServerResponse,
   redirects: boolean,

@@ -2,7 +2,7 @@
 // against /.well-known/zt-gateway/jwks.json. Signatures are cached per identity and audience.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT, type JWK } from 'jose';
-import type { Identity } from '../authn/identity.ts';
+import type { Identity } from '../core/index.ts';
 
 export interface AssertionSigner {
   readonly kid: string;

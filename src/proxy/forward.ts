@@ -2,9 +2,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
-import { forwardedElement } from '../normalize/forwarded.ts';
-import type { RequestContext } from '../pipeline/context.ts';
-import { GatewayError } from '../pipeline/errors.ts';
+import { forwardedElement } from '../normalize/index.ts';
+import type { RequestContext } from '../core/index.ts';
+import { GatewayError } from '../core/index.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 

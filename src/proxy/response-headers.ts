@@ -1,7 +1,7 @@
 // What an upstream may not tell the client (hop-by-hop framing, banners that leak its software), merged
 // with the route's security headers and CORS answer. The security list is precomputed per route.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { SecurityHeaderSet } from '../response/security-headers.ts';
+import type { SecurityHeaderSet } from '../response/index.ts';
 
 export const DROPPED = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Pool } from 'undici';
-import type { UpstreamConfig } from '../config/schema.ts';
+import type { UpstreamConfig } from '../config/index.ts';
 
 export interface UpstreamTarget {
   /** scheme://host:port, no trailing slash. */

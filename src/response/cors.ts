@@ -1,6 +1,6 @@
 // CORS per route: exact origin allowlist, answered by the gateway. Preflights never reach authentication
 // or the upstream; a disallowed origin gets no CORS headers at all.
-import type { CorsConfig } from '../config/schema.ts';
+import type { CorsConfig } from '../config/index.ts';
 
 export interface CorsPolicy {
   /** Headers for a preflight from `origin`, or null when the preflight must be refused. */

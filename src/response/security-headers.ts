@@ -9,7 +9,7 @@ import {
   xContentTypeOptions,
   xFrameOptions,
 } from 'helmet';
-import type { SecurityHeadersConfig } from '../config/schema.ts';
+import type { SecurityHeadersConfig } from '../config/index.ts';
 
 export interface SecurityHeaderSet {
   /** Flat [name, value, …], lower-case names. */

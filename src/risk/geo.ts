@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { Reader, type Response } from 'maxmind';
-import { plainAddress } from '../normalize/cidr.ts';
+import { plainAddress } from '../normalize/index.ts';
 
 export interface Location {
   readonly country: string | undefined;

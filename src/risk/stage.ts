@@ -1,10 +1,10 @@
 // The assess stage (DESIGN.md §1, between authenticate and authorize): the risk score, called only for
 // routes that score risk (chain.ts checks route.scoresRisk), so other routes pay nothing here.
 import type { IncomingMessage } from 'node:http';
-import type { Identity } from '../authn/identity.ts';
-import type { Device } from '../authz/devices.ts';
-import type { RequestContext } from '../pipeline/context.ts';
-import type { RiskEngine, RiskResult } from './index.ts';
+import type { Identity } from '../core/index.ts';
+import type { Device } from '../authz/index.ts';
+import type { RequestContext } from '../core/index.ts';
+import type { RiskEngine, RiskResult } from './engine.ts';
 
 export function assessRisk(
   engine: RiskEngine | null,
@@ -28,5 +28,5 @@ export function assessRisk(
 /** After authorize: an admitted request (allowed, not challenged) teaches the subject's profile. */
 export function learnRisk(engine: RiskEngine | null, ctx: RequestContext): void {
   if (engine === null || ctx.risk === undefined || ctx.decision?.allow === false) return;
-  engine.learn(ctx.risk);
+  engine.learn(ctx.risk as RiskResult); // only this stage sets ctx.risk, always to a RiskResult
 }

@@ -1,27 +1,27 @@
 // Compiled router: host index (exact names, *.suffix wildcards, any-host) → path-prefix maps.
 // A lookup costs one Map probe per path segment per host bucket, independent of the number of routes.
-import type { CompiledRoute } from './route.ts';
+import type { RoutableRoute } from './route.ts';
 import { matchTemplate } from './template.ts';
 
-interface Bucket {
+interface Bucket<R extends RoutableRoute> {
   /** prefix ('' | '/a' | '/a/b') → routes in file order */
-  readonly prefix: Map<string, CompiledRoute[]>;
-  readonly exact: Map<string, CompiledRoute[]>;
+  readonly prefix: Map<string, R[]>;
+  readonly exact: Map<string, R[]>;
   /** Routes with named segments, keyed by their literal prefix; the template is checked on a hit. */
-  readonly templated: Map<string, CompiledRoute[]>;
+  readonly templated: Map<string, R[]>;
 }
 
-export interface Router {
+export interface Router<R extends RoutableRoute = RoutableRoute> {
   /** The first route in file order matching host, canonical match path and method; undefined: default deny. */
-  match(host: string, matchPath: string, method: string): CompiledRoute | undefined;
-  readonly routes: readonly CompiledRoute[];
+  match(host: string, matchPath: string, method: string): R | undefined;
+  readonly routes: readonly R[];
 }
 
-function newBucket(): Bucket {
+function newBucket<R extends RoutableRoute>(): Bucket<R> {
   return { prefix: new Map(), exact: new Map(), templated: new Map() };
 }
 
-function add(bucket: Bucket, route: CompiledRoute): void {
+function add<R extends RoutableRoute>(bucket: Bucket<R>, route: R): void {
   const map = route.template ? bucket.templated : route.exact ? bucket.exact : bucket.prefix;
   const key = route.template ? route.template.literalPrefix : route.path;
   const list = map.get(key);
@@ -29,7 +29,7 @@ function add(bucket: Bucket, route: CompiledRoute): void {
   else map.set(key, [route]);
 }
 
-function firstTemplated(list: CompiledRoute[] | undefined, matchPath: string, method: string, best: CompiledRoute | undefined) {
+function firstTemplated<R extends RoutableRoute>(list: R[] | undefined, matchPath: string, method: string, best: R | undefined) {
   if (list === undefined) return best;
   for (const r of list) {
     if (best !== undefined && r.index >= best.index) return best;
@@ -38,7 +38,7 @@ function firstTemplated(list: CompiledRoute[] | undefined, matchPath: string, me
   return best;
 }
 
-function firstAllowing(list: CompiledRoute[] | undefined, method: string, best: CompiledRoute | undefined) {
+function firstAllowing<R extends RoutableRoute>(list: R[] | undefined, method: string, best: R | undefined) {
   if (list === undefined) return best;
   for (const r of list) {
     if (best !== undefined && r.index >= best.index) return best;
@@ -47,7 +47,7 @@ function firstAllowing(list: CompiledRoute[] | undefined, method: string, best: 
   return best;
 }
 
-function searchBucket(b: Bucket, prefixPath: string, exactPath: string, method: string, best: CompiledRoute | undefined) {
+function searchBucket<R extends RoutableRoute>(b: Bucket<R>, prefixPath: string, exactPath: string, method: string, best: R | undefined) {
   best = firstAllowing(b.exact.get(exactPath), method, best);
   const templated = b.templated.size > 0;
   if (b.prefix.size === 0 && !templated) return best;
@@ -64,10 +64,10 @@ function searchBucket(b: Bucket, prefixPath: string, exactPath: string, method: 
   }
 }
 
-export function createRouter(routes: readonly CompiledRoute[]): Router {
-  const byHost = new Map<string, Bucket>();
-  const byWildcard = new Map<string, Bucket>();
-  const anyHost = newBucket();
+export function createRouter<R extends RoutableRoute>(routes: readonly R[]): Router<R> {
+  const byHost = new Map<string, Bucket<R>>();
+  const byWildcard = new Map<string, Bucket<R>>();
+  const anyHost = newBucket<R>();
   let anyHostUsed = false;
   for (const route of routes) {
     if (route.hosts === null) {
@@ -77,12 +77,12 @@ export function createRouter(routes: readonly CompiledRoute[]): Router {
     }
     for (const h of route.hosts.exact) {
       let b = byHost.get(h);
-      if (!b) byHost.set(h, (b = newBucket()));
+      if (!b) byHost.set(h, (b = newBucket<R>()));
       add(b, route);
     }
     for (const suffix of route.hosts.wildcard) {
       let b = byWildcard.get(suffix);
-      if (!b) byWildcard.set(suffix, (b = newBucket()));
+      if (!b) byWildcard.set(suffix, (b = newBucket<R>()));
       add(b, route);
     }
   }
@@ -93,7 +93,7 @@ export function createRouter(routes: readonly CompiledRoute[]): Router {
     match(host, matchPath, method) {
       // A trailing slash names the same prefix (/api/ is under /api); exact routes compare the whole path.
       const prefixPath = matchPath.endsWith('/') ? matchPath.slice(0, -1) : matchPath;
-      let best: CompiledRoute | undefined;
+      let best: R | undefined;
       const hostBucket = byHost.get(host);
       if (hostBucket) best = searchBucket(hostBucket, prefixPath, matchPath, method, best);
       if (wildcardUsed) {

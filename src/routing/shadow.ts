@@ -1,5 +1,5 @@
 // `validate` warns when an earlier route catches everything a later one would: the later one is dead config.
-import type { CompiledRoute, HostMatcher } from './route.ts';
+import type { HostMatcher, RoutableRoute } from './route.ts';
 
 function hostCovered(a: HostMatcher | null, b: HostMatcher | null): boolean {
   if (a === null) return true;
@@ -12,13 +12,13 @@ function hostCovered(a: HostMatcher | null, b: HostMatcher | null): boolean {
 }
 
 /** Segments of a route path; a named segment is null (it stands for any one segment). */
-function segmentsOf(r: CompiledRoute): Array<string | null> {
+function segmentsOf(r: RoutableRoute): Array<string | null> {
   if (r.template) return r.template.segments.map((s) => ('param' in s ? null : s.literal));
   return r.path === '' ? [] : r.path.split('/').slice(1);
 }
 
 /** With named segments: a covers b when a's segments are a prefix of b's (all of them, for exact a). */
-function templateCovered(a: CompiledRoute, b: CompiledRoute): boolean {
+function templateCovered(a: RoutableRoute, b: RoutableRoute): boolean {
   const as = segmentsOf(a);
   const bs = segmentsOf(b);
   if (a.exact && (!b.exact || as.length !== bs.length)) return false;
@@ -26,7 +26,7 @@ function templateCovered(a: CompiledRoute, b: CompiledRoute): boolean {
   return as.every((seg, i) => seg === null ? bs[i] !== '' : seg === bs[i]);
 }
 
-function pathCovered(a: CompiledRoute, b: CompiledRoute): boolean {
+function pathCovered(a: RoutableRoute, b: RoutableRoute): boolean {
   if (a.template || b.template) return templateCovered(a, b);
   if (a.exact) return b.exact && a.path === b.path;
   if (a.path === '') return true;
@@ -42,12 +42,12 @@ function methodsCovered(a: ReadonlySet<string> | null, b: ReadonlySet<string> | 
 }
 
 /** For each shadowed route, the earlier route that shadows it. */
-export function findShadowed(routes: readonly CompiledRoute[]): Array<{ route: CompiledRoute; by: CompiledRoute }> {
-  const out: Array<{ route: CompiledRoute; by: CompiledRoute }> = [];
+export function findShadowed<R extends RoutableRoute>(routes: readonly R[]): Array<{ route: R; by: R }> {
+  const out: Array<{ route: R; by: R }> = [];
   for (let j = 1; j < routes.length; j++) {
-    const b = routes[j] as CompiledRoute;
+    const b = routes[j] as R;
     for (let i = 0; i < j; i++) {
-      const a = routes[i] as CompiledRoute;
+      const a = routes[i] as R;
       if (hostCovered(a.hosts, b.hosts) && pathCovered(a, b) && methodsCovered(a.methods, b.methods)) {
         out.push({ route: b, by: a });
         break;

@@ -2,9 +2,9 @@
 // store, grant expiries are audited, and the admin listener's TLS material is read.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Logger } from '../audit/logger.ts';
-import type { CompiledConfig } from '../config/compile.ts';
-import { activeGrantCount, grantAudit } from '../state/grants.ts';
+import type { Logger } from '../audit/index.ts';
+import type { CompiledConfig } from '../pipeline/index.ts';
+import { activeGrantCount, grantAudit } from '../state/index.ts';
 import { setActiveGrantsSource } from '../metrics/index.ts';
 import type { AdminTls } from './admin.ts';
 import type { Runtime } from './runtime.ts';

@@ -5,15 +5,15 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Logger } from '../audit/logger.ts';
-import { credentialsFor } from '../authn/credentials.ts';
-import { GatewayError } from '../pipeline/errors.ts';
-import type { Change } from '../state/access.ts';
-import { TOKEN_REVOCATION_TTL_MS, type Kind } from '../state/access-types.ts';
-import { approveGrant, GRANT_ID, grantAudit, grantView, revokeGrant } from '../state/grants.ts';
-import { stateView } from '../state/view.ts';
-import { readJsonBody, textField } from './json-body.ts';
-import { sendProblem } from './problem.ts';
+import type { Logger } from '../audit/index.ts';
+import { credentialsFor } from '../authn/index.ts';
+import { GatewayError } from '../core/index.ts';
+import type { Change } from '../state/index.ts';
+import { TOKEN_REVOCATION_TTL_MS, type Kind } from '../state/index.ts';
+import { approveGrant, GRANT_ID, grantAudit, grantView, revokeGrant } from '../state/index.ts';
+import { stateView } from '../state/index.ts';
+import { readJsonBody, textField } from '../validate/index.ts';
+import { sendProblem } from '../core/index.ts';
 import type { Runtime } from './runtime.ts';
 
 export type AdminAction =

@@ -7,11 +7,11 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import { createLogger, type Logger } from '../audit/logger.ts';
-import type { Config } from '../config/schema.ts';
-import { listenOn } from './address.ts';
+import { createLogger, type Logger } from '../audit/index.ts';
+import type { Config } from '../config/index.ts';
+import { listenOn } from '../core/index.ts';
 import { createAdminListener } from './admin.ts';
-import { generatedAssertionKey, shareGeneratedAssertionKey } from '../proxy/assertion.ts';
+import { generatedAssertionKey, shareGeneratedAssertionKey } from '../proxy/index.ts';
 
 const MAX_WORKERS = 256;
 const BACKOFF_MIN_MS = 100;

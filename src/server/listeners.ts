@@ -5,11 +5,11 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../audit/logger.ts';
-import type { CompiledConfig, TlsMaterial } from '../config/compile.ts';
-import { GatewayError, type GatewayErrorCode } from '../pipeline/errors.ts';
-import { isWebSocketUpgrade } from '../proxy/websocket.ts';
-import { writeProblemToSocket } from './problem.ts';
+import type { Logger } from '../audit/index.ts';
+import type { CompiledConfig, TlsMaterial } from '../pipeline/index.ts';
+import { GatewayError, type GatewayErrorCode } from '../core/index.ts';
+import { isWebSocketUpgrade } from '../proxy/index.ts';
+import { writeProblemToSocket } from '../core/index.ts';
 
 export function secureContextOptions(tls: TlsMaterial) {
   return {

@@ -2,31 +2,18 @@
 // success; requests hold the state they started with, and pools retire when no state uses them.
 import { resolve } from 'node:path';
 import type { Pool } from 'undici';
-import { createAuditLog, type AuditLog } from '../audit/audit.ts';
-import type { Logger } from '../audit/logger.ts';
-import type { CompiledConfig } from '../config/compile.ts';
+import { createAuditLog, type AuditLog } from '../audit/index.ts';
+import type { Logger } from '../audit/index.ts';
+import type { CompiledConfig } from '../pipeline/index.ts';
 import { createNormalizer, type Normalizer } from '../normalize/index.ts';
-import { PoolRegistry } from '../proxy/upstream.ts';
+import { PoolRegistry } from '../proxy/index.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
 import type { Redis } from 'ioredis';
-import { createAccessStore, type AccessStore } from '../state/access.ts';
+import { createAccessStore, type AccessStore } from '../state/index.ts';
 import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
 import { Metrics } from '../metrics/index.ts';
+import type { RuntimeHandle, RuntimeState } from '../pipeline/index.ts';
 
-export interface RuntimeState {
-  readonly generation: number;
-  readonly compiled: CompiledConfig;
-  readonly normalize: Normalizer;
-  readonly pools: ReadonlyMap<string, Pool>;
-  readonly audit: AuditLog;
-  readonly limits: RateLimits;
-  /** Suspensions, revocations and grants: one store for the process, shared by every state. */
-  readonly access: AccessStore;
-  /** The assess stage's risk engine; null when nothing uses risk. */
-  readonly risk: RiskEngine | null;
-  inflight: number;
-  retired: boolean;
-}
 
 /** What the shared Redis connection was made from (fixed for the process's life). */
 function redisTarget(compiled: CompiledConfig): string | undefined {
@@ -34,7 +21,7 @@ function redisTarget(compiled: CompiledConfig): string | undefined {
   return state?.sentinel ? JSON.stringify(state.sentinel) : state?.redis;
 }
 
-export class Runtime {
+export class Runtime implements RuntimeHandle {
   #current: RuntimeState;
   #generation = 0;
   readonly #registry = new PoolRegistry();

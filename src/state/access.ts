@@ -4,7 +4,7 @@
 // are announced on a pub/sub channel, every instance reloads on the announcement, and a 1 s version poll
 // catches anything pub/sub missed. A copy not confirmed for max_staleness is no longer trusted (fresh()).
 import type { Redis } from 'ioredis';
-import type { Logger } from '../audit/logger.ts';
+import type { Logger } from '../audit/index.ts';
 import { ENDED_GRANT_RETENTION_MS, grantEnd, grantState, KINDS, type Collections, type Grant, type Kind, type Suspension } from './access-types.ts';
 
 const PREFIX = 'ztgw:state:v1:';

@@ -1,9 +1,8 @@
 // The access-state part of the assess stage: run on every request of a protected route, after
 // authentication and before policy. Lookups in the local copy only; no I/O.
-import type { Identity } from '../authn/identity.ts';
-import type { Device } from '../authz/devices.ts';
-import { GatewayError } from '../pipeline/errors.ts';
-import type { CompiledRoute } from '../routing/route.ts';
+import type { Identity } from '../core/index.ts';
+import type { Device } from '../authz/index.ts';
+import { GatewayError } from '../core/index.ts';
 import type { AccessStore } from './access.ts';
 
 /** The revocable id of a credential: a JWT's jti, or an API key's id. */
@@ -19,7 +18,7 @@ const REVOKED_CHALLENGE = [['www-authenticate', 'Bearer realm="zt-gateway", erro
  * Throws 503 when the state cannot be confirmed (unless the route allows the last known copy), 403 for a
  * suspended subject or a revoked device, 401 for a revoked token.
  */
-export function assessAccess(access: AccessStore, route: Pick<CompiledRoute, 'onStateError'>, identity: Identity, device: () => Device | undefined): void {
+export function assessAccess(access: AccessStore, route: { readonly onStateError: 'deny' | 'allow' }, identity: Identity, device: () => Device | undefined): void {
   if (route.onStateError === 'deny' && !access.fresh()) {
     throw new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the revocation state is unavailable');
   }

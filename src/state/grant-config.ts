@@ -1,7 +1,7 @@
 // The grants section compiled at load: approver groups as sets, durations in ms, and the authentication
 // that /.zt/grants uses for each grant (its own provider list, or every configured provider).
 import { createRouteAuthentication, type Authenticator, type RouteAuthentication } from '../authn/index.ts';
-import type { Config } from '../config/schema.ts';
+import type { Config } from '../config/index.ts';
 
 export interface CompiledGrant {
   readonly name: string;

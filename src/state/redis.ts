@@ -1,9 +1,9 @@
 // The shared Redis connection (ioredis). Commands fail fast while Redis is down (no offline queue), so
 // callers fall back (rate limits) or fail closed (authentication state) instead of hanging.
 import { Redis } from 'ioredis';
-import type { Logger } from '../audit/logger.ts';
-import type { RedisSentinelConfig } from '../config/schema.ts';
-import { splitAddress } from '../server/address.ts';
+import type { Logger } from '../audit/index.ts';
+import type { RedisSentinelConfig } from '../config/index.ts';
+import { splitAddress } from '../core/index.ts';
 
 /** One Redis by URL, or the master of a Sentinel group (ioredis asks the sentinels and follows failovers). */
 export function createRedis(target: string | RedisSentinelConfig, log: Logger): Redis {

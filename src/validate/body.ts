@@ -1,7 +1,7 @@
 // Holds a request body up to a limit while it streams in: never more than `max` bytes in memory.
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import { GatewayError } from '../pipeline/errors.ts';
+import { GatewayError } from '../core/index.ts';
 
 export type HeldBody = { readonly complete: true; readonly bytes: Buffer } | { readonly complete: false; readonly held: readonly Buffer[] };
 

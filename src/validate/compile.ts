@@ -2,7 +2,7 @@
 // at request time by method and path template relative to the route), or one for the inline schemas.
 import { resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
-import { matchTemplate, parseTemplate, type PathTemplate } from '../routing/template.ts';
+import { matchTemplate, parseTemplate, type PathTemplate } from '../routing/index.ts';
 import { createCompilers, type Compilers, type Dialect } from './ajv.ts';
 import type { ValidateConfig } from './config.ts';
 import { loadOpenApi, OpenApiError, pointerSegments } from './openapi-load.ts';

@@ -1,9 +1,10 @@
 // Glue for config compile: a route's `validate:` block → its RouteValidator, problems located in the config
 // file (inline schemas) or in the OpenAPI file (its own file and line).
-import type { ConfigProblem } from '../config/errors.ts';
-import type { PathTemplate } from '../routing/template.ts';
+import type { ConfigProblem } from '../config/index.ts';
+import type { PathTemplate } from '../routing/index.ts';
 import type { ValidateConfig } from './config.ts';
-import { compileValidation, createRouteValidator, ValidateConfigError, type RouteValidator } from './index.ts';
+import { compileValidation, ValidateConfigError } from './compile.ts';
+import { createRouteValidator, type RouteValidator } from './validator.ts';
 
 export function compileRouteValidator(
   cfg: ValidateConfig,

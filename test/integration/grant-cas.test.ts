@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Identity } from '../../src/authn/identity.ts';
+import type { Identity } from '../../src/core/identity.ts';
 import { createAccessStore, type AccessStore } from '../../src/state/access.ts';
 import type { CompiledGrant } from '../../src/state/grant-config.ts';
 import { approveGrant, requestGrant, revokeGrant } from '../../src/state/grants.ts';

@@ -1,7 +1,7 @@
 // The memory access store and the grant rules, with a fake clock (used here only for expiry boundaries).
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import type { Identity } from '../../src/authn/identity.ts';
+import type { Identity } from '../../src/core/identity.ts';
 import { createAccessStore, type AccessStore } from '../../src/state/access.ts';
 import { grantState } from '../../src/state/access-types.ts';
 import type { CompiledGrant } from '../../src/state/grant-config.ts';

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createApiKeyAuthenticator, hashKey, loadKeysFile, newApiKey } from '../../src/authn/api-key.ts';
 import type { AuthRequest } from '../../src/authn/types.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
 const dir = tempDir('ztgw-apikey-');

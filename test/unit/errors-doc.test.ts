@@ -1,7 +1,7 @@
 // Every error code the gateway can answer is documented in docs/errors.md with its HTTP status.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../../src/pipeline/errors.ts';
+import { ERROR_CODES } from '../../src/core/errors.ts';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 /** code → status from the table rows `| \`GW_ERR_X\` | 400 | when |`. */

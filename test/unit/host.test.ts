@@ -2,7 +2,7 @@
 // IPv6 literals unbracketed in `name`; every userinfo/port/encoding trick refused with GW_ERR_BAD_HOST.
 import { describe, expect, it } from 'vitest';
 import { canonicalHost } from '../../src/normalize/host.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 
 function outcome(fn: () => unknown): string {
   try {

@@ -2,10 +2,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { Identity } from '../../src/authn/identity.ts';
+import type { Identity } from '../../src/core/identity.ts';
 import { createAssertionSigner, generatedAssertionKey, loadAssertionKey } from '../../src/proxy/assertion.ts';
 import { appendIdentityHeaders, defaultHeaderNames, encodeHeaderValue } from '../../src/proxy/identity-headers.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 
 function identity(over: Partial<Identity> = {}): Identity {
   return Object.freeze({

@@ -8,10 +8,10 @@ import { credentialsFor, isToken68, unauthenticated } from '../../src/authn/cred
 import { buildAuthenticator } from '../../src/authn/index.ts';
 import { RemoteKeySource } from '../../src/authn/jwks.ts';
 import { createJwtAuthenticator, MAX_TOKEN_BYTES, type JwtProviderOptions } from '../../src/authn/jwt.ts';
-import type { Identity } from '../../src/authn/identity.ts';
+import type { Identity } from '../../src/core/identity.ts';
 import type { Authenticator, AuthRequest } from '../../src/authn/types.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 import { craftJwt, startIdp, type IdpKey, type TestIdp } from '../helpers/idp.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@ import type { PeerCertificate } from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMtlsAuthenticator, isValidSpiffeId, parseSubjectAltName } from '../../src/authn/mtls.ts';
 import type { AuthRequest } from '../../src/authn/types.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 import { createCA } from '../../tools/pki.ts';
 
 describe('parseSubjectAltName', () => {

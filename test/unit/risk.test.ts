@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
-import type { Identity } from '../../src/authn/identity.ts';
+import type { Identity } from '../../src/core/identity.ts';
 import { compileRisk, createRiskEngine, MemoryProfileStore, RiskConfigError, type RiskEngine, type RiskResult } from '../../src/risk/index.ts';
 import { loadGeo, isUnlocatable } from '../../src/risk/geo.ts';
 import { tempDir } from '../helpers/gateway.ts';

@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { Identity } from '../../src/authn/identity.ts';
+import type { Identity } from '../../src/core/identity.ts';
 import { createRouteAuthentication, type Authenticator } from '../../src/authn/index.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 
 const id = (subject: string): Identity =>
   Object.freeze({

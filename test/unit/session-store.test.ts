@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createSealer } from '../../src/authn/oidc/sealed.ts';
 import { createCookieStore, newSessionId, type Session } from '../../src/authn/oidc/sessions.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 
 const sealer = createSealer(['a-session-secret-of-at-least-32-characters!!']);
 

@@ -2,7 +2,7 @@
 // plus bytes that Node's HTTP parser never lets through (so only this layer can prove they are refused).
 import { describe, expect, it } from 'vitest';
 import { canonicalPath, canonicalTarget, checkQuery } from '../../src/normalize/target.ts';
-import { GatewayError } from '../../src/pipeline/errors.ts';
+import { GatewayError } from '../../src/core/errors.ts';
 
 /** The GatewayError code `fn` throws, or 'OK' when it returns. Any other throw fails the test. */
 function outcome(fn: () => unknown): string {

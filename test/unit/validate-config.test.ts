@@ -5,7 +5,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { ConfigError, type ConfigProblem } from '../../src/config/errors.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { findShadowed } from '../../src/routing/shadow.ts';

@@ -6,8 +6,8 @@ import * as oidc from 'openid-client';
 import { decodeProtectedHeader, importPKCS8, type CryptoKey } from 'jose';
 import { createHash, createPrivateKey, timingSafeEqual } from 'node:crypto';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { OidcProviderConfig } from '../../config/schema.ts';
-import { GatewayError } from '../../pipeline/errors.ts';
+import type { OidcProviderConfig } from '../../config/index.ts';
+import { GatewayError } from '../../core/index.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 

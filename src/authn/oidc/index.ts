@@ -3,12 +3,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Config, OidcProviderConfig } from '../../config/schema.ts';
-import type { RequestContext } from '../../pipeline/context.ts';
-import { GatewayError } from '../../pipeline/errors.ts';
-import { Redirect } from '../../pipeline/redirect.ts';
-import type { Identity } from '../identity.ts';
-import { identityToJson } from '../identity.ts';
+import type { Config, OidcProviderConfig } from '../../config/index.ts';
+import type { RequestContext } from '../../core/index.ts';
+import { GatewayError } from '../../core/index.ts';
+import { Redirect } from '../../core/index.ts';
+import type { Identity } from '../../core/index.ts';
+import { identityToJson } from '../../core/index.ts';
 import { REALM, type AuthRequest, type Authenticator } from '../types.ts';
 import { createOidcClient, type OidcClient } from './client.ts';
 import { clearCookie, hostCookie, parseCookies } from './cookies.ts';

@@ -3,7 +3,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } fro
 import type { Redis } from 'ioredis';
 import { RemoteKeySource } from '../jwks.ts';
 import type { OidcClient } from './client.ts';
-import { GatewayError } from '../../pipeline/errors.ts';
+import { GatewayError } from '../../core/index.ts';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 

@@ -3,7 +3,7 @@
 // lives in Redis, indexed by IdP sid and subject so a back-channel logout ends them at once everywhere.
 import { hash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { GatewayError } from '../../pipeline/errors.ts';
+import { GatewayError } from '../../core/index.ts';
 import type { Sealer } from './sealed.ts';
 
 export interface Session {

@@ -1,9 +1,9 @@
 // The posture checks: a validated config in, findings out. They read the config only (no network, no files):
 // what the IdP issues, how devices are managed or who can reach the app is outside what they can see.
 import { isIP } from 'node:net';
-import { formatPath } from '../../config/errors.ts';
-import type { LoadedConfig } from '../../config/load.ts';
-import type { Config, RouteConfig, RuleConfig, SecurityHeadersConfig } from '../../config/schema.ts';
+import { formatPath } from '../../config/index.ts';
+import type { LoadedConfig } from '../../config/index.ts';
+import type { Config, RouteConfig, RuleConfig, SecurityHeadersConfig } from '../../config/index.ts';
 import { FINDINGS, type Finding, type FindingId, type Severity } from './catalog.ts';
 
 const HOUR = 3_600_000;

@@ -1,7 +1,7 @@
 // Zero-trust progress figures from a running gateway's admin /metrics (Prometheus text format 0.0.4).
 // The parser reads samples only (comments and # HELP/# TYPE are skipped); it is small on purpose: the four
 // metrics it needs are plain counters and a gauge.
-import { readBoundedBody } from '../../server/bounded-body.ts';
+import { readBoundedBody } from '../../core/index.ts';
 import { request } from 'undici';
 
 export interface Sample {

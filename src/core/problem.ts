@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { toProblem } from '../pipeline/errors.ts';
+import { toProblem } from './errors.ts';
 
 export function sendProblem(res: ServerResponse, err: unknown, requestId: string, extra: readonly string[] = []): string {
   const problem = toProblem(err, requestId);

@@ -1,14 +1,19 @@
 // The per-request context: built once by normalize, read by every later stage. Stages never look at
 // req.url or req.headers again (DESIGN.md §1: the authorized target is the forwarded target).
-import type { CanonicalHost } from '../normalize/host.ts';
-import type { CanonicalTarget } from '../normalize/target.ts';
-import type { CompiledRoute } from '../routing/route.ts';
-import type { Identity } from '../authn/identity.ts';
-import type { Decision } from '../authz/policy.ts';
-import type { ValidationReport } from '../validate/index.ts';
-import type { RiskResult } from '../risk/index.ts';
+import type { Identity } from './identity.ts';
+import type { CanonicalHost, CanonicalTarget, Decision, RiskAssessment, ValidationReport } from './request.ts';
 
-export interface RequestContext {
+/** What every stage may read of the route a request matched; the orchestrator's compiled route extends it. */
+export interface RouteRef {
+  /** Position in the file: earlier routes win. */
+  readonly index: number;
+  readonly name: string;
+  readonly public: boolean;
+  /** report-only: decide and audit, but forward anyway. */
+  readonly mode: 'enforce' | 'report-only';
+}
+
+export interface RequestContext<R extends RouteRef = RouteRef> {
   readonly id: string;
   readonly startNs: bigint;
   readonly method: string;
@@ -32,11 +37,11 @@ export interface RequestContext {
   readonly forwardedHost: string;
   /** W3C trace id of the request's valid traceparent (tracing.propagate only); logged, never a label. */
   readonly traceId?: string | undefined;
-  route: CompiledRoute | undefined;
+  route: R | undefined;
   identity: Identity | null;
   decision: Decision | null;
   /** Set by the validate stage when report-only forwarded a request it would have refused. */
   validation?: ValidationReport;
   /** Set by the assess stage on routes that score risk. */
-  risk?: RiskResult | undefined;
+  risk?: RiskAssessment | undefined;
 }

@@ -1,7 +1,7 @@
 // Small JSON request bodies (admin API, /.zt/grants): bounded, an object or nothing, never trusted further.
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from '../pipeline/errors.ts';
-import { parseJsonBody } from '../validate/json.ts';
+import { GatewayError } from '../core/index.ts';
+import { parseJsonBody } from './json.ts';
 
 export const MAX_JSON_BODY = 4096;
 

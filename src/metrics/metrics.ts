@@ -1,0 +1,167 @@
+// Prometheus metrics (prom-client), one registry per gateway, served as /metrics on the admin listener.
+// Every label set is bounded: route names from the config (or "none"), status codes, closed decision and
+// reason vocabularies, auth methods, limit kinds, provider names. Never a path, host or subject.
+import { Gauge, Registry } from 'prom-client';
+import { CellCounter, CellHistogram, type Cell, type HistogramCell } from './series.ts';
+
+export type DecisionLabel = 'allow' | 'deny' | 'would_deny' | 'step_up' | 'rate_limited' | 'unauthenticated' | 'public' | 'rejected' | 'would_reject';
+export type LimitLabel = 'pre_auth' | 'route' | 'lockout';
+
+/** Upstream exchange time, from sending the request to the last response byte. */
+const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** The per-route cells, resolved once per route name (lookups only on the request path). */
+export interface RouteSeries {
+  /** Indexed by HTTP status. */
+  readonly requests: Array<Cell | undefined>;
+  /** decision → reason → cell (no key strings built per request). */
+  readonly decisions: Partial<Record<DecisionLabel, Map<string, Cell>>>;
+  readonly upstream: HistogramCell;
+  readonly serviceDenied: Cell;
+}
+
+let grantsSource: (() => number) | null = null;
+
+/**
+ * The active just-in-time grants hook (process-wide: grants live in the gateway's state, one gateway per
+ * process). The gauge reads it at scrape time; null (the default) exports 0.
+ */
+export function setActiveGrantsSource(fn: (() => number) | null): void {
+  grantsSource = fn;
+}
+
+export interface MetricsOptions {
+  /** Export zt_redis_up: only when state.redis is configured (absent otherwise, so no false alert). */
+  redisUp?: () => boolean;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #requests = new CellCounter(this.registry, 'zt_requests_total', 'Requests answered, by route and status', ['route', 'status'] as const);
+  readonly #decisions = new CellCounter(this.registry, 'zt_decisions_total', 'Access decisions, by route, decision and reason', ['route', 'decision', 'reason'] as const);
+  readonly #upstream = new CellHistogram(
+    this.registry,
+    'zt_upstream_duration_seconds',
+    'Upstream exchange time (request sent to last response byte), by route',
+    'route',
+    UPSTREAM_BUCKETS,
+  );
+  readonly #limits = new CellCounter(this.registry, 'zt_ratelimit_rejections_total', 'Requests refused by a rate limit (pre_auth, route, lockout)', ['limit'] as const);
+  readonly #jwks = new CellCounter(this.registry, 'zt_jwks_fetches_total', 'JWKS fetches by jwt provider and result', ['provider', 'result'] as const);
+  readonly #reloads = new CellCounter(this.registry, 'zt_config_reloads_total', 'Config reloads by result', ['result'] as const);
+  readonly #authenticated = new CellCounter(this.registry, 'zt_authenticated_requests_total', 'Requests with a verified caller, by method and whether it used MFA', ['method', 'mfa'] as const);
+  readonly #service = new CellCounter(this.registry, 'zt_service_requests_total', 'Service-to-service requests, by whether the caller proved itself with mTLS', ['mtls'] as const);
+  readonly #serviceDenied = new CellCounter(this.registry, 'zt_service_denied_total', 'Service-to-service requests denied by policy (lateral-movement attempts), by route', ['route'] as const);
+  #websockets = 0;
+  readonly #routes = new Map<string, RouteSeries>();
+  /** method → [mfa false, mfa true]. */
+  readonly #byMethod = new Map<string, [Cell, Cell]>();
+  readonly #limitCells: Record<LimitLabel, Cell>;
+  readonly #serviceCells: { mtls: Cell; other: Cell };
+
+  constructor(opts: MetricsOptions = {}) {
+    const websockets = () => this.#websockets;
+    new Gauge({
+      name: 'zt_websockets_active',
+      help: 'Open WebSocket connections',
+      registers: [this.registry],
+      aggregator: 'sum',
+      collect() {
+        this.set(websockets());
+      },
+    });
+    new Gauge({
+      name: 'zt_grants_active',
+      help: 'Active just-in-time access grants',
+      registers: [this.registry],
+      aggregator: 'max', // grants are shared state: every worker reports the same number
+      collect() {
+        this.set(grantsSource?.() ?? 0);
+      },
+    });
+    const redisUp = opts.redisUp;
+    if (redisUp) {
+      new Gauge({
+        name: 'zt_redis_up',
+        help: '1 when the shared-state Redis connection is ready, else 0',
+        registers: [this.registry],
+        aggregator: 'min', // across workers: up only if every worker's connection is
+        collect() {
+          this.set(redisUp() ? 1 : 0);
+        },
+      });
+    }
+    this.#limitCells = {
+      pre_auth: this.#limits.cell({ limit: 'pre_auth' }),
+      route: this.#limits.cell({ limit: 'route' }),
+      lockout: this.#limits.cell({ limit: 'lockout' }),
+    };
+    this.#serviceCells = { mtls: this.#service.cell({ mtls: 'true' }), other: this.#service.cell({ mtls: 'false' }) };
+  }
+
+  /** Resolves (once) the cells of a route; called for every route when a config is installed. */
+  route(name: string): RouteSeries {
+    let s = this.#routes.get(name);
+    if (s === undefined) {
+      s = {
+        requests: [],
+        decisions: {},
+        upstream: this.#upstream.cell(name),
+        serviceDenied: this.#serviceDenied.cell({ route: name }),
+      };
+      this.#routes.set(name, s);
+    }
+    return s;
+  }
+
+  request(route: RouteSeries, status: number, routeName: string): void {
+    let c = route.requests[status];
+    if (c === undefined) route.requests[status] = c = this.#requests.cell({ route: routeName, status: String(status) });
+    c.n++;
+  }
+
+  decision(route: RouteSeries, routeName: string, decision: DecisionLabel, reason: string): void {
+    const byReason = (route.decisions[decision] ??= new Map());
+    let c = byReason.get(reason);
+    if (c === undefined) byReason.set(reason, (c = this.#decisions.cell({ route: routeName, decision, reason })));
+    c.n++;
+  }
+
+  authenticated(method: string, mfa: boolean): void {
+    let c = this.#byMethod.get(method);
+    if (c === undefined) {
+      c = [this.#authenticated.cell({ method, mfa: 'false' }), this.#authenticated.cell({ method, mfa: 'true' })];
+      this.#byMethod.set(method, c);
+    }
+    c[mfa ? 1 : 0].n++;
+  }
+
+  serviceCall(mtls: boolean): void {
+    (mtls ? this.#serviceCells.mtls : this.#serviceCells.other).n++;
+  }
+
+  rateLimited(limit: LimitLabel): void {
+    this.#limitCells[limit].n++;
+  }
+
+  jwksFetch(provider: string, ok: boolean): void {
+    this.#jwks.cell({ provider, result: ok ? 'ok' : 'error' }).n++;
+  }
+
+  configReload(ok: boolean): void {
+    this.#reloads.cell({ result: ok ? 'ok' : 'error' }).n++;
+  }
+
+  websocketOpened(): void {
+    this.#websockets++;
+  }
+
+  websocketClosed(): void {
+    this.#websockets--;
+  }
+
+  /** Prometheus text exposition. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

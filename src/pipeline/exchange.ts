@@ -1,0 +1,77 @@
+// What every request leaves behind when it ends, plain or upgraded: the state it held is released, one
+// audit record, the metrics, and the access log line. Written once here so both kinds cannot drift apart.
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../audit/index.ts';
+import { recordRequest, type RequestFacts } from '../metrics/index.ts';
+import type { PipelineContext } from './route.ts';
+import type { RuntimeHandle, RuntimeState } from './state.ts';
+
+export interface Outcome extends RequestFacts {
+  code: string | undefined;
+  /** The id answered to the client when normalize refused the request (there is no context then). */
+  requestId?: string;
+  subject?: string | undefined;
+  authMethod?: string | undefined;
+  /** A forward-auth check (/.zt/verify): the context describes the request the proxy asked about. */
+  forwardAuth?: boolean;
+}
+
+export interface Ending {
+  readonly kind: 'request' | 'upgrade';
+  readonly req: IncomingMessage;
+  readonly ctx: PipelineContext | undefined;
+  readonly status: number;
+  readonly outcome: Outcome;
+  readonly startNs: bigint;
+  /** Plain requests: the response was written to its end. */
+  readonly completed?: boolean;
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+}
+
+const FORWARD_AUTH = Object.freeze({ forward_auth: true });
+const UPGRADE = Object.freeze({ upgrade: 'websocket' });
+const STEP_UP_UPGRADE = Object.freeze({ upgrade: 'websocket', decision: 'step_up' });
+
+function auditExtra(e: Ending): Record<string, unknown> | undefined {
+  const { ctx, outcome } = e;
+  if (e.kind === 'upgrade') return outcome.stepUp ? STEP_UP_UPGRADE : UPGRADE;
+  if (ctx === undefined) return { request_id: outcome.requestId, method: e.req.method, client_ip: e.req.socket.remoteAddress };
+  if (outcome.stepUp) return { decision: 'step_up', ...(outcome.forwardAuth ? FORWARD_AUTH : {}) };
+  return outcome.forwardAuth ? FORWARD_AUTH : undefined;
+}
+
+/** Releases the request's state and writes its audit record, metrics and access log line. */
+export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Logger, e: Ending): void {
+  runtime.release(state);
+  const { ctx, outcome } = e;
+  state.audit.record(ctx, e.status, outcome.code, auditExtra(e));
+  recordRequest(runtime.metrics, state.compiled.mfa, ctx, e.status, outcome);
+  // Upgrades are logged whatever log.access says: they are few and long-lived.
+  if (e.kind === 'request' && !state.compiled.config.log.access) return;
+  const common = {
+    req_id: ctx?.id,
+    trace_id: ctx?.traceId,
+    route: ctx?.route?.name,
+    path: ctx?.target.path, // never the query: it may carry tokens
+    code: outcome.code,
+    duration_ms: Number(process.hrtime.bigint() - e.startNs) / 1e6,
+    client_ip: ctx?.clientIp ?? e.req.socket.remoteAddress,
+  };
+  if (e.kind === 'upgrade') {
+    log.info({ msg: 'upgrade', ...common });
+    return;
+  }
+  log.info({
+    msg: 'request',
+    ...common,
+    method: e.req.method,
+    host: ctx?.host.name,
+    status: e.status,
+    subject: outcome.subject,
+    auth_method: outcome.authMethod,
+    completed: e.completed,
+    bytes_in: e.bytesIn,
+    bytes_out: e.bytesOut,
+  });
+}

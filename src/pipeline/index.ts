@@ -1,0 +1,7 @@
+// pipeline/: the folder's only entry for the rest of src/.
+export { createRequestHandler } from './handler.ts';
+export type { CompiledRoute } from './route.ts';
+export { createUpgradeHandler } from './upgrade.ts';
+export type { RuntimeHandle, RuntimeState } from './state.ts';
+export { compileConfig } from './compile.ts';
+export type { CompileOptions, CompiledConfig, TlsMaterial } from './compile.ts';

@@ -1,0 +1,42 @@
+// A route as the orchestrator holds it: every step's compiled part, resolved at load, nothing parsed per request.
+import type { RouteAuthentication } from '../authn/index.ts';
+import type { Policy } from '../authz/index.ts';
+import type { CorsPolicy } from '../response/index.ts';
+import type { SecurityHeaderSet } from '../response/index.ts';
+import type { IdentityHeaderNames } from '../proxy/index.ts';
+import type { UpstreamTarget } from '../proxy/index.ts';
+import type { RouteValidator } from '../validate/index.ts';
+import type { RequestContext, RouteRef } from '../core/index.ts';
+import type { RoutableRoute } from '../routing/index.ts';
+
+
+export interface CompiledRoute extends RoutableRoute, RouteRef {
+  /** null: no `validate` block (bodies stream unbuffered). */
+  readonly validator: RouteValidator | null;
+  readonly upstream: UpstreamTarget;
+  readonly websocket: boolean;
+  /** null: public route, or no authentication configured (always 401). */
+  readonly authenticate: RouteAuthentication | null;
+  readonly providerNames: readonly string[];
+  readonly identityHeaders: IdentityHeaderNames;
+  readonly assertion: boolean;
+  /** Lower-case request headers removed before forwarding (credentials, custom identity header names). */
+  readonly dropHeaders: ReadonlySet<string>;
+  /** Forward the caller's token upstream (Bearer as received; for sessions, the session's access token). */
+  readonly passToken: boolean;
+  /** oidc providers on this route, in order: the first starts the login for a browser navigation. */
+  readonly loginProviders: readonly string[];
+  /** riskAbove: step up only when the request's risk score is above it. */
+  readonly stepUp: { acr: string | undefined; maxAgeS: number | undefined; riskAbove?: number | undefined } | null;
+  /** The assess stage computes a risk score for this route (risk_above, step_up.when, or risk.all_routes). */
+  readonly scoresRisk?: boolean;
+  /** null: no authorize block (public routes, or routes that always answer 401). */
+  readonly policy: Policy | null;
+  readonly security: SecurityHeaderSet;
+  readonly cors: CorsPolicy | null;
+  /** When the suspension/revocation state cannot be confirmed: deny (503) or allow on the last known copy. */
+  readonly onStateError: 'deny' | 'allow';
+}
+
+/** The context as the orchestrator sees it: its route is the full compiled route. */
+export type PipelineContext = RequestContext<CompiledRoute>;

@@ -1,0 +1,33 @@
+// The runtime state a request holds from start to end: one immutable generation of the compiled config
+// with the services built for it. server/ builds and swaps it; the orchestrator only acquires and releases.
+import type { Pool } from 'undici';
+import type { AuditLog } from '../audit/index.ts';
+import type { CompiledConfig } from './compile.ts';
+import type { Metrics } from '../metrics/index.ts';
+import type { Normalizer } from '../normalize/index.ts';
+import type { RateLimits } from '../ratelimit/index.ts';
+import type { RiskEngine } from '../risk/index.ts';
+import type { AccessStore } from '../state/index.ts';
+
+export interface RuntimeState {
+  readonly generation: number;
+  readonly compiled: CompiledConfig;
+  readonly normalize: Normalizer;
+  readonly pools: ReadonlyMap<string, Pool>;
+  readonly audit: AuditLog;
+  readonly limits: RateLimits;
+  /** Suspensions, revocations and grants: one store for the process, shared by every state. */
+  readonly access: AccessStore;
+  /** The assess stage's risk engine; null when nothing uses risk. */
+  readonly risk: RiskEngine | null;
+  inflight: number;
+  retired: boolean;
+}
+
+/** What the orchestrator needs of the runtime: the current state for a request, returned when it ends. */
+export interface RuntimeHandle {
+  acquire(): RuntimeState;
+  release(state: RuntimeState): void;
+  /** Outlives reloads. */
+  readonly metrics: Metrics;
+}

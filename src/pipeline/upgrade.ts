@@ -1,0 +1,63 @@
+// WebSocket upgrades: the same normalize → route → admit path as any request (chain.ts), then the WebSocket
+// terminal (proxy/websocket.ts). The record of the upgrade is written by exchange.ts, as for every request.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../audit/index.ts';
+import { ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode } from '../core/index.ts';
+import { factsFromError } from '../metrics/index.ts';
+import { createWebSocketTerminal } from '../proxy/index.ts';
+import { admit, resolveRoute } from './chain.ts';
+import { endExchange, type Outcome } from './exchange.ts';
+import { isReserved } from './reserved.ts';
+import type { PipelineContext } from './route.ts';
+import type { RuntimeHandle } from './state.ts';
+
+export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: Set<Duplex>) {
+  const metrics = runtime.metrics;
+  const terminal = createWebSocketTerminal({ opened: () => metrics.websocketOpened(), closed: () => metrics.websocketClosed() });
+
+  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const startNs = process.hrtime.bigint();
+    const state = runtime.acquire();
+    let ctx: PipelineContext | undefined;
+    const outcome: Outcome = { code: undefined };
+    let ended = false;
+    const refuse = (err: unknown, id: string) => {
+      factsFromError(err, outcome);
+      outcome.code = writeProblemToSocket(socket, err, id);
+      if (!(err instanceof GatewayError)) log.warn({ req_id: id, err }, 'upgrade failed');
+    };
+    open.add(socket);
+    socket.once('close', () => {
+      open.delete(socket);
+      if (ended) return;
+      ended = true;
+      const status = outcome.code === undefined ? 101 : (ERROR_CODES[outcome.code as GatewayErrorCode]?.status ?? 500);
+      endExchange(runtime, state, log, { kind: 'upgrade', req, ctx, status, outcome, startNs });
+    });
+    socket.on('error', () => socket.destroy());
+
+    try {
+      ctx = state.normalize(req, startNs);
+      if (isReserved(ctx.target.matchPath)) throw new GatewayError('GW_ERR_NO_ROUTE');
+      const current = ctx;
+      const route = resolveRoute(state, current);
+      if (!route.websocket) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not enabled on this route');
+      // A validated route describes HTTP requests only: an upgrade would reach the app unvalidated.
+      if (route.validator !== null) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not available on a validated route');
+      const proceed = () =>
+        terminal(req, socket, head, current, route.upstream, (err, cause) => {
+          refuse(err, current.id);
+          log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
+        });
+      const admitted = admit(state, route, current, req);
+      // catch() after then(): an exception inside proceed() must become a problem answer too, not an
+      // unhandled rejection (which would end the process).
+      if (admitted instanceof Promise) admitted.then(proceed).catch((err: unknown) => refuse(err, current.id));
+      else proceed();
+    } catch (err) {
+      refuse(err, ctx?.id ?? randomUUID());
+    }
+  };
+}

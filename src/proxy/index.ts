@@ -1,0 +1,11 @@
+// proxy/: the folder's only entry for the rest of src/.
+export { createAssertionSigner, generatedAssertionKey, loadAssertionKey, shareGeneratedAssertionKey } from './assertion.ts';
+export type { AssertionSigner } from './assertion.ts';
+export { appendForwardingHeaders, forward } from './forward.ts';
+export { appendIdentityHeaders, defaultHeaderNames } from './identity-headers.ts';
+export type { IdentityHeaderNames } from './identity-headers.ts';
+export { scrubUpgradeResponseHeaders } from './response-headers.ts';
+export type { ResponsePlan } from './response-headers.ts';
+export { PoolRegistry, compileUpstream } from './upstream.ts';
+export type { UpstreamTarget } from './upstream.ts';
+export { createWebSocketTerminal, isWebSocketUpgrade, type WebSocketEvents, type WebSocketTerminal } from './websocket.ts';

@@ -1,0 +1,6 @@
+// routing/: the compiled router (host index + path trie) and route path templates.
+export type { HostMatcher, RoutableRoute } from './route.ts';
+export { createRouter, type Router } from './router.ts';
+export { findShadowed } from './shadow.ts';
+export { extractParams, matchTemplate, parseTemplate } from './template.ts';
+export type { PathTemplate } from './template.ts';

@@ -1,0 +1,11 @@
+// state/: the folder's only entry for the rest of src/.
+export { TOKEN_REVOCATION_TTL_MS } from './access-types.ts';
+export type { Kind } from './access-types.ts';
+export { createAccessStore } from './access.ts';
+export type { AccessStore, Change } from './access.ts';
+export { assessAccess } from './assess.ts';
+export { compileGrants } from './grant-config.ts';
+export type { CompiledGrant } from './grant-config.ts';
+export { GRANT_ID, activeGrantCount, approveGrant, grantAudit, grantView, requestGrant, revokeGrant } from './grants.ts';
+export { createRedis } from './redis.ts';
+export { stateView } from './view.ts';
