@@ -1,10 +1,8 @@
 // A JWKS key source that jose's createRemoteJWKSet does not give us: stale keys survive an unreachable IdP,
 // refetch on unknown kid is single-flight with a cooldown, and discovery finds jwks_uri from the issuer.
-import { readBoundedBody } from '../core/index.ts';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTHeaderParameters, type FlattenedJWSInput } from 'jose';
-import type { CryptoKey, KeyObject } from 'jose';
+import { readBoundedBody, GatewayError } from '../core/index.ts';
+import { createLocalJWKSet, type JSONWebKeySet, type JWTHeaderParameters, type FlattenedJWSInput, type CryptoKey, type KeyObject } from 'jose';
 import { request, type Dispatcher } from 'undici';
-import { GatewayError } from '../core/index.ts';
 
 export interface JwksOptions {
   /** Known jwks_uri, or undefined to discover it from `${issuer}/.well-known/openid-configuration`. */

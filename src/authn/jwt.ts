@@ -3,9 +3,8 @@
 import { hash } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { Agent } from 'undici';
-import { GatewayError } from '../core/index.ts';
+import { GatewayError, type Identity } from '../core/index.ts';
 import { credentialsFor, isToken68, unauthenticated } from './credentials.ts';
-import type { Identity } from '../core/index.ts';
 import { RemoteKeySource } from './jwks.ts';
 import { REALM, type AuthRequest, type Authenticator } from './types.ts';
 

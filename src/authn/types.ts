@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import type { RequestContext } from '../core/index.ts';
-import type { Identity } from '../core/index.ts';
+import type { RequestContext, Identity } from '../core/index.ts';
 
 export interface AuthRequest {
   readonly authorization: string | undefined;

@@ -1,11 +1,9 @@
 // Rule conditions, compiled once into small predicates. Each returns null when it holds, or the reason
 // (from the closed vocabulary) why it does not.
-import { compileAddressSet } from '../normalize/index.ts';
-import { canonicalPath } from '../normalize/index.ts';
+import { compileAddressSet, canonicalPath } from '../normalize/index.ts';
 import type { RuleConfig } from '../config/index.ts';
-import type { Identity } from '../core/index.ts';
+import type { Identity, Reason } from '../core/index.ts';
 import type { PolicyInput } from './input.ts';
-import type { Reason } from '../core/index.ts';
 import { compileTimeWindow } from './time.ts';
 import { paramsCondition, queryParamsCondition } from './params.ts';
 

@@ -1,7 +1,6 @@
 // A route's policy: deny rules first (any match → deny), then allow rules (any match → allow), else deny.
 // Evaluation short-circuits on the hot path; reasons for every failing allow rule are gathered only on deny.
-import { ConfigPathError } from '../config/index.ts';
-import type { AuthorizeConfig } from '../config/index.ts';
+import { ConfigPathError, type AuthorizeConfig } from '../config/index.ts';
 import { compileConditions, type Condition, type ConditionContext } from './conditions.ts';
 import type { PolicyInput } from './input.ts';
 import type { Decision, RuleReason } from '../core/index.ts';

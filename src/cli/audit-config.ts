@@ -1,8 +1,7 @@
 // `zt-gateway audit-config --config f [--strict] [--json] [--metrics-url URL]`: the zero-trust posture of a
 // config. Exit 0, or 1 when the config is invalid, the metrics cannot be read, or (--strict) any finding is high.
 import { compileConfig } from '../pipeline/index.ts';
-import { ConfigError } from '../config/index.ts';
-import { loadConfigFile } from '../config/index.ts';
+import { ConfigError, loadConfigFile } from '../config/index.ts';
 import { SEVERITIES, type Finding, type Severity } from './posture/catalog.ts';
 import { postureFindings } from './posture/checks.ts';
 import { fetchMetrics, type ZeroTrustFigures } from './posture/metrics.ts';

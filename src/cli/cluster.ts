@@ -1,9 +1,7 @@
 // `start --workers`: validates the config once in the primary (a bad file fails here, with line/col, not
 // in N workers), then hands over to the cluster primary.
-import { ConfigError } from '../config/index.ts';
-import { runPrimary } from '../server/index.ts';
-import { loadAndCompile } from '../server/index.ts';
-import type { Config } from '../config/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
+import { runPrimary, loadAndCompile } from '../server/index.ts';
 import type { Output } from './validate.ts';
 
 /** A start that failed: config problems one per line (file, key path, line:col), anything else in one line. Exit 1. */

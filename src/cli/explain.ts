@@ -1,13 +1,10 @@
 // One evaluation path for `zt-gateway explain` and policy test files: the same compiled route policy the
 // gateway runs, fed with a described caller and request instead of a live one.
-import type { Identity } from '../core/index.ts';
+import type { Identity, RuleReason } from '../core/index.ts';
 import type { CompiledConfig } from '../pipeline/index.ts';
 import { isIP } from 'node:net';
-import { plainAddress } from '../normalize/index.ts';
-import { canonicalTarget } from '../normalize/index.ts';
-import { parseQuery } from '../normalize/index.ts';
+import { plainAddress, canonicalTarget, parseQuery } from '../normalize/index.ts';
 import { extractParams, matchTemplate } from '../routing/index.ts';
-import type { RuleReason } from '../core/index.ts';
 
 export interface ExplainRequest {
   method: string;

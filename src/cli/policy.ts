@@ -2,13 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { identityFromJson } from '../core/index.ts';
+import { identityFromJson, REASONS } from '../core/index.ts';
 import { explain, type Explanation, type ExplainRequest } from './explain.ts';
-import { REASONS } from '../core/index.ts';
 import { compileConfig, type CompiledConfig } from '../pipeline/index.ts';
 import { SIGNALS, scoreOf, type SignalName } from '../risk/index.ts';
-import { ConfigError } from '../config/index.ts';
-import { loadConfigFile } from '../config/index.ts';
+import { ConfigError, loadConfigFile } from '../config/index.ts';
 import type { Output } from './validate.ts';
 
 function loadCompiled(file: string, io: Output) {

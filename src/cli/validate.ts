@@ -1,7 +1,6 @@
 // `zt-gateway validate <file>`: every error with file:line:col, and warnings for shadowed routes.
 import { compileConfig } from '../pipeline/index.ts';
-import { ConfigError } from '../config/index.ts';
-import { loadConfigFile } from '../config/index.ts';
+import { ConfigError, loadConfigFile } from '../config/index.ts';
 import { findShadowed } from '../routing/index.ts';
 
 export interface Output {

@@ -1,7 +1,6 @@
 // Field-level checks shared by the schema (so one `validate` run reports every bad value at once, next to
 // the other schema errors) and by compile (which turns the same values into runtime objects).
-import { compileAddressSet } from '../normalize/index.ts';
-import { canonicalPath } from '../normalize/index.ts';
+import { compileAddressSet, canonicalPath } from '../normalize/index.ts';
 import { parseTemplate } from '../routing/index.ts';
 
 export const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;

@@ -1,5 +1,6 @@
 // The per-request context: built once by normalize, read by every later stage. Stages never look at
 // req.url or req.headers again (DESIGN.md §1: the authorized target is the forwarded target).
+import type { Socket } from 'node:net';
 import type { Identity } from './identity.ts';
 import type { CanonicalHost, CanonicalTarget, Decision, RiskAssessment, ValidationReport } from './request.ts';
 
@@ -25,6 +26,13 @@ export interface RequestContext<R extends RouteRef = RouteRef> {
   readonly viaTrustedProxy: boolean;
   readonly secure: boolean;
   readonly authorization: string | undefined;
+  /** The request's header lines as received (name, value, …); stages read one by name with headerOf(). */
+  readonly rawHeaders: readonly string[];
+  /**
+   * The client connection: its verified TLS peer (certificate checks) and per-connection caches. Stages read
+   * it here, never from a request object. A forward-auth check gets one without a peer certificate.
+   */
+  readonly connection: Socket;
   readonly hasBody: boolean;
   /** Headers safe to forward; the gateway's own (X-Forwarded-*, identity) are appended later. */
   readonly upstreamHeaders: string[];

@@ -11,3 +11,4 @@ export { REASONS } from './reasons.ts';
 export type { Reason } from './reasons.ts';
 export { Redirect } from './redirect.ts';
 export type { CanonicalHost, CanonicalTarget, Decision, FieldError, RuleReason, ValidationReport } from './request.ts';
+export { headerOf } from './headers.ts';

@@ -1,7 +1,6 @@
 // Writing refusals: to a ServerResponse, or to a raw socket (client errors, CONNECT, refused upgrades).
-import type { ServerResponse } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { STATUS_CODES } from 'node:http';
 import { toProblem } from './errors.ts';
 
 export function sendProblem(res: ServerResponse, err: unknown, requestId: string, extra: readonly string[] = []): string {

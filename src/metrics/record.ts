@@ -1,11 +1,8 @@
 // Turns one finished request into metric updates. Called where the audit record is written (the handler's
 // and the upgrade handler's close), so metrics and audit always describe the same requests.
-import type { Identity } from '../core/index.ts';
+import { type Identity, type RequestContext, GatewayError, Redirect } from '../core/index.ts';
 import { decisionKind } from '../audit/index.ts';
 import { usedMfa, type MfaSets } from '../authz/index.ts';
-import type { RequestContext } from '../core/index.ts';
-import { GatewayError } from '../core/index.ts';
-import { Redirect } from '../core/index.ts';
 import { limitKind } from '../ratelimit/index.ts';
 import type { DecisionLabel, LimitLabel, Metrics } from './metrics.ts';
 

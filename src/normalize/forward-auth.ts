@@ -1,7 +1,6 @@
 // Forward-auth: the request a trusted proxy asks about, read from its X-Forwarded-Method/Proto/Host/Uri
 // and canonicalized exactly like a request target we received ourselves (the same refusals, 400).
-import type { RequestContext } from '../core/index.ts';
-import { GatewayError } from '../core/index.ts';
+import { type RequestContext, GatewayError } from '../core/index.ts';
 import { canonicalHost } from './host.ts';
 import { canonicalTarget } from './target.ts';
 import { checkMethod, checkTargetLength } from './request-line.ts';

@@ -1,7 +1,6 @@
 // Host header → canonical host name (lower-case, no port, no trailing dot). Tricks are refused.
 import { isIPv6 } from 'node:net';
-import { GatewayError } from '../core/index.ts';
-import type { CanonicalHost } from '../core/index.ts';
+import { GatewayError, type CanonicalHost } from '../core/index.ts';
 
 
 const REG_NAME = /^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*\.?$/;

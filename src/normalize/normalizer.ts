@@ -2,8 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import type { RequestContext } from '../core/index.ts';
-import { GatewayError } from '../core/index.ts';
+import { type RequestContext, GatewayError, type CanonicalTarget } from '../core/index.ts';
 import { plainAddress, type AddressSet } from './cidr.ts';
 import { trustedForwardedChain, trustedHost, trustedProto } from './forwarded.ts';
 import { inspectHeaders, type HeaderPolicy } from './headers.ts';
@@ -12,7 +11,6 @@ import { canonicalTarget } from './target.ts';
 import { checkMethod, checkTargetLength } from './request-line.ts';
 
 export { checkMethod, checkTargetLength };
-import type { CanonicalTarget } from '../core/index.ts';
 
 export interface NormalizeOptions extends HeaderPolicy {
   readonly trustedProxies: AddressSet;
@@ -62,6 +60,8 @@ export function createNormalizer(opts: NormalizeOptions): Normalizer {
       viaTrustedProxy,
       secure: opts.secure,
       authorization: headers.authorization,
+      rawHeaders: req.rawHeaders,
+      connection: req.socket,
       hasBody: headers.hasBody,
       upstreamHeaders: headers.forward,
       forwardedFor,

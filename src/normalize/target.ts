@@ -1,7 +1,6 @@
 // Parses the request-target ONCE into the canonical form that routing, policy and the forwarder all use.
 // Anything ambiguous is refused, never "fixed" (DESIGN.md §4): the bytes we authorize are the bytes we forward.
-import { GatewayError } from '../core/index.ts';
-import type { CanonicalTarget } from '../core/index.ts';
+import { GatewayError, type CanonicalTarget } from '../core/index.ts';
 
 
 const HEX = new Int8Array(128).fill(-1);

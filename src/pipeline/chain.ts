@@ -1,15 +1,12 @@
 // The stages between normalize and forward, shared by plain requests and WebSocket upgrades:
 // route → authenticate → mutate. Each returns synchronously when it can (cache hits), a Promise otherwise.
-import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Identity } from '../core/index.ts';
-import type { Device } from '../authz/index.ts';
+import { type Identity, GatewayError, headerOf } from '../core/index.ts';
+import { type Device, usedMfa } from '../authz/index.ts';
 import { appendIdentityHeaders } from '../proxy/index.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
 import type { RuntimeState } from './state.ts';
-import { GatewayError } from '../core/index.ts';
 import { stripCookies } from '../authn/index.ts';
-import { usedMfa } from '../authz/index.ts';
 import { assessAccess } from '../state/index.ts';
 import { extractParams } from '../routing/index.ts';
 import { parseQuery } from '../normalize/index.ts';
@@ -23,11 +20,7 @@ export function resolveRoute(state: RuntimeState, ctx: PipelineContext): Compile
 }
 
 /** null for a public route; otherwise the verified identity, or a thrown/rejected GatewayError. */
-export function authenticateRequest(
-  route: CompiledRoute,
-  ctx: PipelineContext,
-  req: IncomingMessage,
-): Identity | null | Promise<Identity> {
+export function authenticateRequest(route: CompiledRoute, ctx: PipelineContext): Identity | null | Promise<Identity> {
   if (route.public) return null;
   // Default deny: a route that is not public and names no working provider never forwards.
   if (route.authenticate === null) {
@@ -35,17 +28,16 @@ export function authenticateRequest(
       headers: [['www-authenticate', 'Bearer realm="zt-gateway"']],
     });
   }
-  return route.authenticate({ authorization: ctx.authorization, rawHeaders: req.rawHeaders, socket: req.socket, ctx });
+  return route.authenticate({ authorization: ctx.authorization, rawHeaders: ctx.rawHeaders, socket: ctx.connection, ctx });
 }
 
 /** A top-level browser navigation (gets a login redirect); XHR, fetch, JSON and non-GET get a 401. */
-export function isNavigation(ctx: PipelineContext, req: IncomingMessage): boolean {
+export function isNavigation(ctx: PipelineContext): boolean {
   if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
-  const h = req.headers;
-  if (h['x-requested-with'] !== undefined) return false;
-  const mode = h['sec-fetch-mode'];
+  if (headerOf(ctx, 'x-requested-with') !== undefined) return false;
+  const mode = headerOf(ctx, 'sec-fetch-mode');
   if (typeof mode === 'string' && mode !== 'navigate') return false;
-  const accept = h.accept;
+  const accept = headerOf(ctx, 'accept');
   return typeof accept === 'string' && accept.includes('text/html');
 }
 
@@ -58,7 +50,7 @@ function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean
  * Step-up: a session that lacks the route's acr, or whose login is older than max_age, goes back to the
  * IdP (browser) or gets a 401 naming what is missing (RFC 9470) for API calls.
  */
-function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, req: IncomingMessage, identity: Identity): Promise<never> | undefined {
+function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, identity: Identity): Promise<never> | undefined {
   const need = route.stepUp;
   const rp = state.compiled.rp;
   if (need === null) return undefined;
@@ -72,7 +64,7 @@ function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext,
   const missingAcr = need.acr !== undefined && lacksMfa(identity, need.acr, state);
   if (!tooOld && !missingAcr) return undefined;
   // Bearer tokens, API keys and certificates cannot be sent back to an IdP: they get the RFC 9470 401 too.
-  if (identity.method !== 'session' || rp === null || !isNavigation(ctx, req)) {
+  if (identity.method !== 'session' || rp === null || !isNavigation(ctx)) {
     const params = [
       'Bearer realm="zt-gateway"',
       'error="insufficient_user_authentication"',
@@ -144,17 +136,17 @@ export function mutateRequest(
 }
 
 /** The caller's device: from a verified client certificate, or a header set by a trusted proxy. */
-export function deviceOf(state: RuntimeState, ctx: PipelineContext, req: IncomingMessage): Device | undefined {
+export function deviceOf(state: RuntimeState, ctx: PipelineContext): Device | undefined {
   const devices = state.compiled.devices;
   if (devices === null) return undefined;
-  const socket = req.socket as TLSSocket;
+  const socket = ctx.connection as TLSSocket;
   if (typeof socket.getPeerCertificate === 'function' && socket.authorized) {
     const fp = socket.getPeerCertificate().fingerprint256;
     const device = fp ? devices.inventory.byCertificate(fp) : undefined;
     if (device) return device;
   }
   if (devices.header !== undefined && ctx.viaTrustedProxy) {
-    const id = req.headers[devices.header];
+    const id = headerOf(ctx, devices.header);
     if (typeof id === 'string') return devices.inventory.byId(id);
   }
   return undefined;
@@ -213,11 +205,10 @@ export function admit(
   state: RuntimeState,
   route: CompiledRoute,
   ctx: PipelineContext,
-  req: IncomingMessage,
 ): Identity | null | Promise<Identity | null> {
   const limits = state.limits;
   // The caller's device, looked up at most once per request (certificate and inventory), when a stage asks.
-  const device = once((): Device | undefined => deviceOf(state, ctx, req));
+  const device = once((): Device | undefined => deviceOf(state, ctx));
   const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     ctx.identity = identity;
     if (identity === null) return afterAssess(identity);
@@ -225,12 +216,12 @@ export function admit(
     assessAccess(state.access, route, identity, device);
     // Routes that do not score risk skip that part of the assess stage entirely.
     if (route.scoresRisk !== true) return afterAssess(identity);
-    const assessed = assessRisk(state.risk, ctx, req, identity, device);
+    const assessed = assessRisk(state.risk, ctx, identity, device);
     return assessed === undefined ? afterAssess(identity) : assessed.then(() => afterAssess(identity));
   };
   const afterAssess = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
     if (identity !== null) {
-      const up = stepUp(state, route, ctx, req, identity);
+      const up = stepUp(state, route, ctx, identity);
       if (up !== undefined) return up;
     }
     authorizeRequest(state, route, ctx, device);
@@ -245,7 +236,7 @@ export function admit(
   const authenticate = (): Identity | null | Promise<Identity | null> => {
     let identity: Identity | null | Promise<Identity>;
     try {
-      identity = authenticateRequest(route, ctx, req);
+      identity = authenticateRequest(route, ctx);
     } catch (err) {
       countFailure(err);
       const login = loginInstead(err);
@@ -267,7 +258,7 @@ export function admit(
     const rp = state.compiled.rp;
     const provider = route.loginProviders[0];
     if (rp === null || provider === undefined || !(err instanceof GatewayError) || err.code !== 'GW_ERR_UNAUTHENTICATED') return undefined;
-    if (err.headers.some(([, v]) => v.includes('error=')) || !isNavigation(ctx, req)) return undefined;
+    if (err.headers.some(([, v]) => v.includes('error=')) || !isNavigation(ctx)) return undefined;
     return rp.startLogin(ctx, provider, { reason: 'login' }).then((redirect) => {
       throw redirect;
     });

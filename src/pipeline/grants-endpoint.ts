@@ -3,13 +3,10 @@
 // JSON bodies only: a cross-site form cannot send application/json, so a session cookie alone cannot be
 // used to file or approve a request from another site.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Identity } from '../core/index.ts';
+import { type Identity, GatewayError, headerOf } from '../core/index.ts';
 import { readJsonBody } from '../validate/index.ts';
 import type { RuntimeState } from './state.ts';
-import { assessAccess } from '../state/index.ts';
-import type { CompiledGrant } from '../state/index.ts';
-import { approveGrant, GRANT_ID, grantAudit, grantView, requestGrant } from '../state/index.ts';
-import { GatewayError } from '../core/index.ts';
+import { assessAccess, type CompiledGrant, approveGrant, GRANT_ID, grantAudit, grantView, requestGrant } from '../state/index.ts';
 import { countAuthFailure } from './chain.ts';
 import type { PipelineContext } from './route.ts';
 
@@ -26,7 +23,7 @@ async function authenticate(state: RuntimeState, grant: CompiledGrant, ctx: Pipe
   await state.limits.checkLockout(ctx);
   let identity: Identity;
   try {
-    identity = await grant.authenticate({ authorization: ctx.authorization, rawHeaders: req.rawHeaders, socket: req.socket, ctx });
+    identity = await grant.authenticate({ authorization: ctx.authorization, rawHeaders: ctx.rawHeaders, socket: ctx.connection, ctx });
   } catch (err) {
     countAuthFailure(state, ctx, err);
     throw err;
@@ -49,7 +46,7 @@ export async function serveGrants(state: RuntimeState, ctx: PipelineContext, req
   const path = ctx.target.path;
   const approve = APPROVE.exec(path);
   if (ctx.method !== 'POST' || (path !== GRANTS_PATH && !approve)) throw new GatewayError('GW_ERR_NO_ROUTE');
-  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+  const type = (headerOf(ctx, 'content-type') ?? '').split(';', 1)[0]?.trim().toLowerCase();
   if (type !== 'application/json') throw new GatewayError('GW_ERR_BAD_REQUEST', 'send a JSON body (content-type: application/json)');
   await state.limits.preAuth(ctx);
   const body = await readJsonBody(req);

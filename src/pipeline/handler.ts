@@ -4,18 +4,14 @@
 // Reserved /.zt/ paths are answered by the gateway.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../audit/index.ts';
-import { forward } from '../proxy/index.ts';
+import { forward, type ResponsePlan } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
-import type { ResponsePlan } from '../proxy/index.ts';
-import { sendProblem } from '../core/index.ts';
+import { sendProblem, GatewayError, headerOf, Redirect, type Identity } from '../core/index.ts';
 import { admit, resolveRoute } from './chain.ts';
-import { GatewayError } from '../core/index.ts';
-import { Redirect } from '../core/index.ts';
 import { isReserved, serveReserved } from './reserved.ts';
 import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { randomUUID } from 'node:crypto';
-import type { Identity } from '../core/index.ts';
 import { factsFromError } from '../metrics/index.ts';
 import { endExchange, type Outcome } from './exchange.ts';
 
@@ -60,7 +56,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         const c = ctx;
         if (c.target.matchPath === VERIFY_PATH) {
           outcome.forwardAuth = true;
-          const checked = (ctx = verifyContext(state, c, req));
+          const checked = (ctx = verifyContext(state, c));
           serveVerify(state, checked, req, res, wantsRedirect(c)).then((identity) => {
             outcome.subject = identity?.subject;
             outcome.authMethod = identity?.method;
@@ -84,10 +80,10 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         return;
       }
       const current = ctx;
-      const origin = req.headers.origin;
-      if (origin !== undefined && current.method === 'OPTIONS' && typeof req.headers['access-control-request-method'] === 'string') {
+      const origin = headerOf(current, 'origin');
+      const acrm = current.method === 'OPTIONS' && origin !== undefined ? headerOf(current, 'access-control-request-method') : undefined;
+      if (origin !== undefined && acrm !== undefined) {
         // A preflight asks about the method it names: route by that, so `methods: [GET, POST]` routes answer.
-        const acrm = req.headers['access-control-request-method'];
         const target = state.compiled.router.match(current.host.name, current.target.matchPath, acrm);
         if (target?.cors) {
           current.route = target;
@@ -122,7 +118,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           })
           .catch((err: unknown) => fail(err, current.id));
       };
-      const admitted = admit(state, route, current, req);
+      const admitted = admit(state, route, current);
       if (admitted instanceof Promise) admitted.then(send).catch((err: unknown) => fail(err, current.id));
       else send(admitted);
     } catch (err) {
@@ -132,7 +128,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
 
     /** CORS preflight: answered here, before authentication, never forwarded. */
     function answerPreflight(route: CompiledRoute, c: PipelineContext, origin: string, method: string): void {
-      const headers = route.cors?.preflight(origin, method, req.headers['access-control-request-headers'] as string | undefined);
+      const headers = route.cors?.preflight(origin, method, headerOf(c, 'access-control-request-headers'));
       if (!headers) return fail(new GatewayError('GW_ERR_FORBIDDEN', 'CORS preflight refused for this origin, method or headers'), c.id);
       headers.push(...route.security.flat, 'content-length', '0', 'x-request-id', c.id);
       res.writeHead(204, headers);

@@ -1,10 +1,8 @@
 // A route as the orchestrator holds it: every step's compiled part, resolved at load, nothing parsed per request.
 import type { RouteAuthentication } from '../authn/index.ts';
 import type { Policy } from '../authz/index.ts';
-import type { CorsPolicy } from '../response/index.ts';
-import type { SecurityHeaderSet } from '../response/index.ts';
-import type { IdentityHeaderNames } from '../proxy/index.ts';
-import type { UpstreamTarget } from '../proxy/index.ts';
+import type { CorsPolicy, SecurityHeaderSet } from '../response/index.ts';
+import type { IdentityHeaderNames, UpstreamTarget } from '../proxy/index.ts';
 import type { RouteValidator } from '../validate/index.ts';
 import type { RequestContext, RouteRef } from '../core/index.ts';
 import type { RoutableRoute } from '../routing/index.ts';

@@ -51,7 +51,7 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
           refuse(err, current.id);
           log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
         });
-      const admitted = admit(state, route, current, req);
+      const admitted = admit(state, route, current);
       // catch() after then(): an exception inside proceed() must become a problem answer too, not an
       // unhandled rejection (which would end the process).
       if (admitted instanceof Promise) admitted.then(proceed).catch((err: unknown) => refuse(err, current.id));

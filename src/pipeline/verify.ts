@@ -2,12 +2,10 @@
 // A trusted proxy asks about a request it holds; the same route → limit → authenticate → authorize → mutate
 // chain runs on it, and the identity headers the upstream would have received are the answer's headers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Identity } from '../core/index.ts';
+import { type Identity, GatewayError, Redirect } from '../core/index.ts';
 import { forwardedContext } from '../normalize/index.ts';
 import type { RuntimeState } from './state.ts';
 import { admit, resolveRoute } from './chain.ts';
-import { GatewayError } from '../core/index.ts';
-import { Redirect } from '../core/index.ts';
 import { isReserved } from './reserved.ts';
 import type { PipelineContext } from './route.ts';
 
@@ -20,15 +18,11 @@ export const VERIFY_PATH = '/.zt/verify';
  */
 const NO_CLIENT_TLS = Object.freeze({}) as unknown as IncomingMessage['socket'];
 
-function checkedRequest(req: IncomingMessage): IncomingMessage {
-  return Object.create(req, { socket: { value: NO_CLIENT_TLS } }) as IncomingMessage;
-}
-
 /** The context of the checked request; 403 for a caller outside trusted_proxies, 400 for a refused target. */
-export function verifyContext(state: RuntimeState, outer: PipelineContext, req: IncomingMessage): PipelineContext {
+export function verifyContext(state: RuntimeState, outer: PipelineContext): PipelineContext {
   if (!outer.viaTrustedProxy) throw new GatewayError('GW_ERR_FORBIDDEN', 'forward-auth answers only trusted proxies');
   if (outer.method !== 'GET' && outer.method !== 'HEAD') throw new GatewayError('GW_ERR_BAD_METHOD', 'forward-auth checks are GET requests');
-  return forwardedContext(outer, req.rawHeaders, state.compiled.config.listen.limits.max_target_bytes);
+  return { ...forwardedContext(outer, outer.rawHeaders, state.compiled.config.listen.limits.max_target_bytes), connection: NO_CLIENT_TLS };
 }
 
 /** `?login=redirect`: the proxy relays a 302 to the client (Traefik); otherwise 401 with a login hint (nginx). */
@@ -70,7 +64,7 @@ export async function serveVerify(
   const route = resolveRoute(state, ctx);
   let identity: Identity | null;
   try {
-    identity = await admit(state, route, ctx, checkedRequest(req));
+    identity = await admit(state, route, ctx);
   } catch (err) {
     if (err instanceof Redirect && !redirects) throw loginHint(state, ctx, err);
     throw err;

@@ -3,8 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { forwardedElement } from '../normalize/index.ts';
-import type { RequestContext } from '../core/index.ts';
-import { GatewayError } from '../core/index.ts';
+import { type RequestContext, GatewayError } from '../core/index.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 

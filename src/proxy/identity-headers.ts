@@ -1,7 +1,6 @@
 // mutate stage: verified identity → upstream headers. Values come only from verified identity; control
 // characters are refused (400), non-ASCII and '%' are percent-encoded (UTF-8), list items also encode ','.
-import type { Identity } from '../core/index.ts';
-import { GatewayError } from '../core/index.ts';
+import { type Identity, GatewayError } from '../core/index.ts';
 
 export interface IdentityHeaderNames {
   readonly user: string;

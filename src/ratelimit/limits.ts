@@ -3,10 +3,8 @@
 // with a memory insurance limiter so a Redis outage degrades to per-instance limits, never to 500s.
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Identity } from '../core/index.ts';
+import { type Identity, type RequestContext, GatewayError } from '../core/index.ts';
 import type { Config, RateLimitConfig } from '../config/index.ts';
-import type { RequestContext } from '../core/index.ts';
-import { GatewayError } from '../core/index.ts';
 import { limitKey } from '../normalize/index.ts';
 import { CoalescedConsumer } from './coalesce.ts';
 

@@ -2,9 +2,7 @@
 // (risk_above, step_up.when) without a risk block gets the defaults.
 import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
-import type { Config, RiskConfig } from '../config/index.ts';
-import { configSchema } from '../config/index.ts';
-import { ConfigPathError } from '../config/index.ts';
+import { type Config, type RiskConfig, configSchema, ConfigPathError } from '../config/index.ts';
 import { loadGeo, type GeoLookup } from './geo.ts';
 import type { SignalSettings } from './signals.ts';
 import type { StoreLimits } from './store.ts';

@@ -1,20 +1,17 @@
 // The assess stage (DESIGN.md §1, between authenticate and authorize): the risk score, called only for
 // routes that score risk (chain.ts checks route.scoresRisk), so other routes pay nothing here.
-import type { IncomingMessage } from 'node:http';
-import type { Identity } from '../core/index.ts';
+import { type Identity, headerOf, type RequestContext } from '../core/index.ts';
 import type { Device } from '../authz/index.ts';
-import type { RequestContext } from '../core/index.ts';
 import type { RiskEngine, RiskResult } from './engine.ts';
 
 export function assessRisk(
   engine: RiskEngine | null,
   ctx: RequestContext,
-  req: IncomingMessage,
   identity: Identity,
   device: () => Device | undefined,
 ): void | Promise<void> {
   if (engine === null) return;
-  const ua = req.headers['user-agent'];
+  const ua = headerOf(ctx, 'user-agent');
   const result = engine.assess(identity, { clientIp: ctx.clientIp, deviceId: device()?.id, userAgent: ua, nowMs: Date.now() });
   if (!(result instanceof Promise)) {
     ctx.risk = result;

@@ -7,13 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../audit/index.ts';
 import { credentialsFor } from '../authn/index.ts';
-import { GatewayError } from '../core/index.ts';
-import type { Change } from '../state/index.ts';
-import { TOKEN_REVOCATION_TTL_MS, type Kind } from '../state/index.ts';
-import { approveGrant, GRANT_ID, grantAudit, grantView, revokeGrant } from '../state/index.ts';
-import { stateView } from '../state/index.ts';
+import { GatewayError, sendProblem } from '../core/index.ts';
+import { type Change, TOKEN_REVOCATION_TTL_MS, type Kind, approveGrant, GRANT_ID, grantAudit, grantView, revokeGrant, stateView } from '../state/index.ts';
 import { readJsonBody, textField } from '../validate/index.ts';
-import { sendProblem } from '../core/index.ts';
 import type { Runtime } from './runtime.ts';
 
 export type AdminAction =

@@ -7,9 +7,8 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import type { CompiledConfig, TlsMaterial } from '../pipeline/index.ts';
-import { GatewayError, type GatewayErrorCode } from '../core/index.ts';
+import { GatewayError, type GatewayErrorCode, writeProblemToSocket } from '../core/index.ts';
 import { isWebSocketUpgrade } from '../proxy/index.ts';
-import { writeProblemToSocket } from '../core/index.ts';
 
 export function secureContextOptions(tls: TlsMaterial) {
   return {

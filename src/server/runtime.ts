@@ -2,9 +2,8 @@
 // success; requests hold the state they started with, and pools retire when no state uses them.
 import { resolve } from 'node:path';
 import type { Pool } from 'undici';
-import { createAuditLog, type AuditLog } from '../audit/index.ts';
-import type { Logger } from '../audit/index.ts';
-import type { CompiledConfig } from '../pipeline/index.ts';
+import { createAuditLog, type AuditLog, type Logger } from '../audit/index.ts';
+import type { CompiledConfig, RuntimeHandle, RuntimeState } from '../pipeline/index.ts';
 import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/index.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
@@ -12,7 +11,6 @@ import type { Redis } from 'ioredis';
 import { createAccessStore, type AccessStore } from '../state/index.ts';
 import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
 import { Metrics } from '../metrics/index.ts';
-import type { RuntimeHandle, RuntimeState } from '../pipeline/index.ts';
 
 
 /** What the shared Redis connection was made from (fixed for the process's life). */

@@ -1,8 +1,7 @@
 // The access-state part of the assess stage: run on every request of a protected route, after
 // authentication and before policy. Lookups in the local copy only; no I/O.
-import type { Identity } from '../core/index.ts';
+import { type Identity, GatewayError } from '../core/index.ts';
 import type { Device } from '../authz/index.ts';
-import { GatewayError } from '../core/index.ts';
 import type { AccessStore } from './access.ts';
 
 /** The revocable id of a credential: a JWT's jti, or an API key's id. */

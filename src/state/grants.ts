@@ -1,9 +1,8 @@
 // Just-in-time grants: request (by the user, on /.zt/grants), approve (by a member of an approver group,
 // never the requester), revoke. A grant is active from approval for its duration, then lapses by the clock.
 import { randomBytes } from 'node:crypto';
-import type { Identity } from '../core/index.ts';
+import { type Identity, GatewayError } from '../core/index.ts';
 import { DURATION_PATTERN, parseDuration } from '../config/index.ts';
-import { GatewayError } from '../core/index.ts';
 import { textField } from '../validate/index.ts';
 import { StaleChangeError, type AccessStore } from './access.ts';
 import { grantState, type Grant } from './access-types.ts';

@@ -3,9 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import type { RequestContext } from '../core/index.ts';
-import { GatewayError, type GatewayErrorCode } from '../core/index.ts';
-import type { FieldError, ValidationReport } from '../core/index.ts';
+import { type RequestContext, GatewayError, type GatewayErrorCode, type FieldError, type ValidationReport } from '../core/index.ts';
 import { parseQuery, type QueryValues } from '../normalize/index.ts';
 import { extractParams, type PathTemplate } from '../routing/index.ts';
 import { readBounded, replay } from './body.ts';

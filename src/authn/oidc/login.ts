@@ -3,9 +3,7 @@
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { IncomingMessage } from 'node:http';
-import type { RequestContext } from '../../core/index.ts';
-import { GatewayError } from '../../core/index.ts';
-import { Redirect } from '../../core/index.ts';
+import { type RequestContext, GatewayError, Redirect } from '../../core/index.ts';
 import type { OidcClient } from './client.ts';
 import { clearCookie, hostCookie, parseCookies } from './cookies.ts';
 import { safeReturnTo } from './return-to.ts';

@@ -1,9 +1,7 @@
 // The posture checks: a validated config in, findings out. They read the config only (no network, no files):
 // what the IdP issues, how devices are managed or who can reach the app is outside what they can see.
 import { isIP } from 'node:net';
-import { formatPath } from '../../config/index.ts';
-import type { LoadedConfig } from '../../config/index.ts';
-import type { Config, RouteConfig, RuleConfig, SecurityHeadersConfig } from '../../config/index.ts';
+import { formatPath, type LoadedConfig, type Config, type RouteConfig, type RuleConfig, type SecurityHeadersConfig } from '../../config/index.ts';
 import { FINDINGS, type Finding, type FindingId, type Severity } from './catalog.ts';
 
 const HOUR = 3_600_000;

@@ -1,0 +1,23 @@
+// Reading one request header from the context's raw header list, with node:http's rules for duplicates.
+
+/** Headers whose duplicates node:http drops (the first one counts); other duplicates are joined with ", ". */
+const FIRST_WINS = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after',
+  'server', 'user-agent',
+]);
+
+/** The value of a header (lower-case name) as node:http's req.headers would give it; undefined when absent. */
+export function headerOf(ctx: { readonly rawHeaders: readonly string[] }, name: string): string | undefined {
+  const raw = ctx.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length !== name.length || n.toLowerCase() !== name) continue;
+    const v = raw[i + 1] as string;
+    if (value === undefined) value = v;
+    else if (FIRST_WINS.has(name)) return value;
+    else value = `${value}, ${v}`;
+  }
+  return value;
+}
