@@ -2,6 +2,7 @@
 // (from the closed vocabulary) why it does not.
 import { compileAddressSet } from '../normalize/cidr.ts';
 import { canonicalPath } from '../normalize/target.ts';
+import { ConfigError } from '../config/errors.ts';
 import type { RuleConfig } from '../config/schema.ts';
 import type { Identity } from '../authn/identity.ts';
 import type { PolicyInput } from './input.ts';
@@ -60,7 +61,7 @@ function claimTest(matcher: NonNullable<RuleConfig['claims']>[string]): (value: 
   return (v) => (Array.isArray(v) ? v.includes(needle) : typeof v === 'string' && typeof needle === 'string' && v.split(' ').includes(needle));
 }
 
-/** Compiles the conditions of one rule; throws TypeError (naming the condition key) on bad values. */
+/** Compiles the conditions of one rule; throws ConfigError (path: the condition key) on bad values. */
 export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Array<{ key: string; test: Condition }> {
   const out: Array<{ key: string; test: Condition }> = [];
   const add = (key: string, test: Condition) => out.push({ key, test });
@@ -68,7 +69,8 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
     try {
       add(key, build());
     } catch (err) {
-      throw Object.assign(new TypeError((err as Error).message), { key });
+      if (err instanceof ConfigError) throw err.within([key]);
+      throw new ConfigError('CFG_BAD_VALUE', [key], (err as Error).message);
     }
   };
 
@@ -212,7 +214,7 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
   if (rule.grant !== undefined) {
     const names = list(rule.grant);
     wrap('grant', () => {
-      for (const n of names) if (!ctx.grants?.has(n)) throw new TypeError(`unknown grant "${n}" (define it under grants)`);
+      for (const n of names) if (!ctx.grants?.has(n)) throw new ConfigError('CFG_UNKNOWN_NAME', [], `unknown grant "${n}" (define it under grants)`);
       return (i) => {
         const id = i.identity;
         if (!id) return 'unauthenticated';

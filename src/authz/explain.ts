@@ -1,7 +1,7 @@
 // One evaluation path for `zt-gateway explain` and policy test files: the same compiled route policy the
 // gateway runs, fed with a described caller and request instead of a live one.
 import type { Identity } from '../authn/identity.ts';
-import type { CompiledConfig } from '../config/compile.ts';
+import type { CompiledConfig } from '../pipeline/compile.ts';
 import { isIP } from 'node:net';
 import { plainAddress } from '../normalize/cidr.ts';
 import { canonicalTarget } from '../normalize/target.ts';

@@ -1,6 +1,6 @@
 // `zt-gateway audit-config --config f [--strict] [--json] [--metrics-url URL]`: the zero-trust posture of a
 // config. Exit 0, or 1 when the config is invalid, the metrics cannot be read, or (--strict) any finding is high.
-import { compileConfig } from '../config/compile.ts';
+import { compileConfig } from '../pipeline/compile.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { SEVERITIES, type Finding, type Severity } from './posture/catalog.ts';

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { identityFromJson } from '../authn/identity.ts';
 import { explain, type Explanation, type ExplainRequest } from '../authz/explain.ts';
 import { REASONS } from '../authz/reasons.ts';
-import { compileConfig, type CompiledConfig } from '../config/compile.ts';
+import { compileConfig, type CompiledConfig } from '../pipeline/compile.ts';
 import { SIGNALS, scoreOf, type SignalName } from '../risk/index.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';

@@ -1,5 +1,5 @@
 // `zt-gateway validate <file>`: every error with file:line:col, and warnings for shadowed routes.
-import { compileConfig } from '../config/compile.ts';
+import { compileConfig } from '../pipeline/compile.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { findShadowed } from '../routing/shadow.ts';

@@ -1,8 +1,14 @@
 // Field-level checks shared by the schema (so one `validate` run reports every bad value at once, next to
 // the other schema errors) and by compile (which turns the same values into runtime objects).
-import { compileAddressSet } from '../normalize/cidr.ts';
-import { canonicalPath } from '../normalize/target.ts';
-import { parseTemplate } from '../routing/template.ts';
+// Only node: built-ins and src/core/ (syntax shared with the steps): config/ imports no step folder.
+import { parseCidr } from '../core/cidr.ts';
+import { canonicalPath } from '../core/path.ts';
+import { parseTemplate } from '../core/path-template.ts';
+import { ConfigError } from './errors.ts';
+import type { Config } from './schema.ts';
+
+/** An identity field reference as written in config: subject, email, groups or claims.<path>. */
+export const IDENTITY_FIELD = /^(subject|email|groups|claims(\.[^.\s]+)+)$/;
 
 export const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
 
@@ -31,7 +37,7 @@ export function upstreamUrlProblem(text: string): string | undefined {
 /** undefined for an address or CIDR such as 10.0.0.0/8, ::1, fd00::/8. */
 export function cidrProblem(entry: string): string | undefined {
   try {
-    compileAddressSet([entry]);
+    parseCidr(entry);
     return undefined;
   } catch (err) {
     return (err as Error).message;
@@ -76,4 +82,16 @@ export function identityPrefixProblem(prefix: string): string | undefined {
   const name = STANDARD_HEADERS.find((h) => h.startsWith(lower));
   if (name !== undefined) return `identity header prefix "${prefix}" would strip the standard header ${name}`;
   return undefined;
+}
+
+/** Settings that hold each on their own but not together (checked after the schema, path from the root). */
+export function crossKeyProblems(config: Config): ConfigError[] {
+  const out: ConfigError[] = [];
+  if (config.log.audit_chain && config.log.audit === 'stdout') {
+    out.push(new ConfigError('CFG_CONFLICT', ['log', 'audit_chain'], 'audit_chain needs log.audit to be a file path'));
+  }
+  if (config.rate_limits.pre_auth && config.rate_limits.pre_auth.per !== 'ip') {
+    out.push(new ConfigError('CFG_CONFLICT', ['rate_limits', 'pre_auth', 'per'], 'pre_auth limits run before authentication: per must be ip'));
+  }
+  return out;
 }

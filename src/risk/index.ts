@@ -8,7 +8,7 @@ import type { ProfileStore } from './store.ts';
 
 export type { Assessment, Signal, SignalName } from './signals.ts';
 export { SIGNALS, scoreOf } from './signals.ts';
-export { compileRisk, RiskConfigError, type RiskSettings } from './settings.ts';
+export { compileRisk, type RiskSettings } from './settings.ts';
 export { MemoryProfileStore, RedisProfileStore, type ProfileStore } from './store.ts';
 
 export interface RiskRequest {

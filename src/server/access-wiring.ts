@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../audit/logger.ts';
-import type { CompiledConfig } from '../config/compile.ts';
+import type { CompiledConfig } from '../pipeline/compile.ts';
 import { activeGrantCount, grantAudit } from '../state/grants.ts';
 import { setActiveGrantsSource } from '../metrics/index.ts';
 import type { AdminTls } from './admin.ts';

@@ -5,7 +5,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { clientTrustOf, recordClientTrust } from '../authn/tls-trust.ts';
-import type { TlsMaterial } from '../config/compile.ts';
+import type { TlsMaterial } from './tls-material.ts';
 
 function hasClientCertificate(socket: Socket): boolean {
   const peer = (socket as TLSSocket).getPeerCertificate?.();

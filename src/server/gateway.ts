@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../audit/logger.ts';
-import { compileConfig, type CompiledConfig, type CompileOptions } from '../config/compile.ts';
+import { compileConfig, type CompiledConfig, type CompileOptions } from '../pipeline/compile.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { createRequestHandler } from '../pipeline/handler.ts';

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { Pool } from 'undici';
 import { createAuditLog, type AuditLog } from '../audit/audit.ts';
 import type { Logger } from '../audit/logger.ts';
-import type { CompiledConfig } from '../config/compile.ts';
+import type { CompiledConfig } from '../pipeline/compile.ts';
 import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/upstream.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';

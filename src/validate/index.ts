@@ -12,7 +12,7 @@ import { FORM_TYPE, JSON_TYPE, type CompiledValidation, type OperationValidator 
 import { parseJsonBody } from './json.ts';
 import { esc } from './strict.ts';
 
-export { compileValidation, ValidateConfigError } from './compile.ts';
+export { compileValidation } from './compile.ts';
 
 export interface FieldError {
   readonly in: 'path' | 'query' | 'headers' | 'body';

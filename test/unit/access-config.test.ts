@@ -1,6 +1,6 @@
 // Config for the access state: grants, the grant condition, admin.token_hash, on_state_error.
 import { describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { ConfigError } from '../../src/config/errors.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { tempDir } from '../helpers/gateway.ts';

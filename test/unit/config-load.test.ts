@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { ConfigError, type ConfigProblem } from '../../src/config/errors.ts';
 import { loadConfigFile, parseConfigText } from '../../src/config/load.ts';
 import { tempDir } from '../helpers/gateway.ts';
@@ -67,7 +67,9 @@ routes:
       url: "::nope"
 `;
     expect(errorLines(text)).toEqual(['gw.yaml: routes[2].upstream.url: invalid URL at line 14:12']);
-    expect(problems(text)).toEqual([{ file: FILE, path: 'routes[2].upstream.url', message: 'invalid URL', line: 14, col: 12 }]);
+    expect(problems(text)).toEqual([
+      { file: FILE, path: 'routes[2].upstream.url', keyPath: ['routes', 2, 'upstream', 'url'], code: 'CFG_BAD_VALUE', message: 'invalid URL', line: 14, col: 12 },
+    ]);
   });
 
   it('unknown top-level key: reported at the key', () => {

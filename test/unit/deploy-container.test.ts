@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parse, parseDocument } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { postureFindings } from '../../src/cli/posture/checks.ts';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { root } from '../helpers/build.ts';
 import { tempDir } from '../helpers/gateway.ts';

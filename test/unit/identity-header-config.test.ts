@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/authn/api-key.ts';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { ConfigError } from '../../src/config/errors.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { tempDir } from '../helpers/gateway.ts';

@@ -1,6 +1,6 @@
 // Router: host index (exact, *.suffix, any) + segment-boundary prefixes + exact paths + methods, file order wins.
 import { describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { canonicalTarget } from '../../src/normalize/target.ts';
 import type { CompiledRoute } from '../../src/routing/route.ts';

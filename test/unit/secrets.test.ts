@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { ConfigError } from '../../src/config/errors.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { resolveReferences } from '../../src/config/secrets.ts';
@@ -141,6 +141,8 @@ describe('references in a config file', () => {
       {
         file,
         path: 'identity_providers.ci.secret',
+        keyPath: ['identity_providers', 'ci', 'secret'],
+        code: 'CFG_BAD_REFERENCE',
         message: 'file secrets/absent.key referenced by ${file:secrets/absent.key} cannot be read (ENOENT)',
         line: 9,
         col: 13,

@@ -1,7 +1,7 @@
 // Security headers computed once per route (helmet run against a recorder) and merged with what an upstream
 // sent: exact values, overrides, keep_upstream, CORS stripping, and config errors.
 import { describe, expect, it } from 'vitest';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { ConfigError } from '../../src/config/errors.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import type { SecurityHeadersConfig } from '../../src/config/schema.ts';

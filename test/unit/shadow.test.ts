@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateCommand } from '../../src/cli/validate.ts';
-import { compileConfig } from '../../src/config/compile.ts';
+import { compileConfig } from '../../src/pipeline/compile.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { findShadowed } from '../../src/routing/shadow.ts';
 import { tempDir } from '../helpers/gateway.ts';

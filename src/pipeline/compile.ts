@@ -1,0 +1,126 @@
+// The config compiler: calls every step's compiler (each in its step's folder) and assembles the frozen
+// CompiledConfig that the request path reads. Runs at load and on reload, never per request. Every
+// problem is gathered (located in the file) and thrown together as one ConfigError.
+import { compileProviders, type ProviderEntry } from '../authn/compile.ts';
+import type { RelyingParty, RpServices } from '../authn/oidc/index.ts';
+import type { MfaSets } from '../authz/conditions.ts';
+import { compileDevices, type CompiledDevices } from '../authz/devices.ts';
+import { compileMfa } from '../authz/policy.ts';
+import { crossKeyProblems } from '../config/checks.ts';
+import { ConfigError, formatPath, type ConfigProblem, type ConfigReport } from '../config/errors.ts';
+import { freezeData } from '../config/freeze.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { compileAddressSet, compileTrustedProxies, type AddressSet } from '../normalize/cidr.ts';
+import { compileAssertion, type AssertionSigner } from '../proxy/assertion.ts';
+import { customIdentityHeaders } from '../proxy/identity-headers.ts';
+import { compileSecurityHeaders, type SecurityHeaderSet } from '../response/security-headers.ts';
+import { compileRisk, type RiskSettings } from '../risk/index.ts';
+import type { CompiledRoute } from '../routing/route.ts';
+import { createRouter, type Router } from '../routing/router.ts';
+import { compileTlsMaterial, type TlsMaterial } from '../server/tls-material.ts';
+import { compileGrants, type CompiledGrant } from '../state/grant-config.ts';
+import { attempt, compileRoutes } from './compile-route.ts';
+
+
+/**
+ * Frozen, and so is every compiled part (deep where it is plain data, e.g. `config`). Not frozen, because
+ * they hold live state or are containers a freeze cannot protect: the `providers` and `grants` Maps
+ * (authenticators with JWKS and token caches), `rp` (sessions, stores), `assertion` (signature cache),
+ * `router` (its lookup tables), `risk.geo` (the GeoIP reader), the route validators, and Sets such as
+ * `mfa.amr` or a route's `dropHeaders` (never changed after compile).
+ */
+export interface CompiledConfig {
+  readonly source: LoadedConfig;
+  readonly config: Config;
+  readonly routes: readonly CompiledRoute[];
+  readonly router: Router;
+  readonly trustedProxies: AddressSet;
+  readonly tls: TlsMaterial | null;
+  readonly identityPrefix: string;
+  /** What counts as a multi-factor login (authz.mfa), as sets: policy, step-up and metrics read this. */
+  readonly mfa: MfaSets;
+  readonly providers: ReadonlyMap<string, ProviderEntry>;
+  readonly assertion: AssertionSigner | null;
+  /** The OIDC relying party, when any provider is type oidc. */
+  readonly rp: RelyingParty | null;
+  readonly devices: CompiledDevices | null;
+  /** Risk scoring settings (and the GeoIP database); null when nothing uses risk. */
+  readonly risk: RiskSettings | null;
+  /** Security headers for answers that belong to no route (problems, reserved paths). */
+  readonly security: SecurityHeaderSet;
+  /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
+  readonly warnings: readonly string[];
+  /** Just-in-time grants by name. */
+  readonly grants: ReadonlyMap<string, CompiledGrant>;
+}
+
+export interface CompileOptions {
+  /** The running config: unchanged providers (and their JWKS and token caches) are reused. */
+  previous?: CompiledConfig;
+  /** Connections and caches that outlive reloads (Redis, session revocations). */
+  services?: RpServices;
+  onEvent?: (event: string, detail: Record<string, unknown>) => void;
+}
+
+const NO_SECURITY_HEADERS: SecurityHeaderSet = Object.freeze({ flat: [], names: new Set<string>(), keepUpstream: new Set<string>() });
+
+/** Turns ConfigErrors (path from the config root) into problems located in the file, redacted, in order. */
+function problemSink(source: LoadedConfig): { problems: ConfigProblem[]; report: ConfigReport } {
+  const problems: ConfigProblem[] = [];
+  const report: ConfigReport = (err, silent) => {
+    if (silent) return;
+    const { code, path: keyPath } = err;
+    const c = code === 'GW_ERR_CONFIG_INVALID' ? 'CFG_BAD_VALUE' : code;
+    if (err.external) {
+      const { file, line } = err.external;
+      problems.push({ file, path: '', message: err.message, code: c, keyPath: [], ...(line ? { line, col: 1 } : {}) });
+      return;
+    }
+    const path = formatPath(keyPath);
+    const message = source.redact?.(path, err.message) ?? err.message;
+    problems.push({ file: source.file, path, message, code: c, keyPath, ...source.locate(keyPath) });
+  };
+  return { problems, report };
+}
+
+export function compileConfig(source: LoadedConfig, options: CompileOptions = {}): CompiledConfig {
+  const { config, baseDir } = source;
+  const { problems, report } = problemSink(source);
+  const trustedProxies = attempt(report, ['trusted_proxies'], () => compileTrustedProxies(config.trusted_proxies)) ?? compileAddressSet([]);
+  const tls = config.listen.tls ? compileTlsMaterial(config.listen.tls, baseDir, (e) => report(e.within(['listen', 'tls']))) : null;
+  const { previous } = options;
+  const providerOptions = { previous: previous?.providers, services: options.services, clientTrust: tls?.clientTrust, onEvent: options.onEvent };
+  const providers = compileProviders(config, baseDir, providerOptions, report);
+  const warnings: string[] = [];
+  const assertion = compileAssertion(config, baseDir, (e) => report(e.within(['identity_headers'])), (w) => warnings.push(w));
+  const devicesCfg = config.devices;
+  const devices = devicesCfg ? (attempt(report, ['devices'], () => compileDevices(devicesCfg, baseDir)) ?? null) : null;
+  const risk = attempt(report, [], () => compileRisk(config, baseDir, previous?.risk ?? null)) ?? null;
+  for (const err of crossKeyProblems(config)) report(err);
+  const security = attempt(report, ['security_headers'], () => compileSecurityHeaders(config.security_headers, undefined)) ?? NO_SECURITY_HEADERS;
+  const mfa = compileMfa(config.authz.mfa);
+  const grants = compileGrants(config, providers.providers, report);
+  const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, risk };
+  const routes = compileRoutes(routeContext, report);
+
+  if (problems.length > 0) throw ConfigError.of(problems);
+  return Object.freeze({
+    source: Object.isFrozen(source) ? source : Object.freeze({ ...source }),
+    config: freezeData(config),
+    mfa,
+    routes,
+    router: createRouter(routes),
+    trustedProxies,
+    tls,
+    identityPrefix: config.identity_headers.prefix.toLowerCase(),
+    providers: providers.providers,
+    assertion,
+    rp: providers.rp,
+    devices,
+    risk,
+    security,
+    warnings: Object.freeze(warnings),
+    grants,
+  });
+}
