@@ -3,8 +3,7 @@
 import { ConfigError, type ConfigReport } from '../config/errors.ts';
 import type { Config, RouteConfig } from '../config/schema.ts';
 import { createRelyingParty, type RelyingParty, type RpServices } from './oidc/index.ts';
-import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator } from './index.ts';
-import type { RouteAuthentication } from './index.ts';
+import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator, type RouteAuthentication } from './index.ts';
 
 /** A provider and the checksum of what it was built from. Not frozen: authenticators hold live caches. */
 export type ProviderEntry = { checksum: string; authenticator: Authenticator };

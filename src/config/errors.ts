@@ -76,27 +76,28 @@ export class ConfigError extends Error {
   /** Set when the problem is in another file the config names: reported there, not at `path`. */
   readonly external: ExternalLocation | undefined;
 
-  constructor(code: ConfigErrorCode, path: KeyPath, message: string, external?: ExternalLocation) {
+  constructor(
+    code: ConfigErrorCode | typeof CONFIG_INVALID,
+    path: KeyPath,
+    message: string,
+    more: { external?: ExternalLocation | undefined; problems?: readonly ConfigProblem[] } = {},
+  ) {
     super(message);
     this.name = 'ConfigError';
     this.code = code;
     this.path = Object.freeze([...path]);
-    this.problems = [];
-    this.external = external;
+    this.problems = Object.freeze([...(more.problems ?? [])]);
+    this.external = more.external;
   }
 
-  /** Every problem of one config file (already located), in one error. */
+  /** Every problem of one config file (already located), in one error: `path` is the first problem's. */
   static of(problems: readonly ConfigProblem[]): ConfigError {
-    const first = problems[0];
-    const err = new ConfigError(first?.code ?? 'CFG_BAD_VALUE', first?.keyPath ?? [], problems.map(formatProblem).join('\n'));
-    (err as { code: string }).code = CONFIG_INVALID;
-    (err as { problems: readonly ConfigProblem[] }).problems = Object.freeze([...problems]);
-    return err;
+    return new ConfigError(CONFIG_INVALID, problems[0]?.keyPath ?? [], problems.map(formatProblem).join('\n'), { problems });
   }
 
   /** The same refusal, with its path under `prefix` (e.g. a policy's under ['routes', 3, 'authorize']). */
   within(prefix: KeyPath): ConfigError {
-    return new ConfigError(this.code === CONFIG_INVALID ? 'CFG_BAD_VALUE' : this.code, [...prefix, ...this.path], this.message, this.external);
+    return new ConfigError(this.code, [...prefix, ...this.path], this.message, { external: this.external, problems: this.problems });
   }
 }
 

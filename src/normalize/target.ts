@@ -3,7 +3,7 @@
 import { GatewayError } from '../pipeline/errors.ts';
 import { canonicalPath, hexAt } from '../core/path.ts';
 
-export { canonicalPath };
+export { canonicalPath } from '../core/path.ts';
 
 export interface CanonicalTarget {
   /** Percent-encoding normalized (unreserved decoded, hex upper-cased); forwarded byte for byte. */

@@ -7,7 +7,7 @@ import type { MfaSets } from '../authz/conditions.ts';
 import { compileDevices, type CompiledDevices } from '../authz/devices.ts';
 import { compileMfa } from '../authz/policy.ts';
 import { crossKeyProblems } from '../config/checks.ts';
-import { ConfigError, formatPath, type ConfigProblem, type ConfigReport } from '../config/errors.ts';
+import { CONFIG_INVALID, ConfigError, formatPath, type ConfigProblem, type ConfigReport } from '../config/errors.ts';
 import { freezeData } from '../config/freeze.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -70,8 +70,11 @@ function problemSink(source: LoadedConfig): { problems: ConfigProblem[]; report:
   const problems: ConfigProblem[] = [];
   const report: ConfigReport = (err, silent) => {
     if (silent) return;
-    const { code, path: keyPath } = err;
-    const c = code === 'GW_ERR_CONFIG_INVALID' ? 'CFG_BAD_VALUE' : code;
+    const { code: c, path: keyPath } = err;
+    if (c === CONFIG_INVALID) {
+      problems.push(...err.problems); // already located (a whole file's problems)
+      return;
+    }
     if (err.external) {
       const { file, line } = err.external;
       problems.push({ file, path: '', message: err.message, code: c, keyPath: [], ...(line ? { line, col: 1 } : {}) });

@@ -32,7 +32,7 @@ export interface CompiledValidation {
 
 /** A problem in the OpenAPI file: reported in that file (at its line), keyed by `validate.openapi`. */
 function openApiError(message: string, file: string, line: number | undefined): ConfigError {
-  return new ConfigError('CFG_BAD_FILE', ['openapi'], message, { file, line });
+  return new ConfigError('CFG_BAD_FILE', ['openapi'], message, { external: { file, line } });
 }
 
 type Obj = Record<string, unknown>;
