@@ -7,3 +7,5 @@ export { createRelyingParty } from './oidc/index.ts';
 export type { RelyingParty, RpServices } from './oidc/index.ts';
 export { clientTrustChecksum, clientTrustOf, recordClientTrust } from './tls-trust.ts';
 export * from './route-authentication.ts';
+export { compileProviders, compileRouteAuth, compileStepUp } from './compile.ts';
+export type { CompiledProviders, ProviderEntry } from './compile.ts';

@@ -1,14 +1,15 @@
 // Rule conditions, compiled once into small predicates. Each returns null when it holds, or the reason
 // (from the closed vocabulary) why it does not.
 import { compileAddressSet, canonicalPath } from '../normalize/index.ts';
-import type { RuleConfig } from '../config/index.ts';
+import { ConfigError, type RuleConfig } from '../config/index.ts';
 import type { Identity, Reason } from '../core/index.ts';
-import type { PolicyInput } from './input.ts';
+import type { Condition, PolicyInput } from './input.ts';
+
+export type { Condition };
 import { compileTimeWindow } from './time.ts';
 import { paramsCondition, queryParamsCondition } from './params.ts';
 
 /** null when the condition holds; the reason (and for params, the parameter) when it does not. */
-export type Condition = (input: PolicyInput) => Reason | { reason: Reason; param: string } | null;
 
 export interface ConditionContext {
   /** The route's own path prefix ('' for /): `paths` must lie under it. */
@@ -58,7 +59,7 @@ function claimTest(matcher: NonNullable<RuleConfig['claims']>[string]): (value: 
   return (v) => (Array.isArray(v) ? v.includes(needle) : typeof v === 'string' && typeof needle === 'string' && v.split(' ').includes(needle));
 }
 
-/** Compiles the conditions of one rule; throws TypeError (naming the condition key) on bad values. */
+/** Compiles the conditions of one rule; throws ConfigError (path: the condition key) on bad values. */
 export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Array<{ key: string; test: Condition }> {
   const out: Array<{ key: string; test: Condition }> = [];
   const add = (key: string, test: Condition) => out.push({ key, test });
@@ -66,7 +67,8 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
     try {
       add(key, build());
     } catch (err) {
-      throw Object.assign(new TypeError((err as Error).message), { key });
+      if (err instanceof ConfigError) throw err.within([key]);
+      throw new ConfigError('CFG_BAD_VALUE', [key], (err as Error).message);
     }
   };
 
@@ -210,7 +212,7 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
   if (rule.grant !== undefined) {
     const names = list(rule.grant);
     wrap('grant', () => {
-      for (const n of names) if (!ctx.grants?.has(n)) throw new TypeError(`unknown grant "${n}" (define it under grants)`);
+      for (const n of names) if (!ctx.grants?.has(n)) throw new ConfigError('CFG_UNKNOWN_NAME', [], `unknown grant "${n}" (define it under grants)`);
       return (i) => {
         const id = i.identity;
         if (!id) return 'unauthenticated';

@@ -1,7 +1,9 @@
 // Device inventory: which devices are known, trusted, revoked. Read at load; looked up per request.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { ConfigError, type Config } from '../config/index.ts';
 
 const inventorySchema = z.strictObject({
   devices: z.array(
@@ -30,6 +32,21 @@ export interface DeviceInventory {
   byCertificate(fingerprint256: string): Device | undefined;
 }
 
+export interface CompiledDevices {
+  readonly inventory: DeviceInventory;
+  /** Lower-case device id header, believed only from trusted_proxies. */
+  readonly header: string | undefined;
+}
+
+/** The devices block (reads the inventory file): frozen; throws ConfigError with `path` under `devices`. */
+export function compileDevices(cfg: NonNullable<Config['devices']>, baseDir: string): CompiledDevices {
+  try {
+    return Object.freeze({ inventory: loadDeviceInventory(resolve(baseDir, cfg.inventory)), header: cfg.header?.toLowerCase() });
+  } catch (err) {
+    throw new ConfigError('CFG_BAD_FILE', ['inventory'], (err as Error).message);
+  }
+}
+
 export function loadDeviceInventory(path: string): DeviceInventory {
   const parsed = inventorySchema.safeParse(parse(readFileSync(path, 'utf8')));
   if (!parsed.success) {
@@ -44,5 +61,5 @@ export function loadDeviceInventory(path: string): DeviceInventory {
     ids.set(d.id, device);
     if (d.cert_sha256) certs.set(d.cert_sha256.toUpperCase(), device);
   }
-  return { byId: (id) => ids.get(id), byCertificate: (fp) => certs.get(fp.toUpperCase()) };
+  return Object.freeze({ byId: (id: string) => ids.get(id), byCertificate: (fp: string) => certs.get(fp.toUpperCase()) });
 }

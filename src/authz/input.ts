@@ -1,4 +1,4 @@
-import type { Identity } from '../core/index.ts';
+import type { Identity, Reason } from '../core/index.ts';
 import type { Device } from './devices.ts';
 import type { QueryValues } from '../normalize/index.ts';
 
@@ -25,3 +25,6 @@ export interface PolicyInput {
   /** The request's risk score (0-1), when the route scores risk; undefined otherwise. */
   readonly risk: number | undefined;
 }
+
+/** One compiled rule condition: null when it holds, else why not (and which parameter failed). */
+export type Condition = (input: PolicyInput) => Reason | { reason: Reason; param: string } | null;

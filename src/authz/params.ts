@@ -2,10 +2,8 @@
 // `query_params` a query parameter, to a field of the verified identity. A value holds when it equals the
 // field, or one of its values when the field is a list. A missing field, segment or parameter fails (deny).
 import type { Identity } from '../core/index.ts';
-import type { Condition } from './conditions.ts';
-
-/** An identity field reference as written in config: subject, email, groups or claims.<path>. */
-export const IDENTITY_FIELD = /^(subject|email|groups|claims(\.[^.\s]+)+)$/;
+import { IDENTITY_FIELD } from '../config/index.ts';
+import type { Condition } from './input.ts';
 
 type FieldReader = (id: Identity) => readonly string[] | undefined;
 

@@ -1,7 +1,9 @@
 // A route's policy: deny rules first (any match → deny), then allow rules (any match → allow), else deny.
 // Evaluation short-circuits on the hot path; reasons for every failing allow rule are gathered only on deny.
-import { ConfigPathError, type AuthorizeConfig } from '../config/index.ts';
-import { compileConditions, type Condition, type ConditionContext } from './conditions.ts';
+import { ConfigError, type ConfigReport, type AuthorizeConfig, type Config, type RouteConfig } from '../config/index.ts';
+import { compileConditions, type Condition, type ConditionContext, type MfaSets } from './conditions.ts';
+
+type AuthzConfig = Config['authz'];
 import type { PolicyInput } from './input.ts';
 import type { Decision, RuleReason } from '../core/index.ts';
 
@@ -22,19 +24,16 @@ export interface Policy {
   readonly usesParams: boolean;
 }
 
-/** A rule that cannot be compiled; `path` is relative to the route's `authorize`. */
-export class PolicyError extends ConfigPathError {}
-
 function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], ctx: ConditionContext): CompiledRule[] {
   return rules.map((rule, i) => {
     let conditions;
     try {
       conditions = compileConditions(rule, kind === 'deny' ? { ...ctx, inDeny: true } : ctx);
     } catch (err) {
-      throw new PolicyError((err as Error).message, [kind, i, (err as { key?: string }).key ?? '']);
+      throw err instanceof ConfigError ? err.within([kind, i]) : err;
     }
-    if (conditions.length === 0) throw new PolicyError('a rule needs at least one condition (use authenticated: true)', [kind, i]);
-    if (kind === 'allow' && rule.risk_above !== undefined) throw new PolicyError('risk_above is a deny-rule condition', [kind, i, 'risk_above']);
+    if (conditions.length === 0) throw new ConfigError('CFG_BAD_VALUE', [kind, i], 'a rule needs at least one condition (use authenticated: true)');
+    if (kind === 'allow' && rule.risk_above !== undefined) throw new ConfigError('CFG_BAD_VALUE', [kind, i, 'risk_above'], 'risk_above is a deny-rule condition');
     const label = rule.name ?? `${kind}[${i}]`;
     const matched: RuleReason[] = [{ rule: label, reason: kind === 'deny' ? 'deny-rule-matched' : 'rule-matched' }];
     if (rule.risk_above !== undefined) matched.push({ rule: label, reason: 'risk-too-high' });
@@ -57,10 +56,16 @@ function failures(rule: CompiledRule, input: PolicyInput): RuleReason[] {
   return out;
 }
 
+/** authz.mfa as sets (policy, step-up and metrics read them). Frozen holder; the sets are never changed. */
+export function compileMfa(cfg: AuthzConfig['mfa']): MfaSets {
+  return Object.freeze({ amr: new Set(cfg.amr), acr: new Set(cfg.acr) });
+}
+
+/** Throws ConfigError with `path` relative to the route's `authorize`. Frozen (state lives in closures). */
 export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Policy {
   const deny = compileRules('deny', cfg.deny, ctx);
   const allow = compileRules('allow', cfg.allow, ctx);
-  return {
+  return Object.freeze<Policy>({
     allowRules: allow.length,
     denyRules: deny.length,
     usesParams: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'params' || c.key === 'query_params')),
@@ -74,5 +79,28 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
       const reasons = allow.flatMap((r) => failures(r, input));
       return { allow: false, rule: undefined, reasons: reasons.length ? reasons : [{ rule: '-', reason: 'no-allow-rule' }] };
     },
-  };
+  });
+}
+
+/**
+ * A route's authorize block (null: none); reports with `path` relative to the route. `devices`: whether
+ * devices.inventory is configured (the device condition needs it).
+ */
+export function compileRoutePolicy(r: RouteConfig, ctx: ConditionContext, devices: boolean, report: ConfigReport): Policy | null {
+  let policy: Policy | null = null;
+  if (r.authorize !== undefined) {
+    try {
+      policy = compilePolicy(r.authorize, ctx);
+      if (policy.allowRules === 0) report(new ConfigError('CFG_BAD_VALUE', ['authorize', 'allow'], 'at least one allow rule is needed (nothing would ever be allowed)'));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      report(err.within(['authorize']));
+    }
+  } else if (r.authenticate !== undefined) {
+    const message = 'a route with authenticate needs authorize (allow: [{ authenticated: true }] means any verified identity)';
+    report(new ConfigError('CFG_CONFLICT', ['authenticate'], message));
+  }
+  const usesDevice = [...(r.authorize?.allow ?? []), ...(r.authorize?.deny ?? [])].some((rule) => rule.device !== undefined);
+  if (usesDevice && !devices) report(new ConfigError('CFG_CONFLICT', ['authorize'], 'the device condition needs devices.inventory'));
+  return policy;
 }

@@ -1,7 +1,11 @@
 // Field-level checks shared by the schema (so one `validate` run reports every bad value at once, next to
 // the other schema errors) and by compile (which turns the same values into runtime objects).
-import { compileAddressSet, canonicalPath } from '../normalize/index.ts';
-import { parseTemplate } from '../routing/index.ts';
+// Only node: built-ins and src/core/ (syntax shared with the steps): config/ imports no step folder.
+import { parseCidr, canonicalPath, parseTemplate } from '../core/index.ts';
+import { ConfigError } from './errors.ts';
+
+/** An identity field reference as written in config: subject, email, groups or claims.<path>. */
+export const IDENTITY_FIELD = /^(subject|email|groups|claims(\.[^.\s]+)+)$/;
 
 export const HOST_PATTERN = /^(\*\.)?[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*$/;
 
@@ -30,7 +34,7 @@ export function upstreamUrlProblem(text: string): string | undefined {
 /** undefined for an address or CIDR such as 10.0.0.0/8, ::1, fd00::/8. */
 export function cidrProblem(entry: string): string | undefined {
   try {
-    compileAddressSet([entry]);
+    parseCidr(entry);
     return undefined;
   } catch (err) {
     return (err as Error).message;
@@ -76,3 +80,4 @@ export function identityPrefixProblem(prefix: string): string | undefined {
   if (name !== undefined) return `identity header prefix "${prefix}" would strip the standard header ${name}`;
   return undefined;
 }
+

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { ConfigError, formatPath, type ConfigProblem } from './errors.ts';
+import { ConfigError, formatPath, type ConfigErrorCode, type ConfigProblem, type KeyPath } from './errors.ts';
+import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { resolveReferences } from './secrets.ts';
 
@@ -23,7 +24,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     text = readFileSync(absolute, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'read error';
-    throw new ConfigError([{ file, path: '', message: `cannot read config file (${code})` }]);
+    throw ConfigError.of([problem(file, 'CFG_BAD_FILE', [], `cannot read config file (${code})`)]);
   }
   return parseConfigText(text, file, dirname(absolute), env);
 }
@@ -35,10 +36,11 @@ export function parseConfigText(text: string, file: string, baseDir: string, env
   for (const e of doc.errors) {
     const pos = lineCounter.linePos(e.pos[0]);
     // A duplicate key names its path (the second occurrence is the one reported); syntax errors have none.
-    const path = e.code === 'DUPLICATE_KEY' ? formatPath(keyPathAt(doc.contents, e.pos[0]) ?? []) : '';
-    problems.push({ file, path, message: e.message.split('\n')[0] ?? e.message, line: pos.line, col: pos.col });
+    const duplicate = e.code === 'DUPLICATE_KEY';
+    const path = duplicate ? (keyPathAt(doc.contents, e.pos[0]) ?? []) : [];
+    problems.push(problem(file, duplicate ? 'CFG_DUPLICATE' : 'CFG_SYNTAX', path, e.message.split('\n')[0] ?? e.message, pos));
   }
-  if (problems.length > 0) throw new ConfigError(sortProblems(problems));
+  if (problems.length > 0) throw ConfigError.of(sortProblems(problems));
 
   const locate = makeLocator(doc, lineCounter);
   const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
@@ -50,7 +52,7 @@ export function parseConfigText(text: string, file: string, baseDir: string, env
     { env, baseDir },
     (path, message) => {
       unresolved.add(formatPath(path));
-      problems.push({ file, path: formatPath(path), message, ...locate(path) });
+      problems.push(problem(file, 'CFG_BAD_REFERENCE', path, message, locate(path)));
     },
     (path, original, value) => references.set(formatPath(path), { original, value }),
   );
@@ -63,30 +65,40 @@ export function parseConfigText(text: string, file: string, baseDir: string, env
   };
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      let path: PropertyKey[] = [...issue.path];
-      let message = issue.message;
-      // A value whose reference failed was already reported: the unresolved text is no value to check.
-      if (unresolved.has(formatPath(path))) continue;
-      if (issue.code === 'unrecognized_keys') {
-        // Point at the unknown key itself, which is what the operator has to delete.
-        for (const key of issue.keys) {
-          path = [...issue.path, key];
-          problems.push({ file, path: formatPath(path), message: 'unknown key', ...locate(path, true) });
-        }
-        continue;
-      }
-      // zod does not report the input value: a key that is absent from the document is "missing",
-      // anything else is a wrong value (reported at the value; a null value at its key).
-      if (issue.code === 'custom') message = issue.message;
-      else if (isMissing(resolved, path)) message = 'required key is missing';
-      else if (issue.code === 'invalid_union') message = unionMessage(issue.errors) ?? message;
-      else message = message.replace(/^Invalid (input|option): /, '');
-      problems.push({ file, path: formatPath(path), message: redact(formatPath(path), message), ...locate(path) });
-    }
+    const where = { file, resolved, unresolved, locate, redact };
+    for (const issue of parsed.error.issues) problems.push(...issueProblems(issue, where));
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(sortProblems(problems));
+  if (problems.length > 0 || !parsed.success) throw ConfigError.of(sortProblems(problems));
   return { file, baseDir, config: parsed.data, locate, redact };
+}
+
+/** A located problem (path '' and keyPath [] for the document as a whole). */
+export function problem(file: string, code: ConfigErrorCode, keyPath: KeyPath, message: string, at: { line?: number; col?: number } = {}): ConfigProblem {
+  return { file, path: formatPath(keyPath), message, code, keyPath, ...at };
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** The problems one zod issue stands for, with their codes (a custom issue may carry its code in params). */
+function issueProblems(
+  issue: Issue,
+  where: { file: string; resolved: unknown; unresolved: ReadonlySet<string>; locate: LoadedConfig['locate']; redact: (path: string, message: string) => string },
+): ConfigProblem[] {
+  const { file, locate } = where;
+  const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
+  // A value whose reference failed was already reported: the unresolved text is no value to check.
+  if (where.unresolved.has(formatPath(path))) return [];
+  // Point an unknown key at the key itself, which is what the operator has to delete.
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => problem(file, 'CFG_UNKNOWN_KEY', [...path, key], 'unknown key', locate([...path, key], true)));
+  // zod does not report the input value: a key that is absent from the document is "missing",
+  // anything else is a wrong value (reported at the value; a null value at its key).
+  let code: ConfigErrorCode = 'CFG_BAD_VALUE';
+  let message = issue.message;
+  if (issue.code === 'custom') code = (issue.params?.['code'] as ConfigErrorCode | undefined) ?? code;
+  else if (isMissing(where.resolved, path)) [code, message] = ['CFG_MISSING_KEY', 'required key is missing'];
+  else if (issue.code === 'invalid_union') message = unionMessage(issue.errors) ?? message;
+  else message = message.replace(/^Invalid (input|option): /, '');
+  return [problem(file, code, path, where.redact(formatPath(path), message), locate(path))];
 }
 
 function makeLocator(doc: Document, lineCounter: LineCounter) {
@@ -115,10 +127,10 @@ function makeLocator(doc: Document, lineCounter: LineCounter) {
 
 function resolveTree(
   value: unknown,
-  path: PropertyKey[],
+  path: (string | number)[],
   source: { env: NodeJS.ProcessEnv; baseDir: string },
-  report: (path: PropertyKey[], message: string) => void,
-  resolvedAt: (path: PropertyKey[], original: string, value: string) => void,
+  report: (path: (string | number)[], message: string) => void,
+  resolvedAt: (path: (string | number)[], original: string, value: string) => void,
 ): unknown {
   if (typeof value === 'string') {
     try {
@@ -166,10 +178,10 @@ function isMissing(root: unknown, path: ReadonlyArray<PropertyKey>): boolean {
 }
 
 /** The key path of the map key that starts at `offset` (for duplicate-key errors). */
-function keyPathAt(node: unknown, offset: number, path: PropertyKey[] = []): PropertyKey[] | undefined {
+function keyPathAt(node: unknown, offset: number, path: (string | number)[] = []): (string | number)[] | undefined {
   if (isMap(node)) {
     for (const pair of node.items) {
-      const key = isScalar(pair.key) ? (pair.key.value as PropertyKey) : String(pair.key);
+      const key = isScalar(pair.key) ? (pair.key.value as string | number) : String(pair.key);
       if (isNode(pair.key) && pair.key.range?.[0] === offset) return [...path, key];
       const found = keyPathAt(pair.value, offset, [...path, key]);
       if (found) return found;

@@ -1,5 +1,7 @@
 // Trusted-proxy address sets, built once at load with node:net's BlockList.
 import { BlockList, isIP } from 'node:net';
+import { parseCidr } from '../core/index.ts';
+import { ConfigError } from '../config/index.ts';
 
 export interface AddressSet {
   has(address: string): boolean;
@@ -11,24 +13,28 @@ export function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
+/** trusted_proxies as an address set; throws ConfigError with `path` [index] for a bad entry. Frozen. */
+export function compileTrustedProxies(cidrs: readonly string[]): AddressSet {
+  cidrs.forEach((entry, i) => {
+    try {
+      parseCidr(entry);
+    } catch (err) {
+      throw new ConfigError('CFG_BAD_VALUE', [i], (err as Error).message);
+    }
+  });
+  return compileAddressSet(cidrs);
+}
+
 /** Throws a TypeError naming the first bad entry; `10.0.0.0/8`, `::1`, `fd00::/8`, `127.0.0.1` all work. */
 export function compileAddressSet(cidrs: readonly string[]): AddressSet {
   const list = new BlockList();
   for (const entry of cidrs) {
-    const [addr = '', bits, extra] = entry.split('/');
-    const family = isIP(addr);
-    if (family === 0 || extra !== undefined) throw new TypeError(`invalid CIDR "${entry}"`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (bits === undefined) {
-      list.addAddress(addr, type);
-      continue;
-    }
-    const prefix = Number(bits);
-    if (!/^\d{1,3}$/.test(bits) || prefix > (family === 4 ? 32 : 128)) throw new TypeError(`invalid prefix length in "${entry}"`);
-    list.addSubnet(addr, prefix, type);
+    const { address, prefix, type } = parseCidr(entry);
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, prefix, type);
   }
   const empty = cidrs.length === 0;
-  return {
+  return Object.freeze({
     empty,
     has(address: string): boolean {
       if (empty) return false;
@@ -36,7 +42,7 @@ export function compileAddressSet(cidrs: readonly string[]): AddressSet {
       const family = isIP(plain);
       return family !== 0 && list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
     },
-  };
+  });
 }
 
 /**

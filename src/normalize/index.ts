@@ -7,3 +7,4 @@ export { parseQuery } from './query.ts';
 export type { QueryValues } from './query.ts';
 export { canonicalPath, canonicalTarget } from './target.ts';
 export * from './normalizer.ts';
+export { compileTrustedProxies } from './cidr.ts';

@@ -1,33 +1,27 @@
-// Compile a validated Config into immutable runtime objects. Runs at load and on reload, never per request.
-import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
-import { resolve } from 'node:path';
-import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator, clientTrustChecksum, createRelyingParty, type RelyingParty, type RpServices } from '../authn/index.ts';
-import { loadDeviceInventory, type DeviceInventory, compilePolicy, PolicyError, type MfaSets } from '../authz/index.ts';
-import { compileAddressSet, type AddressSet, canonicalPath } from '../normalize/index.ts';
-import { compileCors, compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
-import { createAssertionSigner, generatedAssertionKey, loadAssertionKey, type AssertionSigner, defaultHeaderNames, type IdentityHeaderNames, compileUpstream } from '../proxy/index.ts';
-import { compileGrants, type CompiledGrant } from '../state/index.ts';
-import { type HostMatcher, createRouter, type Router, parseTemplate, type PathTemplate } from '../routing/index.ts';
+// The config compiler: calls every step's compiler (each in its step's folder) and assembles the frozen
+// CompiledConfig that the request path reads. Runs at load and on reload, never per request. Every
+// problem is gathered (located in the file) and thrown together as one ConfigError.
+import { compileProviders, type ProviderEntry, type RelyingParty, type RpServices } from '../authn/index.ts';
+import { type MfaSets, compileDevices, type CompiledDevices, compileMfa } from '../authz/index.ts';
+import { crossKeyProblems, CONFIG_INVALID, ConfigError, formatPath, type ConfigProblem, type ConfigReport, freezeData, type LoadedConfig, type Config } from '../config/index.ts';
+import { compileAddressSet, compileTrustedProxies, type AddressSet } from '../normalize/index.ts';
+import { compileAssertion, type AssertionSigner, customIdentityHeaders } from '../proxy/index.ts';
+import { compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
+import { compileRisk, type RiskSettings } from '../risk/index.ts';
+import { createRouter, type Router } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
-import { compileRouteValidator } from '../validate/index.ts';
-import { compileRisk, RiskConfigError, type RiskSettings } from '../risk/index.ts';
-import { HOST_PATTERN } from '../config/checks.ts';
-import { ConfigError, formatPath, type ConfigProblem } from '../config/errors.ts';
-import type { LoadedConfig } from '../config/load.ts';
-import type { Config, RouteConfig } from '../config/schema.ts';
+import { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
+import { compileGrants, type CompiledGrant } from '../state/index.ts';
+import { attempt, compileRoutes } from './compile-route.ts';
 
-export interface TlsMaterial {
-  readonly cert: string;
-  readonly key: string;
-  readonly ca: string | undefined;
-  readonly crl: string | undefined;
-  readonly clientAuth: 'none' | 'optional' | 'require';
-  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
-  /** Checksum of ca + crl: which client-verification material this config trusts (authn/tls-trust.ts). */
-  readonly clientTrust: string | undefined;
-}
 
+/**
+ * Frozen, and so is every compiled part (deep where it is plain data, e.g. `config`). Not frozen, because
+ * they hold live state or are containers a freeze cannot protect: the `providers` and `grants` Maps
+ * (authenticators with JWKS and token caches), `rp` (sessions, stores), `assertion` (signature cache),
+ * `router` (its lookup tables), `risk.geo` (the GeoIP reader), the route validators, and Sets such as
+ * `mfa.amr` or a route's `dropHeaders` (never changed after compile).
+ */
 export interface CompiledConfig {
   readonly source: LoadedConfig;
   readonly config: Config;
@@ -38,11 +32,11 @@ export interface CompiledConfig {
   readonly identityPrefix: string;
   /** What counts as a multi-factor login (authz.mfa), as sets: policy, step-up and metrics read this. */
   readonly mfa: MfaSets;
-  readonly providers: ReadonlyMap<string, { checksum: string; authenticator: Authenticator }>;
+  readonly providers: ReadonlyMap<string, ProviderEntry>;
   readonly assertion: AssertionSigner | null;
   /** The OIDC relying party, when any provider is type oidc. */
   readonly rp: RelyingParty | null;
-  readonly devices: { inventory: DeviceInventory; header: string | undefined } | null;
+  readonly devices: CompiledDevices | null;
   /** Risk scoring settings (and the GeoIP database); null when nothing uses risk. */
   readonly risk: RiskSettings | null;
   /** Security headers for answers that belong to no route (problems, reserved paths). */
@@ -61,368 +55,67 @@ export interface CompileOptions {
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
 
-/** Headers that carry framing, routing, client address or credentials: never an identity header. */
-function isReservedHeader(lower: string): boolean {
-  return (
-    /^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|expect|content-length|content-type|content-encoding|authorization|cookie|set-cookie|forwarded|x-request-id|x-real-ip|via)$/.test(lower) ||
-    lower.startsWith('x-forwarded-') ||
-    lower.startsWith('proxy-') ||
-    lower.startsWith('sec-')
-  );
+const NO_SECURITY_HEADERS: SecurityHeaderSet = Object.freeze({ flat: [], names: new Set<string>(), keepUpstream: new Set<string>() });
+
+/** Turns ConfigErrors (path from the config root) into problems located in the file, redacted, in order. */
+function problemSink(source: LoadedConfig): { problems: ConfigProblem[]; report: ConfigReport } {
+  const problems: ConfigProblem[] = [];
+  const report: ConfigReport = (err, silent) => {
+    if (silent) return;
+    const { code: c, path: keyPath } = err;
+    if (c === CONFIG_INVALID) {
+      problems.push(...err.problems); // already located (a whole file's problems)
+      return;
+    }
+    if (err.external) {
+      const { file, line } = err.external;
+      problems.push({ file, path: '', message: err.message, code: c, keyPath: [], ...(line ? { line, col: 1 } : {}) });
+      return;
+    }
+    const path = formatPath(keyPath);
+    const message = source.redact?.(path, err.message) ?? err.message;
+    problems.push({ file: source.file, path, message, code: c, keyPath, ...source.locate(keyPath) });
+  };
+  return { problems, report };
 }
 
-const NO_SECURITY_HEADERS: SecurityHeaderSet = { flat: [], names: new Set(), keepUpstream: new Set() };
-
 export function compileConfig(source: LoadedConfig, options: CompileOptions = {}): CompiledConfig {
-  const { config, file, baseDir, locate } = source;
-  const problems: ConfigProblem[] = [];
-  const report = (path: PropertyKey[], message: string) =>
-    problems.push({ file, path: formatPath(path), message: source.redact?.(formatPath(path), message) ?? message, ...locate(path) });
-
-  let trustedProxies: AddressSet = compileAddressSet([]);
-  config.trusted_proxies.forEach((cidr, i) => {
-    try {
-      compileAddressSet([cidr]);
-    } catch (err) {
-      report(['trusted_proxies', i], (err as Error).message);
-    }
-  });
-  if (problems.length === 0) trustedProxies = compileAddressSet(config.trusted_proxies);
-
-  let tls: TlsMaterial | null = null;
-  if (config.listen.tls) {
-    const t = config.listen.tls;
-    const read = (key: 'cert' | 'key' | 'client_ca' | 'crl', p: string | undefined) => {
-      if (p === undefined) return undefined;
-      try {
-        return readFileSync(resolve(baseDir, p), 'utf8');
-      } catch (err) {
-        report(['listen', 'tls', key], `cannot read ${p} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-        return undefined;
-      }
-    };
-    const cert = read('cert', t.cert);
-    const key = read('key', t.key);
-    const ca = read('client_ca', t.client_ca);
-    const crl = read('crl', t.crl);
-    if (t.crl !== undefined && t.client_ca === undefined) report(['listen', 'tls', 'crl'], 'crl needs listen.tls.client_ca');
-    if (t.client_auth !== 'none' && t.client_ca === undefined) {
-      report(['listen', 'tls', 'client_auth'], 'client_auth needs listen.tls.client_ca');
-    }
-    if (cert !== undefined && key !== undefined) {
-      try {
-        // Parse now, so a bad certificate, key or CRL is a located config error, not a crash at listen().
-        createSecureContext({ cert, key, ...(ca ? { ca } : {}), ...(crl ? { crl } : {}) });
-        tls = { cert, key, ca, crl, clientAuth: t.client_auth, minVersion: t.min_version, clientTrust: clientTrustChecksum(ca, crl) };
-      } catch (err) {
-        report(['listen', 'tls'], `TLS material is invalid: ${(err as Error).message}`);
-      }
-    }
-  }
-
+  const { config, baseDir } = source;
+  const { problems, report } = problemSink(source);
+  const trustedProxies = attempt(report, ['trusted_proxies'], () => compileTrustedProxies(config.trusted_proxies)) ?? compileAddressSet([]);
+  const tls = config.listen.tls ? compileTlsMaterial(config.listen.tls, baseDir, (e) => report(e.within(['listen', 'tls']))) : null;
+  const { previous } = options;
+  const providerOptions = { previous: previous?.providers, services: options.services, clientTrust: tls?.clientTrust, onEvent: options.onEvent };
+  const providers = compileProviders(config, baseDir, providerOptions, report);
   const warnings: string[] = [];
-  const providers = new Map<string, { checksum: string; authenticator: Authenticator }>();
-  const broken = new Set<string>(); // already reported: routes naming them get no second error
-  let rp: RelyingParty | null = null;
-  try {
-    rp = createRelyingParty(config, baseDir, options.services ?? { redis: null, cache: new Map() });
-  } catch (err) {
-    const path = (err as { path?: PropertyKey[] }).path ?? ['session'];
-    report(path, (err as Error).message);
-    for (const [name, cfg] of Object.entries(config.identity_providers)) if (cfg.type === 'oidc') broken.add(name);
-  }
-  for (const [name, cfg] of Object.entries(config.identity_providers)) {
-    if (cfg.type === 'oidc') {
-      const a = rp?.authenticators.get(name);
-      if (a) providers.set(name, { checksum: '', authenticator: a });
-      continue;
-    }
-    // An mtls provider (and its per-connection identity cache) is rebuilt when the client CA or CRL changes.
-    const checksum = providerChecksum(cfg, baseDir) + (cfg.type === 'mtls' ? `:${tls?.clientTrust ?? ''}` : '');
-    const reused = options.previous?.providers.get(name);
-    if (reused && reused.checksum === checksum) {
-      providers.set(name, reused);
-      continue;
-    }
-    try {
-      const authenticator = buildAuthenticator(name, cfg, {
-        baseDir,
-        clientCaConfigured: config.listen.tls?.client_ca !== undefined,
-        clientTrust: tls?.clientTrust,
-        onEvent: options.onEvent ?? (() => undefined),
-      });
-      providers.set(name, { checksum, authenticator });
-    } catch (err) {
-      report(['identity_providers', name], (err as Error).message);
-      broken.add(name);
-    }
-  }
+  const assertion = compileAssertion(config, baseDir, (e) => report(e.within(['identity_headers'])), (w) => warnings.push(w));
+  const devicesCfg = config.devices;
+  const devices = devicesCfg ? (attempt(report, ['devices'], () => compileDevices(devicesCfg, baseDir)) ?? null) : null;
+  const risk = attempt(report, [], () => compileRisk(config, baseDir, previous?.risk ?? null)) ?? null;
+  for (const err of crossKeyProblems(config)) report(err);
+  const security = attempt(report, ['security_headers'], () => compileSecurityHeaders(config.security_headers, undefined)) ?? NO_SECURITY_HEADERS;
+  const mfa = compileMfa(config.authz.mfa);
+  const grants = compileGrants(config, providers.providers, report);
+  const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, risk };
+  const routes = compileRoutes(routeContext, report);
 
-  let assertion: AssertionSigner | null = null;
-  const ih = config.identity_headers;
-  if (ih.assertion || config.routes.some((r) => r.identity_headers.assertion === true)) {
-    try {
-      let key;
-      if (ih.assertion_key !== undefined) key = loadAssertionKey(readFileSync(resolve(baseDir, ih.assertion_key), 'utf8'));
-      else {
-        key = generatedAssertionKey();
-        warnings.push('identity_headers.assertion_key is not set: using a key generated at start (upstreams must refetch the JWKS after a restart)');
-      }
-      assertion = createAssertionSigner(key, ih.issuer, Math.min(60, Math.max(1, Math.round(ih.assertion_ttl / 1000))));
-    } catch (err) {
-      report(['identity_headers', 'assertion_key'], (err as Error).message);
-    }
-  }
-  if (ih.assertion_ttl > 60_000) report(['identity_headers', 'assertion_ttl'], 'assertion_ttl may be at most 60s');
-
-  let devices: CompiledConfig['devices'] = null;
-  if (config.devices) {
-    try {
-      devices = { inventory: loadDeviceInventory(resolve(baseDir, config.devices.inventory)), header: config.devices.header?.toLowerCase() };
-    } catch (err) {
-      report(['devices', 'inventory'], (err as Error).message);
-    }
-  }
-  let risk: RiskSettings | null = null;
-  try {
-    risk = compileRisk(config, baseDir, options.previous?.risk ?? null);
-  } catch (err) {
-    if (!(err instanceof RiskConfigError)) throw err;
-    report(err.path, err.message);
-  }
-  if (config.log.audit_chain && config.log.audit === 'stdout') report(['log', 'audit_chain'], 'audit_chain needs log.audit to be a file path');
-  if (config.rate_limits.pre_auth && config.rate_limits.pre_auth.per !== 'ip') {
-    report(['rate_limits', 'pre_auth', 'per'], 'pre_auth limits run before authentication: per must be ip');
-  }
-  let globalSecurity: SecurityHeaderSet = NO_SECURITY_HEADERS;
-  try {
-    globalSecurity = compileSecurityHeaders(config.security_headers, undefined);
-  } catch (err) {
-    report(['security_headers'], (err as Error).message);
-  }
-  const mfa = { amr: new Set(config.authz.mfa.amr), acr: new Set(config.authz.mfa.acr) };
-  const grants = compileGrants(config, providers, report);
-  const grantNames = new Set(grants.keys());
-
-  const names = new Set<string>();
-  const routes: CompiledRoute[] = [];
-  const prefix = config.identity_headers.prefix;
-  const customNames = new Set<string>();
-  for (const r of config.routes) {
-    for (const n of [r.identity_headers.user, r.identity_headers.email, r.identity_headers.groups, r.identity_headers.method, r.identity_headers.spiffe_id]) {
-      if (n !== undefined && !n.toLowerCase().startsWith(prefix.toLowerCase())) customNames.add(n.toLowerCase());
-    }
-  }
-  config.routes.forEach((r, index) => {
-    if (names.has(r.name)) report(['routes', index, 'name'], `duplicate route name "${r.name}"`);
-    names.add(r.name);
-    const at = (path: PropertyKey[], msg: string) => report(['routes', index, ...path], msg);
-    const route = compileRoute(r, index, baseDir, at);
-    if (!route) return;
-    const auth = compileRouteAuth(r, providers, broken, customNames, prefix, ih.assertion, at);
-    let policy: CompiledRoute['policy'] = null;
-    if (r.authorize !== undefined) {
-      try {
-        policy = compilePolicy(r.authorize, { routePath: route.path, mfa, grants: grantNames, routeParams: route.template?.names ?? [] });
-        if (policy.allowRules === 0) at(['authorize', 'allow'], 'at least one allow rule is needed (nothing would ever be allowed)');
-      } catch (err) {
-        if (err instanceof PolicyError) at(['authorize', ...err.path.filter((k) => k !== '')], err.message);
-        else throw err;
-      }
-    } else if (r.authenticate !== undefined) {
-      at(['authenticate'], 'a route with authenticate needs authorize (allow: [{ authenticated: true }] means any verified identity)');
-    }
-    const usesDevice = [...(r.authorize?.allow ?? []), ...(r.authorize?.deny ?? [])].some((rule) => rule.device !== undefined);
-    if (usesDevice && !config.devices) at(['authorize'], 'the device condition needs devices.inventory');
-    let security = globalSecurity;
-    try {
-      if (r.security_headers) security = compileSecurityHeaders(config.security_headers, r.security_headers);
-    } catch (err) {
-      at(['security_headers'], (err as Error).message);
-    }
-    const cors = r.cors ? compileCors(r.cors) : null;
-    const validator = r.validate ? compileRouteValidator(r.validate, route, r.mode, baseDir, at, problems) : null;
-    const riskRule = (r.authorize?.deny ?? []).some((rule) => rule.risk_above !== undefined);
-    if (r.public && (riskRule || r.step_up?.when)) at(['public'], 'risk_above needs an authenticated route (there is no subject to score)');
-    const scoresRisk = !r.public && risk !== null && (riskRule || r.step_up?.when !== undefined || risk.allRoutes);
-    if (auth) routes.push({ ...route, ...auth, policy, mode: r.mode, security, cors, onStateError: r.on_state_error, validator, scoresRisk });
-  });
-
-  if (problems.length > 0) throw new ConfigError(problems);
-  return {
-    source,
-    config,
+  if (problems.length > 0) throw ConfigError.of(problems);
+  return Object.freeze({
+    source: Object.isFrozen(source) ? source : Object.freeze({ ...source }),
+    config: freezeData(config),
     mfa,
     routes,
     router: createRouter(routes),
     trustedProxies,
     tls,
     identityPrefix: config.identity_headers.prefix.toLowerCase(),
-    providers,
+    providers: providers.providers,
     assertion,
-    rp,
+    rp: providers.rp,
     devices,
     risk,
-    security: globalSecurity,
-    warnings,
+    security,
+    warnings: Object.freeze(warnings),
     grants,
-  };
-}
-
-type RouteAuthPart = Pick<
-  CompiledRoute,
-  'authenticate' | 'providerNames' | 'identityHeaders' | 'assertion' | 'dropHeaders' | 'passToken' | 'loginProviders' | 'stepUp'
->;
-
-function compileRouteAuth(
-  r: RouteConfig,
-  providers: ReadonlyMap<string, { authenticator: Authenticator }>,
-  broken: ReadonlySet<string>,
-  customNames: ReadonlySet<string>,
-  prefix: string,
-  assertionDefault: boolean,
-  report: (path: PropertyKey[], message: string) => void,
-): RouteAuthPart | undefined {
-  let ok = true;
-  if (r.public && r.authenticate !== undefined) {
-    report(['public'], 'a public route cannot also list authenticate (public skips authentication)');
-    ok = false;
-  }
-  const list: Authenticator[] = [];
-  (r.authenticate ?? []).forEach((name, i) => {
-    const p = providers.get(name);
-    if (p === undefined) {
-      if (!broken.has(name)) report(['authenticate', i], `unknown identity provider "${name}"`);
-      ok = false;
-    } else list.push(p.authenticator);
   });
-  const defaults = defaultHeaderNames(prefix);
-  const h = r.identity_headers;
-  const identityHeaders: IdentityHeaderNames = {
-    user: h.user ?? defaults.user,
-    email: h.email ?? defaults.email,
-    groups: h.groups ?? defaults.groups,
-    method: h.method ?? defaults.method,
-    spiffeId: h.spiffe_id ?? defaults.spiffeId,
-    assertion: defaults.assertion,
-  };
-  // Custom names outside the prefix are not covered by the normalize strip: every route drops every
-  // route's custom names (a client must not reach the same upstream with them through a public route).
-  const drop = new Set<string>(customNames);
-  const seen = new Map<string, string>();
-  for (const [field, name] of Object.entries(identityHeaders)) {
-    const lower = name.toLowerCase();
-    if (isReservedHeader(lower)) {
-      report(['identity_headers', field === 'spiffeId' ? 'spiffe_id' : field], `"${name}" is a reserved header and cannot carry identity`);
-      ok = false;
-    }
-    const other = seen.get(lower);
-    if (other !== undefined) {
-      report(['identity_headers', field === 'spiffeId' ? 'spiffe_id' : field], `"${name}" is already used for ${other}`);
-      ok = false;
-    }
-    seen.set(lower, field);
-  }
-  if (list.length > 0 && !h.pass_token) for (const p of list) for (const c of p.consumes) drop.add(c);
-  if (list.length > 0 && h.pass_token) for (const p of list) for (const c of p.consumes) if (c !== 'authorization') drop.add(c);
-  // Every caller is held to step_up (browsers are sent to log in again, others get a 401): a route whose
-  // providers can never carry acr/auth_time (only API keys or certificates) could never be passed.
-  if (r.step_up && r.step_up.when === undefined && !list.some((p) => p.type === 'oidc' || p.type === 'jwt')) {
-    report(['step_up'], 'step_up needs an oidc or jwt provider in authenticate (API keys and certificates carry no acr or auth_time)');
-    ok = false;
-  }
-  if (!ok) return undefined;
-  return {
-    authenticate: list.length > 0 ? createRouteAuthentication(list) : null,
-    providerNames: list.map((p) => p.name),
-    identityHeaders,
-    assertion: h.assertion ?? assertionDefault,
-    dropHeaders: drop,
-    passToken: h.pass_token,
-    loginProviders: list.filter((p) => p.type === 'oidc').map((p) => p.name),
-    stepUp: r.step_up
-      ? {
-          acr: r.step_up.acr ?? (r.step_up.when ? 'mfa' : undefined),
-          maxAgeS: r.step_up.max_age === undefined ? undefined : Math.round(r.step_up.max_age / 1000),
-          riskAbove: r.step_up.when?.risk_above,
-        }
-      : null,
-  };
-}
-
-function compileRoute(
-  r: RouteConfig,
-  index: number,
-  baseDir: string,
-  report: (path: PropertyKey[], message: string) => void,
-): CompiledRoute | undefined {
-  let ok = true;
-  const fail = (path: PropertyKey[], message: string) => {
-    ok = false;
-    report(path, message);
-  };
-
-  let hosts: HostMatcher | null = null;
-  if (r.match.host !== undefined) {
-    const list = Array.isArray(r.match.host) ? r.match.host : [r.match.host];
-    const exact: string[] = [];
-    const wildcard: string[] = [];
-    list.forEach((h, i) => {
-      const lower = h.toLowerCase().replace(/\.$/, '');
-      const path = Array.isArray(r.match.host) ? ['match', 'host', i] : ['match', 'host'];
-      if (!HOST_PATTERN.test(lower)) fail(path, `invalid host pattern "${h}" (exact name or *.example.com)`);
-      else if (lower.startsWith('*.')) wildcard.push(lower.slice(1));
-      else exact.push(lower);
-    });
-    hosts = { exact, wildcard };
-  }
-
-  let path = '';
-  let exact = false;
-  let template: PathTemplate | null = null;
-  const rawPath = r.match.path.startsWith('=') ? ((exact = true), r.match.path.slice(1)) : r.match.path;
-  try {
-    const canonical = canonicalPath(rawPath);
-    if (canonical.path !== canonical.matchPath) throw new Error('route paths may not contain ;parameters');
-    path = exact ? canonical.path : canonical.path.replace(/\/$/, '');
-    template = parseTemplate(path) ?? null;
-  } catch (err) {
-    fail(['match', 'path'], `invalid path: ${(err as { detail?: string }).detail ?? (err as Error).message}`);
-  }
-
-  let upstream;
-  try {
-    upstream = compileUpstream(r.upstream, baseDir);
-  } catch (err) {
-    const message = (err as Error).message;
-    fail(['upstream', /upstream\.tls|cannot read/.test(message) ? 'tls' : 'url'], message);
-  }
-
-  if (!ok || upstream === undefined) return undefined;
-  return {
-    authenticate: null,
-    providerNames: [],
-    identityHeaders: defaultHeaderNames('X-ZT-'),
-    assertion: false,
-    dropHeaders: new Set<string>(),
-    passToken: false,
-    loginProviders: [],
-    stepUp: null,
-    policy: null,
-    mode: r.mode,
-    security: NO_SECURITY_HEADERS,
-    cors: null,
-    onStateError: r.on_state_error,
-    index,
-    name: r.name,
-    hosts,
-    path,
-    exact,
-    template,
-    validator: null,
-    methods: r.match.methods ? new Set(r.match.methods) : null,
-    upstream,
-    public: r.public,
-    websocket: r.websocket,
-  };
 }

@@ -4,4 +4,5 @@ export type { CompiledRoute } from './route.ts';
 export { createUpgradeHandler } from './upgrade.ts';
 export type { RuntimeHandle, RuntimeState } from './state.ts';
 export { compileConfig } from './compile.ts';
-export type { CompileOptions, CompiledConfig, TlsMaterial } from './compile.ts';
+export type { CompileOptions, CompiledConfig } from './compile.ts';
+export { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';

@@ -2,7 +2,10 @@
 // against /.well-known/zt-gateway/jwks.json. Signatures are cached per identity and audience.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT, type JWK } from 'jose';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Identity } from '../core/index.ts';
+import { ConfigError, type ConfigReport, type Config } from '../config/index.ts';
 
 export interface AssertionSigner {
   readonly kid: string;
@@ -30,6 +33,30 @@ export function loadAssertionKey(pem: string): KeyObject {
     throw new TypeError('assertion key must be an EC P-256 private key (PEM)');
   }
   return key;
+}
+
+/**
+ * The assertion signer when identity_headers.assertion or some route asks for it (null otherwise); reports
+ * with `path` under identity_headers. Not frozen: the signer caches signatures per identity.
+ */
+export function compileAssertion(config: Config, baseDir: string, report: ConfigReport, warn: (message: string) => void): AssertionSigner | null {
+  const ih = config.identity_headers;
+  let signer: AssertionSigner | null = null;
+  if (ih.assertion || config.routes.some((r) => r.identity_headers.assertion === true)) {
+    try {
+      let key;
+      if (ih.assertion_key !== undefined) key = loadAssertionKey(readFileSync(resolve(baseDir, ih.assertion_key), 'utf8'));
+      else {
+        key = generatedAssertionKey();
+        warn('identity_headers.assertion_key is not set: using a key generated at start (upstreams must refetch the JWKS after a restart)');
+      }
+      signer = createAssertionSigner(key, ih.issuer, Math.min(60, Math.max(1, Math.round(ih.assertion_ttl / 1000))));
+    } catch (err) {
+      report(new ConfigError('CFG_BAD_FILE', ['assertion_key'], (err as Error).message));
+    }
+  }
+  if (ih.assertion_ttl > 60_000) report(new ConfigError('CFG_BAD_VALUE', ['assertion_ttl'], 'assertion_ttl may be at most 60s'));
+  return signer;
 }
 
 export function createAssertionSigner(key: KeyObject, issuer: string, ttlSeconds: number): AssertionSigner {

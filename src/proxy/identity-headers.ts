@@ -1,6 +1,7 @@
 // mutate stage: verified identity → upstream headers. Values come only from verified identity; control
 // characters are refused (400), non-ASCII and '%' are percent-encoded (UTF-8), list items also encode ','.
 import { type Identity, GatewayError } from '../core/index.ts';
+import { ConfigError, type ConfigReport, type Config, type RouteConfig } from '../config/index.ts';
 
 export interface IdentityHeaderNames {
   readonly user: string;
@@ -39,6 +40,54 @@ export function defaultHeaderNames(prefix: string): IdentityHeaderNames {
     spiffeId: `${prefix}Spiffe-Id`,
     assertion: `${prefix}Assertion`,
   };
+}
+
+/** Headers that carry framing, routing, client address or credentials: never an identity header. */
+function isReservedHeader(lower: string): boolean {
+  return (
+    /^(host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|expect|content-length|content-type|content-encoding|authorization|cookie|set-cookie|forwarded|x-request-id|x-real-ip|via)$/.test(lower) ||
+    lower.startsWith('x-forwarded-') ||
+    lower.startsWith('proxy-') ||
+    lower.startsWith('sec-')
+  );
+}
+
+/**
+ * Custom identity header names outside the prefix, lower-case: not covered by the normalize strip, so every
+ * route drops every route's custom names (a client must not reach the same upstream with them through a
+ * public route).
+ */
+export function customIdentityHeaders(config: Config): ReadonlySet<string> {
+  const prefix = config.identity_headers.prefix.toLowerCase();
+  const out = new Set<string>();
+  for (const r of config.routes) {
+    const h = r.identity_headers;
+    for (const n of [h.user, h.email, h.groups, h.method, h.spiffe_id]) if (n !== undefined && !n.toLowerCase().startsWith(prefix)) out.add(n.toLowerCase());
+  }
+  return out;
+}
+
+/** A route's identity header names (frozen); reports reserved and reused names with `path` under identity_headers. */
+export function compileIdentityHeaders(h: RouteConfig['identity_headers'], prefix: string, report: ConfigReport): IdentityHeaderNames {
+  const defaults = defaultHeaderNames(prefix);
+  const names: IdentityHeaderNames = Object.freeze({
+    user: h.user ?? defaults.user,
+    email: h.email ?? defaults.email,
+    groups: h.groups ?? defaults.groups,
+    method: h.method ?? defaults.method,
+    spiffeId: h.spiffe_id ?? defaults.spiffeId,
+    assertion: defaults.assertion,
+  });
+  const seen = new Map<string, string>();
+  for (const [field, name] of Object.entries(names)) {
+    const lower = name.toLowerCase();
+    const key = field === 'spiffeId' ? 'spiffe_id' : field;
+    if (isReservedHeader(lower)) report(new ConfigError('CFG_BAD_VALUE', [key], `"${name}" is a reserved header and cannot carry identity`));
+    const other = seen.get(lower);
+    if (other !== undefined) report(new ConfigError('CFG_DUPLICATE', [key], `"${name}" is already used for ${other}`));
+    seen.set(lower, field);
+  }
+  return names;
 }
 
 /** Appends identity headers to the (already stripped) upstream header list. */

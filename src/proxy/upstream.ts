@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Pool } from 'undici';
-import type { UpstreamConfig } from '../config/index.ts';
+import { ConfigError, type UpstreamConfig } from '../config/index.ts';
 
 export interface UpstreamTarget {
   /** scheme://host:port, no trailing slash. */
@@ -20,29 +20,19 @@ export interface UpstreamTarget {
   readonly connections: number;
 }
 
-/** Validates and resolves an upstream; throws TypeError with an operator-facing message. */
+/** Validates and resolves an upstream: frozen; throws ConfigError with `path` relative to the upstream. */
 export function compileUpstream(cfg: UpstreamConfig, baseDir: string): UpstreamTarget {
-  let url: URL;
-  try {
-    url = new URL(cfg.url);
-  } catch {
-    throw new TypeError('invalid URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError('upstream URL must be http:// or https://');
-  if (url.username || url.password) throw new TypeError('upstream URL must not contain credentials');
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw new TypeError('upstream URL must be an origin (no path, query or fragment)');
-  }
-  if (cfg.tls && url.protocol !== 'https:') throw new TypeError('upstream.tls needs an https:// URL');
+  const url = upstreamUrl(cfg.url);
+  if (cfg.tls && url.protocol !== 'https:') throw new ConfigError('CFG_CONFLICT', ['tls'], 'upstream.tls needs an https:// URL');
   const read = (p: string | undefined) => (p === undefined ? undefined : readPem(resolve(baseDir, p)));
   const tls = cfg.tls
-    ? { ca: read(cfg.tls.ca), cert: read(cfg.tls.cert), key: read(cfg.tls.key), servername: cfg.tls.servername }
+    ? Object.freeze({ ca: read(cfg.tls.ca), cert: read(cfg.tls.cert), key: read(cfg.tls.key), servername: cfg.tls.servername })
     : null;
-  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) throw new TypeError('upstream.tls needs both cert and key');
+  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) throw new ConfigError('CFG_CONFLICT', ['tls'], 'upstream.tls needs both cert and key');
   const poolKey = createHash('sha256')
     .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls]))
     .digest('base64url');
-  return {
+  return Object.freeze({
     origin: url.origin,
     hostHeader: url.host,
     preserveHost: cfg.preserve_host,
@@ -52,14 +42,30 @@ export function compileUpstream(cfg: UpstreamConfig, baseDir: string): UpstreamT
     tls,
     connectTimeout: cfg.connect_timeout,
     connections: cfg.connections,
-  };
+  });
+}
+
+function upstreamUrl(text: string): URL {
+  const bad = (message: string) => new ConfigError('CFG_BAD_VALUE', ['url'], message);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad('invalid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('upstream URL must be http:// or https://');
+  if (url.username || url.password) throw bad('upstream URL must not contain credentials');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw bad('upstream URL must be an origin (no path, query or fragment)');
+  }
+  return url;
 }
 
 function readPem(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new TypeError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ConfigError('CFG_BAD_FILE', ['tls'], `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
 

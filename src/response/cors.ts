@@ -9,6 +9,7 @@ export interface CorsPolicy {
   actual(origin: string | undefined): readonly string[];
 }
 
+/** Frozen; the schema already checked every value. */
 export function compileCors(cfg: CorsConfig): CorsPolicy {
   const origins = new Set(cfg.origins.map((o) => o.toLowerCase()));
   const methods = new Set(cfg.methods);
@@ -20,7 +21,7 @@ export function compileCors(cfg: CorsConfig): CorsPolicy {
   const expose = cfg.expose_headers.length ? ['access-control-expose-headers', cfg.expose_headers.join(', ')] : [];
   const vary = ['vary', 'Origin'];
 
-  return {
+  return Object.freeze<CorsPolicy>({
     preflight(origin, method, requestHeaders) {
       if (!origins.has(origin.toLowerCase()) || !methods.has(method)) return null;
       if (requestHeaders) {
@@ -42,5 +43,5 @@ export function compileCors(cfg: CorsConfig): CorsPolicy {
       if (origin === undefined || !origins.has(origin.toLowerCase())) return vary;
       return ['access-control-allow-origin', origin, ...credentials, ...expose, ...vary];
     },
-  };
+  });
 }

@@ -9,7 +9,7 @@ import {
   xContentTypeOptions,
   xFrameOptions,
 } from 'helmet';
-import type { SecurityHeadersConfig } from '../config/index.ts';
+import { ConfigError, type SecurityHeadersConfig } from '../config/index.ts';
 
 export interface SecurityHeaderSet {
   /** Flat [name, value, …], lower-case names. */
@@ -36,12 +36,23 @@ function record(mw: Middleware, into: Map<string, string>): void {
   } as unknown as ServerResponse;
   let failed: unknown;
   mw({} as IncomingMessage, res, (err) => (failed = err));
-  if (failed) throw new TypeError(`security_headers: ${(failed as Error).message ?? String(failed)}`);
+  if (failed) throw new ConfigError('CFG_BAD_VALUE', [], `security_headers: ${(failed as Error).message ?? String(failed)}`);
 }
 
-/** Route settings override the top-level ones key by key. */
+/**
+ * Route settings override the top-level ones key by key. Frozen (the sets are never changed). Throws
+ * ConfigError with `path` relative to the security_headers block.
+ */
 export function compileSecurityHeaders(global: SecurityHeadersConfig, route: SecurityHeadersConfig | undefined): SecurityHeaderSet {
-  const cfg: SecurityHeadersConfig = { ...global, ...(route ?? {}) };
+  try {
+    return headerSet({ ...global, ...(route ?? {}) });
+  } catch (err) {
+    // helmet refuses bad values (a CSP directive, a referrer policy token) by throwing.
+    throw err instanceof ConfigError ? err : new ConfigError('CFG_BAD_VALUE', [], (err as Error).message);
+  }
+}
+
+function headerSet(cfg: SecurityHeadersConfig): SecurityHeaderSet {
   const headers = new Map<string, string>();
 
   const hsts = cfg.hsts ?? { max_age: 365 * 86_400_000, include_subdomains: true, preload: false };
@@ -80,9 +91,9 @@ export function compileSecurityHeaders(global: SecurityHeadersConfig, route: Sec
 
   const flat: string[] = [];
   for (const [k, v] of headers) flat.push(k, v);
-  return {
-    flat,
+  return Object.freeze({
+    flat: Object.freeze(flat),
     names: new Set(headers.keys()),
     keepUpstream: new Set((cfg.keep_upstream ?? []).map((h) => h.toLowerCase())),
-  };
+  });
 }

@@ -2,7 +2,7 @@
 // (risk_above, step_up.when) without a risk block gets the defaults.
 import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
-import { type Config, type RiskConfig, configSchema, ConfigPathError } from '../config/index.ts';
+import { type Config, type RiskConfig, type RouteConfig, configSchema, ConfigError } from '../config/index.ts';
 import { loadGeo, type GeoLookup } from './geo.ts';
 import type { SignalSettings } from './signals.ts';
 import type { StoreLimits } from './store.ts';
@@ -19,15 +19,15 @@ export interface RiskSettings {
   readonly reauthWindowS: number;
 }
 
-/** A risk setting that cannot be used (e.g. an unreadable GeoIP file); `path` is relative to the config root. */
-export class RiskConfigError extends ConfigPathError {}
-
 function defaults(): RiskConfig {
   const parsed = configSchema.shape.risk.unwrap().parse({});
   return parsed;
 }
 
-/** null when nothing uses risk. Throws RiskConfigError (a config error at load) for an unusable database. */
+/**
+ * null when nothing uses risk. Throws ConfigError (path from the config root) for an unusable database.
+ * Frozen, except `geo`: the database reader is shared with the next config when its files are unchanged.
+ */
 export function compileRisk(config: Config, baseDir: string, previous: RiskSettings | null): RiskSettings | null {
   const usedByRoute = config.routes.some(
     (r) => r.step_up?.when !== undefined || (r.authorize?.deny ?? []).some((rule) => rule.risk_above !== undefined),
@@ -46,12 +46,12 @@ export function compileRisk(config: Config, baseDir: string, previous: RiskSetti
       geo = previous !== null && previous.geoKey === geoKey ? previous.geo : loadGeo(files);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new RiskConfigError(code ? `cannot read the GeoIP database (${code})` : (err as Error).message, ['risk', 'geoip_db']);
+      throw new ConfigError('CFG_BAD_FILE', ['risk', 'geoip_db'], code ? `cannot read the GeoIP database (${code})` : (err as Error).message);
     }
   }
-  return {
-    signals: {
-      weights: c.weights,
+  return Object.freeze({
+    signals: Object.freeze({
+      weights: Object.freeze({ ...c.weights }),
       travelKmh: c.travel_kmh,
       failureCount: c.auth_failures.count,
       volumeFactor: c.volume_factor,
@@ -59,12 +59,21 @@ export function compileRisk(config: Config, baseDir: string, previous: RiskSetti
       learningRequests: c.learning.requests,
       learningMs: c.learning.period,
       decayMs: c.decay,
-    },
-    store: { maxSubjects: c.max_subjects, decayMs: c.decay, failureWindowMs: c.auth_failures.window },
+    }),
+    store: Object.freeze({ maxSubjects: c.max_subjects, decayMs: c.decay, failureWindowMs: c.auth_failures.window }),
     maxEntries: c.max_entries,
     geo,
     geoKey,
     allRoutes: c.all_routes,
     reauthWindowS: Math.round(c.reauth_window / 1000),
-  };
+  });
+}
+
+/** Whether the assess stage scores this route; throws ConfigError (path relative to the route) for a public one. */
+export function compileRouteRisk(r: RouteConfig, risk: RiskSettings | null): boolean {
+  const riskRule = (r.authorize?.deny ?? []).some((rule) => rule.risk_above !== undefined);
+  if (r.public && (riskRule || r.step_up?.when)) {
+    throw new ConfigError('CFG_CONFLICT', ['public'], 'risk_above needs an authenticated route (there is no subject to score)');
+  }
+  return !r.public && risk !== null && (riskRule || r.step_up?.when !== undefined || risk.allRoutes);
 }

@@ -4,3 +4,4 @@ export { createRouter, type Router } from './router.ts';
 export { findShadowed } from './shadow.ts';
 export { extractParams, matchTemplate, parseTemplate } from './template.ts';
 export type { PathTemplate } from './template.ts';
+export { compileRouteMatch } from './route.ts';

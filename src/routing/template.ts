@@ -1,44 +1,9 @@
 // Route path templates: `/tenants/{tenant}/invoices/{id}`. A named segment matches exactly one non-empty
-// segment of the canonical match path. Parsed at load; matching walks the path once, no regex per request.
+// segment of the canonical match path. Parsed at load (core/path-template.ts); matching walks the path
+// once, no regex per request.
+import type { PathTemplate, TemplateSegment } from '../core/index.ts';
 
-export type TemplateSegment = { readonly literal: string } | { readonly param: string };
-
-export interface PathTemplate {
-  readonly segments: readonly TemplateSegment[];
-  /** The literal part before the first named segment, without trailing slash ('' for /): the router's key. */
-  readonly literalPrefix: string;
-  readonly names: readonly string[];
-}
-
-const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-
-/** undefined when the path names no segments; throws TypeError on `a{b}`, `{}`, bad or repeated names. */
-export function parseTemplate(path: string): PathTemplate | undefined {
-  if (!path.includes('{') && !path.includes('}')) return undefined;
-  const parts = path.split('/').slice(1);
-  const segments: TemplateSegment[] = [];
-  const names: string[] = [];
-  let literalPrefix: string | undefined;
-  let prefix = '';
-  for (const part of parts) {
-    if (part.startsWith('{') && part.endsWith('}')) {
-      const name = part.slice(1, -1);
-      if (!NAME.test(name)) throw new TypeError(`"{${name}}" is not a segment name (letters, digits, _)`);
-      if (names.includes(name)) throw new TypeError(`segment name "${name}" is used twice`);
-      names.push(name);
-      segments.push({ param: name });
-      literalPrefix ??= prefix;
-      continue;
-    }
-    if (part.includes('{') || part.includes('}')) throw new TypeError(`a named segment must be a whole segment ("${part}")`);
-    segments.push({ literal: part });
-    if (literalPrefix === undefined) prefix += `/${part}`;
-  }
-  // A trailing slash after the last segment is an empty literal: drop it (prefix routes ignore it).
-  const last = segments[segments.length - 1];
-  if (last !== undefined && 'literal' in last && last.literal === '') segments.pop();
-  return { segments, literalPrefix: literalPrefix ?? prefix, names };
-}
+export { parseTemplate, type PathTemplate, type TemplateSegment } from '../core/index.ts';
 
 /**
  * Matches `matchPath` against the template; `exact`: no segments after the template's (a trailing slash

@@ -1,7 +1,7 @@
 // The grants section compiled at load: approver groups as sets, durations in ms, and the authentication
 // that /.zt/grants uses for each grant (its own provider list, or every configured provider).
 import { createRouteAuthentication, type Authenticator, type RouteAuthentication } from '../authn/index.ts';
-import type { Config } from '../config/index.ts';
+import { ConfigError, type ConfigReport, type Config } from '../config/index.ts';
 
 export interface CompiledGrant {
   readonly name: string;
@@ -11,10 +11,11 @@ export interface CompiledGrant {
   readonly authenticate: RouteAuthentication | null;
 }
 
+/** Grants by name (each frozen; the Map is never changed after compile). Reports with `path` from the config root. */
 export function compileGrants(
   config: Config,
   providers: ReadonlyMap<string, { authenticator: Authenticator }>,
-  report: (path: PropertyKey[], message: string) => void,
+  report: ConfigReport,
 ): ReadonlyMap<string, CompiledGrant> {
   const out = new Map<string, CompiledGrant>();
   for (const [name, g] of Object.entries(config.grants)) {
@@ -23,16 +24,16 @@ export function compileGrants(
     names.forEach((p, i) => {
       const a = providers.get(p)?.authenticator;
       if (a) list.push(a);
-      else if (g.authenticate !== undefined && !Object.hasOwn(config.identity_providers, p)) report(['grants', name, 'authenticate', i], `unknown identity provider "${p}"`);
+      else if (g.authenticate !== undefined && !Object.hasOwn(config.identity_providers, p)) report(new ConfigError('CFG_UNKNOWN_NAME', ['grants', name, 'authenticate', i], `unknown identity provider "${p}"`));
     });
-    if (g.max_duration <= 0) report(['grants', name, 'max_duration'], 'max_duration must be more than 0');
-    out.set(name, {
+    if (g.max_duration <= 0) report(new ConfigError('CFG_BAD_VALUE', ['grants', name, 'max_duration'], 'max_duration must be more than 0'));
+    out.set(name, Object.freeze({
       name,
       approvers: new Set(g.approvers),
       maxDurationMs: g.max_duration,
       requestTtlMs: g.request_ttl,
       authenticate: list.length > 0 ? createRouteAuthentication(list) : null,
-    });
+    }));
   }
   return out;
 }

@@ -1,10 +1,10 @@
 // Compiles a route's `validate:` block at config load: one OperationValidator per OpenAPI operation (found
 // at request time by method and path template relative to the route), or one for the inline schemas.
+import { ConfigError, type ValidateConfig } from '../config/index.ts';
 import { resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { matchTemplate, parseTemplate, type PathTemplate } from '../routing/index.ts';
 import { createCompilers, type Compilers, type Dialect } from './ajv.ts';
-import type { ValidateConfig } from './config.ts';
 import { loadOpenApi, OpenApiError, pointerSegments } from './openapi-load.ts';
 import { esc, prepareSchema, SchemaShapeError } from './strict.ts';
 
@@ -29,17 +29,9 @@ export interface CompiledValidation {
   select(method: string, relativePath: string): OperationValidator | undefined;
 }
 
-/** A schema problem: in the config file (inline, `path` under the validate block) or in the OpenAPI file. */
-export class ValidateConfigError extends Error {
-  readonly file: string | undefined;
-  readonly line: number | undefined;
-  readonly path: PropertyKey[];
-  constructor(message: string, where: { file?: string; line?: number; path?: PropertyKey[] }) {
-    super(message);
-    this.file = where.file;
-    this.line = where.line;
-    this.path = where.path ?? [];
-  }
+/** A problem in the OpenAPI file: reported in that file (at its line), keyed by `validate.openapi`. */
+function openApiError(message: string, file: string, line: number | undefined): ConfigError {
+  return new ConfigError('CFG_BAD_FILE', ['openapi'], message, { external: { file, line } });
 }
 
 type Obj = Record<string, unknown>;
@@ -83,8 +75,7 @@ function compileInline(cfg: ValidateConfig): CompiledValidation {
   const c = createCompilers('inline');
   const at = (key: string): Locator => ({
     fail: (message, pointer) => {
-      const path: PropertyKey[] = [key, ...pointerSegments(pointer)];
-      throw new ValidateConfigError(message, { path });
+      throw new ConfigError('CFG_BAD_VALUE', [key, ...pointerSegments(pointer)], message);
     },
   });
   const op: OperationValidator = {
@@ -117,7 +108,7 @@ function compileOpenApi(cfg: ValidateConfig, baseDir: string): CompiledValidatio
   try {
     doc = loadOpenApi(file);
   } catch (err) {
-    if (err instanceof OpenApiError) throw new ValidateConfigError(err.message, { file: cfg.openapi as string, ...(err.line ? { line: err.line } : {}) });
+    if (err instanceof OpenApiError) throw openApiError(err.message, cfg.openapi as string, err.line || undefined);
     throw err;
   }
   const dialect: Dialect = doc.version === '3.0' ? 'openapi-3.0' : 'openapi-3.1';
@@ -126,7 +117,7 @@ function compileOpenApi(cfg: ValidateConfig, baseDir: string): CompiledValidatio
   const at: Locator = {
     fail: (message, pointer) => {
       const line = doc.lineOf(pointer);
-      throw new ValidateConfigError(`${pointer ? `${pointer}: ` : ''}${message}`, { file: cfg.openapi as string, ...(line ? { line } : {}) });
+      throw openApiError(`${pointer ? `${pointer}: ` : ''}${message}`, cfg.openapi as string, line || undefined);
     },
   };
   const literal = new Map<string, OperationValidator>(); // `METHOD /path`
@@ -219,7 +210,7 @@ function compileOpenApi(cfg: ValidateConfig, baseDir: string): CompiledValidatio
   };
 }
 
-/** Throws ValidateConfigError. */
+/** Throws ConfigError: `path` under the validate block, or `external` for a problem in the OpenAPI file. */
 export function compileValidation(cfg: ValidateConfig, baseDir: string): CompiledValidation {
   return cfg.openapi !== undefined ? compileOpenApi(cfg, baseDir) : compileInline(cfg);
 }

@@ -1,6 +1,5 @@
 // validate/: the folder's only entry for the rest of src/.
-export { compileValidation, ValidateConfigError } from './compile.ts';
-export { validateSchema } from './config.ts';
+export { compileValidation } from './compile.ts';
 export { readJsonBody, textField } from './json-body.ts';
 export { compileRouteValidator } from './route.ts';
 export * from './validator.ts';

@@ -67,7 +67,9 @@ routes:
       url: "::nope"
 `;
     expect(errorLines(text)).toEqual(['gw.yaml: routes[2].upstream.url: invalid URL at line 14:12']);
-    expect(problems(text)).toEqual([{ file: FILE, path: 'routes[2].upstream.url', message: 'invalid URL', line: 14, col: 12 }]);
+    expect(problems(text)).toEqual([
+      { file: FILE, path: 'routes[2].upstream.url', keyPath: ['routes', 2, 'upstream', 'url'], code: 'CFG_BAD_VALUE', message: 'invalid URL', line: 14, col: 12 },
+    ]);
   });
 
   it('unknown top-level key: reported at the key', () => {

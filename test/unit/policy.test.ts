@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Identity } from '../../src/core/identity.ts';
 import { loadDeviceInventory, type Device } from '../../src/authz/devices.ts';
 import type { PolicyInput } from '../../src/authz/input.ts';
-import { compilePolicy, PolicyError, type Decision, type Policy } from '../../src/authz/policy.ts';
+import { compilePolicy, type Decision, type Policy } from '../../src/authz/policy.ts';
 import { REASONS, type Reason } from '../../src/core/reasons.ts';
 import { compileConfig } from '../../src/pipeline/compile.ts';
 import { ConfigError, type ConfigProblem } from '../../src/config/errors.ts';
@@ -397,21 +397,21 @@ describe('rules, deny and default deny', () => {
     ['a bad day name', { allow: [{ time: { days: 'mon-fry' } }] }, ['allow', 0, 'time'], /unknown day "fry"/],
     ['a non-SPIFFE spiffe_id', { allow: [{ spiffe_id: 'example.org/ns/x' }] }, ['allow', 0, 'spiffe_id'], /not a SPIFFE ID/],
     ['a bad service caller', { allow: [{ service_callers: 'https://x' }] }, ['allow', 0, 'service_callers'], /not a SPIFFE ID/],
-  ])('refuses %s at compile time (PolicyError with the key path)', (_name, authorize, path, message) => {
+  ])('refuses %s at compile time (ConfigError with the key path)', (_name, authorize, path, message) => {
     let err: unknown;
     try {
       policy(authorize);
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(PolicyError);
-    expect((err as PolicyError).path).toEqual(path);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).path).toEqual(path);
     expect((err as Error).message).toMatch(message);
   });
 
   it('refuses paths that are not under the route path', () => {
     expect(() => policy({ allow: [{ paths: '/other' }] }, { routePath: '/api' })).toThrow(/not under the route's path "\/api"/);
-    expect(() => policy({ allow: [{ paths: '/apiary' }] }, { routePath: '/api' })).toThrow(PolicyError);
+    expect(() => policy({ allow: [{ paths: '/apiary' }] }, { routePath: '/api' })).toThrow(ConfigError);
   });
 });
 

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
 import type { Identity } from '../../src/core/identity.ts';
-import { compileRisk, createRiskEngine, MemoryProfileStore, RiskConfigError, type RiskEngine, type RiskResult } from '../../src/risk/index.ts';
+import { ConfigError } from '../../src/config/errors.ts';
+import { compileRisk, createRiskEngine, MemoryProfileStore, type RiskEngine, type RiskResult } from '../../src/risk/index.ts';
 import { loadGeo, isUnlocatable } from '../../src/risk/geo.ts';
 import { tempDir } from '../helpers/gateway.ts';
 import { GEOIP_V4, GEOIP_V6, IP_DE, IP_GB, IP_IE, IP_JP, IP_UNKNOWN } from '../helpers/geoip.ts';
@@ -241,8 +242,8 @@ describe('GeoIP database', () => {
       } catch (e) {
         err = e;
       }
-      expect(err, name).toBeInstanceOf(RiskConfigError);
-      expect((err as RiskConfigError).path).toEqual(['risk', 'geoip_db']);
+      expect(err, name).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).path).toEqual(['risk', 'geoip_db']);
     }
     const missing = configSchema.parse({ listen: { address: '127.0.0.1:0', plaintext: true }, risk: { geoip_db: 'nope.mmdb' } });
     expect(() => compileRisk(missing, dir, null)).toThrow(/ENOENT/);

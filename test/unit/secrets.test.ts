@@ -141,6 +141,8 @@ describe('references in a config file', () => {
       {
         file,
         path: 'identity_providers.ci.secret',
+        keyPath: ['identity_providers', 'ci', 'secret'],
+        code: 'CFG_BAD_REFERENCE',
         message: 'file secrets/absent.key referenced by ${file:secrets/absent.key} cannot be read (ENOENT)',
         line: 9,
         col: 13,

@@ -80,7 +80,7 @@ describe('validate: schema problems are located', () => {
     validate: { openapi: api.yaml }
 `;
     const p = problems(text, dir);
-    expect(p).toEqual([{ file: 'api.yaml', path: '', line: 13, col: 1, message: expect.stringMatching(/#\/paths\/~1items\/get\/responses must be object/) }]);
+    expect(p).toEqual([{ file: 'api.yaml', path: '', keyPath: [], code: 'CFG_BAD_FILE', line: 13, col: 1, message: expect.stringMatching(/#\/paths\/~1items\/get\/responses must be object/) }]);
     writeFileSync(join(dir, 'gateway.yaml'), text);
     const r = await cli(['validate', join(dir, 'gateway.yaml')]);
     expect(r.code).toBe(1);

@@ -35,7 +35,7 @@ export const validateSchema = z
   })
   .superRefine((v, ctx) => {
     if (v.openapi !== undefined && (v.query !== undefined || v.headers !== undefined || v.body !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['openapi'], message: 'use either openapi or inline query/headers/body schemas, not both' });
+      ctx.addIssue({ code: 'custom', params: { code: 'CFG_CONFLICT' }, path: ['openapi'], message: 'use either openapi or inline query/headers/body schemas, not both' });
     }
   });
 

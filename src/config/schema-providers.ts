@@ -1,0 +1,66 @@
+// identity_providers: jwt, mtls, api_key, oidc (part of the config contract, DESIGN.md §3).
+import { z } from 'zod';
+import { duration } from './schema-common.ts';
+
+/** Which claims carry subject, email, email_verified and groups (e.g. groups: roles). */
+const claimNames = z
+  .strictObject({
+    subject: z.string().default('sub'),
+    email: z.string().default('email'),
+    email_verified: z.string().default('email_verified'),
+    groups: z.string().default('groups'),
+  })
+  .prefault({});
+
+const JWT_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519', 'HS256', 'HS384', 'HS512'] as const;
+
+const jwtProvider = z.strictObject({
+  type: z.literal('jwt'),
+  issuer: z.string().min(1).meta({ description: 'Expected iss; also the discovery base when jwks_uri is absent' }),
+  audiences: z.array(z.string().min(1)).min(1).meta({ description: 'Accepted aud values (at least one must match)' }),
+  algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default(['ES256', 'RS256', 'EdDSA']),
+  jwks_uri: z.string().optional(),
+  secret: z.string().min(32).optional().meta({ description: 'Shared secret for HS* algorithms only (use ${env:…})' }),
+  clock_tolerance: duration.prefault('30s'),
+  max_token_age: duration.optional(),
+  typ: z.string().min(1).optional().meta({ description: 'Required JWT typ header, e.g. at+jwt' }),
+  trust_email: z.boolean().default(false).meta({ description: 'Treat the email claim as verified without email_verified' }),
+  claims: claimNames,
+  jwks: z
+    .strictObject({
+      timeout: duration.prefault('5s'),
+      cooldown: duration.prefault('30s'),
+      max_age: duration.prefault('10m'),
+      ca: z.string().min(1).optional().meta({ description: 'PEM CA for the JWKS/discovery HTTPS endpoint' }),
+    })
+    .prefault({}),
+  cache_entries: z.number().int().min(0).max(1_000_000).default(10_000),
+});
+
+const mtlsProvider = z.strictObject({
+  type: z.literal('mtls'),
+  trust_domain: z.string().regex(/^[a-z0-9._-]+$/).optional().meta({ description: 'Required SPIFFE trust domain' }),
+  require_spiffe: z.boolean().optional().meta({ description: 'Refuse certificates without a SPIFFE ID (default: when trust_domain is set)' }),
+});
+
+const apiKeyProvider = z.strictObject({
+  type: z.literal('api_key'),
+  keys_file: z.string().min(1).meta({ description: 'YAML file of { id, hash (sha256 hex), subject, groups, expires }' }),
+  header: z.string().regex(/^[A-Za-z0-9-]+$/).optional().meta({ description: 'Also accept the key in this header' }),
+});
+
+export const oidcProvider = z.strictObject({
+  type: z.literal('oidc'),
+  issuer: z.string().min(1).meta({ description: 'OpenID Provider issuer URL (discovery at /.well-known/openid-configuration)' }),
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1).optional().meta({ description: 'Use ${env:…}; or private_key_jwt' }),
+  private_key_jwt: z
+    .strictObject({ key: z.string().min(1).meta({ description: 'PEM private key file' }), kid: z.string().optional() })
+    .optional(),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['openid', 'email', 'profile']),
+  claims: claimNames,
+  ca: z.string().min(1).optional().meta({ description: 'PEM CA for the IdP HTTPS endpoints' }),
+  timeout: duration.prefault('5s'),
+});
+
+export const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider, oidcProvider]);
