@@ -4,7 +4,7 @@ import { createSecureContext } from 'node:tls';
 import { resolve } from 'node:path';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type Authenticator } from '../authn/index.ts';
 import { clientTrustChecksum } from '../authn/tls-trust.ts';
-import { createRelyingParty, type RelyingParty, type RpServices } from '../authn/oidc/index.ts';
+import { createRelyingParty, standaloneServices, type RelyingParty, type RpServices } from '../authn/oidc/index.ts';
 import { loadDeviceInventory, type DeviceInventory } from '../authz/devices.ts';
 import { compilePolicy, PolicyError } from '../authz/policy.ts';
 import type { MfaSets } from '../authz/conditions.ts';
@@ -134,7 +134,7 @@ export function compileConfig(source: LoadedConfig, options: CompileOptions = {}
   const broken = new Set<string>(); // already reported: routes naming them get no second error
   let rp: RelyingParty | null = null;
   try {
-    rp = createRelyingParty(config, baseDir, options.services ?? { redis: null, cache: new Map() });
+    rp = createRelyingParty(config, baseDir, options.services ?? standaloneServices(), options.onEvent);
   } catch (err) {
     const path = (err as { path?: PropertyKey[] }).path ?? ['session'];
     report(path, (err as Error).message);
