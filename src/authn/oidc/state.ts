@@ -40,6 +40,14 @@ export class PartCache<T extends Part> {
     return this.#parts.has(key);
   }
 
+  get(key: string): T | undefined {
+    return this.#parts.get(key)?.part;
+  }
+
+  get size(): number {
+    return this.#parts.size;
+  }
+
   /** Parts whose key is not in `used` are disposed after `graceMs` (at once when 0). */
   keepOnly(used: ReadonlySet<string>, graceMs: number): void {
     for (const [key, entry] of this.#parts) {
