@@ -1,7 +1,7 @@
 // identity_providers compiled at load: one Authenticator per provider (an unchanged one, with its JWKS and
 // token caches, is reused across reloads), the OIDC relying party, and each route's authentication.
 import { ConfigError, type ConfigReport, type Config, type RouteConfig } from '../config/index.ts';
-import { createRelyingParty, type RelyingParty, type RpServices } from './oidc/index.ts';
+import { createRelyingParty, standaloneServices, type RelyingParty, type RpServices } from './oidc/index.ts';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type RouteAuthentication } from './route-authentication.ts';
 import type { Authenticator } from './types.ts';
 
@@ -36,7 +36,7 @@ export function compileProviders(config: Config, baseDir: string, options: Provi
   const broken = new Set<string>();
   let rp: RelyingParty | null = null;
   try {
-    rp = createRelyingParty(config, baseDir, options.services ?? { redis: null, cache: new Map() });
+    rp = createRelyingParty(config, baseDir, options.services ?? standaloneServices(), options.onEvent);
   } catch (err) {
     report(asConfigError(err, ['session']));
     for (const [name, cfg] of Object.entries(config.identity_providers)) if (cfg.type === 'oidc') broken.add(name);

@@ -9,3 +9,4 @@ export { clientTrustChecksum, clientTrustOf, recordClientTrust } from './tls-tru
 export * from './route-authentication.ts';
 export { compileProviders, compileRouteAuth, compileStepUp } from './compile.ts';
 export type { CompiledProviders, ProviderEntry } from './compile.ts';
+export { RpState } from './oidc/index.ts';

@@ -1,8 +1,14 @@
 // Reads a fetched response body to the end, but never more than `max` bytes: a hostile or broken endpoint
 // (an IdP's JWKS, a gateway's /metrics) must not make us buffer an unbounded body.
-import type { Dispatcher } from 'undici';
+// Also a received request's body (the OIDC back-channel logout form).
 
-export async function readBoundedBody(res: Dispatcher.ResponseData, max: number, tooLarge: () => Error): Promise<Buffer> {
+/** What is read: a fetched response (undici's ResponseData fits), or a request's headers and body stream. */
+export interface BoundedSource {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: AsyncIterable<unknown> & { destroy(): unknown };
+}
+
+export async function readBoundedBody(res: BoundedSource, max: number, tooLarge: () => Error): Promise<Buffer> {
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
     res.body.destroy();

@@ -17,7 +17,7 @@ import { createMainListener, createRedirectListener, secureContextOptions } from
 import { Runtime } from './runtime.ts';
 import { clientAuthChange, trackClientTrust, type ClientTrustTracker } from './client-trust.ts';
 import { createRedis } from '../state/index.ts';
-import type { RpServices } from '../authn/index.ts';
+import { RpState, type RpServices } from '../authn/index.ts';
 import { Metrics } from '../metrics/index.ts';
 
 export interface GatewayOptions {
@@ -65,7 +65,7 @@ export class Gateway {
     const source = loadConfigFile(opts.configFile, opts.env);
     const target = source.config.state?.sentinel ?? source.config.state?.redis;
     // Connections and caches that outlive reloads: created once, before the first compile.
-    this.#services = { redis: target ? createRedis(target, this.log) : null, cache: new Map() };
+    this.#services = { redis: target ? createRedis(target, this.log) : null, state: new RpState() };
     const redis = this.#services.redis;
     this.metrics = new Metrics(redis ? { redisUp: () => redis.status === 'ready' } : {});
     let compiled: CompiledConfig;
@@ -197,6 +197,7 @@ export class Gateway {
       (this.#main as unknown as TlsServer).setSecureContext(options);
     }
     const state = this.runtime.swap(compiled);
+    this.#services.state.commit(compiled.rp); // OIDC parts the new config no longer uses are released
     if (trustChanged) {
       // Keep-alive connections were verified against the old CA/CRL: idle ones close now, busy ones after
       // their current answer (client-trust.ts), and their certificates no longer count (mtls.ts).
@@ -268,6 +269,7 @@ export class Gateway {
     );
     this.#admin?.closeAllConnections();
     await this.runtime.close();
+    this.#services.state.dispose();
     this.log.info({ drain: result }, 'zt-gateway stopped');
     this.log.flush();
   }

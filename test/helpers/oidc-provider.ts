@@ -49,6 +49,8 @@ export interface TestOP {
   accessTokenTtl: number;
   /** Token-endpoint requests by grant_type (counted after the provider parsed them, success or error). */
   readonly tokenRequests: Array<{ grantType: string | undefined; clientId: string | undefined; status: number }>;
+  /** Requests received, by path (e.g. discovery and JWKS fetches). */
+  readonly served: Map<string, number>;
   /** Back-channel logout deliveries the provider attempted, with their outcome. */
   readonly backchannel: Array<{ clientId: string; sid: string | undefined; ok: boolean; error?: string }>;
   /**
@@ -214,6 +216,7 @@ export async function startOidcProvider(opts: { gatewayCa: string; accessTokenTt
       state.accessTokenTtl = v;
     },
     tokenRequests: [],
+    served: new Map(),
     backchannel: [],
     tamperNextIdToken: undefined,
     async addClient(spec) {
@@ -334,6 +337,7 @@ export async function startOidcProvider(opts: { gatewayCa: string; accessTokenTt
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] as string;
+    op.served.set(path, (op.served.get(path) ?? 0) + 1);
     const m = /^\/interaction\/([A-Za-z0-9_-]+)(\/login)?$/.exec(path);
     if (m) {
       interaction(req, res, m[2] !== undefined && req.method === 'POST').catch((err: Error) => {
@@ -565,6 +569,7 @@ export interface OidcGateway {
   gw: TestGateway;
   origin: string;
   clientId: string;
+  clientSecret: string;
   agent: Agent;
   /** GET/POST to the gateway with the agent (path relative to the origin). */
   send(path: string, opts?: Parameters<typeof send>[1]): Promise<Reply>;
@@ -576,9 +581,19 @@ export const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
 export async function startOidcGateway(
   op: TestOP,
   pki: { ca: string; cert: string; key: string },
-  opts: { clientId: string; session?: string; state?: string; routes: string; providers?: string; extra?: string; files?: Record<string, string> },
+  opts: {
+    clientId: string;
+    session?: string;
+    state?: string;
+    routes: string;
+    providers?: string;
+    extra?: string;
+    files?: Record<string, string>;
+    /** A second instance of an already registered client: its secret, and no registration (which would move its URIs). */
+    sameClientAs?: OidcGateway;
+  },
 ): Promise<OidcGateway> {
-  const secret = `secret-of-${opts.clientId}-${randomBytes(8).toString('hex')}`;
+  const secret = opts.sameClientAs?.clientSecret ?? `secret-of-${opts.clientId}-${randomBytes(8).toString('hex')}`;
   const yaml = `listen:
   address: 127.0.0.1:0
   tls: { cert: gw.crt, key: gw.key }
@@ -598,12 +613,13 @@ ${opts.routes}
     env: { OIDC_SECRET: secret, SESSION_SECRET },
   });
   const origin = `https://localhost:${gw.port}`;
-  await op.addClient({ client_id: opts.clientId, client_secret: secret, origin });
+  if (!opts.sameClientAs) await op.addClient({ client_id: opts.clientId, client_secret: secret, origin });
   const agent = gatewayAgent(pki.ca);
   return {
     gw,
     origin,
     clientId: opts.clientId,
+    clientSecret: secret,
     agent,
     send: (path, o = {}) => send(`${origin}${path}`, { ...o, dispatcher: agent }),
     async close() {

@@ -367,48 +367,64 @@ describe('back-channel logout tokens', () => {
     g.send('/.zt/backchannel-logout', { method: 'POST', headers, body });
   const postToken = (token: string) => post(new URLSearchParams({ logout_token: token }).toString());
 
-  async function expectRefused(r: Reply, reason: RegExp): Promise<void> {
+  /** The refusal the gateway logged for a request (its reason and the underlying error, never answered). */
+  async function loggedRefusal(requestId: string): Promise<Record<string, unknown>> {
+    for (let i = 0; i < 50; i++) {
+      const rec = g.gw.logs.find((l) => l.event === 'backchannel_logout_refused' && l.request_id === requestId);
+      if (rec) return rec;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no backchannel_logout_refused logged for ${requestId}`);
+  }
+
+  /** A 400 problem with a stable code (and OIDC's invalid_request); the cause is logged, not answered. */
+  async function expectRefused(r: Reply, reason: string): Promise<void> {
     expect(r.status, r.text).toBe(400);
-    expect(r.json.error).toBe('invalid_request');
-    expect(r.json.error_description).toMatch(reason);
+    expect(r.headers['content-type']).toBe('application/problem+json');
     expect(r.headers['cache-control']).toBe('no-store');
+    expect(r.json).toMatchObject({ code: 'GW_ERR_BAD_REQUEST', status: 400, error: 'invalid_request' });
+    expect(Object.keys(r.json).sort()).toEqual(['code', 'detail', 'error', 'request_id', 'status', 'title', 'type']);
+    const logged = await loggedRefusal(r.json.request_id as string);
+    expect(logged.reason).toBe(reason);
+    expect(typeof logged.error).toBe('string');
+    expect(r.text).not.toContain(logged.error as string);
   }
 
   it('refuses tokens that are not valid logout tokens — and none of them ends the session', async () => {
     const now = Math.floor(Date.now() / 1000);
     const foreign = await generateKeyPair('RS256');
-    const cases: Array<[string, Promise<string> | string, RegExp]> = [
-      ['a nonce', op.logoutToken('gw-hostile', { sid }, { nonce: 'n-1' }), /nonce/],
-      ['another audience', op.logoutToken('gw-other', { sid }), /rejected/],
-      ['no events claim', op.logoutToken('gw-hostile', { sid }, { events: undefined }), /event/],
-      ['events without the back-channel event', op.logoutToken('gw-hostile', { sid }, { events: { 'http://schemas.openid.net/event/other': {} } }), /event/],
-      ['an events claim that is not an object', op.logoutToken('gw-hostile', { sid }, { events: 'logout' }), /event/],
-      ['neither sid nor sub', op.logoutToken('gw-hostile', {}), /sid or sub/],
-      ['no jti', op.logoutToken('gw-hostile', { sid }, { jti: undefined }), /rejected/],
-      ['no iat', op.logoutToken('gw-hostile', { sid }, { iat: undefined }), /rejected/],
-      ['an old iat', op.logoutToken('gw-hostile', { sid }, { iat: now - 3600, exp: undefined }), /rejected/],
-      ['an expired token', op.logoutToken('gw-hostile', { sid }, { iat: now - 300, exp: now - 200 }), /rejected/],
-      ['an unknown issuer', op.logoutToken('gw-hostile', { sid }, { iss: 'http://127.0.0.1:1' }), /unknown issuer/],
-      ['no exp', op.logoutToken('gw-hostile', { sid }, { exp: undefined }), /rejected/],
+    const cases: Array<[string, Promise<string> | string, string]> = [
+      ['a nonce', op.logoutToken('gw-hostile', { sid }, { nonce: 'n-1' }), 'nonce'],
+      ['another audience', op.logoutToken('gw-other', { sid }), 'rejected'],
+      ['no events claim', op.logoutToken('gw-hostile', { sid }, { events: undefined }), 'no_event'],
+      ['events without the back-channel event', op.logoutToken('gw-hostile', { sid }, { events: { 'http://schemas.openid.net/event/other': {} } }), 'no_event'],
+      ['an events claim that is not an object', op.logoutToken('gw-hostile', { sid }, { events: 'logout' }), 'no_event'],
+      ['neither sid nor sub', op.logoutToken('gw-hostile', {}), 'no_subject'],
+      ['no jti', op.logoutToken('gw-hostile', { sid }, { jti: undefined }), 'rejected'],
+      ['no iat', op.logoutToken('gw-hostile', { sid }, { iat: undefined }), 'rejected'],
+      ['an old iat', op.logoutToken('gw-hostile', { sid }, { iat: now - 3600, exp: undefined }), 'rejected'],
+      ['an expired token', op.logoutToken('gw-hostile', { sid }, { iat: now - 300, exp: now - 200 }), 'rejected'],
+      ['an unknown issuer', op.logoutToken('gw-hostile', { sid }, { iss: 'http://127.0.0.1:1' }), 'unknown_issuer'],
+      ['no exp', op.logoutToken('gw-hostile', { sid }, { exp: undefined }), 'rejected'],
       [
         'a valid payload typed as a plain JWT (an ID token would be)',
         op.sign({ iss: op.issuer, aud: 'gw-hostile', iat: now, exp: now + 60, jti: 'j-typ', sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } }, { typ: 'JWT' }),
-        /another typ/,
+        'typ',
       ],
       [
         'a signature by another key',
         new SignJWT({ iss: op.issuer, aud: 'gw-hostile', iat: now, jti: 'j-foreign', sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
           .setProtectedHeader({ alg: 'RS256', kid: 'not-the-providers' })
           .sign(foreign.privateKey),
-        /rejected/,
+        'rejected',
       ],
       [
         'alg none',
         `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: op.issuer, aud: 'gw-hostile', iat: now, jti: 'j-none', sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })).toString('base64url')}.`,
-        /rejected/,
+        'rejected',
       ],
-      ['not a JWT', 'this-is-not-a-jwt', /not a JWT/],
-      ['an empty token', '', /missing/],
+      ['not a JWT', 'this-is-not-a-jwt', 'not_jwt'],
+      ['an empty token', '', 'missing'],
     ];
     for (const [name, token, reason] of cases) {
       const r = await postToken(await token);
@@ -416,8 +432,10 @@ describe('back-channel logout tokens', () => {
         throw new Error(`${name}: ${err.message}`);
       });
     }
-    await expectRefused(await post(''), /missing logout_token/);
-    await expectRefused(await post('logout_token=a&x=' + 'y'.repeat(20_000)), /too large/);
+    await expectRefused(await post(''), 'missing');
+    const big = await post('logout_token=a&x=' + 'y'.repeat(20_000));
+    expect(big.status).toBe(413);
+    expect(big.json.code).toBe('GW_ERR_BODY_TOO_LARGE');
     // Nothing above ended the session.
     expect((await g.send('/bcl', { jar: b.jar, headers: HTML })).status).toBe(200);
   });
@@ -425,7 +443,7 @@ describe('back-channel logout tokens', () => {
   it('a replayed jti is refused', async () => {
     const token = await op.logoutToken('gw-hostile', { sid: 'unrelated-sid' });
     expect((await postToken(token)).status).toBe(200);
-    await expectRefused(await postToken(token), /replayed/);
+    await expectRefused(await postToken(token), 'replayed');
   });
 
   it('the valid token for this sid ends the session at once', async () => {

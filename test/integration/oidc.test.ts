@@ -282,7 +282,8 @@ describe('login, session cookie, identity headers', () => {
 
     const noUi = await main.send('/.zt/userinfo');
     expect(noUi.status).toBe(401);
-    expect(noUi.json).toEqual({ error: 'unauthenticated' });
+    expect(noUi.json).toMatchObject({ code: 'GW_ERR_UNAUTHENTICATED', status: 401 });
+    expect(noUi.headers['content-type']).toBe('application/problem+json');
     const noSt = await main.send('/.zt/session');
     expect(noSt.status).toBe(200);
     expect(noSt.json).toEqual({ authenticated: false });

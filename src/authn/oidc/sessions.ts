@@ -33,6 +33,8 @@ export interface SessionStore {
   revoke(provider: string, by: { sid?: string; sub?: string; before?: number }): Promise<number>;
   /** A reload's session secrets: cookies sealed only with a retired secret stop opening at once. */
   useSealer(sealer: Sealer): void;
+  /** Releases its timers (the store is no longer used by any running config). */
+  dispose(): void;
 }
 
 const MAX_COOKIE = 3800;
@@ -80,6 +82,9 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): Sess
       sealer = next;
       opened.clear(); // opened under the old key set: open them again with the new one
     },
+    dispose() {
+      clearInterval(timer);
+    },
     async read(cookie) {
       const p = await open(cookie);
       if (!p) return undefined;
@@ -111,7 +116,8 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): Sess
   };
 }
 
-const PREFIX = 'ztgw:sess:';
+export const SESSION_PREFIX = 'ztgw:sess:';
+const PREFIX = SESSION_PREFIX;
 
 /** Sessions in Redis; the cookie value is the session id sealed (so it cannot be guessed or forged). */
 export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: number): SessionStore {
@@ -123,6 +129,7 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
     useSealer(next) {
       sealer = next;
     },
+    dispose() {},
     async read(cookie) {
       const p = await sealer.open(cookie, 'sid');
       if (!p || typeof p.id !== 'string') return undefined;
