@@ -102,11 +102,11 @@ describe('paths refused with 400 GW_ERR_BAD_PATH, nothing forwarded', () => {
     ['/%3bx/admin', '/%3bx/admin'],
     ['/a/;x', '/a/;x'],
   ])('%s: %s', async (_label, target) => {
-    await expectRefused(upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_PATH');
+    await expectRefused(gw, upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_PATH');
   });
 
   it('refuses the same ambiguity in an absolute-form target', async () => {
-    await expectRefused(upstream, () => raw(gw, `http://127.0.0.1:${gw.port}/a/%2e%2e/admin`), 400, 'GW_ERR_BAD_PATH');
+    await expectRefused(gw, upstream, () => raw(gw, `http://127.0.0.1:${gw.port}/a/%2e%2e/admin`), 400, 'GW_ERR_BAD_PATH');
   });
 
   it('keeps serving after the path attacks', async () => {
@@ -128,7 +128,7 @@ describe('raw control and non-ASCII bytes in the path', () => {
     ['raw UTF-8 é', '/caf\xc3\xa9'],
     ['raw 0xff', '/a\xffb'],
   ])('%s', async (_label, target) => {
-    await expectRefused(upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_REQUEST');
+    await expectRefused(gw, upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_REQUEST');
     await expectStillServing(gw, upstream);
   });
 });
@@ -176,7 +176,7 @@ describe('queries refused with 400, nothing forwarded', () => {
     ['%u0041', '/q?a=%u0041'],
     ['fragment', '/q?a=1#x'],
   ])('GW_ERR_BAD_QUERY for %s: %s', async (_label, target) => {
-    await expectRefused(upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_QUERY');
+    await expectRefused(gw, upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_QUERY');
   });
 
   // Raw control characters, DEL and non-ASCII bytes in the query never reach checkQuery: Node's parser
@@ -190,7 +190,7 @@ describe('queries refused with 400, nothing forwarded', () => {
     ['raw 0xe9', '/q?a=\xe9'],
     ['space', '/q?a=b c'],
   ])('GW_ERR_BAD_REQUEST (parser) for raw %s in the query', async (_label, target) => {
-    await expectRefused(upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_REQUEST');
+    await expectRefused(gw, upstream, () => raw(gw, target), 400, 'GW_ERR_BAD_REQUEST');
     await expectStillServing(gw, upstream);
   });
 });

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/gateway.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -88,7 +89,7 @@ function browserLogin(): void {
         }
       });
     });
-    for (let i = 0; i < 100 && !stderr.includes('Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => stderr.includes('Ctrl-C'), { timeoutMs: 2000, intervalMs: 20, what: 'the demo hints on stderr (up to "Ctrl-C")' });
     // The account exactly as the demo prints it for a person to type.
     const login = /log in:\s+(\S+) \/ (\S+)/.exec(stderr);
     const otp = /one-time code (\d+)/.exec(stderr);

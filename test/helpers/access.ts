@@ -5,6 +5,7 @@ import { SignJWT } from 'jose';
 import { request } from 'undici';
 import type { TestGateway } from './gateway.ts';
 import type { Received, Upstream } from './upstream.ts';
+import { waitFor } from './wait.ts';
 
 export const JWT_SECRET = 'access-state-test-secret-0123456789abcdef';
 export const ADMIN_TOKEN = 'zt-admin-test-token-5b1f0c9e2d7a4f86';
@@ -122,12 +123,9 @@ export async function admin(gw: TestGateway, method: 'GET' | 'POST' | 'DELETE', 
   return answer(res, undefined, 0);
 }
 
-/** Polls (bounded) until `check` holds; returns the elapsed milliseconds. */
+/** Polls (bounded, through waitFor) until `check` holds; returns the elapsed milliseconds. */
 export async function within(ms: number, check: () => Promise<boolean>, step = 20): Promise<number> {
   const start = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - start;
-    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, step));
-  }
+  await waitFor(check, { timeoutMs: ms, intervalMs: step, what: `a condition to hold within ${ms} ms` });
+  return Date.now() - start;
 }

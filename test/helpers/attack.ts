@@ -6,6 +6,7 @@ import { request } from 'undici';
 import type { TestGateway } from './gateway.ts';
 import { rawRequest, type RawResponse } from './raw.ts';
 import type { Received, Upstream } from './upstream.ts';
+import { waitFor } from './wait.ts';
 
 export interface Problem {
   type: string;
@@ -107,23 +108,44 @@ export function expectProblem(answer: Answer, status: number, code: string | rea
 
 /**
  * Runs `send` and asserts the refusal (status + code) and that the upstream saw nothing: neither a request
- * head nor a completed request, also a moment after the answer (a refusal that still forwards fails here).
+ * head nor a completed request. The check waits for the gateway to be done with the request, not for a fixed
+ * time: for a request the handler took, its decision record (written when the response closes, carrying the
+ * answer's request id); for one the HTTP parser refused, the `client error` record with the answer's code (the
+ * handler never saw it, so nothing can be forwarded). A refusal that still forwards fails here.
+ * `recorded: false` is only for CONNECT, which the listener answers on the socket without any record: the
+ * request handler never sees it, and the answer ends with the connection (raw() resolves on its close).
  */
 export async function expectRefused(
+  gw: TestGateway,
   up: Upstream,
   send: () => Promise<Answer>,
   status: number,
   code: string | readonly string[],
+  opts: { recorded?: boolean } = {},
 ): Promise<Problem> {
   const counter = arrivals(up);
   const heads = counter.count;
   const done = up.received.length;
+  const logged = gw.logs.length;
   const answer = await send();
   const problem = expectProblem(answer, status, code);
-  await new Promise((r) => setTimeout(r, 10));
+  if (opts.recorded ?? true) await requestFinished(gw, problem.request_id, problem.code, logged);
   expect(counter.count).toBe(heads);
   expect(up.received.length).toBe(done);
   return problem;
+}
+
+/**
+ * Waits (bounded) until the gateway has finished request `requestId`: its decision record, or a `client error`
+ * record with `code` logged after index `since` of `gw.logs` (parser refusals have no request record).
+ */
+export async function requestFinished(gw: TestGateway, requestId: string, code: string, since = 0): Promise<Record<string, unknown>> {
+  return waitFor(
+    () =>
+      gw.logs.find((l) => l.msg === 'decision' && l.request_id === requestId) ??
+      gw.logs.slice(since).find((l) => l.msg === 'client error' && l.code === code),
+    { timeoutMs: 3000, what: `the gateway's record of request ${requestId} (${code})` },
+  );
 }
 
 let probe = 0;

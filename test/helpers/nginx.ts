@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './gateway.ts';
-import { freePort, IN_CI } from './redis.ts';
+import { IN_CI } from './redis.ts';
+import { freePort, waitFor } from './wait.ts';
 import { request } from 'undici';
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?? 'nginx';
@@ -58,20 +59,23 @@ ${server.replaceAll('__PORT__', String(port))}
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
-    try {
-      const res = await request(`${url}/`, { headersTimeout: 500 });
-      await res.body.dump();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`nginx did not answer on ${url} within 5 s: ${stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+        try {
+          const res = await request(`${url}/`, { headersTimeout: 500 });
+          await res.body.dump();
+          return true;
+        } catch {
+          return false; // not listening yet
+        }
+      },
+      { timeoutMs: 5000, intervalMs: 50, what: `nginx to answer on ${url}` },
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}; nginx stderr: ${stderr}`);
   }
   return {
     port,

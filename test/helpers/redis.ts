@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
+import { freePort, waitFor } from './wait.ts';
 
 export const IN_CI = process.env.CI === 'true';
 
@@ -22,16 +23,6 @@ export function redisServerAvailable(): boolean {
     throw new Error(`CI=true but redis-server cannot run: ${probe.error?.message ?? `exit ${probe.status}`}`);
   }
   return ok;
-}
-
-/** A port that was free a moment ago (the kernel picks it). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** Sends an inline PING; true when the answer is +PONG within `timeoutMs`. */
@@ -77,11 +68,12 @@ export async function startRedis(port?: number): Promise<RedisServer> {
     let failed: Error | undefined;
     void spawnError.then((e) => (failed = e));
 
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !exited && failed === undefined) {
-      if (await pingRedis(p, 200)) return handle(p, child);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const answered = await waitFor(async () => (exited || failed !== undefined ? 'gone' : (await pingRedis(p, 200)) && 'ready'), {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      what: `redis-server on port ${p} to answer PING`,
+    }).catch(() => 'timeout' as const);
+    if (answered === 'ready') return handle(p, child);
     if (failed !== undefined) throw new Error(`redis-server could not be started: ${(failed as Error).message}`);
     if (!exited) child.kill('SIGKILL');
     lastError = exited ? `redis-server exited early on port ${p}: ${stderr.trim()}` : `redis-server on port ${p} did not answer PING within 5 s`;

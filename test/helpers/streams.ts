@@ -72,12 +72,3 @@ export async function listenHttp(handler: (req: IncomingMessage, res: ServerResp
       }),
   };
 }
-
-/** Polls `check` every 10 ms until it returns true or `timeoutMs` passes (bounded). */
-export async function waitFor(check: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('waitFor: condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

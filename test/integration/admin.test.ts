@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let upstream: Upstream;
 let gw: TestGateway;

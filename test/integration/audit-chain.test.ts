@@ -12,7 +12,7 @@ import { ConfigError } from '../../src/config/errors.ts';
 import { ensureBuilt } from '../helpers/build.ts';
 import { cli } from '../helpers/cli.ts';
 import { startGateway, tempDir } from '../helpers/gateway.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const yaml = (up: string, extra = '') => `listen: { address: 127.0.0.1:0, plaintext: true }
@@ -43,17 +43,17 @@ beforeAll(async () => {
   const gw = await startGateway(yaml(upstream.url), { dir });
   // Concurrent requests: records reach the async destination in completion order, chained in that order.
   await Promise.all(Array.from({ length: 40 }, (_, i) => request(`${gw.url}/page/${i}`).then((r) => r.body.text())));
-  await waitFor(() => lines(file).length === 40, 5000);
+  await waitFor(() => lines(file).length === 40, { timeoutMs: 5000 });
   // A reload keeps the same destination and the same chain.
   writeFileSync(gw.configFile, yaml(upstream.url, '# reloaded'));
   expect(gw.gateway.reload()).toBe(true);
   for (let i = 0; i < 5; i++) await (await request(`${gw.url}/after-reload/${i}`)).body.text();
-  await waitFor(() => lines(file).length === 45, 5000);
+  await waitFor(() => lines(file).length === 45, { timeoutMs: 5000 });
   await gw.close();
   // A restart continues the chain from the file's last record.
   const again = await startGateway(yaml(upstream.url), { dir });
   for (let i = 0; i < 5; i++) await (await request(`${again.url}/after-restart/${i}`)).body.text();
-  await waitFor(() => lines(file).length === 50, 5000);
+  await waitFor(() => lines(file).length === 50, { timeoutMs: 5000 });
   await again.close();
   clean = lines(file);
 });

@@ -16,7 +16,8 @@ import { Gateway } from '../../src/server/gateway.ts';
 import { captureLogger, tempDir } from '../helpers/gateway.ts';
 import { signHs256 } from '../helpers/idp.ts';
 import { rawRequest } from '../helpers/raw.ts';
-import { listenHttp, waitFor } from '../helpers/streams.ts';
+import { listenHttp } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 type Rec = Record<string, unknown>;
@@ -326,16 +327,13 @@ describe('log.audit: a file', () => {
   });
 
   async function readRecords(count: number): Promise<Rec[]> {
-    const deadline = Date.now() + 3000;
-    for (;;) {
-      const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-      if (lines.length >= count) {
-        for (const line of lines) for (const s of SECRETS) expect(line).not.toContain(s);
-        return lines.map((l) => JSON.parse(l) as Rec);
-      }
-      if (Date.now() > deadline) throw new Error(`audit file has ${lines.length} of ${count} records`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const read = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+    const lines = await waitFor(() => {
+      const now = read();
+      return now.length >= count && now;
+    }, { timeoutMs: 3000, intervalMs: 20, what: `${count} records in the audit file` });
+    for (const line of lines) for (const s of SECRETS) expect(line).not.toContain(s);
+    return lines.map((l) => JSON.parse(l) as Rec);
   }
 
   it('writes the decision records to the file, not to the main log', async () => {

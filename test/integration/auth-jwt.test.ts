@@ -9,15 +9,9 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { closedPort, craftJwt, hs256WithPublicKey, signRaw, startIdp, type TestIdp } from '../helpers/idp.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { headerNames, startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 const API_KEY = 'ztk_integration-test-key-0123456789';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Polls until `cond` holds (bounded): for effects that complete after the answer (background refresh). */
-async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond() && Date.now() < end) await sleep(10);
-  expect(cond()).toBe(true);
-}
 
 let upstream: Upstream;
 let gw: TestGateway;
@@ -369,7 +363,7 @@ describe('JWKS refresh', () => {
     await down.start();
     await sleep(1100);
     accepted(await call('/down', { token: await down.sign({}, { sub: 'dan' }) }), 'dan');
-    await until(() => down.fetches.jwks === 2); // the background refresh completes after the answer
+    await waitFor(() => down.fetches.jwks === 2, { what: 'the background JWKS refresh of "down"' }); // the background refresh completes after the answer
   });
 
   it('a provider whose JWKS was never reachable answers 503 (not 500) and the gateway keeps serving', async () => {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { headerNames, startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
 
 const BILLING = 'spiffe://example.org/ns/prod/sa/billing';

@@ -9,7 +9,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/authn/api-key.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
 
 const key = (name: string) => `ztk_${name}_${randomBytes(24).toString('base64url')}`;

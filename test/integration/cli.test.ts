@@ -1,13 +1,12 @@
 // The CLI as an operator runs it: `node bin/zt-gateway.js validate|start` on the built dist/.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { freePort, sleep, waitFor } from '../helpers/wait.ts';
 
 import { bin, ensureBuilt, root } from '../helpers/build.ts';
 
@@ -28,14 +27,6 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Result {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
 async function status(url: string): Promise<number | undefined> {
   try {
     const res = await request(url, { headersTimeout: 2_000, bodyTimeout: 2_000 });
@@ -46,14 +37,7 @@ async function status(url: string): Promise<number | undefined> {
   }
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 10_000) => waitFor(check, { what, timeoutMs, intervalMs: 50 });
 
 interface Running {
   child: ChildProcess;
@@ -279,7 +263,8 @@ describe('zt-gateway start', () => {
     // An invalid file on SIGHUP keeps the running config and the process alive.
     writeFileSync(file, 'listen: {\n');
     run.child.kill('SIGHUP');
-    await sleep(300);
+    // Not a pause: the reload attempt is over once the process has said so.
+    await until('the failed reload to be reported', async () => run.stdout().includes('config reload failed; keeping the running config'));
     expect(run.child.exitCode).toBeNull();
     expect(await status(`http://127.0.0.1:${port}/two`)).toBe(200);
 

@@ -11,8 +11,9 @@ import { main } from '../../src/cli/main.ts';
 import { bin, ensureBuilt, root } from '../helpers/build.ts';
 import { tempDir } from '../helpers/gateway.ts';
 import { scrape } from '../helpers/metrics.ts';
-import { freePort, IN_CI, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { IN_CI, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { freePort, sleep, waitFor } from '../helpers/wait.ts';
 
 const available = redisServerAvailable(); // throws under CI=true when redis-server is missing
 if (!available && !IN_CI) console.warn('cluster.test.ts: redis-server is not installed here; skipping');
@@ -27,17 +28,8 @@ let port: number;
 let admin: string;
 const logs: Array<Record<string, unknown>> = [];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> =>
+  waitFor(check, { what, timeoutMs, intervalMs: 100 });
 
 async function readyWorkers(): Promise<number | undefined> {
   try {

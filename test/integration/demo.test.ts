@@ -13,6 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateCommand } from '../../src/cli/validate.ts';
 import { tempDir } from '../helpers/gateway.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -201,7 +202,7 @@ describe('npm run demo', () => {
       });
     });
     // The hints follow the entry line on stderr; wait until the last one is there.
-    for (let i = 0; i < 100 && !stderr.includes('Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => stderr.includes('Ctrl-C'), { timeoutMs: 2000, intervalMs: 20, what: 'the demo hints on stderr (up to "Ctrl-C")' });
     const port = (re: RegExp) => Number(re.exec(stderr)?.[1]);
     ports = {
       gateway: Number(new URL(url).port),

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { scrape } from '../helpers/metrics.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let server: http.Server;
 let wss: WebSocketServer;
@@ -53,8 +54,7 @@ async function active(): Promise<number | undefined> {
 }
 
 async function until(want: number): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while ((await active()) !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(async () => (await active()) === want, { timeoutMs: 2000, intervalMs: 20, what: `zt_websockets_active to be ${want}` });
   expect(await active()).toBe(want);
 }
 

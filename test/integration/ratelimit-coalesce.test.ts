@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoalescedConsumer } from '../../src/ratelimit/coalesce.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { IN_CI, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const available = redisServerAvailable(); // throws under CI=true when redis-server is missing
@@ -44,7 +44,7 @@ routes:
 `;
     a = await startGateway(config);
     b = await startGateway(config);
-    await waitFor(() => a.gateway.runtime.redis?.status === 'ready' && b.gateway.runtime.redis?.status === 'ready', 5000);
+    await waitFor(() => a.gateway.runtime.redis?.status === 'ready' && b.gateway.runtime.redis?.status === 'ready', { timeoutMs: 5000 });
   });
   afterAll(async () => {
     client?.disconnect();

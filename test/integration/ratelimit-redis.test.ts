@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { freePort, IN_CI, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { IN_CI, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { freePort, waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const available = redisServerAvailable(); // throws under CI=true when redis-server is missing
@@ -54,7 +54,7 @@ describe.skipIf(!available)('rate limits in Redis', () => {
     upstream = await startUpstream();
     a = await startGateway(config(redis.url, upstream.url));
     b = await startGateway(config(redis.url, upstream.url));
-    await waitFor(() => redisReady(a) && redisReady(b), 5000);
+    await waitFor(() => redisReady(a) && redisReady(b), { timeoutMs: 5000 });
     client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
     client.on('error', () => undefined);
     await client.connect();
@@ -87,7 +87,7 @@ describe.skipIf(!available)('rate limits in Redis', () => {
 
   it('keeps serving with per-instance memory limits when Redis is killed, and logs it', async () => {
     await redis.stop();
-    await waitFor(() => logged(a, 'redis unavailable') && logged(b, 'redis unavailable'), 5000);
+    await waitFor(() => logged(a, 'redis unavailable') && logged(b, 'redis unavailable'), { timeoutMs: 5000 });
     const warning = a.logs.find((l) => typeof l.msg === 'string' && l.msg.includes('redis unavailable'));
     expect(warning?.level).toBe('warn');
     expect(warning?.redis).toBe(`redis://127.0.0.1:${redis.port}/0`);
@@ -107,7 +107,7 @@ describe.skipIf(!available)('rate limits in Redis', () => {
 
   it('shares the limit again once Redis is back', async () => {
     redis = await startRedis(redis.port);
-    await waitFor(() => redisReady(a) && redisReady(b), 8000);
+    await waitFor(() => redisReady(a) && redisReady(b), { timeoutMs: 8000 });
     expect(logged(a, 'redis is back')).toBe(true);
     // A fresh Redis: a new shared window of 4.
     expect((await get(a, '/up-a1')).status).toBe(200);
@@ -134,7 +134,7 @@ describe.skipIf(!available)('Redis unreachable from the start', () => {
   });
 
   it('serves with memory limits and warns, never 500', async () => {
-    await waitFor(() => logged(gw, 'redis unavailable'), 5000);
+    await waitFor(() => logged(gw, 'redis unavailable'), { timeoutMs: 5000 });
     for (let i = 0; i < 4; i++) expect((await get(gw, `/n${i}`)).status).toBe(200);
     expectLimited(await get(gw, '/n4'));
     expect(redisReady(gw)).toBe(false);

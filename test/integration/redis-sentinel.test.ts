@@ -10,8 +10,8 @@ import { request } from 'undici';
 import { ConfigError } from '../../src/config/errors.ts';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { scrape } from '../helpers/metrics.ts';
-import { freePort, IN_CI, pingRedis, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { IN_CI, pingRedis, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { freePort, waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const available = redisServerAvailable(); // throws under CI=true when redis-server is missing
@@ -44,13 +44,15 @@ describe.skipIf(!available)('state.sentinel', () => {
     const conf = join(dir, 'sentinel.conf');
     writeFileSync(conf, `port ${sentinelPort}\nbind 127.0.0.1\nsentinel monitor ztgw 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds ztgw 5000\n`);
     sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-    const deadline = Date.now() + 5000;
-    while (!(await pingRedis(sentinelPort, 200))) {
-      if (Date.now() > deadline || sentinel.exitCode !== null) throw new Error('redis sentinel did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(
+      async () => {
+        if (sentinel.exitCode !== null) throw new Error(`redis sentinel exited (${sentinel.exitCode}) before answering PING`);
+        return pingRedis(sentinelPort, 200);
+      },
+      { timeoutMs: 5000, intervalMs: 50, what: 'redis sentinel to answer PING' },
+    );
     gw = await startGateway(config(`state: { sentinel: { name: ztgw, nodes: ["127.0.0.1:${sentinelPort}"] } }`));
-    await waitFor(() => gw.gateway.runtime.redis?.status === 'ready', 5000);
+    await waitFor(() => gw.gateway.runtime.redis?.status === 'ready', { timeoutMs: 5000 });
   }, 30_000);
 
   afterAll(async () => {

@@ -1,11 +1,11 @@
 // A real gateway in front of a real upstream: default deny, reserved paths, and config reload
 // (explicit, file watch, invalid file keeps the last good config, in-flight requests keep their config).
 import { writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { publicConfig, startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 interface Reply {
   status: number;
@@ -21,14 +21,7 @@ async function get(url: string, method: 'GET' | 'POST' | 'DELETE' = 'GET'): Prom
 }
 
 /** Polls `check` every 50 ms until it returns true; fails after `timeoutMs` (never hangs). */
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5_000) => waitFor(check, { what, timeoutMs, intervalMs: 50 });
 
 interface RouteSpec {
   name: string;

@@ -9,7 +9,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { GEOIP_V4, IP_DE, IP_GB, IP_JP } from '../helpers/geoip.ts';
 import { signHs256 } from '../helpers/idp.ts';
 import { IN_CI, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const available = redisServerAvailable(); // throws under CI=true when redis-server is missing
@@ -80,7 +80,7 @@ const seen = async (sub: string) => {
 describe.skipIf(!available)('risk profiles in Redis', () => {
   it('a profile learned on instance A scores requests on instance B', async () => {
     for (let i = 0; i < 2; i++) expect((await call(a, { sub: 'shared', xff: IP_GB })).status).toBe(200);
-    for (let i = 0; i < 40 && (await seen('shared')) < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    await waitFor(async () => (await seen('shared')) >= 2, { timeoutMs: 1000, intervalMs: 25, what: 'the shared profile to record 2 requests' });
     expect(await seen('shared')).toBe(2);
     const onB = await call(b, { sub: 'shared', xff: IP_DE });
     // Without the shared profile B would know nothing (learning: no signals at all).
@@ -97,7 +97,7 @@ describe.skipIf(!available)('risk profiles in Redis', () => {
     const forged = await signHs256(`wrong-${SECRET}`, ISSUER, 'failing');
     for (let i = 0; i < 3; i++) expect((await call(a, { bearer: forged, xff: ip })).status).toBe(401);
     const count = async () => Number(await client.get(`ztgw:risk:fail:${ip}`));
-    for (let i = 0; i < 40 && (await count()) < 3; i++) await new Promise((r) => setTimeout(r, 25));
+    await waitFor(async () => (await count()) >= 3, { timeoutMs: 1000, intervalMs: 25, what: 'the failure counter to reach 3' });
     expect(await count()).toBe(3);
     expect(await client.pttl(`ztgw:risk:fail:${ip}`)).toBeGreaterThan(0);
     expect((await call(b, { sub: 'failing', xff: ip })).signals).toEqual(['auth_failures']);

@@ -11,7 +11,7 @@ import { ConfigError } from '../../src/config/errors.ts';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { signHs256 } from '../helpers/idp.ts';
 import { GEOIP_V4, GEOIP_V6, IP_DE, IP_GB, IP_IE, IP_JP, IP_UNKNOWN } from '../helpers/geoip.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 type Rec = Record<string, unknown>;

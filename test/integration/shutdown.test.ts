@@ -5,7 +5,7 @@ import { Agent, request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let upstream: Upstream;
 let silent: net.Server;
@@ -123,7 +123,7 @@ describe('graceful shutdown', () => {
       expect(outcome.error).toMatch(/UND_ERR_SOCKET|ECONNRESET|UND_ERR_CLOSED/);
       expect(gw.logs.find((l) => l.msg === 'zt-gateway stopped')?.drain).toBe('timeout');
       // The upstream request was abandoned too, not left to run into its 30s timeout.
-      await waitFor(() => silentSockets.size === 0, 1000);
+      await waitFor(() => silentSockets.size === 0, { timeoutMs: 1000 });
     } finally {
       await dispatcher.close();
     }
@@ -147,7 +147,7 @@ describe('graceful shutdown', () => {
       await gw.gateway.stop();
       expect(Date.now() - started).toBeLessThan(1200);
       expect(await closed).toBeGreaterThan(1000);
-      await waitFor(() => wss.clients.size === 0, 1000);
+      await waitFor(() => wss.clients.size === 0, { timeoutMs: 1000 });
     } finally {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => wss.close(() => r()));

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { publicConfig, startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { digest, generatedBody, listenHttp, MiB, waitFor, type TestServer } from '../helpers/streams.ts';
+import { digest, generatedBody, listenHttp, MiB, type TestServer } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 // A collection before each RSS sample, so the peak measures what is live rather than how lazy the GC was
 // with the (hundreds of MB of) short-lived socket buffers.

@@ -14,7 +14,7 @@ import { createCA, type CertificateAuthority, type Issued } from '../../tools/pk
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let ca: CertificateAuthority;
 let upstreamCa: CertificateAuthority;

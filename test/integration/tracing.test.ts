@@ -6,6 +6,7 @@ import { rawMessage, valuesOf } from '../helpers/attack.ts';
 import { publicConfig, startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const VALID = `00-${TRACE}-00f067aa0ba902b7-01`;
@@ -35,12 +36,10 @@ async function send(gw: TestGateway, headers: string[]) {
   const seen = upstream.received.find((r) => r.url === path);
   expect(seen).toBeDefined();
   const id = valuesOf(seen!, 'x-request-id')[0];
-  await new Promise((r) => setTimeout(r, 20));
-  const access = gw.logs.find((l) => l.msg === 'request' && l.req_id === id);
-  const decision = gw.logs.find((l) => l.msg === 'decision' && l.request_id === id);
-  expect(access).toBeDefined();
-  expect(decision).toBeDefined();
-  return { traceparent: valuesOf(seen!, 'traceparent'), tracestate: valuesOf(seen!, 'tracestate'), access: access!, decision: decision! };
+  // Both records are written when the response closes, which can be just after the client has read it.
+  const access = await waitFor(() => gw.logs.find((l) => l.msg === 'request' && l.req_id === id), { what: `the access record of ${id}` });
+  const decision = await waitFor(() => gw.logs.find((l) => l.msg === 'decision' && l.request_id === id), { what: `the decision record of ${id}` });
+  return { traceparent: valuesOf(seen!, 'traceparent'), tracestate: valuesOf(seen!, 'tracestate'), access, decision };
 }
 
 describe('tracing.propagate: true', () => {

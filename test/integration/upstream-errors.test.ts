@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { freePort, waitFor } from '../helpers/wait.ts';
 
 let healthy: Upstream;
 let silent: net.Server;
@@ -15,14 +15,6 @@ let silentAccepted = 0;
 let closedPort: number;
 let resetting: Upstream;
 let gw: TestGateway;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 beforeAll(async () => {
   healthy = await startUpstream();
@@ -149,7 +141,7 @@ describe('upstream failures', () => {
     expect(err?.name).toMatch(/AbortError|TimeoutError/);
     expect(silentAccepted).toBe(acceptedBefore + 1);
     // The gateway closes its upstream connection well before the route's 10s timeout.
-    await waitFor(() => silentSockets.size === 0, 2000);
+    await waitFor(() => silentSockets.size === 0, { timeoutMs: 2000 });
     expect(Date.now() - started).toBeLessThan(2000);
     await waitFor(() => gw.logs.some((l) => l.msg === 'request' && l.route === 'hang'));
     const access = gw.logs.find((l) => l.msg === 'request' && l.route === 'hang')!;

@@ -7,7 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { startUpstream, headerNames, type Upstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/streams.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { createHash } from 'node:crypto';
 
 const KEY = 'ws-test-key-0123456789abcdef0123456789';
@@ -264,7 +264,7 @@ describe('WebSocket through the gateway', () => {
     expect(r.status).toBe(401);
     expect(r.headers['www-authenticate']).toContain('error="insufficient_user_authentication"');
     expect(guarded.upgrades).toEqual([]);
-    await waitFor(() => gw.logs.some((l) => l.msg === 'decision' && l.path === '/stepws/socket'), 2000);
+    await waitFor(() => gw.logs.some((l) => l.msg === 'decision' && l.path === '/stepws/socket'), { timeoutMs: 2000 });
     const rec = gw.logs.find((l) => l.msg === 'decision' && l.path === '/stepws/socket');
     expect(rec).toMatchObject({ decision: 'step_up', upgrade: 'websocket', subject: 'svc-ws', status: 401 });
   });

@@ -13,14 +13,8 @@ import type { Authenticator, AuthRequest } from '../../src/authn/types.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { GatewayError } from '../../src/core/errors.ts';
 import { craftJwt, startIdp, type IdpKey, type TestIdp } from '../helpers/idp.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Polls until `cond` holds (bounded): for effects that complete after the call that caused them. */
-async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond() && Date.now() < end) await sleep(10);
-  expect(cond()).toBe(true);
-}
 const SECRET = 'a-shared-secret-that-is-at-least-32-bytes-long';
 
 let idp: TestIdp;
@@ -364,11 +358,11 @@ describe('RemoteKeySource', () => {
     await ks.getKey(header(kid), token);
     await sleep(250);
     await ks.getKey(header(kid), token);
-    await until(() => s.fetches.jwks === 2);
+    await waitFor(() => s.fetches.jwks === 2, { what: 'the background JWKS refresh' });
     await s.stop();
     await sleep(250);
     await expect(ks.getKey(header(kid), token)).resolves.toBeDefined();
-    await until(() => events.at(-1) === 'refresh_failed');
+    await waitFor(() => events.at(-1) === 'refresh_failed', { what: 'a refresh_failed event' });
     await s.start();
   });
 
