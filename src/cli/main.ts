@@ -31,96 +31,120 @@ ${ADMIN_USAGE}`;
 
 const stdio: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
+type Command = (rest: string[], io: Output, name: string) => number | Promise<number>;
+
+function validateCmd(rest: string[], io: Output): number | Promise<number> {
+  const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
+  const file = positionals[0] ?? values.config;
+  if (!file || positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) return usage(io);
+  return validateCommand(file, io);
+}
+
+async function startCmd(rest: string[], io: Output): Promise<number> {
+  const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' } } });
+  if (!values.config) return usage(io);
+  if (values.workers !== undefined && !isWorker()) {
+    const workers = parseWorkers(values.workers);
+    if (workers === undefined) {
+      io.err(`--workers must be auto or a number from 1 to 256, not "${values.workers}"`);
+      return usage(io);
+    }
+    return await startCluster(values.config, workers, io);
+  }
+  return await start(values.config, io);
+}
+
+function explainCmd(rest: string[], io: Output): number | Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string' }, route: { type: 'string' }, identity: { type: 'string' },
+      method: { type: 'string', default: 'GET' }, path: { type: 'string', default: '/' },
+      ip: { type: 'string', default: '127.0.0.1' }, time: { type: 'string' }, device: { type: 'string' },
+      json: { type: 'boolean', default: false }, risk: { type: 'string' }, signals: { type: 'string' },
+    },
+  });
+  if (!values.config || !values.route) return usage(io);
+  return explainCommand(
+    { config: values.config, route: values.route, identity: values.identity, method: values.method, path: values.path,
+      ip: values.ip, time: values.time, device: values.device, json: values.json, risk: values.risk, signals: values.signals },
+    io,
+  );
+}
+
+function testCmd(rest: string[], io: Output): number | Promise<number> {
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
+  if (!values.config || positionals.length !== 1) return usage(io);
+  return policyTestCommand(positionals[0] as string, values.config, io);
+}
+
+async function auditConfigCmd(rest: string[], io: Output): Promise<number> {
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string' }, strict: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+      'metrics-url': { type: 'string' },
+    },
+  });
+  if (!values.config) return usage(io);
+  return await auditConfigCommand({ config: values.config, strict: values.strict, json: values.json, metricsUrl: values['metrics-url'] }, io);
+}
+
+async function auditCmd(rest: string[], io: Output): Promise<number> {
+  const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+  if (positionals[0] !== 'verify' || positionals.length !== 2) return usage(io);
+  return await auditVerifyCommand(positionals[1] as string, io);
+}
+
+function hashKeyCmd(_rest: string[], io: Output): number {
+  const { key, hash } = newApiKey();
+  io.out(`key:  ${key}`);
+  io.out(`hash: ${hash}`);
+  io.err('Give the key to its owner once; store only the hash in the keys file.');
+  return 0;
+}
+
+async function adminCmd(rest: string[], io: Output, name: string): Promise<number> {
+  const code = await adminCommand(name as 'admin' | 'grants', rest, io);
+  return code < 0 ? usage(io) : code;
+}
+
+function schemaCmd(rest: string[]): number {
+  const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
+  const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+  if (values.out) writeFileSync(values.out, text);
+  else process.stdout.write(text);
+  return 0;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
+  validate: validateCmd,
+  start: startCmd,
+  explain: explainCmd,
+  test: testCmd,
+  'audit-config': auditConfigCmd,
+  audit: auditCmd,
+  'hash-key': hashKeyCmd,
+  admin: adminCmd,
+  grants: adminCmd,
+  schema: schemaCmd,
+});
+
+const HELP = new Set(['help', '--help', '-h']);
+
 export async function main(argv: string[], io: Output = stdio): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined || HELP.has(command)) {
+    io.out(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (run === undefined) {
+    io.err(`unknown command "${command}"`);
+    return usage(io);
+  }
   try {
-    switch (command) {
-      case 'validate': {
-        const { positionals, values } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
-        const file = positionals[0] ?? values.config;
-        if (!file || positionals.length > 1 || (positionals.length === 1 && values.config !== undefined)) return usage(io);
-        return validateCommand(file, io);
-      }
-      case 'start': {
-        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, workers: { type: 'string' } } });
-        if (!values.config) return usage(io);
-        if (values.workers !== undefined && !isWorker()) {
-          const workers = parseWorkers(values.workers);
-          if (workers === undefined) {
-            io.err(`--workers must be auto or a number from 1 to 256, not "${values.workers}"`);
-            return usage(io);
-          }
-          return await startCluster(values.config, workers, io);
-        }
-        return await start(values.config, io);
-      }
-      case 'explain': {
-        const { values } = parseArgs({
-          args: rest,
-          options: {
-            config: { type: 'string' }, route: { type: 'string' }, identity: { type: 'string' },
-            method: { type: 'string', default: 'GET' }, path: { type: 'string', default: '/' },
-            ip: { type: 'string', default: '127.0.0.1' }, time: { type: 'string' }, device: { type: 'string' },
-            json: { type: 'boolean', default: false }, risk: { type: 'string' }, signals: { type: 'string' },
-          },
-        });
-        if (!values.config || !values.route) return usage(io);
-        return explainCommand(
-          { config: values.config, route: values.route, identity: values.identity, method: values.method, path: values.path,
-            ip: values.ip, time: values.time, device: values.device, json: values.json, risk: values.risk, signals: values.signals },
-          io,
-        );
-      }
-      case 'test': {
-        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' } } });
-        if (!values.config || positionals.length !== 1) return usage(io);
-        return policyTestCommand(positionals[0] as string, values.config, io);
-      }
-      case 'audit-config': {
-        const { values } = parseArgs({
-          args: rest,
-          options: {
-            config: { type: 'string' }, strict: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
-            'metrics-url': { type: 'string' },
-          },
-        });
-        if (!values.config) return usage(io);
-        return await auditConfigCommand({ config: values.config, strict: values.strict, json: values.json, metricsUrl: values['metrics-url'] }, io);
-      }
-      case 'audit': {
-        const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
-        if (positionals[0] !== 'verify' || positionals.length !== 2) return usage(io);
-        return await auditVerifyCommand(positionals[1] as string, io);
-      }
-      case 'hash-key': {
-        const { key, hash } = newApiKey();
-        io.out(`key:  ${key}`);
-        io.out(`hash: ${hash}`);
-        io.err('Give the key to its owner once; store only the hash in the keys file.');
-        return 0;
-      }
-      case 'admin':
-      case 'grants': {
-        const code = await adminCommand(command, rest, io);
-        return code < 0 ? usage(io) : code;
-      }
-      case 'schema': {
-        const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
-        const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
-        if (values.out) writeFileSync(values.out, text);
-        else process.stdout.write(text);
-        return 0;
-      }
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        io.out(USAGE);
-        return command === undefined ? 2 : 0;
-      default:
-        io.err(`unknown command "${command}"`);
-        return usage(io);
-    }
+    return await run(rest, io, command);
   } catch (err) {
     // Unknown options, unexpected positionals, missing option values: all usage errors (exit 2).
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_')) {

@@ -74,6 +74,20 @@ function ambiguous(detail: string): GatewayError {
   return new GatewayError('GW_ERR_AMBIGUOUS_REQUEST', detail);
 }
 
+/** Pass 2: only what is safe to forward (no stripped name, nothing Connection listed, no invalid trace context). */
+function forwardable(raw: readonly string[], policy: HeaderPolicy, connectionTokens: Set<string> | null, dropTraceparent: boolean, dropTracestate: boolean): string[] {
+  const forward: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (isStripped(lower, policy)) continue;
+    if (connectionTokens !== null && connectionTokens.has(canonicalName(lower))) continue;
+    if ((dropTraceparent && lower === 'traceparent') || (dropTracestate && lower === 'tracestate')) continue;
+    forward.push(name, raw[i + 1] as string);
+  }
+  return forward;
+}
+
 export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): InboundHeaders {
   let host: string | undefined;
   let authorization: string | undefined;
@@ -145,16 +159,7 @@ export function inspectHeaders(raw: readonly string[], policy: HeaderPolicy): In
   const dropTraceparent = traceparents !== null && traceId === undefined;
   const dropTracestate = tracestates !== null && (traceId === undefined || !validTracestate(tracestates));
 
-  // Pass 2: keep only what is safe to forward.
-  const forward: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (isStripped(lower, policy)) continue;
-    if (connectionTokens !== null && connectionTokens.has(canonicalName(lower))) continue;
-    if ((dropTraceparent && lower === 'traceparent') || (dropTracestate && lower === 'tracestate')) continue;
-    forward.push(name, raw[i + 1] as string);
-  }
+  const forward = forwardable(raw, policy, connectionTokens, dropTraceparent, dropTracestate);
   const hasBody = transferEncoding || (contentLength !== undefined && contentLength !== '0');
   return { forward, host, authorization, xForwardedFor: xff, forwarded, xForwardedProto: xfp, xForwardedHost: xfh, requestId, hasBody, traceId };
 }
