@@ -24,6 +24,7 @@ export class RefreshLock {
   readonly #waiters = new Map<string, Set<() => void>>();
   #subscriber: Redis | undefined;
   #listening: Promise<void> | undefined;
+  #disposed = false;
 
   constructor(redis: Redis | null) {
     this.#redis = redis;
@@ -101,6 +102,8 @@ export class RefreshLock {
   /** One subscriber connection per lock, opened on the first wait (ioredis resubscribes after reconnects). */
   #listen(): Promise<void> {
     if (this.#listening !== undefined) return this.#listening;
+    // Disposed (its config was dropped; a late request of that config may still wait): no new connection.
+    if (this.#disposed) return Promise.reject(new Error('the refresh lock was disposed'));
     const sub = (this.#subscriber = (this.#redis as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false }));
     sub.on('error', () => undefined); // the main connection reports outages
     sub.on('message', (channel: string, id: string) => {
@@ -120,6 +123,7 @@ export class RefreshLock {
   }
 
   dispose(): void {
+    this.#disposed = true;
     for (const waiting of this.#waiters.values()) for (const wake of waiting) wake();
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
