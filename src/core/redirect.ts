@@ -1,5 +1,5 @@
-// A redirect the pipeline answers instead of forwarding (login, step-up). Thrown like a refusal so every
-// stage can end the request, but it is not an error: the handler writes a 302 with its cookies.
+// A redirect the pipeline answers instead of forwarding (login, step-up): an outcome of admission, returned by
+// the step that decides it (never thrown); the handler writes a 302 with its cookies.
 export class Redirect {
   readonly location: string;
   readonly cookies: readonly string[];

@@ -1,16 +1,14 @@
-// The stages between normalize and forward, shared by plain requests and WebSocket upgrades:
-// route → authenticate → mutate. Each returns synchronously when it can (cache hits), a Promise otherwise.
+// The stages between normalize and the terminal, shared by plain requests, WebSocket upgrades and forward-auth.
+// admit.ts puts them in order; each returns synchronously when it can (cache hits), a Promise otherwise.
 import type { TLSSocket } from 'node:tls';
-import { type Identity, GatewayError, headerOf } from '../core/index.ts';
+import { type Identity, GatewayError, headerOf, type Redirect } from '../core/index.ts';
 import { type Device, usedMfa } from '../authz/index.ts';
 import { appendIdentityHeaders } from '../proxy/index.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
 import type { RuntimeState } from './state.ts';
 import { stripCookies } from '../authn/index.ts';
-import { assessAccess } from '../state/index.ts';
 import { extractParams } from '../routing/index.ts';
 import { parseQuery } from '../normalize/index.ts';
-import { assessRisk, learnRisk } from '../risk/index.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: PipelineContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
@@ -50,7 +48,7 @@ function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean
  * Step-up: a session that lacks the route's acr, or whose login is older than max_age, goes back to the
  * IdP (browser) or gets a 401 naming what is missing (RFC 9470) for API calls.
  */
-function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, identity: Identity): Promise<never> | undefined {
+export function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, identity: Identity): Promise<Redirect> | undefined {
   const need = route.stepUp;
   const rp = state.compiled.rp;
   if (need === null) return undefined;
@@ -76,16 +74,12 @@ function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext,
       ...(byRisk && need.acr ? { extra: { challenge: need.acr } } : {}),
     });
   }
-  return rp
-    .startLogin(ctx, identity.provider, {
-      ...(need.acr ? { acr: need.acr } : {}),
-      ...(maxAgeS !== undefined ? { maxAgeS } : {}),
-      prompt: 'login',
-      reason: 'step_up',
-    })
-    .then((redirect) => {
-      throw redirect;
-    });
+  return rp.startLogin(ctx, identity.provider, {
+    ...(need.acr ? { acr: need.acr } : {}),
+    ...(maxAgeS !== undefined ? { maxAgeS } : {}),
+    prompt: 'login',
+    reason: 'step_up',
+  });
 }
 
 /** Drops the route's credential headers and adds verified identity (and the signed assertion). */
@@ -177,7 +171,7 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
 }
 
 /** Computes on the first call only: rules that read the same parameters share one decoding. */
-function once<T>(compute: () => T): () => T {
+export function once<T>(compute: () => T): () => T {
   let done = false;
   let value: T;
   return () => {
@@ -195,77 +189,4 @@ export function countAuthFailure(state: RuntimeState, ctx: PipelineContext, err:
   if (!invalid) return;
   state.limits.recordAuthFailure(ctx, undefined);
   state.risk?.recordFailure(ctx.clientIp, Date.now());
-}
-
-/**
- * limit (pre) → lockout → authenticate → authorize → limit (post) → mutate. Synchronous when nothing on the
- * way needs to wait (no limits, cached token), so the common path allocates no promises.
- */
-export function admit(
-  state: RuntimeState,
-  route: CompiledRoute,
-  ctx: PipelineContext,
-): Identity | null | Promise<Identity | null> {
-  const limits = state.limits;
-  // The caller's device, looked up at most once per request (certificate and inventory), when a stage asks.
-  const device = once((): Device | undefined => deviceOf(state, ctx));
-  const afterAuth = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
-    ctx.identity = identity;
-    if (identity === null) return afterAssess(identity);
-    // Local lookups first: a suspended or revoked caller (or stale state) is refused before any risk I/O.
-    assessAccess(state.access, route, identity, device);
-    // Routes that do not score risk skip that part of the assess stage entirely.
-    if (route.scoresRisk !== true) return afterAssess(identity);
-    const assessed = assessRisk(state.risk, ctx, identity, device);
-    return assessed === undefined ? afterAssess(identity) : assessed.then(() => afterAssess(identity));
-  };
-  const afterAssess = (identity: Identity | null): Identity | null | Promise<Identity | null> => {
-    if (identity !== null) {
-      const up = stepUp(state, route, ctx, identity);
-      if (up !== undefined) return up;
-    }
-    authorizeRequest(state, route, ctx, device);
-    const limited = limits.route(route, ctx, identity);
-    const mutate = () => {
-      learnRisk(state.risk, ctx); // admitted: past authorize and the route's rate limit
-      const mutated = mutateRequest(state, route, ctx, identity);
-      return mutated instanceof Promise ? mutated.then(() => identity) : identity;
-    };
-    return limited ? limited.then(mutate) : mutate();
-  };
-  const authenticate = (): Identity | null | Promise<Identity | null> => {
-    let identity: Identity | null | Promise<Identity>;
-    try {
-      identity = authenticateRequest(route, ctx);
-    } catch (err) {
-      countFailure(err);
-      const login = loginInstead(err);
-      if (login) return login;
-      throw err;
-    }
-    if (identity instanceof Promise) {
-      return identity.then(afterAuth, (err: unknown) => {
-        countFailure(err);
-        const login = loginInstead(err);
-        if (login) return login;
-        throw err;
-      });
-    }
-    return afterAuth(identity);
-  };
-  /** No credentials on a route with an OIDC provider, from a browser navigation: log in instead of 401. */
-  const loginInstead = (err: unknown): Promise<never> | undefined => {
-    const rp = state.compiled.rp;
-    const provider = route.loginProviders[0];
-    if (rp === null || provider === undefined || !(err instanceof GatewayError) || err.code !== 'GW_ERR_UNAUTHENTICATED') return undefined;
-    if (err.headers.some(([, v]) => v.includes('error=')) || !isNavigation(ctx)) return undefined;
-    return rp.startLogin(ctx, provider, { reason: 'login' }).then((redirect) => {
-      throw redirect;
-    });
-  };
-  const countFailure = (err: unknown) => countAuthFailure(state, ctx, err);
-  const pre = limits.preAuth(ctx);
-  const lockout = route.public ? undefined : limits.checkLockout(ctx);
-  if (pre === undefined && lockout === undefined) return authenticate();
-  return Promise.all([pre, lockout]).then(authenticate);
 }

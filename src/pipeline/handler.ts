@@ -7,8 +7,9 @@ import type { Logger } from '../audit/index.ts';
 import { forward, type ResponsePlan } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
-import { sendProblem, GatewayError, headerOf, Redirect, type Identity } from '../core/index.ts';
-import { admit, resolveRoute } from './chain.ts';
+import { sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
+import { resolveRoute } from './chain.ts';
+import { admit } from './admit.ts';
 import { isReserved, serveReserved } from './reserved.ts';
 import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { randomUUID } from 'node:crypto';
@@ -57,9 +58,10 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         if (c.target.matchPath === VERIFY_PATH) {
           outcome.forwardAuth = true;
           const checked = (ctx = verifyContext(state, c));
-          serveVerify(state, checked, req, res, wantsRedirect(c)).then((identity) => {
-            outcome.subject = identity?.subject;
-            outcome.authMethod = identity?.method;
+          serveVerify(state, checked, res, wantsRedirect(c)).then((redirect) => {
+            if (redirect) return answerRedirect(redirect, checked.id);
+            outcome.subject = checked.identity?.subject;
+            outcome.authMethod = checked.identity?.method;
           }, (err: unknown) => fail(err, checked.id));
           return;
         }
@@ -118,9 +120,11 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           })
           .catch((err: unknown) => fail(err, current.id));
       };
+      // A login or step-up redirect is an outcome of admission, answered instead of the terminal.
+      const proceed = (redirect: Redirect | undefined): void => (redirect ? answerRedirect(redirect, current.id) : send(current.identity));
       const admitted = admit(state, route, current);
-      if (admitted instanceof Promise) admitted.then(send).catch((err: unknown) => fail(err, current.id));
-      else send(admitted);
+      if (admitted instanceof Promise) admitted.then(proceed).catch((err: unknown) => fail(err, current.id));
+      else proceed(admitted);
     } catch (err) {
       outcome.requestId = ctx?.id ?? randomUUID();
       fail(err, outcome.requestId);
@@ -135,18 +139,19 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
       res.end();
     }
 
+    /** Login or step-up: audited as unauthenticated, answered with a 302 to the identity provider. */
+    function answerRedirect(redirect: Redirect, id: string): void {
+      factsFromError(redirect, outcome); // a step-up: read by the audit record and metrics
+      outcome.code = 'GW_ERR_UNAUTHENTICATED';
+      if (res.headersSent) return void res.destroy();
+      const headers = ['location', redirect.location, 'cache-control', 'no-store', 'content-length', '0', ...(ctx?.route ?? state.compiled).security.flat, 'x-request-id', id];
+      for (const c of redirect.cookies) headers.push('set-cookie', c);
+      res.writeHead(302, headers);
+      res.end();
+    }
+
     function fail(err: unknown, id: string): void {
-      factsFromError(err, outcome); // which limit refused it, or a step-up: read by the audit record and metrics
-      if (err instanceof Redirect) {
-        // Login or step-up: audited as unauthenticated, answered with a 302 to the identity provider.
-        outcome.code = 'GW_ERR_UNAUTHENTICATED';
-        if (res.headersSent) return void res.destroy();
-        const headers = ['location', err.location, 'cache-control', 'no-store', 'content-length', '0', ...(ctx?.route ?? state.compiled).security.flat, 'x-request-id', id];
-        for (const c of err.cookies) headers.push('set-cookie', c);
-        res.writeHead(302, headers);
-        res.end();
-        return;
-      }
+      factsFromError(err, outcome); // which limit refused it: read by the audit record and metrics
       outcome.code = sendProblem(res, err, id, (ctx?.route ?? state.compiled).security.flat);
       if (!(err instanceof GatewayError) || err.status >= 500) {
         const cause = err instanceof GatewayError ? err.cause : err;

@@ -1,5 +1,6 @@
 // pipeline/: the folder's only entry for the rest of src/.
 export { createRequestHandler } from './handler.ts';
+export { prepareAdmission } from './admit.ts';
 export type { CompiledRoute } from './route.ts';
 export { createUpgradeHandler } from './upgrade.ts';
 export type { RuntimeHandle, RuntimeState } from './state.ts';

@@ -4,10 +4,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
-import { ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode } from '../core/index.ts';
+import { ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode, type Redirect } from '../core/index.ts';
 import { factsFromError } from '../metrics/index.ts';
 import { createWebSocketTerminal } from '../proxy/index.ts';
-import { admit, resolveRoute } from './chain.ts';
+import { resolveRoute } from './chain.ts';
+import { admit } from './admit.ts';
 import { endExchange, type Outcome } from './exchange.ts';
 import { isReserved } from './reserved.ts';
 import type { PipelineContext } from './route.ts';
@@ -46,16 +47,19 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
       if (!route.websocket) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not enabled on this route');
       // A validated route describes HTTP requests only: an upgrade would reach the app unvalidated.
       if (route.validator !== null) throw new GatewayError('GW_ERR_BAD_REQUEST', 'WebSocket is not available on a validated route');
-      const proceed = () =>
+      const proceed = (redirect: Redirect | undefined): void => {
+        // A socket cannot follow a login redirect: it is told to authenticate, as an API call would be.
+        if (redirect) return refuse(new GatewayError('GW_ERR_UNAUTHENTICATED', 'login required'), current.id);
         terminal(req, socket, head, current, route.upstream, (err, cause) => {
           refuse(err, current.id);
           log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
         });
+      };
       const admitted = admit(state, route, current);
       // catch() after then(): an exception inside proceed() must become a problem answer too, not an
       // unhandled rejection (which would end the process).
       if (admitted instanceof Promise) admitted.then(proceed).catch((err: unknown) => refuse(err, current.id));
-      else proceed();
+      else proceed(admitted);
     } catch (err) {
       refuse(err, ctx?.id ?? randomUUID());
     }

@@ -2,10 +2,11 @@
 // A trusted proxy asks about a request it holds; the same route → limit → authenticate → authorize → mutate
 // chain runs on it, and the identity headers the upstream would have received are the answer's headers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Identity, GatewayError, Redirect } from '../core/index.ts';
+import { GatewayError, type Redirect } from '../core/index.ts';
 import { forwardedContext } from '../normalize/index.ts';
 import type { RuntimeState } from './state.ts';
-import { admit, resolveRoute } from './chain.ts';
+import { resolveRoute } from './chain.ts';
+import { admit } from './admit.ts';
 import { isReserved } from './reserved.ts';
 import type { PipelineContext } from './route.ts';
 
@@ -51,28 +52,23 @@ function loginHint(state: RuntimeState, ctx: PipelineContext, redirect: Redirect
   });
 }
 
-/** Answers 200 with the identity headers, or rejects with the refusal (or Redirect) for the handler to send. */
-export async function serveVerify(
-  state: RuntimeState,
-  ctx: PipelineContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  redirects: boolean,
-): Promise<Identity | null> {
+/**
+ * Answers 200 with the identity headers; resolves to the Redirect for the handler to answer when the proxy
+ * relays redirects (a login hint 401 otherwise); a refusal rejects with its GatewayError.
+ */
+export async function serveVerify(state: RuntimeState, ctx: PipelineContext, res: ServerResponse, redirects: boolean): Promise<Redirect | undefined> {
   // The gateway's own paths are proxied to it directly, never checked on an app's behalf.
   if (isReserved(ctx.target.matchPath)) throw new GatewayError('GW_ERR_NO_ROUTE');
   const route = resolveRoute(state, ctx);
-  let identity: Identity | null;
-  try {
-    identity = await admit(state, route, ctx);
-  } catch (err) {
-    if (err instanceof Redirect && !redirects) throw loginHint(state, ctx, err);
-    throw err;
+  const redirect = await admit(state, route, ctx);
+  if (redirect !== undefined) {
+    if (!redirects) throw loginHint(state, ctx, redirect);
+    return redirect;
   }
   const headers = ctx.upstreamHeaders;
   headers.push('cache-control', 'no-store', 'content-length', '0', 'x-request-id', ctx.id);
   for (const c of state.compiled.rp?.pendingCookies(ctx) ?? []) headers.push('set-cookie', c);
   res.writeHead(200, headers);
   res.end();
-  return identity;
+  return undefined;
 }

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import type { Pool } from 'undici';
 import { createAuditLog, type AuditLog, type Logger } from '../audit/index.ts';
-import type { CompiledConfig, RuntimeHandle, RuntimeState } from '../pipeline/index.ts';
+import { prepareAdmission, type CompiledConfig, type RuntimeHandle, type RuntimeState } from '../pipeline/index.ts';
 import { createNormalizer, type Normalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/index.ts';
 import { createRateLimits, LimiterRegistry, type RateLimits } from '../ratelimit/index.ts';
@@ -107,6 +107,7 @@ export class Runtime implements RuntimeHandle {
       pools.set(r.upstream.poolKey, this.#registry.get(r.upstream));
       this.metrics.route(r.name); // resolve the route's metric cells now, not on its first request
     }
+    prepareAdmission(compiled.routes); // each route's step list, built now rather than on its first request
     return {
       generation: ++this.#generation,
       compiled,

@@ -319,19 +319,29 @@ describe('WebSocket through the gateway', () => {
   });
 
   it('answers 500 GW_ERR_INTERNAL (never a crash) when the upgrade path throws unexpectedly, sync or after an async stage', async () => {
-    // Fault injection: a route whose upstream origin cannot be parsed makes the proxy step throw.
-    const routes = gw.gateway.runtime.current.compiled.routes;
+    // Fault injection: a route whose upstream origin cannot be parsed makes the proxy step throw. Compiled
+    // routes are frozen, so the running state gets a router that hands out faulty copies of the two routes.
+    type Route = { name: string; upstream: { origin: string } };
+    type Compiled = { routes: Route[]; router: { match(h: string, p: string, m: string): Route | undefined } };
+    const state = gw.gateway.runtime.current as unknown as { compiled: Compiled };
+    const real = state.compiled;
+    const routes = real.routes;
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     const restore: Array<() => void> = [];
     try {
+      const faulty = new Map<Route, Route>();
       for (const name of ['wsfault', 'wslimited']) {
-        const route = routes.find((r) => r.name === name) as unknown as { upstream: object };
-        const real = route.upstream;
-        route.upstream = { ...real, origin: 'not a url' };
-        restore.push(() => (route.upstream = real));
+        const route = routes.find((r) => r.name === name) as Route;
+        faulty.set(route, { ...route, upstream: { ...route.upstream, origin: 'not a url' } });
       }
+      const match = (h: string, p: string, m: string) => {
+        const r = real.router.match(h, p, m);
+        return (r && faulty.get(r)) ?? r;
+      };
+      state.compiled = { ...real, router: { ...real.router, match } };
+      restore.push(() => (state.compiled = real));
       for (const path of ['/wsfault/x', '/wslimited/x']) {
         const before = echo.upgrades.length;
         const r = await refusedUpgrade(path);
