@@ -3,7 +3,7 @@
 import { compileAddressSet, canonicalPath } from '../normalize/index.ts';
 import { ConfigError, type RuleConfig } from '../config/index.ts';
 import type { Identity, Reason } from '../core/index.ts';
-import type { Condition, PolicyInput } from './input.ts';
+import type { Condition } from './input.ts';
 
 export type { Condition };
 import { compileTimeWindow } from './time.ts';

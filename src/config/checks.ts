@@ -2,7 +2,6 @@
 // the other schema errors) and by compile (which turns the same values into runtime objects).
 // Only node: built-ins and src/core/ (syntax shared with the steps): config/ imports no step folder.
 import { parseCidr, canonicalPath, parseTemplate } from '../core/index.ts';
-import { ConfigError } from './errors.ts';
 
 /** An identity field reference as written in config: subject, email, groups or claims.<path>. */
 export const IDENTITY_FIELD = /^(subject|email|groups|claims(\.[^.\s]+)+)$/;

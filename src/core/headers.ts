@@ -21,3 +21,17 @@ export function headerOf(ctx: { readonly rawHeaders: readonly string[] }, name: 
   }
   return value;
 }
+
+/** All headers as node:http's req.headers would give them (lower-case names), for schemas that read many. */
+export function headerObjectOf(ctx: { readonly rawHeaders: readonly string[] }): Record<string, string> {
+  const out: Record<string, string> = {};
+  const raw = ctx.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    const seen = out[name];
+    if (seen === undefined) out[name] = value;
+    else if (!FIRST_WINS.has(name)) out[name] = `${seen}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return out;
+}

@@ -11,7 +11,7 @@ export { REASONS } from './reasons.ts';
 export type { Reason } from './reasons.ts';
 export { Redirect } from './redirect.ts';
 export type { CanonicalHost, CanonicalTarget, Decision, FieldError, RuleReason, ValidationReport } from './request.ts';
-export { headerOf } from './headers.ts';
+export { headerObjectOf, headerOf } from './headers.ts';
 export { parseCidr } from './cidr.ts';
 export { parseTemplate } from './path-template.ts';
 export type { PathTemplate, TemplateSegment } from './path-template.ts';

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { type RequestContext, GatewayError, type GatewayErrorCode, type FieldError, type ValidationReport } from '../core/index.ts';
+import { type RequestContext, GatewayError, headerObjectOf, headerOf, type GatewayErrorCode, type FieldError, type ValidationReport } from '../core/index.ts';
 import { parseQuery, type QueryValues } from '../normalize/index.ts';
 import { extractParams, type PathTemplate } from '../routing/index.ts';
 import { readBounded, replay } from './body.ts';
@@ -18,7 +18,8 @@ import { esc } from './strict.ts';
 export type ForwardBody = Buffer | Readable | undefined;
 
 export interface RouteValidator {
-  check(ctx: RequestContext & { validation?: ValidationReport }, req: IncomingMessage): Promise<ForwardBody>;
+  /** Reads the request's parts from the context; `body` is only the body stream (held up to max_body). */
+  check(ctx: RequestContext & { validation?: ValidationReport }, body: IncomingMessage): Promise<ForwardBody>;
 }
 
 const MAX_ERRORS = 10;
@@ -104,24 +105,24 @@ export function createRouteValidator(
         if (errors.length) return invalid(errors);
       }
       if (op.headers) {
-        const errors = run('headers', op.headers, { ...req.headers });
+        const errors = run('headers', op.headers, headerObjectOf(ctx));
         if (errors.length) return invalid(errors);
       }
       if (!ctx.hasBody) return op.bodyRequired ? invalid([{ in: 'body', path: '', rule: 'required' }]) : undefined;
 
       // Node keeps the first Content-Type; an app may read the last: validate one or refuse the body.
       let types = 0;
-      for (let i = 0; i < req.rawHeaders.length; i += 2) if ((req.rawHeaders[i] as string).toLowerCase() === 'content-type') types++;
+      for (let i = 0; i < ctx.rawHeaders.length; i += 2) if ((ctx.rawHeaders[i] as string).toLowerCase() === 'content-type') types++;
       if (types > 1) {
         return refuse('GW_ERR_UNSUPPORTED_MEDIA_TYPE', [{ in: 'headers', path: '/content-type', rule: 'duplicate' }], 'a body needs exactly one Content-Type');
       }
-      const media = mediaType(req.headers['content-type']);
+      const media = mediaType(headerOf(ctx, 'content-type'));
       const target = media === undefined ? undefined : op.bodies.get(media.type);
       const isJson = target?.json != null || media?.type === JSON_TYPE || media?.type.endsWith('+json') === true;
       if (target === undefined || (media?.charset !== undefined && (isJson || media.type === FORM_TYPE) && media.charset !== 'utf-8')) {
         return refuse('GW_ERR_UNSUPPORTED_MEDIA_TYPE', [{ in: 'headers', path: '/content-type', rule: 'content_types' }], 'this route does not accept that body media type');
       }
-      const declared = req.headers['content-length'];
+      const declared = headerOf(ctx, 'content-length');
       if (declared !== undefined && Number(declared) > maxBody) {
         return refuse('GW_ERR_BODY_TOO_LARGE', [{ in: 'body', path: '', rule: 'max_body' }], `the body exceeds ${maxBody} bytes`);
       }

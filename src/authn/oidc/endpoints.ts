@@ -36,13 +36,13 @@ type Endpoint = (d: EndpointDeps, x: Exchange) => Promise<void>;
 
 /** /.zt/callback: the IdP's answer to a login; a new session, then back where the login started. */
 async function callback(d: EndpointDeps, x: Exchange): Promise<void> {
-  const r = await finishLogin(d.lc, x.ctx, x.req);
+  const r = await finishLogin(d.lc, x.ctx);
   sendRedirect(x.res, r.location, r.cookies, x.security);
 }
 
 /** /.zt/logout: ends the session here, then at the IdP (RP-initiated logout) when it offers that. */
 async function logout(d: EndpointDeps, x: Exchange): Promise<void> {
-  const s = await d.auth.read(x.req.rawHeaders);
+  const s = await d.auth.read(x.ctx.rawHeaders);
   const cookies = [clearCookie(d.cookieName)];
   if (!s) return sendRedirect(x.res, '/', cookies, x.security);
   await d.store.destroy(s);
@@ -74,7 +74,7 @@ async function backchannelLogout(d: EndpointDeps, x: Exchange): Promise<void> {
 
 /** /.zt/userinfo: the session's identity (without the raw claims). */
 async function userinfo(d: EndpointDeps, x: Exchange): Promise<void> {
-  const s = await d.auth.read(x.req.rawHeaders);
+  const s = await d.auth.read(x.ctx.rawHeaders);
   const client = s ? d.clients.get(s.provider) : undefined;
   if (!s || !client) throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'no session');
   const { claims: _claims, ...identity } = identityToJson(d.auth.identity(s, client));
@@ -83,7 +83,7 @@ async function userinfo(d: EndpointDeps, x: Exchange): Promise<void> {
 
 /** /.zt/session: whether there is a session, and until when. */
 async function session(d: EndpointDeps, x: Exchange): Promise<void> {
-  const s = await d.auth.read(x.req.rawHeaders);
+  const s = await d.auth.read(x.ctx.rawHeaders);
   const body = s
     ? {
         authenticated: true,

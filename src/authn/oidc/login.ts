@@ -2,7 +2,6 @@
 // transaction cookie named after its state, so parallel logins in several tabs do not collide.
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import type { IncomingMessage } from 'node:http';
 import { type RequestContext, GatewayError, Redirect } from '../../core/index.ts';
 import type { OidcClient } from './client.ts';
 import { clearCookie, hostCookie, parseCookies } from './cookies.ts';
@@ -75,12 +74,12 @@ function loginFailed(detail: string, cause?: unknown): GatewayError {
 }
 
 /** /.zt/callback: checks the transaction, exchanges the code, and starts a NEW session (no fixation). */
-export async function finishLogin(lc: LoginContext, ctx: RequestContext, req: IncomingMessage): Promise<CallbackResult> {
+export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promise<CallbackResult> {
   const params = new URLSearchParams(ctx.target.query.slice(1));
   const state = params.get('state');
   if (!state) throw loginFailed('missing state');
   const name = txCookieName(lc.cookieName, state);
-  const sealed = parseCookies(req.rawHeaders).get(name);
+  const sealed = parseCookies(ctx.rawHeaders).get(name);
   const tx = sealed === undefined ? undefined : await lc.sealer.open(sealed, 'login');
   if (!tx || tx.state !== state || typeof tx.exp !== 'number' || tx.exp < Date.now()) throw loginFailed('unknown or expired login transaction');
   if (lc.usedStates.has(state)) throw loginFailed('login transaction already used');
@@ -128,7 +127,7 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext, req: In
   };
   // A session the browser already had (its own earlier login, or one an attacker planted) ends here: the
   // new login never continues it (no fixation) and an older, weaker login cannot be replayed after step-up.
-  const previous = parseCookies(req.rawHeaders).get(lc.cookieName);
+  const previous = parseCookies(ctx.rawHeaders).get(lc.cookieName);
   if (previous !== undefined) {
     const old = await lc.store.read(previous).catch(() => undefined);
     if (old) await lc.store.destroy(old).catch(() => undefined);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { OidcProviderConfig } from '../../config/index.ts';
 import { RemoteKeySource } from '../jwks.ts';
-import { createOidcClient, type OidcClient } from './client.ts';
+import { createOidcClient } from './client.ts';
 import { checksum, type ProviderParts, type RpState } from './state.ts';
 
 export type { ProviderParts };

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config/index.ts';
 import { Refresher } from './refresh.ts';
 import type { Sealer } from './sealed.ts';
-import { createCookieStore, createRedisStore, type SessionStore } from './sessions.ts';
+import { createCookieStore, createRedisStore } from './sessions.ts';
 import { checksum, type SessionParts, type RpState } from './state.ts';
 
 export type { SessionParts };
