@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] : zt-gateway against bare proxies, in one run, on loopback.
+// npm run bench [-- --quick] [-- --baseline DIR] : zt-gateway against bare proxies, in one run, on loopback.
+// --baseline: a built checkout of an earlier version (e.g. `git worktree add DIR main && (cd DIR && npm ci &&
+// npm run build)`), whose public route and full pipeline run interleaved with this one's.
 // Proxies run pinned to CPU 0; the load generator and the upstream share CPU 1 (where taskset exists).
 import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,6 +29,7 @@ const { values: opts } = parseArgs({
     'large-bytes': { type: 'string' },
     loader: { type: 'string' },
     upstream: { type: 'string' },
+    baseline: { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench/results/latest.json') },
   },
 });
@@ -280,11 +283,11 @@ function manyRoutes(n) {
   return out + publicRoute('last', '/');
 }
 
-async function startGateway(routes, extra, { workers } = {}) {
+async function startGateway(routes, extra, { workers, bin = 'bin/zt-gateway.js' } = {}) {
   const port = await freePort();
   const file = join(work, `gw-${port}.yaml`);
   writeFileSync(file, gatewayConfig({ port, routes, extra }));
-  const args = ['bin/zt-gateway.js', 'start', '--config', file, ...(workers ? ['--workers', String(workers)] : [])];
+  const args = [bin, 'start', '--config', file, ...(workers ? ['--workers', String(workers)] : [])];
   // Workers may use both CPUs (the load generator and upstream still share CPU 1 with one of them).
   return startProcess(args, { cpu: workers ? '0,1' : 0, port });
 }
@@ -319,6 +322,12 @@ const scenarios = [
   { name: 'zt-gateway public route', start: () => startGateway(publicRoute('app', '/')) },
   { name: 'zt-gateway JWT route (cache warm)', headers: auth, start: () => startGateway(jwtRoute) },
   { name: 'zt-gateway full pipeline', headers: auth, start: () => startGateway(fullRoute, 'AUDIT') },
+  ...(opts.baseline
+    ? [
+        { name: 'baseline public route', start: () => startGateway(publicRoute('app', '/'), undefined, { bin: join(opts.baseline, 'bin/zt-gateway.js') }) },
+        { name: 'baseline full pipeline', headers: auth, start: () => startGateway(fullRoute, 'AUDIT', { bin: join(opts.baseline, 'bin/zt-gateway.js') }) },
+      ]
+    : []),
   // The same JWT route with and without risk scoring, both behind a trusted proxy naming a public client
   // address (so the GeoIP lookup runs): the per-request cost of the assess stage.
   { name: 'zt-gateway JWT route via proxy, no risk', headers: viaProxy, start: () => startGateway(jwtRoute, TRUSTED) },
@@ -336,7 +345,7 @@ const scenarios = [
   { name: 'zt-gateway full pipeline, 2 workers', headers: auth, start: () => startGateway(fullRoute, 'AUDIT', { workers: 2 }) },
   { name: 'zt-gateway 10 routes', path: '/', start: () => startGateway(manyRoutes(10)) },
   { name: 'zt-gateway 10,000 routes', path: '/', start: () => startGateway(manyRoutes(10_000)) },
-].filter((s) => !opts.only || s.name.includes(opts.only) || s.name === 'bare undici proxy');
+].filter((s) => !opts.only || opts.only.split(',').some((part) => s.name.includes(part.trim())) || s.name === 'bare undici proxy');
 const skipped = [
   ...(hasRedis ? [] : [{ name: 'zt-gateway full pipeline, Redis limits', why: 'no Redis at 127.0.0.1:6379' }]),
 ];
@@ -575,6 +584,17 @@ if (Number.isFinite(closedP99)) lines.push(`| full pipeline p99 / bare undici p9
 const cluster = ratio('zt-gateway full pipeline, 2 workers', 'zt-gateway full pipeline');
 if (Number.isFinite(cluster)) lines.push(`| cluster on 2 cores ≥ 1.7× one (load generator and upstream share those cores) | ${cluster.toFixed(2)}× | ${cluster >= 1.7 ? 'yes' : 'no'} |`);
 if (largeBytes > 0) lines.push(`| large body RSS < 100 MB | ${large.peakRssMb} MB | ${large.peakRssMb < 100 ? 'yes' : 'no'} |`);
+// Against an earlier build (--baseline): no slower by more than max(3%, twice the spread of the rounds).
+const spread = (name) => {
+  const xs = (samples.get(name) ?? []).map((x) => x.rps);
+  return xs.length > 1 ? (Math.max(...xs) - Math.min(...xs)) / median(xs) : 0;
+};
+for (const [mine, theirs] of [['zt-gateway public route', 'baseline public route'], ['zt-gateway full pipeline', 'baseline full pipeline']]) {
+  const value = ratio(mine, theirs);
+  if (!Number.isFinite(value)) continue;
+  const allowed = Math.max(0.03, 2 * Math.max(spread(mine), spread(theirs)));
+  lines.push(`| ${mine.slice('zt-gateway '.length)} ≥ baseline − ${(allowed * 100).toFixed(1)}% (max of 3% and twice the rounds' spread) | ${value.toFixed(3)}× | ${value >= 1 - allowed ? 'yes' : 'no'} |`);
+}
 // The ratios the issues ask their notes to report, all from this run.
 const asked = [
   ['JWT route (cache warm) / public route', ratio('zt-gateway JWT route (cache warm)', 'zt-gateway public route')],
