@@ -26,3 +26,16 @@ export async function readBoundedBody(res: BoundedSource, max: number, tooLarge:
   }
   return Buffer.concat(chunks);
 }
+
+/** The request-side source: reading stops early without destroying the request, so the answer still reaches
+ * the client (a refusal for a too-large body should close the connection: the unread rest goes with it). */
+export interface RequestBody {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  iterator(options: { destroyOnReturn: boolean }): AsyncIterableIterator<unknown>;
+}
+
+/** A received request's body, at most `max` bytes (the one body reader for the admin API, grants and OIDC). */
+export function readRequestBody(req: RequestBody, max: number, tooLarge: () => Error): Promise<Buffer> {
+  const body = Object.assign(req.iterator({ destroyOnReturn: false }), { destroy: () => undefined });
+  return readBoundedBody({ headers: req.headers, body }, max, tooLarge);
+}

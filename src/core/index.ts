@@ -1,6 +1,6 @@
 // core/: the folder's only entry for the rest of src/.
 export { listenOn, splitAddress } from './address.ts';
-export { readBoundedBody } from './bounded-body.ts';
+export { readBoundedBody, readRequestBody } from './bounded-body.ts';
 export type { RequestContext, RouteRef } from './context.ts';
 export { ERROR_CODES, GatewayError } from './errors.ts';
 export type { GatewayErrorCode } from './errors.ts';

@@ -1,22 +1,14 @@
 // Small JSON request bodies (admin API, /.zt/grants): bounded, an object or nothing, never trusted further.
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from '../core/index.ts';
+import { GatewayError, readRequestBody } from '../core/index.ts';
 import { parseJsonBody } from './json.ts';
 
 export const MAX_JSON_BODY = 4096;
 
 /** The parsed object, or undefined for an empty body. Too large, not JSON, or not an object: 400. */
 export async function readJsonBody(req: IncomingMessage, limit = MAX_JSON_BODY): Promise<Record<string, unknown> | undefined> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new GatewayError('GW_ERR_BAD_REQUEST', `the body may be at most ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new GatewayError('GW_ERR_BAD_REQUEST', `the body may be at most ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  const bytes = Buffer.concat(chunks);
+  const tooLarge = () => new GatewayError('GW_ERR_BAD_REQUEST', `the body may be at most ${limit} bytes`, { headers: [['connection', 'close']] });
+  const bytes = await readRequestBody(req, limit, tooLarge);
   if (bytes.toString('utf8').trim() === '') return undefined;
   // The validator's scanner: duplicate keys (which JSON.parse would silently resolve) and deep nesting too.
   const parsed = parseJsonBody(bytes);

@@ -1,7 +1,7 @@
 // How the relying party's endpoints answer when they succeed: JSON or a redirect, never cached. Refusals are
 // thrown GatewayErrors, answered as problem JSON by the request handler like every other refusal.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError, readBoundedBody } from '../../core/index.ts';
+import { GatewayError, readRequestBody } from '../../core/index.ts';
 
 /** The largest form the relying party reads (a back-channel logout token is at most 8 KiB). */
 export const FORM_LIMIT = 16 * 1024;
@@ -24,7 +24,6 @@ export async function readForm(req: IncomingMessage, limit = FORM_LIMIT): Promis
   // Too large: the request is not destroyed (that would reset the connection before the answer); the
   // answer closes the connection instead, and the unread rest of the body goes with it.
   const tooLarge = () => new GatewayError('GW_ERR_BODY_TOO_LARGE', `the body may be at most ${limit} bytes`, { headers: [['connection', 'close']] });
-  const body = Object.assign(req.iterator({ destroyOnReturn: false }), { destroy: () => undefined });
-  const bytes = await readBoundedBody({ headers: req.headers, body }, limit, tooLarge);
+  const bytes = await readRequestBody(req, limit, tooLarge);
   return new URLSearchParams(bytes.toString('utf8'));
 }
