@@ -101,3 +101,23 @@ function handle(port: number, child: ChildProcess): RedisServer {
     },
   };
 }
+
+/**
+ * A Redis for one test file: its own redis-server when the binary exists, else the machine's on 6379; url is
+ * undefined when neither is there (tests then skip), which CI=true refuses.
+ */
+export async function redisForTests(): Promise<{ url: string | undefined; server: RedisServer | undefined }> {
+  let binary = false;
+  try {
+    binary = redisServerAvailable();
+  } catch {
+    binary = false;
+  }
+  if (binary) {
+    const server = await startRedis();
+    return { url: server.url, server };
+  }
+  if (await pingRedis(6379)) return { url: 'redis://127.0.0.1:6379/0', server: undefined };
+  if (IN_CI) throw new Error('CI=true but no Redis: neither redis-server nor 127.0.0.1:6379');
+  return { url: undefined, server: undefined };
+}

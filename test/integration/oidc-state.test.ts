@@ -9,7 +9,7 @@ import { createCA } from '../../tools/pki.ts';
 import { createSealer } from '../../src/authn/oidc/sealed.ts';
 import { MAX_WAIT_MS } from '../../src/authn/oidc/refresh-lock.ts';
 import { startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
-import { IN_CI, pingRedis, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { redisForTests, type RedisServer } from '../helpers/redis.ts';
 import {
   CookieJar,
   loginAtProvider,
@@ -93,17 +93,7 @@ describe('refresh shared by two instances on Redis', () => {
   let b: OidcGateway | undefined;
 
   beforeAll(async () => {
-    let binary = false;
-    try {
-      binary = redisServerAvailable();
-    } catch {
-      binary = false;
-    }
-    if (binary) {
-      redisServer = await startRedis();
-      redisUrl = redisServer.url;
-    } else if (await pingRedis(6379)) redisUrl = 'redis://127.0.0.1:6379/0';
-    else if (IN_CI) throw new Error('CI=true but no Redis: neither redis-server nor 127.0.0.1:6379');
+    ({ url: redisUrl, server: redisServer } = await redisForTests());
     if (!redisUrl) return;
     redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     const state = `state: { redis: "${redisUrl}" }`;

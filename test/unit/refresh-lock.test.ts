@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { LOCK_PREFIX, MAX_WAIT_MS, RefreshLock } from '../../src/authn/oidc/refresh-lock.ts';
-import { IN_CI, pingRedis, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { redisForTests, type RedisServer } from '../helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const newId = () => randomBytes(12).toString('base64url');
@@ -65,17 +65,7 @@ describe('refresh lock across instances (Redis)', () => {
   };
 
   beforeAll(async () => {
-    let binary = false;
-    try {
-      binary = redisServerAvailable();
-    } catch {
-      binary = false;
-    }
-    if (binary) {
-      server = await startRedis();
-      url = server.url;
-    } else if (await pingRedis(6379)) url = 'redis://127.0.0.1:6379/0';
-    else if (IN_CI) throw new Error('CI=true but no Redis: neither redis-server nor 127.0.0.1:6379');
+    ({ url, server } = await redisForTests());
   });
 
   afterAll(async () => {
