@@ -360,7 +360,10 @@ describe('RemoteKeySource', () => {
     await ks.getKey(header(kid), token);
     clock.advance(250); // past max_age
     await ks.getKey(header(kid), token);
-    await waitFor(() => s.fetches.jwks === 2, { what: 'the background JWKS refresh' });
+    // Done means loaded, not just requested: a refresh still in flight would absorb the next one (single flight).
+    await waitFor(() => events.length === 2, { what: 'the background JWKS refresh to complete' });
+    expect(events).toEqual(['refreshed', 'refreshed']);
+    expect(s.fetches.jwks).toBe(2);
     await s.stop();
     clock.advance(250); // past max_age and the cooldown again
     await expect(ks.getKey(header(kid), token)).resolves.toBeDefined();
