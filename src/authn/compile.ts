@@ -35,8 +35,9 @@ export function compileProviders(config: Config, baseDir: string, options: Provi
   const providers = new Map<string, ProviderEntry>();
   const broken = new Set<string>();
   let rp: RelyingParty | null = null;
+  const services = options.services ?? standaloneServices();
   try {
-    rp = createRelyingParty(config, baseDir, options.services ?? standaloneServices(), options.onEvent);
+    rp = createRelyingParty(config, baseDir, services, options.onEvent);
   } catch (err) {
     report(asConfigError(err, ['session']));
     for (const [name, cfg] of Object.entries(config.identity_providers)) if (cfg.type === 'oidc') broken.add(name);
@@ -60,6 +61,7 @@ export function compileProviders(config: Config, baseDir: string, options: Provi
         clientCaConfigured: config.listen.tls?.client_ca !== undefined,
         clientTrust: options.clientTrust,
         onEvent: options.onEvent ?? (() => undefined),
+        now: services.now,
       });
       providers.set(name, { checksum, authenticator });
     } catch (err) {

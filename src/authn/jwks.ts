@@ -13,6 +13,8 @@ export interface JwksOptions {
   maxAgeMs: number;
   dispatcher: Dispatcher | undefined;
   onEvent?: (event: 'refreshed' | 'refresh_failed', detail: Record<string, unknown>) => void;
+  /** Clock for the cooldown and max_age (default Date.now; tests advance their own). */
+  now?: (() => number) | undefined;
 }
 
 type KeyFn = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | KeyObject>;
@@ -58,15 +60,17 @@ export class RemoteKeySource {
   #fetchedAt = 0;
   #lastAttempt = 0;
   #pending: Promise<void> | undefined;
+  readonly #now: () => number;
 
   constructor(opts: JwksOptions) {
     this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
     this.#jwksUri = opts.jwksUri;
   }
 
   /** For jose's jwtVerify: resolves the key for a token header, refreshing when that is allowed. */
   readonly getKey: KeyFn = async (header, token) => {
-    const now = Date.now();
+    const now = this.#now();
     if (this.#keys === undefined) {
       await this.#refresh();
     } else if (header.kid !== undefined && !this.#kids.has(header.kid)) {
@@ -83,8 +87,9 @@ export class RemoteKeySource {
   /** Single-flight fetch, at most one attempt per cooldown (no refetch storm while the IdP is down). */
   #refresh(): Promise<void> {
     if (this.#pending) return this.#pending;
-    if (this.#lastAttempt !== 0 && Date.now() - this.#lastAttempt < this.#opts.cooldownMs) return Promise.resolve();
-    this.#lastAttempt = Date.now();
+    const now = this.#now();
+    if (this.#lastAttempt !== 0 && now - this.#lastAttempt < this.#opts.cooldownMs) return Promise.resolve();
+    this.#lastAttempt = now;
     this.#pending = this.#load()
       .catch((err: unknown) => {
         this.#opts.onEvent?.('refresh_failed', { issuer: this.#opts.issuer, error: (err as Error).message });
@@ -109,7 +114,7 @@ export class RemoteKeySource {
     const keys = jwks.keys.filter((k) => k.kty !== 'oct' && (k.use === undefined || k.use === 'sig'));
     this.#keys = createLocalJWKSet({ keys });
     this.#kids = new Set(keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string'));
-    this.#fetchedAt = Date.now();
+    this.#fetchedAt = this.#now();
     this.#opts.onEvent?.('refreshed', { issuer: this.#opts.issuer, keys: keys.length });
   }
 }

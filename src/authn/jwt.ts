@@ -25,6 +25,8 @@ export interface JwtProviderOptions {
   jwks: { timeoutMs: number; cooldownMs: number; maxAgeMs: number; ca: string | undefined };
   cacheEntries: number;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
+  /** Clock for the JWKS cooldown and max_age (default Date.now). */
+  now?: (() => number) | undefined;
 }
 
 interface CacheEntry {
@@ -45,6 +47,7 @@ export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
           maxAgeMs: o.jwks.maxAgeMs,
           dispatcher: o.jwks.ca ? new Agent({ connect: { ca: o.jwks.ca, rejectUnauthorized: true } }) : undefined,
           onEvent: (e, d) => o.onEvent?.(`jwks_${e}`, { provider: o.name, ...d }),
+          now: o.now,
         }).getKey;
   const toleranceS = Math.round(o.clockToleranceMs / 1000);
   const verifyOptions: JWTVerifyOptions = {

@@ -20,6 +20,8 @@ export interface BuildContext {
   /** Checksum of listen.tls client_ca + crl (tls-trust.ts): part of an mtls provider's identity. */
   clientTrust?: string | undefined;
   onEvent: (event: string, detail: Record<string, unknown>) => void;
+  /** Clock for time-based provider state (JWKS cooldown and max_age); default Date.now. */
+  now?: (() => number) | undefined;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -82,6 +84,7 @@ export function buildAuthenticator(name: string, cfg: IdentityProviderConfig, ct
         jwks: { timeoutMs: cfg.jwks.timeout, cooldownMs: cfg.jwks.cooldown, maxAgeMs: cfg.jwks.max_age, ca },
         cacheEntries: cfg.cache_entries,
         onEvent: ctx.onEvent,
+        now: ctx.now,
       });
     }
     case 'mtls':

@@ -30,6 +30,8 @@ export interface GatewayOptions {
   admin?: boolean;
   /** Fields on every log line, audit records included (a cluster worker's id and pid). */
   logBindings?: Record<string, unknown>;
+  /** Clock for JWKS cooldowns and OIDC session/token expiry (default Date.now; tests advance their own). */
+  now?: () => number;
 }
 
 export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv, options?: CompileOptions): CompiledConfig {
@@ -65,7 +67,7 @@ export class Gateway {
     const source = loadConfigFile(opts.configFile, opts.env);
     const target = source.config.state?.sentinel ?? source.config.state?.redis;
     // Connections and caches that outlive reloads: created once, before the first compile.
-    this.#services = { redis: target ? createRedis(target, this.log) : null, state: new RpState() };
+    this.#services = { redis: target ? createRedis(target, this.log) : null, state: new RpState(), now: opts.now ?? Date.now };
     const redis = this.#services.redis;
     this.metrics = new Metrics(redis ? { redisUp: () => redis.status === 'ready' } : {});
     let compiled: CompiledConfig;

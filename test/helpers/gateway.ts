@@ -38,14 +38,21 @@ export function captureLogger() {
 
 export async function startGateway(
   yaml: string,
-  opts: { files?: Record<string, string>; env?: NodeJS.ProcessEnv; watch?: boolean; dir?: string } = {},
+  opts: {
+    files?: Record<string, string>;
+    env?: NodeJS.ProcessEnv;
+    watch?: boolean;
+    dir?: string;
+    /** The gateway's clock for cooldowns and TTLs (a testClock().now): advanced by the test instead of sleeping. */
+    now?: () => number;
+  } = {},
 ): Promise<TestGateway> {
   const dir = opts.dir ?? tempDir();
   for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
   const configFile = join(dir, 'gateway.yaml');
   writeFileSync(configFile, yaml);
   const { logger, logs } = captureLogger();
-  const gateway = new Gateway({ configFile, env: opts.env ?? {}, logger, watch: opts.watch ?? false });
+  const gateway = new Gateway({ configFile, env: opts.env ?? {}, logger, watch: opts.watch ?? false, ...(opts.now ? { now: opts.now } : {}) });
   await gateway.start();
   return {
     gateway,

@@ -591,6 +591,8 @@ export async function startOidcGateway(
     files?: Record<string, string>;
     /** A second instance of an already registered client: its secret, and no registration (which would move its URIs). */
     sameClientAs?: OidcGateway;
+    /** The gateway's clock (a testClock().now) for session idle/ttl and access-token expiry. */
+    now?: () => number;
   },
 ): Promise<OidcGateway> {
   const secret = opts.sameClientAs?.clientSecret ?? `secret-of-${opts.clientId}-${randomBytes(8).toString('hex')}`;
@@ -611,6 +613,7 @@ ${opts.routes}
   const gw = await startGateway(yaml, {
     files: { 'gw.crt': pki.cert, 'gw.key': pki.key, ...opts.files },
     env: { OIDC_SECRET: secret, SESSION_SECRET },
+    ...(opts.now ? { now: opts.now } : {}),
   });
   const origin = `https://localhost:${gw.port}`;
   if (!opts.sameClientAs) await op.addClient({ client_id: opts.clientId, client_secret: secret, origin });

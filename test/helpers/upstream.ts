@@ -17,6 +17,8 @@ export interface Upstream {
   port: number;
   received: Received[];
   server: Server;
+  /** Forgets what was received so far: call in beforeEach where tests read `received` as a whole. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -55,6 +57,9 @@ export async function startUpstream(behaviour?: Behaviour): Promise<Upstream> {
     port,
     received,
     server,
+    reset: () => {
+      received.length = 0;
+    },
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

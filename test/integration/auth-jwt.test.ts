@@ -9,9 +9,11 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { closedPort, craftJwt, hs256WithPublicKey, signRaw, startIdp, type TestIdp } from '../helpers/idp.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { headerNames, startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
-import { sleep, waitFor } from '../helpers/wait.ts';
+import { sleep, testClock, waitFor } from '../helpers/wait.ts';
 
 const API_KEY = 'ztk_integration-test-key-0123456789';
+/** The gateway's clock for JWKS cooldowns and max_age: advanced instead of sleeping through them. */
+const clock = testClock();
 
 let upstream: Upstream;
 let gw: TestGateway;
@@ -136,7 +138,7 @@ ${route('roles', ['roles'])}
 ${route('trusting', ['trusting'])}
 ${route('short', ['short'])}
 `;
-  gw = await startGateway(yaml, { files: { 'api-keys.yaml': keysFile } });
+  gw = await startGateway(yaml, { files: { 'api-keys.yaml': keysFile }, now: clock.now });
 });
 
 afterAll(async () => {
@@ -308,10 +310,10 @@ describe('hostile tokens are refused before any key lookup', () => {
 describe('JWKS refresh', () => {
   it('unknown kid: one refetch, none within the cooldown; a key added later is picked up after it', async () => {
     const k1 = rot.key('ES256');
-    const k2 = await rot.generateKey('RS256'); // made now: RSA key generation is slow, the steps below race a cooldown
+    const k2 = await rot.generateKey('RS256');
     accepted(await call('/rot', { token: await rot.sign({}, { key: k1 }) }), 'alice');
     expect(rot.fetches.jwks).toBe(1); // initial load
-    await sleep(1100); // past the cooldown of the initial load
+    clock.advance(1100); // past the cooldown of the initial load
 
     rot.resetCounts();
     const unpublished = await rot.generateKey('ES256');
@@ -331,7 +333,7 @@ describe('JWKS refresh', () => {
     rot.publish(k2);
     invalidToken(await call('/rot', { token: await rot.sign({}, { key: k2 }) }));
     expect(rot.fetches.jwks).toBe(1);
-    await sleep(1100);
+    clock.advance(1100); // past the cooldown
     accepted(await call('/rot', { token: await rot.sign({}, { key: k2, sub: 'rotated' }) }), 'rotated');
     expect(rot.fetches.jwks).toBe(2);
     accepted(await call('/rot', { token: await rot.sign({}, { key: k1 }) }), 'alice'); // old key still published
@@ -341,7 +343,7 @@ describe('JWKS refresh', () => {
   it('a key removed from the JWKS stops working once the set is refetched', async () => {
     const k1 = rot.key('ES256');
     rot.unpublish(k1.kid);
-    await sleep(1100);
+    clock.advance(1100); // past the cooldown
     const trigger = await rot.generateKey('ES256');
     invalidToken(await call('/rot', { token: await rot.sign({}, { key: trigger }) })); // unknown kid → refetch
     expect(rot.fetches.jwks).toBe(3);
@@ -354,14 +356,14 @@ describe('JWKS refresh', () => {
     expect(down.fetches.jwks).toBe(1);
     await down.stop();
     accepted(await call('/down', { token: await down.sign({}, { sub: 'dan' }) }), 'dan');
-    await sleep(1100); // past max_age (1s) and the cooldown: background refreshes fail, stale keys stay
+    clock.advance(1100); // past max_age (1s) and the cooldown: background refreshes fail, stale keys stay
     for (let i = 0; i < 3; i++) accepted(await call('/down', { token: await down.sign({}, { sub: 'dan' }) }), 'dan');
     // An unknown kid while down: refused as a bad token (401), not as an outage.
     invalidToken(await call('/down', { token: await down.sign({}, { key: await down.generateKey('ES256') }) }));
     expect(gw.logs.some((l) => l.event === 'jwks_refresh_failed' && l.provider === 'down' && l.level === 'warn')).toBe(true);
 
     await down.start();
-    await sleep(1100);
+    clock.advance(1100); // past the cooldown
     accepted(await call('/down', { token: await down.sign({}, { sub: 'dan' }) }), 'dan');
     await waitFor(() => down.fetches.jwks === 2, { what: 'the background JWKS refresh of "down"' }); // the background refresh completes after the answer
   });
@@ -382,15 +384,15 @@ describe('JWKS refresh', () => {
     refused(await call('/flaky', { token: await token() }), 503, 'GW_ERR_DEPENDENCY_UNAVAILABLE');
     expect(flaky.fetches.jwks).toBe(1); // the second request fell in the cooldown
     flaky.mode = 'garbage';
-    await sleep(600);
+    clock.advance(600); // past the 500ms cooldown
     refused(await call('/flaky', { token: await token() }), 503, 'GW_ERR_DEPENDENCY_UNAVAILABLE');
     flaky.mode = 'hang';
-    await sleep(600);
+    clock.advance(600); // past the 500ms cooldown
     const t0 = Date.now();
     refused(await call('/flaky', { token: await token() }), 503, 'GW_ERR_DEPENDENCY_UNAVAILABLE');
     expect(Date.now() - t0).toBeLessThan(2000); // jwks.timeout (300ms) bounds the wait
     flaky.mode = 'ok';
-    await sleep(600);
+    clock.advance(600); // past the 500ms cooldown
     accepted(await call('/flaky', { token: await token() }), 'fay');
     expect(flaky.fetches.jwks).toBe(4);
   });

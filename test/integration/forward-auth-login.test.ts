@@ -1,7 +1,7 @@
 // Forward-auth for browser logins against a real OpenID Provider: by default a navigation gets 401 and a
 // login address for the proxy's error page (nginx cannot relay a 302 from auth_request); with
 // ?login=redirect (Traefik relays the answer) it gets the 302 to the provider with its cookies.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { parseMetrics } from '../helpers/metrics.ts';
 import { CookieJar, loginAtProvider, send, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
@@ -48,6 +48,10 @@ afterAll(async () => {
   await g?.close();
   await op?.close();
   await upstream?.close();
+});
+
+beforeEach(() => {
+  upstream.reset(); // per test: checks read what the upstream received in this test
 });
 
 describe('forward-auth browser login', () => {

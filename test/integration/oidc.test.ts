@@ -9,6 +9,7 @@ import { createCA } from '../../tools/pki.ts';
 import { createSealer } from '../../src/authn/oidc/sealed.ts';
 import { startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
 import { IN_CI, pingRedis, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { sleep, testClock } from '../helpers/wait.ts';
 import {
   CookieJar,
   loginAtProvider,
@@ -23,13 +24,16 @@ import {
 } from '../helpers/oidc-provider.ts';
 
 const HTML = { accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let pki: { ca: string; cert: string; key: string };
 let op: TestOP;
 let upstream: Upstream;
 let main: OidcGateway;
 let short: OidcGateway;
+/** The gateways' clocks for session idle/ttl and access-token expiry: advanced instead of sleeping. */
+const mainClock = testClock();
+const shortClock = testClock();
+const redisClock = testClock();
 let discovery: { authorization_endpoint: string; end_session_endpoint: string; token_endpoint: string };
 
 const routes = (up: string) => `  - name: admin
@@ -125,8 +129,8 @@ beforeAll(async () => {
   op = await startOidcProvider({ gatewayCa: ca.cert });
   upstream = await startUpstream();
   discovery = (await send(`${op.issuer}/.well-known/openid-configuration`)).json;
-  main = await startOidcGateway(op, pki, { clientId: 'gw-main', routes: routes(upstream.url) });
-  short = await startOidcGateway(op, pki, { clientId: 'gw-short', session: 'idle_timeout: 2s, ttl: 4s', routes: routes(upstream.url) });
+  main = await startOidcGateway(op, pki, { clientId: 'gw-main', routes: routes(upstream.url), now: mainClock.now });
+  short = await startOidcGateway(op, pki, { clientId: 'gw-short', session: 'idle_timeout: 2s, ttl: 4s', routes: routes(upstream.url), now: shortClock.now });
 });
 
 afterAll(async () => {
@@ -419,7 +423,7 @@ describe('idle timeout and absolute ttl', () => {
     const b = browser();
     await login(short, b, '/idle', 'bob');
     expect((await short.send('/idle', { jar: b.jar, headers: HTML })).status).toBe(200);
-    await sleep(2300);
+    shortClock.advance(2300); // past the idle timeout
     const r = await short.send('/idle', { jar: b.jar, headers: HTML });
     expect(r.status).toBe(302);
     expect(r.location?.startsWith(discovery.authorization_endpoint)).toBe(true);
@@ -430,7 +434,7 @@ describe('idle timeout and absolute ttl', () => {
     const b = browser();
     await login(short, b, '/touch', 'bob');
     const old = b.jar.get(short.origin, '__Host-zt') as string;
-    await sleep(300); // past the touch interval (idle_timeout / 10 = 200ms), well within the idle timeout
+    shortClock.advance(300); // past the touch interval (idle_timeout / 10 = 200ms), well within the idle timeout
     const replies = [];
     for (let i = 0; i < 3; i++) replies.push(await short.send('/touch', { headers: HTML, cookie: `__Host-zt=${old}` }));
     const sealed = replies.map((r) => {
@@ -446,19 +450,20 @@ describe('idle timeout and absolute ttl', () => {
   it('activity slides the idle timeout (new cookies) but never past the absolute ttl (4s)', async () => {
     const b = browser();
     await login(short, b, '/slide', 'bob');
-    const t0 = Date.now();
     const first = b.jar.get(short.origin, '__Host-zt') as string;
+    let elapsed = 0;
     let renewed = 0;
-    for (let i = 0; i < 20 && Date.now() - t0 < 3300; i++) {
-      await sleep(500);
+    for (let i = 0; i < 6; i++) {
+      shortClock.advance(500);
+      elapsed += 500;
       const r = await short.send('/slide', { jar: b.jar, headers: HTML });
-      expect(r.status, `after ${Date.now() - t0} ms`).toBe(200);
+      expect(r.status, `after ${elapsed} ms`).toBe(200);
       if (r.setCookie.some((c) => c.startsWith('__Host-zt='))) renewed++;
     }
     expect(renewed).toBeGreaterThan(3);
     // The first cookie was last seen at login: it idled out although the session is alive.
     expect((await short.send('/slide', { headers: HTML, cookie: `__Host-zt=${first}` })).status).toBe(302);
-    await sleep(Math.max(0, 4200 - (Date.now() - t0)));
+    shortClock.advance(4200 - elapsed); // past the absolute ttl (4s), less than the idle timeout after the last request
     const r = await short.send('/slide', { jar: b.jar, headers: HTML });
     expect(r.status).toBe(302);
     expect(r.location?.startsWith(discovery.authorization_endpoint)).toBe(true);
@@ -565,7 +570,7 @@ describe('refresh', () => {
       expect((await op.provider.AccessToken.find(at1))?.accountId).toBe('alice');
       const oldCookie = b.jar.get(main.origin, '__Host-zt') as string;
 
-      await sleep(2300); // the access token has expired
+      mainClock.advance(2300); // the access token (2 s) has expired
       const refreshesBefore = op.tokenRequests.filter((t) => t.grantType === 'refresh_token').length;
       const N = 6;
       const replies = await Promise.all(
@@ -625,7 +630,7 @@ describe('Redis session store', () => {
     if (!redisUrl) return;
     redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();
-    rg = await startOidcGateway(op, pki, { clientId: 'gw-redis', state: `state: { redis: "${redisUrl}" }`, routes: routes(upstream.url) });
+    rg = await startOidcGateway(op, pki, { clientId: 'gw-redis', state: `state: { redis: "${redisUrl}" }`, routes: routes(upstream.url), now: redisClock.now });
   });
 
   afterAll(async () => {
@@ -673,7 +678,7 @@ describe('Redis session store', () => {
       await login(rg, b, '/api-token/r0', 'bob');
       const id = (await createSealer([SESSION_SECRET]).open(b.jar.get(rg.origin, '__Host-zt') as string, 'sid'))?.id as string;
       const before = JSON.parse((await redis.get(`ztgw:sess:${id}`)) as string);
-      await sleep(2300);
+      redisClock.advance(2300); // the access token (2 s) has expired
       const count0 = op.tokenRequests.filter((t) => t.grantType === 'refresh_token').length;
       const replies = await Promise.all(Array.from({ length: 5 }, (_, i) => rg!.send(`/api-token/r${i + 1}`, { jar: b.jar, headers: { accept: 'application/json' } })));
       for (const r of replies) expect(r.status).toBe(200);

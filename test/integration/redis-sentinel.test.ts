@@ -88,6 +88,6 @@ describe.skipIf(!available)('state.sentinel', () => {
     ).rejects.toThrow(ConfigError);
     await expect(
       startGateway(config(`state: { redis: "${master.url}", sentinel: { name: ztgw, nodes: ["127.0.0.1:${sentinelPort}"] } }`)),
-    ).rejects.toThrow(/use state\.redis or state\.sentinel, not both/);
+    ).rejects.toMatchObject({ code: 'GW_ERR_CONFIG_INVALID', problems: [expect.objectContaining({ code: 'CFG_CONFLICT', path: 'state.sentinel', keyPath: ['state', 'sentinel'] })] });
   });
 });

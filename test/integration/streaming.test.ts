@@ -3,7 +3,7 @@
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { publicConfig, startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -124,6 +124,9 @@ describe('client aborts mid-upload', () => {
     });
     slowGw = await startGateway(publicConfig(slow.url));
   });
+  beforeEach(() => {
+    seen.length = 0; // per test: what the upstream saw in this test only
+  });
   afterAll(async () => {
     await slowGw?.close();
     await slow?.close();
@@ -187,6 +190,13 @@ describe('client leaves while the upstream is still answering', () => {
       // '/hang' never answers.
     });
     heldGw = await startGateway(publicConfig(held.url).replace(', timeout: 2s,', ', timeout: 30s,'));
+  });
+  beforeEach(() => {
+    // per test: what the upstream saw in this test only
+    arrived.length = 0;
+    closed.length = 0;
+    slowReader.sent = 0;
+    slowReader.done = false;
   });
   afterAll(async () => {
     await heldGw?.close();

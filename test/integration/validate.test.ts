@@ -75,7 +75,7 @@ afterAll(async () => {
   await upstream?.close();
 });
 beforeEach(() => {
-  upstream.received.length = 0;
+  upstream.reset();
 });
 
 /** Sends `parts` with Transfer-Encoding: chunked, over a raw socket (no client may compute a length). */

@@ -409,7 +409,9 @@ describe('loadConfigFile', () => {
     const dir = tempDir();
     const file = join(dir, 'broken.yaml');
     writeFileSync(file, `${LISTEN}\nnope: true\n`);
-    expect(() => loadConfigFile(file, {})).toThrowError(`${file}: nope: unknown key at line 2:1`);
+    expect(() => loadConfigFile(file, {})).toThrow(
+      expect.objectContaining({ code: 'GW_ERR_CONFIG_INVALID', problems: [expect.objectContaining({ file, code: 'CFG_UNKNOWN_KEY', path: 'nope', keyPath: ['nope'], line: 2, col: 1 })] }),
+    );
   });
 
   it('a missing file is a ConfigError naming the file, not a crash', () => {
@@ -428,6 +430,8 @@ describe('loadConfigFile', () => {
   it('an empty file reports the missing listen section', () => {
     const file = join(tempDir(), 'empty.yaml');
     writeFileSync(file, '');
-    expect(() => loadConfigFile(file, {})).toThrowError(`${file}: listen: required key is missing`);
+    expect(() => loadConfigFile(file, {})).toThrow(
+      expect.objectContaining({ code: 'GW_ERR_CONFIG_INVALID', problems: [expect.objectContaining({ file, code: 'CFG_MISSING_KEY', path: 'listen', keyPath: ['listen'] })] }),
+    );
   });
 });

@@ -13,7 +13,7 @@ import type { Authenticator, AuthRequest } from '../../src/authn/types.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { GatewayError } from '../../src/core/errors.ts';
 import { craftJwt, startIdp, type IdpKey, type TestIdp } from '../helpers/idp.ts';
-import { sleep, waitFor } from '../helpers/wait.ts';
+import { sleep, testClock, waitFor } from '../helpers/wait.ts';
 
 const SECRET = 'a-shared-secret-that-is-at-least-32-bytes-long';
 
@@ -337,13 +337,14 @@ describe('RemoteKeySource', () => {
     const s = await startIdp();
     servers.push(s);
     const events: string[] = [];
-    const ks = source({ issuer: s.issuer, jwksUri: s.jwksUri, cooldownMs: 500, onEvent: (e) => events.push(e) });
+    const clock = testClock();
+    const ks = source({ issuer: s.issuer, jwksUri: s.jwksUri, cooldownMs: 500, onEvent: (e) => events.push(e), now: clock.now });
     const kid = s.key('ES256').kid;
     await Promise.all(Array.from({ length: 20 }, () => ks.getKey(header(kid), token)));
     expect(s.fetches.jwks).toBe(1);
     await Promise.all(Array.from({ length: 20 }, () => ks.getKey(header('unknown'), token).catch(() => undefined)));
     expect(s.fetches.jwks).toBe(1); // still in the cooldown of the initial load
-    await sleep(550);
+    clock.advance(550); // past the cooldown
     await Promise.all(Array.from({ length: 20 }, () => ks.getKey(header('unknown'), token).catch(() => undefined)));
     expect(s.fetches.jwks).toBe(2); // one refetch for the whole burst
     expect(events).toEqual(['refreshed', 'refreshed']);
@@ -353,14 +354,18 @@ describe('RemoteKeySource', () => {
     const s = await startIdp();
     servers.push(s);
     const events: string[] = [];
-    const ks = source({ issuer: s.issuer, jwksUri: s.jwksUri, cooldownMs: 100, maxAgeMs: 200, onEvent: (e) => events.push(e) });
+    const clock = testClock();
+    const ks = source({ issuer: s.issuer, jwksUri: s.jwksUri, cooldownMs: 100, maxAgeMs: 200, onEvent: (e) => events.push(e), now: clock.now });
     const kid = s.key('ES256').kid;
     await ks.getKey(header(kid), token);
-    await sleep(250);
+    clock.advance(250); // past max_age
     await ks.getKey(header(kid), token);
-    await waitFor(() => s.fetches.jwks === 2, { what: 'the background JWKS refresh' });
+    // Done means loaded, not just requested: a refresh still in flight would absorb the next one (single flight).
+    await waitFor(() => events.length === 2, { what: 'the background JWKS refresh to complete' });
+    expect(events).toEqual(['refreshed', 'refreshed']);
+    expect(s.fetches.jwks).toBe(2);
     await s.stop();
-    await sleep(250);
+    clock.advance(250); // past max_age and the cooldown again
     await expect(ks.getKey(header(kid), token)).resolves.toBeDefined();
     await waitFor(() => events.at(-1) === 'refresh_failed', { what: 'a refresh_failed event' });
     await s.start();

@@ -127,10 +127,14 @@ describe('references in a config file', () => {
     const dir = tempDir();
     const file = writeConfig(dir, jwtConfig('${env:HS_SECRET}', 'http://${env:UP_HOST}:8080'));
     const err = loadError(file, { UP_HOST_TYPO: SECRET });
-    expect(err.message).toBe(
-      `${file}: identity_providers.ci.secret: environment variable HS_SECRET referenced by \${env:HS_SECRET} is not set at line 9:13\n` +
-        `${file}: routes[0].upstream.url: environment variable UP_HOST referenced by \${env:UP_HOST} is not set at line 12:22`,
-    );
+    expect(err.code).toBe('GW_ERR_CONFIG_INVALID');
+    expect(err.problems).toMatchObject([
+      { file, code: 'CFG_BAD_REFERENCE', path: 'identity_providers.ci.secret', keyPath: ['identity_providers', 'ci', 'secret'], line: 9, col: 13 },
+      { file, code: 'CFG_BAD_REFERENCE', path: 'routes[0].upstream.url', keyPath: ['routes', 0, 'upstream', 'url'], line: 12, col: 22 },
+    ]);
+    // Each problem names its reference (the operator's own text, not the gateway's wording).
+    expect(err.problems[0]?.message).toContain('${env:HS_SECRET}');
+    expect(err.problems[1]?.message).toContain('${env:UP_HOST}');
     expect(err.message).not.toContain(SECRET);
   });
 
@@ -174,10 +178,14 @@ routes:
 `,
     );
     const err = loadError(file, { PROXY_NET: 'corp-secret-range' });
-    expect(err.message).toBe(
-      `${file}: trusted_proxies[0]: invalid CIDR "\${env:PROXY_NET}" at line 2:19\n` +
-        `${file}: routes[0].match.host: invalid host pattern "\${file:host.txt}" (exact name or *.example.com) at line 5:20`,
-    );
+    expect(err.code).toBe('GW_ERR_CONFIG_INVALID');
+    expect(err.problems).toMatchObject([
+      { file, code: 'CFG_BAD_VALUE', path: 'trusted_proxies[0]', keyPath: ['trusted_proxies', 0], line: 2, col: 19 },
+      { file, code: 'CFG_BAD_VALUE', path: 'routes[0].match.host', keyPath: ['routes', 0, 'match', 'host'], line: 5, col: 20 },
+    ]);
+    // The problems quote the reference as written, never its resolved (secret) value.
+    expect(err.problems[0]?.message).toContain('${env:PROXY_NET}');
+    expect(err.problems[1]?.message).toContain('${file:host.txt}');
     expect(err.message).not.toContain('corp-secret-range');
     expect(err.message).not.toContain('Internal Host Name');
   });

@@ -43,10 +43,11 @@ function checkIssuer(issuer: string): URL {
   return u;
 }
 
-function toResult(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenResult {
+/** `nowMs`: the gateway's clock, on which the access token's expiry is recorded. */
+function toResult(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, nowMs: number): TokenResult {
   const claims = (tokens.claims() ?? {}) as Record<string, unknown>;
   const expiresIn = tokens.expiresIn();
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(nowMs / 1000);
   return {
     claims,
     idToken: tokens.id_token,
@@ -111,7 +112,8 @@ async function clientAuth(cfg: OidcProviderConfig, baseDir: string): Promise<oid
   return oidc.ClientSecretBasic(cfg.client_secret);
 }
 
-export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir: string): OidcClient {
+/** `clock`: for the access-token expiry of the tokens it obtains (default Date.now). */
+export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir: string, clock: () => number = Date.now): OidcClient {
   const issuer = checkIssuer(cfg.issuer);
   if (!cfg.client_secret && !cfg.private_key_jwt) throw new TypeError('an oidc provider needs client_secret or private_key_jwt');
   if (cfg.client_secret && cfg.private_key_jwt) throw new TypeError('use either client_secret or private_key_jwt, not both');
@@ -191,12 +193,12 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
         },
         { redirect_uri: redirectUri },
       );
-      const result = toResult(tokens);
+      const result = toResult(tokens, clock());
       checkAtHash(result.idToken, result.claims, result.accessToken);
       return withUserInfo(c, cfg, result);
     },
     async refresh(refreshToken) {
-      return toResult(await oidc.refreshTokenGrant(await configuration(), refreshToken));
+      return toResult(await oidc.refreshTokenGrant(await configuration(), refreshToken), clock());
     },
     async endSessionUrl(params) {
       const c = await configuration();

@@ -39,13 +39,18 @@ export interface RpServices {
   redis: Redis | null;
   /** Kept across reloads: session stores with their revocations, refresh locks, IdP clients. */
   state: RpState;
+  /**
+   * The gateway's clock (ms): session idle/ttl and access-token expiry here, JWKS cooldown and max_age of
+   * the jwt providers. Date.now but in tests, which advance their own instead of sleeping.
+   */
+  now: () => number;
 }
 
 export type RpEvents = (event: string, detail: Record<string, unknown>) => void;
 
 /** A fresh services object for a config that is only compiled (validated), never served across reloads. */
 export function standaloneServices(): RpServices {
-  return { redis: null, state: new RpState() };
+  return { redis: null, state: new RpState(), now: Date.now };
 }
 
 export function createRelyingParty(config: Config, baseDir: string, services: RpServices, onEvent: RpEvents = () => undefined): RelyingParty | null {
@@ -53,15 +58,15 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
   if (providers.length === 0) return null;
   const sessionCfg = config.session;
   if (!sessionCfg?.secret) throw Object.assign(new TypeError('oidc providers need session.secret (at least 32 characters)'), { path: ['session', 'secret'] });
-  const { redis, state } = services;
+  const { redis, state, now } = services;
   const sealer = createSealer([sessionCfg.secret, ...sessionCfg.old_secrets]);
-  const idp = providerParts(state, providers, baseDir);
-  const sessions = sessionParts(state, redis, sessionCfg, sealer);
+  const idp = providerParts(state, providers, baseDir, now);
+  const sessions = sessionParts(state, redis, sessionCfg, sealer, now);
   const { store, refresher } = sessions.parts;
   const clients = new Map<string, OidcClient>([...idp.parts].map(([name, p]) => [name, p.client]));
   const cookieName = sessionCfg.cookie_name;
-  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates };
-  const auth = new SessionAuth({ store, refresher, clients, cookieName, idleMs: sessionCfg.idle_timeout });
+  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now };
+  const auth = new SessionAuth({ store, refresher, clients, cookieName, idleMs: sessionCfg.idle_timeout, now });
   const deps: EndpointDeps = {
     lc,
     auth,

@@ -23,6 +23,8 @@ export interface LoginContext {
   ttlMs: number;
   /** States already used: a replayed callback is refused even if the IdP would not notice. */
   usedStates: Map<string, number>;
+  /** The clock for a new session's created/last-seen/expiry times (session idle/ttl are judged on it). */
+  now: () => number;
 }
 
 export function origin(ctx: RequestContext): string {
@@ -109,7 +111,7 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
   // token would give; only the token mechanics, meaningless once verified, are dropped to keep cookies small.
   const keep: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(tokens.claims)) if (!TOKEN_MECHANICS.has(k) && v !== undefined) keep[k] = v;
-  const now = Date.now();
+  const now = lc.now();
   const session: Session = {
     id: newSessionId(),
     provider: client.name,

@@ -24,8 +24,8 @@ export function providerPartsKey(name: string, cfg: OidcProviderConfig, baseDir:
   return checksum(['provider', name, cfg, baseDir, files]);
 }
 
-function createProviderParts(name: string, cfg: OidcProviderConfig, baseDir: string): ProviderParts {
-  const client = createOidcClient(name, cfg, baseDir);
+function createProviderParts(name: string, cfg: OidcProviderConfig, baseDir: string, now: () => number): ProviderParts {
+  const client = createOidcClient(name, cfg, baseDir, now);
   let keys: RemoteKeySource | undefined;
   return {
     client,
@@ -42,18 +42,22 @@ function createProviderParts(name: string, cfg: OidcProviderConfig, baseDir: str
   };
 }
 
-/** The parts of every oidc provider (kept or new); a bad provider config throws with its config path. */
+/**
+ * The parts of every oidc provider (kept or new); a bad provider config throws with its config path. `now`:
+ * the gateway's clock (the same for the whole process, so not part of the key).
+ */
 export function providerParts(
   state: RpState,
   providers: ReadonlyArray<readonly [string, OidcProviderConfig]>,
   baseDir: string,
+  now: () => number,
 ): { keys: Set<string>; parts: Map<string, ProviderParts> } {
   const keys = new Set<string>();
   const parts = new Map<string, ProviderParts>();
   for (const [name, cfg] of providers) {
     const key = providerPartsKey(name, cfg, baseDir);
     try {
-      parts.set(name, state.providers.take(key, () => createProviderParts(name, cfg, baseDir)));
+      parts.set(name, state.providers.take(key, () => createProviderParts(name, cfg, baseDir, now)));
     } catch (err) {
       throw Object.assign(new TypeError((err as Error).message), { path: ['identity_providers', name] });
     }

@@ -17,10 +17,13 @@ export class Refresher {
   readonly #store: SessionStore;
   /** Session id → the refresh token that was spent and what it bought (late requests with the old cookie). */
   readonly #refreshed = new Map<string, { spent: string; session: Session; until: number }>();
+  /** The clock session and access-token times are on (default Date.now). */
+  readonly #now: () => number;
 
-  constructor(redis: Redis | null, store: SessionStore) {
+  constructor(redis: Redis | null, store: SessionStore, now: () => number = Date.now) {
     this.#redis = redis;
     this.#store = store;
+    this.#now = now;
     this.lock = new RefreshLock(redis);
   }
 
@@ -28,7 +31,7 @@ export class Refresher {
   refresh(s: Session, client: OidcClient): Promise<Session> {
     const spent = s.refreshToken as string;
     const reuse = this.#refreshed.get(s.id);
-    if (reuse && reuse.spent === spent && reuse.until > Date.now()) {
+    if (reuse && reuse.spent === spent && reuse.until > this.#now()) {
       return Promise.resolve({ ...reuse.session, lastSeen: Math.max(reuse.session.lastSeen, s.lastSeen) });
     }
     // The lock outlives the IdP call (its timeout, with margin).
@@ -46,7 +49,7 @@ export class Refresher {
       accessRefreshAt: t.accessRefreshAt,
     };
     if (this.#redis !== null) await this.#store.write(next); // visible to the other instances before unlocking
-    const now = Date.now();
+    const now = this.#now();
     for (const [id, r] of this.#refreshed) if (r.until <= now) this.#refreshed.delete(id);
     const until = Math.min(REFRESH_REUSE_MAX_MS, Math.max(REFRESH_REUSE_MIN_MS, (t.accessExpiresAt ?? 0) * 1000 - now));
     this.#refreshed.set(s.id, { spent, session: next, until: now + until });

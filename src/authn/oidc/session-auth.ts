@@ -17,6 +17,8 @@ export interface SessionAuthOptions {
   clients: ReadonlyMap<string, OidcClient>;
   cookieName: string;
   idleMs: number;
+  /** The clock for idle/ttl checks and the access token's refresh time. */
+  now: () => number;
 }
 
 /** The session's claims as the gateway's identity (the same object for the same cached session). */
@@ -94,7 +96,7 @@ export class SessionAuth {
     if (cookie === undefined) return undefined;
     const s = await this.#o.store.read(cookie);
     if (!s) return undefined;
-    const now = Date.now();
+    const now = this.#o.now();
     if (now >= s.expiresAt || now - s.lastSeen >= this.#o.idleMs) return undefined;
     return s;
   }
@@ -103,7 +105,7 @@ export class SessionAuth {
   async #authenticate(name: string, client: OidcClient, req: AuthRequest): Promise<Identity | undefined> {
     let s = await this.read(req.rawHeaders);
     if (!s || s.provider !== name) return undefined; // no session for this provider: not mine
-    const now = Date.now();
+    const now = this.#o.now();
     let changed = false;
     const refreshAt = s.accessRefreshAt ?? (s.accessExpiresAt === undefined ? undefined : s.accessExpiresAt - REFRESH_EARLY_S);
     if (s.refreshToken && refreshAt !== undefined && refreshAt <= now / 1000) {

@@ -19,9 +19,9 @@ export function sessionPartsKey(redis: Redis | null, cfg: SessionConfig): string
   return checksum(['sessions', redis ? 'redis' : 'cookie', cfg.ttl, cfg.idle_timeout]);
 }
 
-function createSessionParts(redis: Redis | null, cfg: SessionConfig, sealer: Sealer): SessionParts {
-  const store = redis ? createRedisStore(redis, sealer, cfg.idle_timeout) : createCookieStore(sealer, cfg.ttl);
-  const refresher = new Refresher(redis, store);
+function createSessionParts(redis: Redis | null, cfg: SessionConfig, sealer: Sealer, now: () => number): SessionParts {
+  const store = redis ? createRedisStore(redis, sealer, cfg.idle_timeout, now) : createCookieStore(sealer, cfg.ttl, now);
+  const refresher = new Refresher(redis, store, now);
   return {
     store,
     refresher,
@@ -32,10 +32,13 @@ function createSessionParts(redis: Redis | null, cfg: SessionConfig, sealer: Sea
   };
 }
 
-/** The session parts for this config (kept or new), holding today's sealer. */
-export function sessionParts(state: RpState, redis: Redis | null, cfg: SessionConfig, sealer: Sealer): { key: string; parts: SessionParts } {
+/**
+ * The session parts for this config (kept or new), holding today's sealer. `now`: the gateway's clock for
+ * session and token times (the same for the whole process, so not part of the key).
+ */
+export function sessionParts(state: RpState, redis: Redis | null, cfg: SessionConfig, sealer: Sealer, now: () => number): { key: string; parts: SessionParts } {
   const key = sessionPartsKey(redis, cfg);
-  const parts = state.sessions.take(key, () => createSessionParts(redis, cfg, sealer));
+  const parts = state.sessions.take(key, () => createSessionParts(redis, cfg, sealer, now));
   parts.store.useSealer(sealer); // kept: the same store (its revocations survive the reload), today's secrets
   return { key, parts };
 }

@@ -45,16 +45,19 @@ export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** Sessions sealed into the cookie. Revocations are remembered until the longest session could expire. */
-export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): SessionStore {
+/**
+ * Sessions sealed into the cookie. Revocations are remembered until the longest session could expire.
+ * `now`: the clock session times are on (default Date.now).
+ */
+export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: () => number = Date.now): SessionStore {
   let sealer = initialSealer;
   const revokedIds = new Map<string, number>();
   const revokedSids = new Map<string, number>();
   const revokedSubsBefore = new Map<string, number>(); // provider|sub → sessions created before this are dead
   const sweep = () => {
-    const now = Date.now();
-    for (const m of [revokedIds, revokedSids]) for (const [k, until] of m) if (until < now) m.delete(k);
-    for (const [k, at] of revokedSubsBefore) if (at + maxTtlMs < now) revokedSubsBefore.delete(k);
+    const t = now();
+    for (const m of [revokedIds, revokedSids]) for (const [k, until] of m) if (until < t) m.delete(k);
+    for (const [k, at] of revokedSubsBefore) if (at + maxTtlMs < t) revokedSubsBefore.delete(k);
   };
   const timer = setInterval(sweep, 60_000);
   timer.unref();
@@ -64,7 +67,7 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): Sess
     const key = hash('sha256', cookie, 'base64url');
     const hit = opened.get(key);
     if (hit !== undefined) {
-      if (hit.expiresAt > Date.now()) return hit;
+      if (hit.expiresAt > now()) return hit;
       opened.delete(key);
       return undefined;
     }
@@ -109,8 +112,8 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): Sess
       revokedIds.set(session.id, session.expiresAt);
     },
     async revoke(provider, by) {
-      if (by.sid !== undefined) revokedSids.set(`${provider}|${by.sid}`, Date.now() + maxTtlMs);
-      if (by.sub !== undefined) revokedSubsBefore.set(`${provider}|${by.sub}`, by.before ?? Date.now());
+      if (by.sid !== undefined) revokedSids.set(`${provider}|${by.sid}`, now() + maxTtlMs);
+      if (by.sub !== undefined) revokedSubsBefore.set(`${provider}|${by.sub}`, by.before ?? now());
       return 0; // unknown: sealed sessions are not listed anywhere
     },
   };
@@ -119,10 +122,13 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number): Sess
 export const SESSION_PREFIX = 'ztgw:sess:';
 const PREFIX = SESSION_PREFIX;
 
-/** Sessions in Redis; the cookie value is the session id sealed (so it cannot be guessed or forged). */
-export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: number): SessionStore {
+/**
+ * Sessions in Redis; the cookie value is the session id sealed (so it cannot be guessed or forged). `now`:
+ * the clock session times are on (default Date.now); Redis expires keys on its own.
+ */
+export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: number, now: () => number = Date.now): SessionStore {
   let sealer = initialSealer;
-  const ttlMs = (s: Session) => Math.max(1, Math.min(s.expiresAt - Date.now(), idleMs));
+  const ttlMs = (s: Session) => Math.max(1, Math.min(s.expiresAt - now(), idleMs));
   const unavailable = (err: unknown) => new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the session store is unavailable', { cause: err });
   return {
     kind: 'redis',
@@ -144,7 +150,7 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
     async write(s) {
       try {
         const multi = redis.multi().set(PREFIX + s.id, JSON.stringify(s), 'PX', ttlMs(s));
-        const life = Math.max(1, s.expiresAt - Date.now());
+        const life = Math.max(1, s.expiresAt - now());
         if (s.sid !== undefined) multi.sadd(`${PREFIX}sid:${s.provider}:${s.sid}`, s.id).pexpire(`${PREFIX}sid:${s.provider}:${s.sid}`, life);
         multi.sadd(`${PREFIX}sub:${s.provider}:${s.sub}`, s.id).pexpire(`${PREFIX}sub:${s.provider}:${s.sub}`, life);
         await multi.exec();
