@@ -1,7 +1,7 @@
 // identity_providers compiled at load: one Authenticator per provider (an unchanged one, with its JWKS and
 // token caches, is reused across reloads), the OIDC relying party, and each route's authentication.
 import { ConfigError, type ConfigReport, type Config, type RouteConfig } from '../config/index.ts';
-import { createRelyingParty, standaloneServices, type RelyingParty, type RpServices } from './oidc/index.ts';
+import type { RelyingParty, RpServices } from './oidc/index.ts';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type RouteAuthentication } from './route-authentication.ts';
 import type { Authenticator } from './types.ts';
 
@@ -30,18 +30,28 @@ function asConfigError(err: unknown, fallback: (string | number)[]): ConfigError
   return new ConfigError('CFG_BAD_VALUE', path, (err as Error).message);
 }
 
-/** Reports every unusable provider (path from the config root). */
-export function compileProviders(config: Config, baseDir: string, options: ProviderOptions, report: ConfigReport): CompiledProviders {
-  const providers = new Map<string, ProviderEntry>();
-  const broken = new Set<string>();
-  let rp: RelyingParty | null = null;
-  const services = options.services ?? standaloneServices();
+/**
+ * The OIDC relying party when a provider is type oidc (null otherwise). Its module, with openid-client, is
+ * imported only then: a config without OIDC never loads it. Reports an unusable one and marks its providers.
+ */
+async function compileRelyingParty(config: Config, baseDir: string, options: ProviderOptions, report: ConfigReport, broken: Set<string>): Promise<RelyingParty | null> {
+  const oidcNames = Object.entries(config.identity_providers).filter(([, cfg]) => cfg.type === 'oidc').map(([name]) => name);
+  if (oidcNames.length === 0) return null;
+  const { createRelyingParty, standaloneServices } = await import('./oidc/index.ts');
   try {
-    rp = createRelyingParty(config, baseDir, services, options.onEvent);
+    return createRelyingParty(config, baseDir, options.services ?? standaloneServices(), options.onEvent);
   } catch (err) {
     report(asConfigError(err, ['session']));
-    for (const [name, cfg] of Object.entries(config.identity_providers)) if (cfg.type === 'oidc') broken.add(name);
+    for (const name of oidcNames) broken.add(name);
+    return null;
   }
+}
+
+/** Reports every unusable provider (path from the config root). */
+export async function compileProviders(config: Config, baseDir: string, options: ProviderOptions, report: ConfigReport): Promise<CompiledProviders> {
+  const providers = new Map<string, ProviderEntry>();
+  const broken = new Set<string>();
+  const rp = await compileRelyingParty(config, baseDir, options, report, broken);
   for (const [name, cfg] of Object.entries(config.identity_providers)) {
     if (cfg.type === 'oidc') {
       const a = rp?.authenticators.get(name);
@@ -61,7 +71,7 @@ export function compileProviders(config: Config, baseDir: string, options: Provi
         clientCaConfigured: config.listen.tls?.client_ca !== undefined,
         clientTrust: options.clientTrust,
         onEvent: options.onEvent ?? (() => undefined),
-        now: services.now,
+        now: options.services?.now ?? Date.now,
       });
       providers.set(name, { checksum, authenticator });
     } catch (err) {

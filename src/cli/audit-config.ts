@@ -29,7 +29,7 @@ export async function auditConfigCommand(args: AuditArgs, io: Output, env: NodeJ
   let report: PostureReport;
   try {
     const loaded = loadConfigFile(args.config, env);
-    const compiled = compileConfig(loaded); // the same checks as `validate` and `start`: an invalid config gets no report
+    const compiled = await compileConfig(loaded); // the same checks as `validate` and `start`: an invalid config gets no report
     const findings = sortFindings(postureFindings(loaded));
     const { tenets, overall } = scoreTenets(findings);
     const summary = { high: 0, medium: 0, low: 0, info: 0 };

@@ -32,7 +32,7 @@ export function clusterProblems(config: Config): string[] {
 export async function startCluster(configFile: string, workers: number, io: Output): Promise<number> {
   let config;
   try {
-    config = loadAndCompile(configFile).config;
+    config = (await loadAndCompile(configFile)).config;
   } catch (err) {
     return startFailure(err, io);
   }

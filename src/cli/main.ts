@@ -165,7 +165,10 @@ async function start(configFile: string, io: Output): Promise<number> {
   // Installed first: a SIGHUP during startup must not kill the process (the default action).
   const worker = isWorker();
   process.on('SIGHUP', () => {
-    if (gateway?.reload() && worker) reportGeneration(gateway.runtime.current.generation);
+    const running = gateway;
+    void running?.reload().then((ok) => {
+      if (ok && worker) reportGeneration(running.runtime.current.generation);
+    });
   });
   if (worker) adoptPrimaryKeys();
   try {

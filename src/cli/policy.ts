@@ -9,9 +9,9 @@ import { SIGNALS, scoreOf, type SignalName } from '../risk/index.ts';
 import { ConfigError, loadConfigFile } from '../config/index.ts';
 import type { Output } from './validate.ts';
 
-function loadCompiled(file: string, io: Output) {
+async function loadCompiled(file: string, io: Output): Promise<CompiledConfig | undefined> {
   try {
-    return compileConfig(loadConfigFile(file));
+    return await compileConfig(loadConfigFile(file));
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const line of err.message.split('\n')) io.err(line);
@@ -71,8 +71,8 @@ export interface ExplainArgs {
   signals?: string | undefined;
 }
 
-export function explainCommand(a: ExplainArgs, io: Output): number {
-  const compiled = loadCompiled(a.config, io);
+export async function explainCommand(a: ExplainArgs, io: Output): Promise<number> {
+  const compiled = await loadCompiled(a.config, io);
   // 1 means "refused by policy": a config that cannot be loaded is an input error (2), never a deny.
   if (!compiled) return 2;
   try {
@@ -114,8 +114,8 @@ const testFile = z.strictObject({
     .min(1),
 });
 
-export function policyTestCommand(file: string, configFile: string, io: Output): number {
-  const compiled = loadCompiled(configFile, io);
+export async function policyTestCommand(file: string, configFile: string, io: Output): Promise<number> {
+  const compiled = await loadCompiled(configFile, io);
   // Like an unreadable test file (2): the tests could not run, which is not the same as a mismatch (1).
   if (!compiled) return 2;
   let cases;

@@ -8,10 +8,10 @@ export interface Output {
   err: (line: string) => void;
 }
 
-export function validateCommand(file: string, io: Output, env: NodeJS.ProcessEnv = process.env): number {
+export async function validateCommand(file: string, io: Output, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
     const loaded = loadConfigFile(file, env);
-    const compiled = compileConfig(loaded);
+    const compiled = await compileConfig(loaded);
     const at = (index: number) => {
       const pos = loaded.locate(['routes', index]);
       return pos.line ? ` (line ${pos.line}:${pos.col})` : '';

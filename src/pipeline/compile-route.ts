@@ -9,7 +9,7 @@ import { compileCors, compileSecurityHeaders, type SecurityHeaderSet } from '../
 import { compileRouteRisk, type RiskSettings } from '../risk/index.ts';
 import { compileRouteMatch } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
-import { compileRouteValidator } from '../validate/index.ts';
+import type { RouteValidatorCompiler } from '../validate/index.ts';
 
 /** What every route's compile reads: compiled once per config. */
 export interface RouteContext {
@@ -22,6 +22,8 @@ export interface RouteContext {
   readonly grantNames: ReadonlySet<string>;
   readonly security: SecurityHeaderSet;
   readonly risk: RiskSettings | null;
+  /** The validation compiler, loaded when some route has `validate:` (null: none has). */
+  readonly compileValidator: RouteValidatorCompiler | null;
 }
 
 /** A report that moves errors under `prefix`. */
@@ -33,6 +35,17 @@ export function under(report: ConfigReport, prefix: KeyPath): ConfigReport {
 export function attempt<T>(report: ConfigReport, prefix: KeyPath, step: () => T): T | undefined {
   try {
     return step();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report(err.within(prefix));
+    return undefined;
+  }
+}
+
+/** `attempt` for an asynchronous step. */
+export async function attemptAsync<T>(report: ConfigReport, prefix: KeyPath, step: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await step();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     report(err.within(prefix));
@@ -73,7 +86,8 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     : ctx.security;
   const cors = r.cors ? compileCors(r.cors) : null;
   const validate = r.validate;
-  const validator = validate ? (attempt(at, [], () => compileRouteValidator(validate, match, r.mode, ctx.baseDir)) ?? null) : null;
+  const compileValidator = ctx.compileValidator;
+  const validator = validate && compileValidator ? (attempt(at, [], () => compileValidator(validate, match, r.mode, ctx.baseDir)) ?? null) : null;
   const scoresRisk = attempt(at, [], () => compileRouteRisk(r, ctx.risk)) ?? false;
   if (failed || security === undefined) return undefined;
   return Object.freeze({

@@ -12,7 +12,8 @@ import { createRouter, type Router } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
 import { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
 import { compileGrants, type CompiledGrant } from '../state/index.ts';
-import { attempt, compileRoutes } from './compile-route.ts';
+import { attempt, attemptAsync, compileRoutes } from './compile-route.ts';
+import { loadRouteValidatorCompiler } from '../validate/index.ts';
 
 
 /**
@@ -79,24 +80,30 @@ function problemSink(source: LoadedConfig): { problems: ConfigProblem[]; report:
   return { problems, report };
 }
 
-export function compileConfig(source: LoadedConfig, options: CompileOptions = {}): CompiledConfig {
+/**
+ * Asynchronous because the modules a config needs are imported on first use (the OIDC relying party, the
+ * validation compiler, the GeoIP reader): a config that uses none of them never loads them. Builds a whole
+ * new CompiledConfig; the caller swaps it in only when it is returned (a throw leaves the running one).
+ */
+export async function compileConfig(source: LoadedConfig, options: CompileOptions = {}): Promise<CompiledConfig> {
   const { config, baseDir } = source;
   const { problems, report } = problemSink(source);
+  const compileValidator = config.routes.some((r) => r.validate !== undefined) ? await loadRouteValidatorCompiler() : null;
   const trustedProxies = attempt(report, ['trusted_proxies'], () => compileTrustedProxies(config.trusted_proxies)) ?? compileAddressSet([]);
   const tls = config.listen.tls ? compileTlsMaterial(config.listen.tls, baseDir, (e) => report(e.within(['listen', 'tls']))) : null;
   const { previous } = options;
   const providerOptions = { previous: previous?.providers, services: options.services, clientTrust: tls?.clientTrust, onEvent: options.onEvent };
-  const providers = compileProviders(config, baseDir, providerOptions, report);
+  const providers = await compileProviders(config, baseDir, providerOptions, report);
   const warnings: string[] = [];
   const assertion = compileAssertion(config, baseDir, (e) => report(e.within(['identity_headers'])), (w) => warnings.push(w));
   const devicesCfg = config.devices;
   const devices = devicesCfg ? (attempt(report, ['devices'], () => compileDevices(devicesCfg, baseDir)) ?? null) : null;
-  const risk = attempt(report, [], () => compileRisk(config, baseDir, previous?.risk ?? null)) ?? null;
+  const risk = (await attemptAsync(report, [], () => compileRisk(config, baseDir, previous?.risk ?? null))) ?? null;
   for (const err of crossKeyProblems(config)) report(err);
   const security = attempt(report, ['security_headers'], () => compileSecurityHeaders(config.security_headers, undefined)) ?? NO_SECURITY_HEADERS;
   const mfa = compileMfa(config.authz.mfa);
   const grants = compileGrants(config, providers.providers, report);
-  const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, risk };
+  const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, risk, compileValidator };
   const routes = compileRoutes(routeContext, report);
 
   if (problems.length > 0) throw ConfigError.of(problems);

@@ -1,5 +1,6 @@
 // IP → location from MaxMind-format .mmdb files (maxmind), read once at load; never a network lookup.
 // Loopback, private, link-local, CGNAT and documentation addresses have no location (never "travel").
+// Imported by compileRisk only when a config names a database (maxmind is not loaded otherwise).
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { Reader, type Response } from 'maxmind';
@@ -97,13 +98,4 @@ export function loadGeo(files: readonly string[]): GeoLookup {
     }
     return undefined;
   }
-}
-
-/** Great-circle distance in km. */
-export function distanceKm(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
-  const rad = Math.PI / 180;
-  const dLat = (b.lat - a.lat) * rad;
-  const dLon = (b.lon - a.lon) * rad;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(h)));
 }

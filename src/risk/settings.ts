@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
 import { type Config, type RiskConfig, type RouteConfig, configSchema, ConfigError } from '../config/index.ts';
-import { loadGeo, type GeoLookup } from './geo.ts';
+import type { GeoLookup } from './geo.ts';
 import type { SignalSettings } from './signals.ts';
 import type { StoreLimits } from './store.ts';
 
@@ -27,8 +27,9 @@ function defaults(): RiskConfig {
 /**
  * null when nothing uses risk. Throws ConfigError (path from the config root) for an unusable database.
  * Frozen, except `geo`: the database reader is shared with the next config when its files are unchanged.
+ * Asynchronous: the database reader (maxmind) is imported only when a new database is to be read.
  */
-export function compileRisk(config: Config, baseDir: string, previous: RiskSettings | null): RiskSettings | null {
+export async function compileRisk(config: Config, baseDir: string, previous: RiskSettings | null): Promise<RiskSettings | null> {
   const usedByRoute = config.routes.some(
     (r) => r.step_up?.when !== undefined || (r.authorize?.deny ?? []).some((rule) => rule.risk_above !== undefined),
   );
@@ -43,7 +44,7 @@ export function compileRisk(config: Config, baseDir: string, previous: RiskSetti
         const st = statSync(f);
         return `${f}|${st.size}|${st.mtimeMs}`;
       }).join('\n');
-      geo = previous !== null && previous.geoKey === geoKey ? previous.geo : loadGeo(files);
+      geo = previous !== null && previous.geoKey === geoKey ? previous.geo : (await import('./geo.ts')).loadGeo(files);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new ConfigError('CFG_BAD_FILE', ['risk', 'geoip_db'], code ? `cannot read the GeoIP database (${code})` : (err as Error).message);

@@ -1,6 +1,6 @@
 // The risk signals of one request against the subject's profile. Each signal that fires adds its configured
 // weight; the score is capped at 1. Novelty signals wait for the learning period; travel and failures do not.
-import { distanceKm } from './geo.ts';
+import { distanceKm } from './distance.ts';
 import { knows, utcHour, type Observation, type Profile } from './profile.ts';
 
 export const SIGNALS = ['new_ip', 'new_country', 'impossible_travel', 'unknown_device', 'auth_failures', 'unusual_hours', 'high_volume'] as const;

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../audit/index.ts';
 import { compileConfig, type CompiledConfig, type CompileOptions, createRequestHandler, createUpgradeHandler } from '../pipeline/index.ts';
-import { ConfigError, loadConfigFile } from '../config/index.ts';
+import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/index.ts';
 import { listenOn } from '../core/index.ts';
 import { createAdminListener } from './admin.ts';
 import { createAdminApi } from './admin-api.ts';
@@ -34,7 +34,7 @@ export interface GatewayOptions {
   now?: () => number;
 }
 
-export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv, options?: CompileOptions): CompiledConfig {
+export function loadAndCompile(file: string, env?: NodeJS.ProcessEnv, options?: CompileOptions): Promise<CompiledConfig> {
   return compileConfig(loadConfigFile(file, env), options);
 }
 
@@ -58,29 +58,40 @@ export class Gateway {
   readonly #services: RpServices;
   #clientTrust: ClientTrustTracker | undefined;
   readonly metrics: Metrics;
+  /** The config read by the constructor, compiled by start(). */
+  #source: LoadedConfig | undefined;
+  /** The reload in progress (reloads run one after another, each against the config the last one left). */
+  #reloading: Promise<boolean> = Promise.resolve(true);
 
+  /** Reads the config (a file that does not load throws here); start() compiles and serves it. */
   constructor(opts: GatewayOptions) {
     this.#opts = opts;
     // The logger exists before the config (its level is applied once the config is read).
     this.log = opts.logger ?? createLogger('info');
     if (opts.logBindings) this.log.setBindings(opts.logBindings);
-    const source = loadConfigFile(opts.configFile, opts.env);
+    // Connections and caches that outlive reloads (Redis is connected by start(), when the config names one).
+    this.#services = { redis: null, state: new RpState(), now: opts.now ?? Date.now };
+    this.#source = loadConfigFile(opts.configFile, opts.env);
+    const usesRedis = this.#source.config.state?.sentinel ?? this.#source.config.state?.redis;
+    this.metrics = new Metrics(usesRedis ? { redisUp: () => this.#services.redis?.status === 'ready' } : {});
+  }
+
+  /** Connections that outlive reloads (Redis: ioredis is imported only when the config names one), then the first compile. */
+  async #init(source: LoadedConfig): Promise<Runtime> {
     const target = source.config.state?.sentinel ?? source.config.state?.redis;
-    // Connections and caches that outlive reloads: created once, before the first compile.
-    this.#services = { redis: target ? createRedis(target, this.log) : null, state: new RpState(), now: opts.now ?? Date.now };
-    const redis = this.#services.redis;
-    this.metrics = new Metrics(redis ? { redisUp: () => redis.status === 'ready' } : {});
+    if (target) this.#services.redis = await createRedis(target, this.log);
     let compiled: CompiledConfig;
     try {
-      compiled = compileConfig(source, { onEvent: this.#onEvent, services: this.#services });
+      compiled = await compileConfig(source, { onEvent: this.#onEvent, services: this.#services });
     } catch (err) {
       this.#services.redis?.disconnect();
       throw err;
     }
-    if (!opts.logger) this.log.level = compiled.config.log.level;
+    if (!this.#opts.logger) this.log.level = compiled.config.log.level;
     for (const w of compiled.warnings) this.log.warn(w);
-    this.#runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis, this.metrics);
-    wireAccessState(this.#runtime, this.log);
+    const runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis, this.metrics);
+    wireAccessState(runtime, this.log);
+    return runtime;
   }
 
   readonly #onEvent = (event: string, detail: Record<string, unknown>): void => {
@@ -97,7 +108,10 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
-    const runtime = this.runtime;
+    const source = this.#source;
+    if (source === undefined) throw new Error('gateway already started');
+    this.#source = undefined;
+    const runtime = (this.#runtime = await this.#init(source));
     const compiled = runtime.current.compiled;
     const main = createMainListener(
       compiled,
@@ -155,18 +169,25 @@ export class Gateway {
     return (this.#redirect?.address() as AddressInfo | null | undefined)?.port;
   }
 
-  /** Builds and validates the whole new config; on any error, logs it and keeps serving the old one. */
-  reload(): boolean {
-    if (this.#stopping) return false;
-    const ok = this.#reload();
-    this.metrics.configReload(ok);
-    return ok;
+  /**
+   * Builds and validates the whole new config, then swaps it in (one reference); on any error, logs it and
+   * keeps serving the old one. Reloads are queued: each compiles against the config the previous one left.
+   */
+  reload(): Promise<boolean> {
+    const next = this.#reloading.then(async () => {
+      if (this.#stopping || this.#runtime === undefined) return false;
+      const ok = await this.#reload();
+      this.metrics.configReload(ok);
+      return ok;
+    });
+    this.#reloading = next;
+    return next;
   }
 
-  #reload(): boolean {
+  async #reload(): Promise<boolean> {
     let compiled: CompiledConfig;
     try {
-      compiled = loadAndCompile(this.#opts.configFile, this.#opts.env, {
+      compiled = await loadAndCompile(this.#opts.configFile, this.#opts.env, {
         services: this.#services,
         previous: this.runtime.current.compiled,
         onEvent: this.#onEvent,
@@ -176,6 +197,7 @@ export class Gateway {
       this.log.error({ problems }, 'config reload failed; keeping the running config');
       return false;
     }
+    if (this.#stopping) return false; // stopped while compiling: nothing to swap into
     const before = this.runtime.current.compiled.config;
     if (compiled.config.listen.address !== before.listen.address || (compiled.tls === null) !== (before.listen.tls === undefined)) {
       this.log.warn('listen address or TLS on/off changed: restart the gateway to apply that part');
@@ -226,7 +248,7 @@ export class Gateway {
           const now = this.#contentHash();
           if (now === undefined || now === last) return;
           last = now;
-          this.reload();
+          void this.reload();
         }, 150);
         this.#reloadTimer.unref();
       });
@@ -251,6 +273,10 @@ export class Gateway {
     this.#stopping = true;
     clearTimeout(this.#reloadTimer);
     this.#watcher?.close();
+    if (this.#runtime === undefined) {
+      this.#services.state.dispose(); // never started (or its first compile failed): nothing listens
+      return;
+    }
     const drainMs = this.runtime.current.compiled.config.shutdown.drain_timeout;
     const main = this.#main;
     const closed = main ? new Promise<void>((r) => main.close(() => r())) : Promise.resolve();

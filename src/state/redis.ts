@@ -1,12 +1,14 @@
 // The shared Redis connection (ioredis). Commands fail fast while Redis is down (no offline queue), so
-// callers fall back (rate limits) or fail closed (authentication state) instead of hanging.
-import { Redis } from 'ioredis';
+// callers fall back (rate limits) or fail closed (authentication state) instead of hanging. ioredis is
+// imported when a config first names a Redis (an idle gateway without one never loads it, ~20 MB RSS).
+import type { Redis } from 'ioredis';
 import type { Logger } from '../audit/index.ts';
 import type { RedisSentinelConfig } from '../config/index.ts';
 import { splitAddress } from '../core/index.ts';
 
 /** One Redis by URL, or the master of a Sentinel group (ioredis asks the sentinels and follows failovers). */
-export function createRedis(target: string | RedisSentinelConfig, log: Logger): Redis {
+export async function createRedis(target: string | RedisSentinelConfig, log: Logger): Promise<Redis> {
+  const { Redis } = await import('ioredis');
   const options = {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

@@ -7,9 +7,8 @@ import { matchTemplate, parseTemplate, type PathTemplate } from '../routing/inde
 import { createCompilers, type Compilers, type Dialect } from './ajv.ts';
 import { loadOpenApi, OpenApiError, pointerSegments } from './openapi-load.ts';
 import { esc, prepareSchema, SchemaShapeError } from './strict.ts';
+import { FORM_TYPE, JSON_TYPE } from './media.ts';
 
-export const JSON_TYPE = 'application/json';
-export const FORM_TYPE = 'application/x-www-form-urlencoded';
 const DEFAULT_TYPES = [JSON_TYPE, FORM_TYPE];
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 

@@ -7,7 +7,8 @@ import { type RequestContext, GatewayError, headerObjectOf, headerOf, type Gatew
 import { parseQuery, type QueryValues } from '../normalize/index.ts';
 import { extractParams, type PathTemplate } from '../routing/index.ts';
 import { readBounded, replay } from './body.ts';
-import { FORM_TYPE, JSON_TYPE, type CompiledValidation, type OperationValidator } from './compile.ts';
+import type { CompiledValidation, OperationValidator } from './compile.ts';
+import { FORM_TYPE, JSON_TYPE } from './media.ts';
 import { parseJsonBody } from './json.ts';
 import { esc } from './strict.ts';
 

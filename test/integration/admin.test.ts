@@ -58,7 +58,7 @@ describe('admin listener', () => {
     const r = await getJson(`${gw.gateway.adminUrl}/readyz`);
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ status: 'ready', config_generation: 1 });
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
     const again = await getJson(`${gw.gateway.adminUrl}/readyz?probe=1`);
     expect(again.body).toEqual({ status: 'ready', config_generation: 2 });
   });

@@ -46,7 +46,7 @@ beforeAll(async () => {
   await waitFor(() => lines(file).length === 40, { timeoutMs: 5000 });
   // A reload keeps the same destination and the same chain.
   writeFileSync(gw.configFile, yaml(upstream.url, '# reloaded'));
-  expect(gw.gateway.reload()).toBe(true);
+  expect(await gw.gateway.reload()).toBe(true);
   for (let i = 0; i < 5; i++) await (await request(`${gw.url}/after-reload/${i}`)).body.text();
   await waitFor(() => lines(file).length === 45, { timeoutMs: 5000 });
   await gw.close();

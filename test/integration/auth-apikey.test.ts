@@ -201,14 +201,14 @@ describe('the keys file', () => {
         join(g.dir, 'api-keys.yaml'),
         `keys:\n  - { id: added, hash: ${hashKey(added)}, subject: svc-added }\n`,
       );
-      expect(g.gateway.reload()).toBe(true);
+      expect(await g.gateway.reload()).toBe(true);
       const a = await call('/api/x', { authorization: `ApiKey ${added}` }, g);
       expect(a.status).toBe(200);
       expect(values(a.received!, 'x-zt-user')).toEqual(['svc-added']);
       expect401(await call('/api/x', { authorization: `ApiKey ${BILLING_KEY}` }, g), 'API key is invalid');
       // A broken keys file on reload keeps the running keys.
       writeFileSync(join(g.dir, 'api-keys.yaml'), 'keys: [{ id: x, hash: nope, subject: s }]\n');
-      expect(g.gateway.reload()).toBe(false);
+      expect(await g.gateway.reload()).toBe(false);
       expect((await call('/api/x', { authorization: `ApiKey ${added}` }, g)).status).toBe(200);
     } finally {
       await g.close();

@@ -549,7 +549,7 @@ describe('reloading the listener\'s client authentication', () => {
     try {
       const generation = gw.gateway.runtime.current.generation;
       writeFileSync(gw.configFile, yaml(to));
-      expect(gw.gateway.reload()).toBe(false);
+      expect(await gw.gateway.reload()).toBe(false);
       expect(gw.gateway.runtime.current.generation).toBe(generation);
       expect(refusal(gw)).toMatchObject({ level: 'error', problems: [`listen.tls.client_auth: changed from ${from} to ${to}; this needs a restart`] });
       expect((await call(gw, '/svc/x', agent(clients.billing))).status).toBe(200);
@@ -581,7 +581,7 @@ routes:
     const gw = await startGateway(startWithCa ? withCa : withoutCa, { files: files() });
     try {
       writeFileSync(gw.configFile, startWithCa ? withoutCa : withCa);
-      expect(gw.gateway.reload()).toBe(false);
+      expect(await gw.gateway.reload()).toBe(false);
       expect(refusal(gw)?.problems).toEqual([`listen.tls.client_ca: ${what}; this needs a restart`]);
       expect((await call(gw, '/pub/x', agent())).status).toBe(200);
     } finally {
@@ -599,7 +599,7 @@ routes:
 
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
-      expect(gw.gateway.reload()).toBe(true);
+      expect(await gw.gateway.reload()).toBe(true);
       await waitFor(() => revoked.isClosed() && good.isClosed());
 
       const before = held.received.length;
@@ -631,7 +631,7 @@ routes:
 
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
-      expect(gw.gateway.reload()).toBe(true);
+      expect(await gw.gateway.reload()).toBe(true);
       await waitFor(() => closed);
     } finally {
       held.server.removeAllListeners('upgrade');
@@ -650,7 +650,7 @@ routes:
 
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
-      expect(gw.gateway.reload()).toBe(true);
+      expect(await gw.gateway.reload()).toBe(true);
       expect(revoked.isClosed()).toBe(false);
       release();
       const done = await answer;
@@ -674,7 +674,7 @@ routes:
       await waitFor(() => tcpHandles() >= handlesBefore + 2);
       writeFileSync(join(gw.dir, 'clients.crl'), crl);
       writeFileSync(gw.configFile, yaml('optional', ', crl: clients.crl'));
-      expect(gw.gateway.reload()).toBe(true);
+      expect(await gw.gateway.reload()).toBe(true);
 
       const revokedCert = clients.revoked as Issued;
       const socket = tls.connect({ socket: tcp, ca: ca.cert, servername: 'localhost', cert: revokedCert.cert, key: revokedCert.key });

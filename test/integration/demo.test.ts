@@ -31,10 +31,10 @@ describe('shipped config files', () => {
     expect(files.length).toBeGreaterThanOrEqual(3);
   });
 
-  it.each(files.map((f) => [f.slice(root.length), f]))('%s validates without warnings', (_name, file) => {
+  it.each(files.map((f) => [f.slice(root.length), f]))('%s validates without warnings', async (_name, file) => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = validateCommand(file, { out: (l) => out.push(l), err: (l) => err.push(l) }, env);
+    const code = await validateCommand(file, { out: (l) => out.push(l), err: (l) => err.push(l) }, env);
     expect(err).toEqual([]);
     expect(code).toBe(0);
     expect(out.join('\n')).toMatch(/: valid \(\d+ routes?\)$/);
@@ -44,7 +44,7 @@ describe('shipped config files', () => {
 
 describe('deploy/ configs', () => {
   // Both mount their config at /etc/zt-gateway with the TLS files in tls/: rebuild that layout in a temp dir.
-  function validateMounted(yaml: string): { code: number; err: string[] } {
+  async function validateMounted(yaml: string): Promise<{ code: number; err: string[] }> {
     const dir = tempDir('ztgw-deploy-');
     try {
       mkdirSync(join(dir, 'tls'));
@@ -52,7 +52,7 @@ describe('deploy/ configs', () => {
       copyFileSync(join(root, 'examples/demo/certs/DEMO-ONLY-localhost.key'), join(dir, 'tls', 'tls.key'));
       writeFileSync(join(dir, 'gateway.yaml'), yaml);
       const err: string[] = [];
-      const code = validateCommand(join(dir, 'gateway.yaml'), { out: () => undefined, err: (l) => err.push(l) }, {});
+      const code = await validateCommand(join(dir, 'gateway.yaml'), { out: () => undefined, err: (l) => err.push(l) }, {});
       return { code, err };
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -62,16 +62,16 @@ describe('deploy/ configs', () => {
   // deploy/compose/gateway.yaml is loaded with the files its compose mounts in test/unit/deploy-container.test.ts,
   // and every ConfigMap in deploy/k8s in test/unit/deploy-k8s.test.ts.
 
-  it('the gateway.yaml in the k8s sidecar ConfigMap validates', () => {
+  it('the gateway.yaml in the k8s sidecar ConfigMap validates', async () => {
     const docs = parseAllDocuments(readFileSync(join(root, 'deploy/k8s/sidecar.yaml'), 'utf8')).map((d) => d.toJS());
     const configMap = docs.find((d) => d?.kind === 'ConfigMap') as { data: Record<string, string> } | undefined;
     expect(configMap?.data['gateway.yaml']).toBeDefined();
-    expect(validateMounted(configMap?.data['gateway.yaml'] as string)).toEqual({ code: 0, err: [] });
+    expect(await validateMounted(configMap?.data['gateway.yaml'] as string)).toEqual({ code: 0, err: [] });
   });
 });
 
 describe('README', () => {
-  it('its annotated config example validates', () => {
+  it('its annotated config example validates', async () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const m = /<!-- this block is validated by test\/integration\/demo\.test\.ts -->\n```yaml\n([\s\S]*?)```/.exec(readme);
     expect(m).not.toBeNull();
@@ -84,7 +84,7 @@ describe('README', () => {
       writeFileSync(join(dir, 'gateway.yaml'), m?.[1] as string);
       const err: string[] = [];
       const env = { OIDC_SECRET: 'not-a-real-secret', SESSION_SECRET: 'a-session-secret-of-at-least-32-characters' };
-      const code = validateCommand(join(dir, 'gateway.yaml'), { out: () => undefined, err: (l) => err.push(l) }, env);
+      const code = await validateCommand(join(dir, 'gateway.yaml'), { out: () => undefined, err: (l) => err.push(l) }, env);
       expect(err).toEqual([]);
       expect(code).toBe(0);
     } finally {

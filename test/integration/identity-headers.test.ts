@@ -273,7 +273,7 @@ describe('X-ZT-Assertion', () => {
     const jwk = before.keys[0]!;
     expect(jwk.kid).toBe(await calculateJwkThumbprint({ kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y }));
     writeFileSync(gw.configFile, `${yaml()}\n# touched\n`);
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
     const after = (await fetchJwks('localhost')).jwks;
     expect(after).toEqual(before);
     // Tokens signed after the reload verify with the JWKS an upstream fetched before it.

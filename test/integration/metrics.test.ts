@@ -171,9 +171,9 @@ describe('/metrics', () => {
   });
 
   it('counts reloads by result and keeps counting across a reload', async () => {
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
     writeFileSync(gw.configFile, 'listen: [not, valid]\n');
-    expect(gw.gateway.reload()).toBe(false);
+    expect(await gw.gateway.reload()).toBe(false);
     writeFileSync(gw.configFile, config());
     expect(await status('/pub/after-reload')).toBe(200);
     const m = await scrape(admin);

@@ -146,13 +146,13 @@ describe('relying party state across reloads', () => {
     await g?.close();
   });
 
-  function rewrite(change: (yaml: string) => string): void {
+  async function rewrite(change: (yaml: string) => string): Promise<void> {
     const file = g.gw.configFile;
     const before = readFileSync(file, 'utf8');
     const after = change(before);
     expect(after).not.toBe(before);
     writeFileSync(file, after);
-    expect(g.gw.gateway.reload()).toBe(true);
+    expect(await g.gw.gateway.reload()).toBe(true);
   }
 
   async function sidOf(cookie: string): Promise<string> {
@@ -178,7 +178,7 @@ describe('relying party state across reloads', () => {
     const jwks0 = count(jwksPath);
     expect(jwks0).toBeGreaterThan(0);
 
-    rewrite((y) => y.replace('drain_timeout: 1s', 'drain_timeout: 2s')); // not an OIDC change
+    await rewrite((y) => y.replace('drain_timeout: 1s', 'drain_timeout: 2s')); // not an OIDC change
     // Sealed-cookie revocations live in the kept store: logged-out sessions stay dead, live ones live.
     expect([await status(live), await status(loggedOutCookie), await status(ended)]).toEqual([200, 302, 302]);
     const next = await login(g, browser(), '/page', 'mallory');
@@ -191,7 +191,7 @@ describe('relying party state across reloads', () => {
     expect(count('/.well-known/openid-configuration')).toBe(discovery0); // the kept client: no new discovery
     expect(count(jwksPath)).toBe(jwks0); // the kept key source: no new JWKS fetch
 
-    rewrite((y) => y.replace('timeout: 5s }', 'timeout: 6s }')); // the provider changed: a new client
+    await rewrite((y) => y.replace('timeout: 5s }', 'timeout: 6s }')); // the provider changed: a new client
     await login(g, browser(), '/page', 'bob');
     expect(count('/.well-known/openid-configuration')).toBe(discovery0 + 1);
     expect([await status(live), await status(loggedOutCookie)]).toEqual([200, 302]); // the store is still the same

@@ -326,14 +326,14 @@ ${route('limited', '/limited', upstream.url, `    public: true\n    rate_limit: 
     expect((await get(gw, '/limited/2', { ip: '192.0.2.78' })).status).toBe(200);
     const generation = gw.gateway.runtime.current.generation;
     writeFileSync(gw.configFile, config(route('extra', '/extra', upstream.url, '    public: true\n')));
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
     expect(gw.gateway.runtime.current.generation).toBe(generation + 1);
     expect((await get(gw, '/extra/x', { ip: '192.0.2.79' })).status).toBe(200); // the reload took effect
     // The route bucket (3) has one left; the pre-auth bucket of `ip` (4) has 3 left.
     expect((await get(gw, '/limited/3', { ip })).status).toBe(200);
     expectLimited(await get(gw, '/limited/4', { ip }), 'limited', 3, 60);
     // Reloading again (unchanged) still does not reset anything.
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
     expectLimited(await get(gw, '/limited/5', { ip: '192.0.2.80' }), 'limited', 3, 60);
     // pre_auth: `ip` has spent 3 of 4 (the route's 429 counted too): one more, then refused pre-auth.
     expect((await get(gw, '/extra/y', { ip })).status).toBe(200);

@@ -174,7 +174,7 @@ describe('reload', () => {
     const generation = gw.gateway.runtime.current.generation;
 
     writeFileSync(gw.configFile, configWith([{ name: 'two', path: '/two', upstream: other.url }]));
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
 
     expect(gw.gateway.runtime.current.generation).toBe(generation + 1);
     const two = await get(`${gw.url}/two/x`);
@@ -190,7 +190,7 @@ describe('reload', () => {
     const bad = configWith([{ name: 'two', path: '/two', upstream: 'ftp://127.0.0.1:21' }], 'bogus: true');
 
     writeFileSync(gw.configFile, bad);
-    expect(gw.gateway.reload()).toBe(false);
+    expect(await gw.gateway.reload()).toBe(false);
 
     expect(gw.gateway.runtime.current.generation).toBe(generation);
     const one = await get(`${gw.url}/one/still`);
@@ -206,12 +206,12 @@ describe('reload', () => {
 
     // A YAML syntax error is no different.
     writeFileSync(gw.configFile, 'listen: { address: 127.0.0.1:0\n');
-    expect(gw.gateway.reload()).toBe(false);
+    expect(await gw.gateway.reload()).toBe(false);
     expect((await get(`${gw.url}/one`)).status).toBe(200);
 
     // Fixing the file makes the next reload succeed.
     writeFileSync(gw.configFile, configWith([{ name: 'two', path: '/two', upstream: upstream.url }]));
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
     expect((await get(`${gw.url}/two`)).status).toBe(200);
     expect((await get(`${gw.url}/one`)).status).toBe(404);
   });
@@ -220,7 +220,7 @@ describe('reload', () => {
     const gw = await gatewayFor(configWith([{ name: 'one', path: '/one', upstream: upstream.url }]));
     const { rmSync } = await import('node:fs');
     rmSync(gw.configFile);
-    expect(gw.gateway.reload()).toBe(false);
+    expect(await gw.gateway.reload()).toBe(false);
     expect((await get(`${gw.url}/one`)).status).toBe(200);
     const failure = gw.logs.find((l) => l.msg === 'config reload failed; keeping the running config');
     expect(failure?.problems).toEqual([`${gw.configFile}: cannot read config file (ENOENT)`]);
@@ -271,7 +271,7 @@ describe('reload', () => {
 
     // The new config drops the route and no longer uses this upstream at all (its pool is retired).
     writeFileSync(gw.configFile, configWith([{ name: 'two', path: '/two', upstream: other.url }]));
-    expect(gw.gateway.reload()).toBe(true);
+    expect(await gw.gateway.reload()).toBe(true);
 
     const fresh = await get(`${gw.url}/slow/2`);
     expect(fresh.status).toBe(404);

@@ -158,6 +158,6 @@ describe('graceful shutdown', () => {
     const gw = await startGateway(config('1s'));
     await gw.gateway.stop();
     await expect(gw.gateway.stop()).resolves.toBeUndefined();
-    expect(gw.gateway.reload()).toBe(false);
+    expect(await gw.gateway.reload()).toBe(false);
   });
 });

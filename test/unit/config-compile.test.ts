@@ -2,7 +2,7 @@
 // text); the compiled config and its parts are frozen; src/config/ imports no step folder.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, beforeAll } from 'vitest';
 import { compilePolicy } from '../../src/authz/policy.ts';
 import { CONFIG_ERROR_CODES, ConfigError, type ConfigProblem } from '../../src/config/errors.ts';
 import { parseConfigText } from '../../src/config/load.ts';
@@ -16,13 +16,13 @@ const LISTEN = 'listen: { address: 127.0.0.1:0, plaintext: true }\nidentity_head
 const JWT = `identity_providers:
   corp: { type: jwt, issuer: https://idp.example.com, audiences: [gw], algorithms: [HS256], secret: "0123456789abcdef0123456789abcdef" }`;
 
-function compile(text: string): CompiledConfig {
-  return compileConfig(parseConfigText(text, 'gw.yaml', tempDir(), {}));
+async function compile(text: string): Promise<CompiledConfig> {
+  return await compileConfig(parseConfigText(text, 'gw.yaml', tempDir(), {}));
 }
 
-function refusal(text: string): ConfigError {
+async function refusal(text: string): Promise<ConfigError> {
   try {
-    compile(text);
+    await compile(text);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return err as ConfigError;
@@ -33,8 +33,8 @@ function refusal(text: string): ConfigError {
 const codes = (err: ConfigError) => err.problems.map((p: ConfigProblem) => [p.code, p.keyPath]);
 
 describe('ConfigError: code and key path', () => {
-  it('a bad policy rule: CFG_BAD_VALUE at the condition', () => {
-    const err = refusal(`${LISTEN}\n${JWT}
+  it('a bad policy rule: CFG_BAD_VALUE at the condition', async () => {
+    const err = await refusal(`${LISTEN}\n${JWT}
 routes:
   - name: app
     upstream: { url: http://127.0.0.1:9 }
@@ -65,15 +65,15 @@ routes:
     }
   });
 
-  it('a bad risk setting: CFG_BAD_FILE at risk.geoip_db', () => {
-    const err = refusal(`${LISTEN}\nrisk: { geoip_db: absent.mmdb }\n`);
+  it('a bad risk setting: CFG_BAD_FILE at risk.geoip_db', async () => {
+    const err = await refusal(`${LISTEN}\nrisk: { geoip_db: absent.mmdb }\n`);
     expect(codes(err)).toEqual([['CFG_BAD_FILE', ['risk', 'geoip_db']]]);
     const config = configSchema.parse({ listen: { address: '127.0.0.1:0', plaintext: true }, risk: { geoip_db: 'absent.mmdb' } });
-    expect(() => compileRisk(config, tempDir(), null)).toThrow(ConfigError);
+    await expect(compileRisk(config, tempDir(), null)).rejects.toThrow(ConfigError);
   });
 
-  it('a bad route host: CFG_BAD_VALUE at the pattern (schema and routing step)', () => {
-    const err = refusal(`${LISTEN}
+  it('a bad route host: CFG_BAD_VALUE at the pattern (schema and routing step)', async () => {
+    const err = await refusal(`${LISTEN}
 routes:
   - name: app
     match: { host: [ok.example.com, "bad host"] }
@@ -89,8 +89,8 @@ routes:
     expect(reported.map((e) => [e.code, e.path])).toEqual([['CFG_BAD_VALUE', ['host', 2]]]);
   });
 
-  it('a bad identity header: reserved (CFG_BAD_VALUE) and reused (CFG_DUPLICATE) names', () => {
-    const err = refusal(`${LISTEN}
+  it('a bad identity header: reserved (CFG_BAD_VALUE) and reused (CFG_DUPLICATE) names', async () => {
+    const err = await refusal(`${LISTEN}
 routes:
   - name: app
     upstream: { url: http://127.0.0.1:9 }
@@ -103,8 +103,8 @@ routes:
     ]);
   });
 
-  it('upstream.tls on an http URL: CFG_CONFLICT at upstream.tls (no guessing from the message)', () => {
-    const err = refusal(`${LISTEN}
+  it('upstream.tls on an http URL: CFG_CONFLICT at upstream.tls (no guessing from the message)', async () => {
+    const err = await refusal(`${LISTEN}
 routes:
   - name: app
     upstream: { url: http://127.0.0.1:9, tls: { servername: x } }
@@ -113,12 +113,12 @@ routes:
     expect(codes(err)).toEqual([['CFG_CONFLICT', ['routes', 0, 'upstream', 'tls']]]);
   });
 
-  it('load problems: syntax, unknown key, missing key, unknown provider, duplicate route name', () => {
-    expect(codes(refusal(`${LISTEN}\nroutes: [\n`))[0]?.[0]).toBe('CFG_SYNTAX');
-    expect(codes(refusal(`${LISTEN}\nnope: 1\n`))).toEqual([['CFG_UNKNOWN_KEY', ['nope']]]);
-    expect(codes(refusal(`${LISTEN}\nroutes: [{ name: a }]\n`))).toEqual([['CFG_MISSING_KEY', ['routes', 0, 'upstream']]]);
+  it('load problems: syntax, unknown key, missing key, unknown provider, duplicate route name', async () => {
+    expect(codes(await refusal(`${LISTEN}\nroutes: [\n`))[0]?.[0]).toBe('CFG_SYNTAX');
+    expect(codes(await refusal(`${LISTEN}\nnope: 1\n`))).toEqual([['CFG_UNKNOWN_KEY', ['nope']]]);
+    expect(codes(await refusal(`${LISTEN}\nroutes: [{ name: a }]\n`))).toEqual([['CFG_MISSING_KEY', ['routes', 0, 'upstream']]]);
     const route = (name: string) => `  - { name: ${name}, upstream: { url: "http://127.0.0.1:9" }, authenticate: [ghost], authorize: { allow: [{ authenticated: true }] } }`;
-    expect(codes(refusal(`${LISTEN}\nroutes:\n${route('a')}\n${route('a')}\n`))).toEqual([
+    expect(codes(await refusal(`${LISTEN}\nroutes:\n${route('a')}\n${route('a')}\n`))).toEqual([
       ['CFG_UNKNOWN_NAME', ['routes', 0, 'authenticate', 0]],
       ['CFG_DUPLICATE', ['routes', 1, 'name']],
       ['CFG_UNKNOWN_NAME', ['routes', 1, 'authenticate', 0]],
@@ -132,7 +132,9 @@ routes:
 });
 
 describe('the compiled config is frozen', () => {
-  const compiled = compile(`${LISTEN}\n${JWT}
+  let compiled!: Awaited<ReturnType<typeof compile>>;
+  beforeAll(async () => {
+    compiled = await compile(`${LISTEN}\n${JWT}
 routes:
   - name: app
     match: { host: app.example.com, path: /api }
@@ -141,6 +143,7 @@ routes:
     authorize: { allow: [{ groups: staff }] }
     cors: { origins: [https://app.example.com] }
 `);
+  });
 
   it('assignment throws in strict mode, at every level of plain data', () => {
     const route = compiled.routes[0] as CompiledRoute;

@@ -11,14 +11,14 @@ const FILE = 'gw.yaml';
 const LISTEN = 'listen: { address: 127.0.0.1:0, plaintext: true }';
 
 /** Loads and compiles `text`; returns the formatted error lines (or [] when the config is valid). */
-function errorLines(text: string): string[] {
-  const err = caught(text);
+async function errorLines(text: string): Promise<string[]> {
+  const err = await caught(text);
   return err ? err.message.split('\n') : [];
 }
 
-function caught(text: string): ConfigError | undefined {
+async function caught(text: string): Promise<ConfigError | undefined> {
   try {
-    compileConfig(parseConfigText(text, FILE, tempDir(), {}));
+    await compileConfig(parseConfigText(text, FILE, tempDir(), {}));
     return undefined;
   } catch (err) {
     if (err instanceof ConfigError) return err;
@@ -26,14 +26,14 @@ function caught(text: string): ConfigError | undefined {
   }
 }
 
-function problems(text: string): readonly ConfigProblem[] {
-  const err = caught(text);
+async function problems(text: string): Promise<readonly ConfigProblem[]> {
+  const err = await caught(text);
   if (!err) throw new Error('expected the config to be invalid');
   return err.problems;
 }
 
 describe('a valid config', () => {
-  it('loads with defaults applied', () => {
+  it('loads with defaults applied', async () => {
     const text = `${LISTEN}
 identity_headers: { assertion: false }
 routes:
@@ -41,7 +41,7 @@ routes:
     upstream: { url: http://127.0.0.1:8080 }
     public: true
 `;
-    expect(errorLines(text)).toEqual([]);
+    expect(await errorLines(text)).toEqual([]);
     const loaded = parseConfigText(text, FILE, tempDir(), {});
     expect(loaded.config.routes[0]?.upstream.timeout).toBe(30_000);
     expect(loaded.config.routes[0]?.match.path).toBe('/');
@@ -50,7 +50,7 @@ routes:
 });
 
 describe('config errors name file, key path and line:col', () => {
-  it('reports the example from the issue exactly: routes[2].upstream.url: invalid URL at line 14:12', () => {
+  it('reports the example from the issue exactly: routes[2].upstream.url: invalid URL at line 14:12', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -66,21 +66,21 @@ routes:
     upstream:
       url: "::nope"
 `;
-    expect(errorLines(text)).toEqual(['gw.yaml: routes[2].upstream.url: invalid URL at line 14:12']);
-    expect(problems(text)).toEqual([
+    expect(await errorLines(text)).toEqual(['gw.yaml: routes[2].upstream.url: invalid URL at line 14:12']);
+    expect(await problems(text)).toEqual([
       { file: FILE, path: 'routes[2].upstream.url', keyPath: ['routes', 2, 'upstream', 'url'], code: 'CFG_BAD_VALUE', message: 'invalid URL', line: 14, col: 12 },
     ]);
   });
 
-  it('unknown top-level key: reported at the key', () => {
+  it('unknown top-level key: reported at the key', async () => {
     const text = `${LISTEN}
 routes: []
 bogus: 1
 `;
-    expect(errorLines(text)).toEqual(['gw.yaml: bogus: unknown key at line 3:1']);
+    expect(await errorLines(text)).toEqual(['gw.yaml: bogus: unknown key at line 3:1']);
   });
 
-  it('unknown nested key: reported at the key itself (block and flow style)', () => {
+  it('unknown nested key: reported at the key itself (block and flow style)', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -91,13 +91,13 @@ routes:
     match: { path: /b, hostname: x.example.com }
     upstream: { url: http://127.0.0.1:8080 }
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: routes[0].upstream.colour: unknown key at line 6:7',
       'gw.yaml: routes[1].match.hostname: unknown key at line 8:24',
     ]);
   });
 
-  it('wrong type: reported at the value, never as "missing"', () => {
+  it('wrong type: reported at the value, never as "missing"', async () => {
     const text = `listen:
   address: 127.0.0.1:0
   plaintext: "yes"
@@ -105,13 +105,13 @@ routes:
   - name: a
     upstream: { url: http://127.0.0.1:8080, connections: many }
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: listen.plaintext: expected boolean, received string at line 3:14',
       'gw.yaml: routes[0].upstream.connections: expected number, received string at line 6:58',
     ]);
   });
 
-  it('wrong type for enums, one-or-many values and lists', () => {
+  it('wrong type for enums, one-or-many values and lists', async () => {
     const text = `listen:
   address: 127.0.0.1:0
   tls: { cert: a.crt, key: a.key, client_auth: maybe }
@@ -120,29 +120,29 @@ routes:
     match: { host: 5, methods: get }
     upstream: { url: "http://127.0.0.1:1" }
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: listen.tls.client_auth: expected one of "none"|"optional"|"require" at line 3:48',
       'gw.yaml: routes[0].match.host: expected string or array, received number at line 6:20',
       'gw.yaml: routes[0].match.methods: expected array, received string at line 6:32',
     ]);
   });
 
-  it('wrong type for a whole section', () => {
-    expect(errorLines(`${LISTEN}\nroutes: { name: a }\n`)).toEqual([
+  it('wrong type for a whole section', async () => {
+    expect(await errorLines(`${LISTEN}\nroutes: { name: a }\n`)).toEqual([
       'gw.yaml: routes: expected array, received object at line 2:9',
     ]);
   });
 
-  it('a null value is reported at its key', () => {
+  it('a null value is reported at its key', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
     upstream:
 `;
-    expect(errorLines(text)).toEqual(['gw.yaml: routes[0].upstream: expected object, received null at line 4:5']);
+    expect(await errorLines(text)).toEqual(['gw.yaml: routes[0].upstream: expected object, received null at line 4:5']);
   });
 
-  it('bad duration', () => {
+  it('bad duration', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -150,38 +150,38 @@ routes:
       url: http://127.0.0.1:8080
       timeout: 30 seconds
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: routes[0].upstream.timeout: expected a duration such as 250ms, 30s, 5m, 8h at line 6:16',
     ]);
   });
 
-  it.each(['30', '1y', '-5s', '1.5s', ''])('rejects the duration %j', (value) => {
-    const lines = errorLines(`${LISTEN}\nshutdown: { drain_timeout: "${value}" }\n`);
+  it.each(['30', '1y', '-5s', '1.5s', ''])('rejects the duration %j', async (value) => {
+    const lines = await errorLines(`${LISTEN}\nshutdown: { drain_timeout: "${value}" }\n`);
     expect(lines).toEqual([`gw.yaml: shutdown.drain_timeout: expected a duration such as 250ms, 30s, 5m, 8h at line 2:28`]);
   });
 
-  it('missing required key: reported at the parent', () => {
+  it('missing required key: reported at the parent', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
     match: { path: /x }
   - upstream: { url: http://127.0.0.1:8080 }
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: routes[0].upstream: required key is missing at line 3:5',
       'gw.yaml: routes[1].name: required key is missing at line 5:5',
     ]);
   });
 
-  it('missing listen: reported at the document', () => {
-    expect(errorLines('routes: []\n')).toEqual(['gw.yaml: listen: required key is missing at line 1:1']);
+  it('missing listen: reported at the document', async () => {
+    expect(await errorLines('routes: []\n')).toEqual(['gw.yaml: listen: required key is missing at line 1:1']);
   });
 
-  it('missing nested required key in a flow map: reported at the map', () => {
-    expect(errorLines('listen: { plaintext: true }\n')).toEqual(['gw.yaml: listen.address: required key is missing at line 1:9']);
+  it('missing nested required key in a flow map: reported at the map', async () => {
+    expect(await errorLines('listen: { plaintext: true }\n')).toEqual(['gw.yaml: listen.address: required key is missing at line 1:9']);
   });
 
-  it('invalid upstream URLs: non-http scheme, a path, credentials, query, garbage', () => {
+  it('invalid upstream URLs: non-http scheme, a path, credentials, query, garbage', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -197,7 +197,7 @@ routes:
   - name: f
     upstream: { url: "127.0.0.1:8080" }
 `;
-    const lines = errorLines(text);
+    const lines = await errorLines(text);
     expect(lines).toEqual([
       'gw.yaml: routes[0].upstream.url: upstream URL must be http:// or https:// at line 4:22',
       'gw.yaml: routes[1].upstream.url: upstream URL must be an origin (no path, query or fragment) at line 6:22',
@@ -210,7 +210,7 @@ routes:
     expect(lines.join('\n')).not.toContain('hunter2');
   });
 
-  it('bad CIDRs in trusted_proxies, each at its own entry', () => {
+  it('bad CIDRs in trusted_proxies, each at its own entry', async () => {
     const text = `${LISTEN}
 trusted_proxies:
   - 10.0.0.0/8
@@ -219,14 +219,14 @@ trusted_proxies:
   - fd00::/8
   - 192.168.1.1/8/2
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: trusted_proxies[1]: invalid prefix length in "10.0.0.0/33" at line 4:5',
       'gw.yaml: trusted_proxies[2]: invalid CIDR "banana" at line 5:5',
       'gw.yaml: trusted_proxies[4]: invalid CIDR "192.168.1.1/8/2" at line 7:5',
     ]);
   });
 
-  it('bad host patterns (single value and list entries)', () => {
+  it('bad host patterns (single value and list entries)', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -237,7 +237,7 @@ routes:
       host: [ok.example.com, "*.*.example.com", "a.*.com", "*example.com"]
     upstream: { url: "http://127.0.0.1:1" }
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: routes[0].match.host: invalid host pattern "exa mple.com" (exact name or *.example.com) at line 4:20',
       'gw.yaml: routes[1].match.host[1]: invalid host pattern "*.*.example.com" (exact name or *.example.com) at line 8:30',
       'gw.yaml: routes[1].match.host[2]: invalid host pattern "a.*.com" (exact name or *.example.com) at line 8:49',
@@ -245,7 +245,7 @@ routes:
     ]);
   });
 
-  it('bad route paths', () => {
+  it('bad route paths', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -258,14 +258,14 @@ routes:
     match: { path: api }
     upstream: { url: "http://127.0.0.1:1" }
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: routes[0].match.path: invalid path: dot segments are not allowed at line 4:20',
       'gw.yaml: routes[1].match.path: invalid path: route paths may not contain ;parameters at line 7:20',
       'gw.yaml: routes[2].match.path: invalid path: path must start with / at line 10:20',
     ]);
   });
 
-  it('duplicate route names: reported at the second name', () => {
+  it('duplicate route names: reported at the second name', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -273,39 +273,39 @@ routes:
   - name: a
     upstream: { url: "http://127.0.0.1:1" }
 `;
-    expect(errorLines(text)).toEqual(['gw.yaml: routes[1].name: duplicate route name "a" at line 5:11']);
+    expect(await errorLines(text)).toEqual(['gw.yaml: routes[1].name: duplicate route name "a" at line 5:11']);
   });
 
-  it('YAML syntax error', () => {
+  it('YAML syntax error', async () => {
     const text = `listen: { address: 127.0.0.1:0, plaintext: true
 routes: []
 `;
-    const p = problems(text);
+    const p = await problems(text);
     expect(p).toHaveLength(1);
     expect(p[0]).toMatchObject({ file: FILE, path: '', line: 2, col: 1 });
-    expect(errorLines(text)[0]).toMatch(/^gw\.yaml: .+ at line 2:1$/);
+    expect((await errorLines(text))[0]).toMatch(/^gw\.yaml: .+ at line 2:1$/);
   });
 
-  it('YAML indentation error', () => {
+  it('YAML indentation error', async () => {
     const text = `listen:
   address: 127.0.0.1:0
  plaintext: true
 `;
-    expect(errorLines(text)).toEqual(['gw.yaml: All mapping items must start at the same column at line 3:1']);
+    expect(await errorLines(text)).toEqual(['gw.yaml: All mapping items must start at the same column at line 3:1']);
   });
 
-  it('duplicate YAML keys: reported at the second key, with its path', () => {
+  it('duplicate YAML keys: reported at the second key, with its path', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
     upstream: { url: "http://127.0.0.1:1" }
     name: b
 `;
-    expect(errorLines(text)).toEqual(['gw.yaml: routes[0].name: Map keys must be unique at line 5:5']);
-    expect(errorLines(`${LISTEN}\nroutes: []\nroutes: []\n`)).toEqual(['gw.yaml: routes: Map keys must be unique at line 3:1']);
+    expect(await errorLines(text)).toEqual(['gw.yaml: routes[0].name: Map keys must be unique at line 5:5']);
+    expect(await errorLines(`${LISTEN}\nroutes: []\nroutes: []\n`)).toEqual(['gw.yaml: routes: Map keys must be unique at line 3:1']);
   });
 
-  it('several errors at once: all reported, in file order, across schema checks', () => {
+  it('several errors at once: all reported, in file order, across schema checks', async () => {
     const text = `${LISTEN}
 foo: 1
 routes:
@@ -315,7 +315,7 @@ routes:
     upstream: { url: "http://127.0.0.1:1", timeout: 1y, extra: true }
 trusted_proxies: [nope]
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: foo: unknown key at line 2:1',
       'gw.yaml: routes[0].upstream.url: upstream URL must be http:// or https:// at line 5:22',
       'gw.yaml: routes[0].upstream.timeout: expected string, received number at line 5:42',
@@ -324,10 +324,10 @@ trusted_proxies: [nope]
       'gw.yaml: routes[1].upstream.extra: unknown key at line 7:57',
       'gw.yaml: trusted_proxies[0]: invalid CIDR "nope" at line 8:19',
     ]);
-    expect(caught(text)?.problems).toHaveLength(7);
+    expect((await caught(text))?.problems).toHaveLength(7);
   });
 
-  it('several compile-time errors at once: all reported', () => {
+  it('several compile-time errors at once: all reported', async () => {
     const text = `${LISTEN}
 routes:
   - name: a
@@ -336,7 +336,7 @@ routes:
     upstream: { url: "http://127.0.0.1:1" }
     authenticate: [nobody]
 `;
-    expect(errorLines(text)).toEqual([
+    expect(await errorLines(text)).toEqual([
       'gw.yaml: routes[1].name: duplicate route name "a" at line 5:11',
       'gw.yaml: routes[1].authenticate[0]: unknown identity provider "nobody" at line 7:20',
       'gw.yaml: routes[1].authenticate: a route with authenticate needs authorize (allow: [{ authenticated: true }] means any verified identity) at line 7:19',
@@ -345,7 +345,7 @@ routes:
 });
 
 describe('step_up needs a provider that can carry acr and auth_time', () => {
-  const compileIn = (providers: string, authenticate: string) => {
+  const compileIn = async (providers: string, authenticate: string) => {
     const dir = tempDir();
     writeFileSync(join(dir, 'keys.yaml'), 'keys: []\n');
     const text = `${LISTEN}
@@ -359,7 +359,7 @@ routes:
     step_up: { acr: mfa }
 `;
     try {
-      compileConfig(parseConfigText(text, FILE, dir, {}));
+      await compileConfig(parseConfigText(text, FILE, dir, {}));
       return [];
     } catch (err) {
       if (err instanceof ConfigError) return err.message.split('\n');
@@ -369,36 +369,36 @@ routes:
   const KEYS = '  keys: { type: api_key, keys_file: keys.yaml }';
   const JWT = '  ci: { type: jwt, issuer: https://ci.example, audiences: [gw], jwks_uri: https://ci.example/jwks.json }';
 
-  it('refuses a step_up route whose only providers are API keys (it could never be passed)', () => {
-    expect(compileIn(KEYS, '[keys]')).toEqual([
+  it('refuses a step_up route whose only providers are API keys (it could never be passed)', async () => {
+    expect(await compileIn(KEYS, '[keys]')).toEqual([
       'gw.yaml: routes[0].step_up: step_up needs an oidc or jwt provider in authenticate (API keys and certificates carry no acr or auth_time) at line 9:14',
     ]);
   });
 
-  it('accepts it with a jwt provider next to the API keys (tokens carry acr/amr/auth_time; keys get the 401)', () => {
-    expect(compileIn(`${JWT}\n${KEYS}`, '[ci, keys]')).toEqual([]);
+  it('accepts it with a jwt provider next to the API keys (tokens carry acr/amr/auth_time; keys get the 401)', async () => {
+    expect(await compileIn(`${JWT}\n${KEYS}`, '[ci, keys]')).toEqual([]);
   });
 });
 
 describe('listen: TLS or an explicit plaintext', () => {
-  it('refuses a listener with neither tls nor plaintext', () => {
-    expect(errorLines('listen: { address: 127.0.0.1:0 }\n')).toEqual([
+  it('refuses a listener with neither tls nor plaintext', async () => {
+    expect(await errorLines('listen: { address: 127.0.0.1:0 }\n')).toEqual([
       'gw.yaml: listen.tls: listen.tls is required (or set plaintext: true explicitly) at line 1:9',
     ]);
-    expect(errorLines('listen: { address: 127.0.0.1:0, plaintext: false }\n')).toHaveLength(1);
+    expect(await errorLines('listen: { address: 127.0.0.1:0, plaintext: false }\n')).toHaveLength(1);
   });
 
-  it('refuses tls together with plaintext', () => {
+  it('refuses tls together with plaintext', async () => {
     const text = `listen:
   address: 127.0.0.1:0
   plaintext: true
   tls: { cert: a.crt, key: a.key }
 `;
-    expect(errorLines(text)).toEqual(['gw.yaml: listen.plaintext: plaintext: true cannot be combined with tls at line 3:14']);
+    expect(await errorLines(text)).toEqual(['gw.yaml: listen.plaintext: plaintext: true cannot be combined with tls at line 3:14']);
   });
 
-  it('refuses a bad listen address', () => {
-    expect(errorLines('listen: { address: "8443", plaintext: true }\n')).toEqual([
+  it('refuses a bad listen address', async () => {
+    expect(await errorLines('listen: { address: "8443", plaintext: true }\n')).toEqual([
       'gw.yaml: listen.address: expected host:port, e.g. 0.0.0.0:8443 at line 1:20',
     ]);
   });

@@ -142,7 +142,7 @@ describe('deploy/compose/docker-compose.yml', () => {
     expect(existsSync(join(root, 'examples', 'demo', 'idp-server.js'))).toBe(true);
   });
 
-  it("the gateway's mounts give its config every file it names: it loads, and the IdP client matches", () => {
+  it("the gateway's mounts give its config every file it names: it loads, and the IdP client matches", async () => {
     const mount = tempDir('ztgw-compose-');
     try {
       for (const volume of s.gateway?.volumes as string[]) {
@@ -156,7 +156,7 @@ describe('deploy/compose/docker-compose.yml', () => {
         copyFileSync(source, dest);
       }
       const loaded = loadConfigFile(join(mount, 'gateway.yaml'), {});
-      const compiled = compileConfig(loaded);
+      const compiled = await compileConfig(loaded);
       expect(compiled.routes.map((r) => r.name)).toEqual(['static', 'admin', 'app']);
       const provider = loaded.config.identity_providers['demo-idp'];
       expect(provider).toMatchObject({ type: 'oidc', issuer: s.idp?.environment.ZT_DEMO_IDP_ISSUER, client_id: s.idp?.environment.ZT_DEMO_CLIENT_ID });

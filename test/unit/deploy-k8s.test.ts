@@ -130,7 +130,7 @@ describe('deploy/k8s manifests', () => {
 
 describe('the gateway.yaml in each ConfigMap', () => {
   // The mounted layout: the ConfigMap's gateway.yaml with the Secret files beside it, env from the Secret keys.
-  function loadMounted(yaml: string) {
+  async function loadMounted(yaml: string) {
     const mount = tempDir('ztgw-k8s-');
     try {
       mkdirSync(join(mount, 'tls'));
@@ -141,7 +141,7 @@ describe('the gateway.yaml in each ConfigMap', () => {
       writeFileSync(join(mount, 'gateway.yaml'), yaml);
       const env = { ZT_REDIS_URL: 'redis://127.0.0.1:6379/0', OIDC_CLIENT_SECRET: 'not-a-real-secret', SESSION_SECRET: 'a-session-secret-of-at-least-32-characters' };
       const loaded = loadConfigFile(join(mount, 'gateway.yaml'), env);
-      compileConfig(loaded);
+      await compileConfig(loaded);
       return postureFindings(loaded);
     } finally {
       rmSync(mount, { recursive: true, force: true });
@@ -149,8 +149,8 @@ describe('the gateway.yaml in each ConfigMap', () => {
   }
   const configMaps = all.filter((x) => x.doc.kind === 'ConfigMap');
 
-  it.each(configMaps.map((x) => [x.file, x.doc.data['gateway.yaml'] as string]))('%s: loads and compiles; its only high finding is documented', (file, yaml) => {
-    const high = loadMounted(yaml).filter((f) => f.severity === 'high').map((f) => f.id);
+  it.each(configMaps.map((x) => [x.file, x.doc.data['gateway.yaml'] as string]))('%s: loads and compiles; its only high finding is documented', async (file, yaml) => {
+    const high = (await loadMounted(yaml)).filter((f) => f.severity === 'high').map((f) => f.id);
     // The standalone layout reaches the app over plain HTTP on the pod network: its header says so.
     expect(high).toEqual(file === 'standalone.yaml' ? ['upstream-plaintext'] : []);
     if (file === 'standalone.yaml') expect(readFileSync(join(dir, file), 'utf8')).toContain('upstream-plaintext (high)');

@@ -427,12 +427,12 @@ routes:
     authenticate: [corp]
 `;
 
-function loadProblems(text: string): ConfigProblem[] {
+async function loadProblems(text: string): Promise<ConfigProblem[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ztgw-policy-'));
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, text);
   try {
-    compileConfig(loadConfigFile(file, {}));
+    await compileConfig(loadConfigFile(file, {}));
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).code).toBe('GW_ERR_CONFIG_INVALID');
@@ -550,9 +550,9 @@ describe('policy errors in a config file', () => {
       at: 'allow:',
       message: /needs devices\.inventory/,
     },
-  ])('$name', ({ rules, path, at, message }) => {
+  ])('$name', async ({ rules, path, at, message }) => {
     const text = PREAMBLE + rules;
-    const problems = loadProblems(text);
+    const problems = await loadProblems(text);
     expect(problems).toHaveLength(1);
     const p = problems[0] as ConfigProblem;
     expect(p.path).toBe(path);
@@ -560,11 +560,11 @@ describe('policy errors in a config file', () => {
     expect({ line: p.line, col: p.col }).toEqual(posOf(text, at, text.split(at).length - 1));
   });
 
-  it('accepts a valid policy and compiles it onto the route', () => {
+  it('accepts a valid policy and compiles it onto the route', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ztgw-policy-'));
     const file = join(dir, 'gateway.yaml');
     writeFileSync(file, `${PREAMBLE}    mode: report-only\n    authorize:\n      allow:\n        - { authenticated: true }\n`);
-    const compiled = compileConfig(loadConfigFile(file, {}));
+    const compiled = await compileConfig(loadConfigFile(file, {}));
     const route = compiled.routes[0];
     expect(route?.mode).toBe('report-only');
     expect(route?.policy?.allowRules).toBe(1);

@@ -1,5 +1,5 @@
 // Router: host index (exact, *.suffix, any) + segment-boundary prefixes + exact paths + methods, file order wins.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, beforeAll } from 'vitest';
 import { compileConfig } from '../../src/pipeline/compile.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { canonicalTarget } from '../../src/normalize/target.ts';
@@ -15,7 +15,7 @@ interface RouteSpec {
 }
 
 /** Compiles routes the way the gateway does: YAML text → load → compile → router. */
-function compileRoutes(specs: RouteSpec[]): Router {
+async function compileRoutes(specs: RouteSpec[]): Promise<Router> {
   const lines = specs.map((s) => {
     const match: Record<string, unknown> = {};
     if (s.host !== undefined) match.host = s.host;
@@ -28,7 +28,7 @@ identity_headers: { assertion: false }
 routes:
 ${lines.join('\n')}
 `;
-  return compileConfig(parseConfigText(text, 'router.yaml', tempDir(), {})).router;
+  return (await compileConfig(parseConfigText(text, 'router.yaml', tempDir(), {}))).router;
 }
 
 /** A CompiledRoute with only what the router reads (for large tables without compiling upstreams). */
@@ -55,7 +55,10 @@ function route(router: Router, target: string, host = 'app.example.com', method 
 }
 
 describe('path prefixes at segment boundaries', () => {
-  const router = compileRoutes([{ name: 'api', path: '/api' }]);
+  let router!: Awaited<ReturnType<typeof compileRoutes>>;
+  beforeAll(async () => {
+    router = await compileRoutes([{ name: 'api', path: '/api' }]);
+  });
 
   it.each(['/api', '/api/', '/api/x', '/api/x/y/z', '/api/x?q=1', '/api;v=1', '/api/%78'])('/api matches %s', (target) => {
     expect(route(router, target)).toBe('api');
@@ -65,26 +68,26 @@ describe('path prefixes at segment boundaries', () => {
     expect(route(router, target)).toBeUndefined();
   });
 
-  it('a configured trailing slash is the same prefix', () => {
-    const r = compileRoutes([{ name: 'static', path: '/static/' }]);
+  it('a configured trailing slash is the same prefix', async () => {
+    const r = await compileRoutes([{ name: 'static', path: '/static/' }]);
     expect(route(r, '/static/app.js')).toBe('static');
     expect(route(r, '/static/')).toBe('static');
     expect(route(r, '/static')).toBe('static');
     expect(route(r, '/staticx')).toBeUndefined();
   });
 
-  it('/ matches every path', () => {
-    const r = compileRoutes([{ name: 'root', path: '/' }]);
+  it('/ matches every path', async () => {
+    const r = await compileRoutes([{ name: 'root', path: '/' }]);
     for (const t of ['/', '/a', '/a/b/', '/.well-known/x']) expect(route(r, t)).toBe('root');
   });
 
-  it('a route without match covers everything', () => {
-    const r = compileRoutes([{ name: 'all' }]);
+  it('a route without match covers everything', async () => {
+    const r = await compileRoutes([{ name: 'all' }]);
     expect(route(r, '/anything', 'other.test', 'DELETE')).toBe('all');
   });
 
-  it('deeper prefixes', () => {
-    const r = compileRoutes([{ name: 'ab', path: '/a/b' }]);
+  it('deeper prefixes', async () => {
+    const r = await compileRoutes([{ name: 'ab', path: '/a/b' }]);
     expect(route(r, '/a/b/c')).toBe('ab');
     expect(route(r, '/a/b')).toBe('ab');
     expect(route(r, '/a/bc')).toBeUndefined();
@@ -92,15 +95,18 @@ describe('path prefixes at segment boundaries', () => {
     expect(route(r, '/a/')).toBeUndefined();
   });
 
-  it('route paths are canonicalized like request paths', () => {
-    const r = compileRoutes([{ name: 'enc', path: '/%61pi' }]);
+  it('route paths are canonicalized like request paths', async () => {
+    const r = await compileRoutes([{ name: 'enc', path: '/%61pi' }]);
     expect(route(r, '/api/x')).toBe('enc');
     expect(route(r, '/%61pi/x')).toBe('enc');
   });
 });
 
 describe('exact paths (=/x)', () => {
-  const router = compileRoutes([{ name: 'login', path: '=/login' }]);
+  let router!: Awaited<ReturnType<typeof compileRoutes>>;
+  beforeAll(async () => {
+    router = await compileRoutes([{ name: 'login', path: '=/login' }]);
+  });
 
   it('matches only the exact path', () => {
     expect(route(router, '/login')).toBe('login');
@@ -111,14 +117,14 @@ describe('exact paths (=/x)', () => {
     expect(route(router, target)).toBeUndefined();
   });
 
-  it('=/ matches only the root', () => {
-    const r = compileRoutes([{ name: 'root', path: '=/' }]);
+  it('=/ matches only the root', async () => {
+    const r = await compileRoutes([{ name: 'root', path: '=/' }]);
     expect(route(r, '/')).toBe('root');
     expect(route(r, '/a')).toBeUndefined();
   });
 
-  it('an exact route with a trailing slash matches only that spelling', () => {
-    const r = compileRoutes([{ name: 'dir', path: '=/docs/' }]);
+  it('an exact route with a trailing slash matches only that spelling', async () => {
+    const r = await compileRoutes([{ name: 'dir', path: '=/docs/' }]);
     expect(route(r, '/docs/')).toBe('dir');
     expect(route(r, '/docs')).toBeUndefined();
     expect(route(r, '/docs/a')).toBeUndefined();
@@ -126,10 +132,13 @@ describe('exact paths (=/x)', () => {
 });
 
 describe(';params are stripped for matching', () => {
-  const router = compileRoutes([
+  let router!: Awaited<ReturnType<typeof compileRoutes>>;
+  beforeAll(async () => {
+    router = await compileRoutes([
     { name: 'admin', path: '/admin' },
     { name: 'login', path: '=/login' },
   ]);
+  });
 
   it('/admin;x/y matches /admin', () => {
     expect(route(router, '/admin;x/y')).toBe('admin');
@@ -148,11 +157,14 @@ describe(';params are stripped for matching', () => {
 });
 
 describe('hosts', () => {
-  const router = compileRoutes([
+  let router!: Awaited<ReturnType<typeof compileRoutes>>;
+  beforeAll(async () => {
+    router = await compileRoutes([
     { name: 'exact', host: 'crm.example.com' },
     { name: 'wild', host: '*.example.com' },
     { name: 'list', host: ['one.test', 'two.test'] },
   ]);
+  });
 
   it('exact host', () => {
     expect(route(router, '/', 'crm.example.com')).toBe('exact');
@@ -171,25 +183,25 @@ describe('hosts', () => {
     expect(route(router, '/', 'com')).toBeUndefined();
   });
 
-  it('config hosts are case-insensitive and may end with a dot', () => {
-    const r = compileRoutes([{ name: 'upper', host: ['CRM.Example.COM.', '*.Corp.Example'] }]);
+  it('config hosts are case-insensitive and may end with a dot', async () => {
+    const r = await compileRoutes([{ name: 'upper', host: ['CRM.Example.COM.', '*.Corp.Example'] }]);
     expect(route(r, '/', 'crm.example.com')).toBe('upper');
     expect(route(r, '/', 'a.corp.example')).toBe('upper');
   });
 
-  it('host-less routes match any host', () => {
-    const r = compileRoutes([{ name: 'any', path: '/x' }]);
+  it('host-less routes match any host', async () => {
+    const r = await compileRoutes([{ name: 'any', path: '/x' }]);
     for (const h of ['a.test', '127.0.0.1', 'localhost', '::1']) expect(route(r, '/x/y', h)).toBe('any');
   });
 
-  it('a nested wildcard and its parent wildcard: the earlier one wins', () => {
-    const r = compileRoutes([
+  it('a nested wildcard and its parent wildcard: the earlier one wins', async () => {
+    const r = await compileRoutes([
       { name: 'deep', host: '*.b.example.com' },
       { name: 'shallow', host: '*.example.com' },
     ]);
     expect(route(r, '/', 'a.b.example.com')).toBe('deep');
     expect(route(r, '/', 'b.example.com')).toBe('shallow');
-    const reversed = compileRoutes([
+    const reversed = await compileRoutes([
       { name: 'shallow', host: '*.example.com' },
       { name: 'deep', host: '*.b.example.com' },
     ]);
@@ -198,10 +210,13 @@ describe('hosts', () => {
 });
 
 describe('methods', () => {
-  const router = compileRoutes([
+  let router!: Awaited<ReturnType<typeof compileRoutes>>;
+  beforeAll(async () => {
+    router = await compileRoutes([
     { name: 'read', path: '/api', methods: ['GET', 'HEAD'] },
     { name: 'write', path: '/api', methods: ['POST'] },
   ]);
+  });
 
   it('routes by method', () => {
     expect(route(router, '/api/x', undefined, 'GET')).toBe('read');
@@ -214,8 +229,8 @@ describe('methods', () => {
     expect(route(router, '/api/x', undefined, 'get')).toBeUndefined();
   });
 
-  it('a method-restricted route lets a later route take the other methods', () => {
-    const r = compileRoutes([
+  it('a method-restricted route lets a later route take the other methods', async () => {
+    const r = await compileRoutes([
       { name: 'get-only', path: '/a', methods: ['GET'] },
       { name: 'fallback', path: '/' },
     ]);
@@ -225,8 +240,8 @@ describe('methods', () => {
 });
 
 describe('file order wins', () => {
-  it('a broader earlier route beats a more specific later one', () => {
-    const r = compileRoutes([
+  it('a broader earlier route beats a more specific later one', async () => {
+    const r = await compileRoutes([
       { name: 'root', path: '/' },
       { name: 'api', path: '/api' },
       { name: 'login', path: '=/login' },
@@ -235,8 +250,8 @@ describe('file order wins', () => {
     expect(route(r, '/login')).toBe('root');
   });
 
-  it('a specific earlier route beats a broader later one', () => {
-    const r = compileRoutes([
+  it('a specific earlier route beats a broader later one', async () => {
+    const r = await compileRoutes([
       { name: 'login', path: '=/login' },
       { name: 'api', path: '/api' },
       { name: 'root', path: '/' },
@@ -247,16 +262,16 @@ describe('file order wins', () => {
     expect(route(r, '/other')).toBe('root');
   });
 
-  it('an earlier any-host route beats a later exact-host route', () => {
-    const r = compileRoutes([
+  it('an earlier any-host route beats a later exact-host route', async () => {
+    const r = await compileRoutes([
       { name: 'any', path: '/api' },
       { name: 'host', host: 'crm.example.com', path: '/api' },
     ]);
     expect(route(r, '/api/x', 'crm.example.com')).toBe('any');
   });
 
-  it('an earlier exact-host route beats a later any-host route', () => {
-    const r = compileRoutes([
+  it('an earlier exact-host route beats a later any-host route', async () => {
+    const r = await compileRoutes([
       { name: 'host', host: 'crm.example.com', path: '/api' },
       { name: 'any', path: '/' },
     ]);
@@ -265,8 +280,8 @@ describe('file order wins', () => {
     expect(route(r, '/x', 'crm.example.com')).toBe('any');
   });
 
-  it('across exact, wildcard and any-host buckets', () => {
-    const r = compileRoutes([
+  it('across exact, wildcard and any-host buckets', async () => {
+    const r = await compileRoutes([
       { name: 'wild', host: '*.example.com', path: '/w' },
       { name: 'exact', host: 'a.example.com', path: '/' },
       { name: 'any', path: '/' },
@@ -275,15 +290,15 @@ describe('file order wins', () => {
     expect(route(r, '/x', 'a.example.com')).toBe('exact');
     expect(route(r, '/w/1', 'b.example.com')).toBe('wild');
     expect(route(r, '/x', 'b.example.com')).toBe('any');
-    const r2 = compileRoutes([
+    const r2 = await compileRoutes([
       { name: 'exact', host: 'a.example.com', path: '/' },
       { name: 'wild', host: '*.example.com', path: '/w' },
     ]);
     expect(route(r2, '/w/1', 'a.example.com')).toBe('exact');
   });
 
-  it('the same route listed under several hosts keeps its position', () => {
-    const r = compileRoutes([
+  it('the same route listed under several hosts keeps its position', async () => {
+    const r = await compileRoutes([
       { name: 'multi', host: ['a.test', '*.b.test'], path: '/m' },
       { name: 'any', path: '/' },
     ]);
@@ -298,8 +313,8 @@ describe('no match', () => {
     expect(createRouter([]).match('a.test', '/', 'GET')).toBeUndefined();
   });
 
-  it('returns undefined when host, path or method do not fit', () => {
-    const r = compileRoutes([{ name: 'only', host: 'a.test', path: '/x', methods: ['GET'] }]);
+  it('returns undefined when host, path or method do not fit', async () => {
+    const r = await compileRoutes([{ name: 'only', host: 'a.test', path: '/x', methods: ['GET'] }]);
     expect(route(r, '/x', 'a.test', 'GET')).toBe('only');
     expect(route(r, '/x', 'b.test', 'GET')).toBeUndefined();
     expect(route(r, '/y', 'a.test', 'GET')).toBeUndefined();

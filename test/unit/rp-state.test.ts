@@ -29,9 +29,9 @@ routes:
   return parseConfigText(text, 'gateway.yaml', '/tmp', {});
 }
 
-function compile(services: RpServices, o: Parameters<typeof config>[0] = {}) {
+async function compile(services: RpServices, o: Parameters<typeof config>[0] = {}) {
   const source = config(o);
-  const rp = compileConfig(source, { services }).rp;
+  const rp = (await compileConfig(source, { services })).rp;
   if (!rp) throw new Error('no relying party');
   const session = source.config.session!;
   const corp = source.config.identity_providers.corp;
@@ -45,14 +45,14 @@ function session(): Session {
 }
 
 describe('relying party state across reloads', () => {
-  it('a reload that leaves the OIDC config alone reuses the store, refresher and IdP client', () => {
+  it('a reload that leaves the OIDC config alone reuses the store, refresher and IdP client', async () => {
     const services = standaloneServices();
-    const first = compile(services);
+    const first = await compile(services);
     const parts = services.state.sessions.get(first.sessionKey);
     const provider = services.state.providers.get(first.providerKey);
     expect(parts).toBeDefined();
     expect(provider).toBeDefined();
-    const second = compile(services, { route: 'renamed' }); // a reload that changes only a route
+    const second = await compile(services, { route: 'renamed' }); // a reload that changes only a route
     expect(second.rp).not.toBe(first.rp);
     expect(second.sessionKey).toBe(first.sessionKey);
     expect(services.state.sessions.get(second.sessionKey)).toBe(parts);
@@ -64,8 +64,8 @@ describe('relying party state across reloads', () => {
     expect(disposed).not.toHaveBeenCalled();
   });
 
-  it('keys are SHA-256 checksums: neither the session secret nor the client secret appears in them', () => {
-    const { sessionKey, providerKey } = compile(standaloneServices());
+  it('keys are SHA-256 checksums: neither the session secret nor the client secret appears in them', async () => {
+    const { sessionKey, providerKey } = await compile(standaloneServices());
     for (const key of [sessionKey, providerKey]) {
       expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(key).not.toContain(S1);
@@ -73,12 +73,12 @@ describe('relying party state across reloads', () => {
     }
   });
 
-  it('a changed provider gets a new client; once the new config runs, the dropped one is disposed', () => {
+  it('a changed provider gets a new client; once the new config runs, the dropped one is disposed', async () => {
     const services = standaloneServices();
-    const first = compile(services);
+    const first = await compile(services);
     const old = services.state.providers.get(first.providerKey)!;
     const disposed = vi.spyOn(old, 'dispose');
-    const second = compile(services, { timeout: '6s' });
+    const second = await compile(services, { timeout: '6s' });
     expect(second.providerKey).not.toBe(first.providerKey);
     expect(services.state.providers.get(second.providerKey)).not.toBe(old);
     services.state.commit(second.rp, 0);
@@ -88,18 +88,18 @@ describe('relying party state across reloads', () => {
     expect(services.state.sessions.has(second.sessionKey)).toBe(true); // sessions untouched
   });
 
-  it('a dropped part is disposed only after the grace period, and revived if a reload wants it back', () => {
+  it('a dropped part is disposed only after the grace period, and revived if a reload wants it back', async () => {
     vi.useFakeTimers();
     try {
       const services = standaloneServices();
-      const first = compile(services);
+      const first = await compile(services);
       const old = services.state.sessions.get(first.sessionKey)!;
       const disposed = vi.spyOn(old, 'dispose');
-      const second = compile(services, { ttl: '4h' });
+      const second = await compile(services, { ttl: '4h' });
       services.state.commit(second.rp, 1000);
       vi.advanceTimersByTime(500);
       expect(disposed).not.toHaveBeenCalled();
-      const back = compile(services); // the old config again, within the grace period
+      const back = await compile(services); // the old config again, within the grace period
       expect(services.state.sessions.get(back.sessionKey)).toBe(old);
       services.state.commit(back.rp, 1000);
       vi.advanceTimersByTime(5000);
@@ -112,23 +112,23 @@ describe('relying party state across reloads', () => {
 
   it('secret rotation keeps the store and its revocations; retiring the old secret ends its cookies at once', async () => {
     const services = standaloneServices();
-    const first = compile(services, { secrets: [S1] });
+    const first = await compile(services, { secrets: [S1] });
     const store = services.state.sessions.get(first.sessionKey)!.store;
     const live = await store.write(session());
     const loggedOut = session();
     const deadCookie = await store.write(loggedOut);
     await store.destroy(loggedOut); // logout: an in-memory revocation of a sealed cookie
-    const rotated = compile(services, { secrets: [S2, S1] });
+    const rotated = await compile(services, { secrets: [S2, S1] });
     expect(services.state.sessions.get(rotated.sessionKey)?.store).toBe(store);
     expect((await store.read(live))?.sub).toBe('alice'); // S1 still opens
     expect(await store.read(deadCookie)).toBeUndefined(); // the logout survived the rotation
-    compile(services, { secrets: [S2] }); // S1 retired
+    await compile(services, { secrets: [S2] }); // S1 retired
     expect(await store.read(live)).toBeUndefined();
   });
 
-  it('a config without oidc providers (rp null) releases every part when it runs; stop releases all', () => {
+  it('a config without oidc providers (rp null) releases every part when it runs; stop releases all', async () => {
     const services = standaloneServices();
-    const first = compile(services);
+    const first = await compile(services);
     const parts = services.state.sessions.get(first.sessionKey)!;
     const disposed = vi.spyOn(parts, 'dispose');
     services.state.commit(null, 0);

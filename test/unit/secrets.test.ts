@@ -16,9 +16,9 @@ function writeConfig(dir: string, yaml: string, name = 'gateway.yaml'): string {
   return file;
 }
 
-function loadError(file: string, env: NodeJS.ProcessEnv): ConfigError {
+async function loadError(file: string, env: NodeJS.ProcessEnv): Promise<ConfigError> {
   try {
-    compileConfig(loadConfigFile(file, env));
+    await compileConfig(loadConfigFile(file, env));
   } catch (err) {
     if (err instanceof ConfigError) return err;
     throw err;
@@ -102,7 +102,7 @@ describe('resolveReferences', () => {
 });
 
 describe('references in a config file', () => {
-  it('resolves env and file references, file paths relative to the config file (not the cwd)', () => {
+  it('resolves env and file references, file paths relative to the config file (not the cwd)', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'conf'));
     mkdirSync(join(dir, 'conf', 'secrets'));
@@ -113,7 +113,7 @@ describe('references in a config file', () => {
     expect(provider?.type === 'jwt' && provider.secret).toBe(SECRET);
     expect(loaded.config.routes[0]?.upstream.url).toBe('http://127.0.0.1:9099');
     expect(loaded.baseDir).toBe(join(dir, 'conf'));
-    const compiled = compileConfig(loaded);
+    const compiled = await compileConfig(loaded);
     expect(compiled.routes[0]?.upstream.origin).toBe('http://127.0.0.1:9099');
   });
 
@@ -123,10 +123,10 @@ describe('references in a config file', () => {
     expect(provider?.type === 'jwt' && provider.secret).toBe(SECRET);
   });
 
-  it('a missing env var is a located error naming the reference, without printing other secrets', () => {
+  it('a missing env var is a located error naming the reference, without printing other secrets', async () => {
     const dir = tempDir();
     const file = writeConfig(dir, jwtConfig('${env:HS_SECRET}', 'http://${env:UP_HOST}:8080'));
-    const err = loadError(file, { UP_HOST_TYPO: SECRET });
+    const err = await loadError(file, { UP_HOST_TYPO: SECRET });
     expect(err.code).toBe('GW_ERR_CONFIG_INVALID');
     expect(err.problems).toMatchObject([
       { file, code: 'CFG_BAD_REFERENCE', path: 'identity_providers.ci.secret', keyPath: ['identity_providers', 'ci', 'secret'], line: 9, col: 13 },
@@ -138,9 +138,9 @@ describe('references in a config file', () => {
     expect(err.message).not.toContain(SECRET);
   });
 
-  it('an unreadable file is a located error naming the reference', () => {
+  it('an unreadable file is a located error naming the reference', async () => {
     const file = writeConfig(tempDir(), jwtConfig('${file:secrets/absent.key}'));
-    const err = loadError(file, {});
+    const err = await loadError(file, {});
     expect(err.problems).toEqual([
       {
         file,
@@ -154,16 +154,16 @@ describe('references in a config file', () => {
     ]);
   });
 
-  it('a resolved secret that fails validation is never echoed', () => {
+  it('a resolved secret that fails validation is never echoed', async () => {
     const short = 'short-Secret-Value';
     const file = writeConfig(tempDir(), jwtConfig('${env:HS_SECRET}'));
-    const err = loadError(file, { HS_SECRET: short });
+    const err = await loadError(file, { HS_SECRET: short });
     expect(err.problems).toHaveLength(1);
     expect(err.problems[0]).toMatchObject({ path: 'identity_providers.ci.secret', line: 9, col: 13 });
     expect(err.message).not.toContain(short);
   });
 
-  it('a value a message would echo is shown as its reference, not its content', () => {
+  it('a value a message would echo is shown as its reference, not its content', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'host.txt'), 'Internal Host Name\n');
     const file = writeConfig(
@@ -177,7 +177,7 @@ routes:
     public: true
 `,
     );
-    const err = loadError(file, { PROXY_NET: 'corp-secret-range' });
+    const err = await loadError(file, { PROXY_NET: 'corp-secret-range' });
     expect(err.code).toBe('GW_ERR_CONFIG_INVALID');
     expect(err.problems).toMatchObject([
       { file, code: 'CFG_BAD_VALUE', path: 'trusted_proxies[0]', keyPath: ['trusted_proxies', 0], line: 2, col: 19 },
@@ -190,9 +190,9 @@ routes:
     expect(err.message).not.toContain('Internal Host Name');
   });
 
-  it('an unknown reference kind in a config is an error', () => {
+  it('an unknown reference kind in a config is an error', async () => {
     const file = writeConfig(tempDir(), jwtConfig('${ENV:HS_SECRET}'));
-    const err = loadError(file, { HS_SECRET: SECRET });
+    const err = await loadError(file, { HS_SECRET: SECRET });
     expect(err.problems).toHaveLength(1);
     expect(err.problems[0]).toMatchObject({ path: 'identity_providers.ci.secret', line: 9, col: 13 });
     expect(err.problems[0]?.message).toMatch(/^unknown reference kind "ENV"/);

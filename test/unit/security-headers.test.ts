@@ -183,9 +183,9 @@ describe('responseHeaders: merging the upstream answer with the route plan', () 
 
 describe('security_headers and cors in a config file', () => {
   const compile = (yaml: string) => compileConfig(parseConfigText(yaml, 'gw.yaml', tempDir(), {}));
-  const problems = (yaml: string): string[] => {
+  const problems = async (yaml: string): Promise<string[]> => {
     try {
-      compile(yaml);
+      await compile(yaml);
     } catch (err) {
       if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
       throw err;
@@ -199,31 +199,31 @@ ${top}routes:
     public: true
 ${routeExtra}`;
 
-  it('compiles the top-level set once and a per-route set only where a route overrides it', () => {
-    const c = compile(base('', 'security_headers: { referrer_policy: same-origin }\n'));
+  it('compiles the top-level set once and a per-route set only where a route overrides it', async () => {
+    const c = await compile(base('', 'security_headers: { referrer_policy: same-origin }\n'));
     expect(asMap(c.security.flat)['referrer-policy']).toBe('same-origin');
     expect(c.routes[0]?.security).toBe(c.security);
-    const r = compile(base('    security_headers: { frame_options: sameorigin }\n', 'security_headers: { referrer_policy: same-origin }\n'));
+    const r = await compile(base('    security_headers: { frame_options: sameorigin }\n', 'security_headers: { referrer_policy: same-origin }\n'));
     expect(asMap(r.routes[0]!.security.flat)['referrer-policy']).toBe('same-origin');
     expect(asMap(r.routes[0]!.security.flat)['x-frame-options']).toBe('SAMEORIGIN');
   });
 
-  it('reports a bad CSP directive or referrer policy as a config error at its key path', () => {
-    expect(problems(base('', 'security_headers: { referrer_policy: bogus }\n'))).toEqual([
+  it('reports a bad CSP directive or referrer policy as a config error at its key path', async () => {
+    expect(await problems(base('', 'security_headers: { referrer_policy: bogus }\n'))).toEqual([
       'security_headers: Referrer-Policy received an unexpected policy token "bogus"',
     ]);
-    const p = problems(base(`    security_headers: { csp: { directives: { script-src: ["'self'; x"] } } }\n`));
+    const p = await problems(base(`    security_headers: { csp: { directives: { script-src: ["'self'; x"] } } }\n`));
     expect(p).toHaveLength(1);
     expect(p[0]).toMatch(/^routes\[0\]\.security_headers: .*script-src/);
   });
 
-  it("refuses CORS origins '*', wildcards, paths and an empty list", () => {
+  it("refuses CORS origins '*', wildcards, paths and an empty list", async () => {
     for (const origin of ["'*'", "'https://*.example.com'", 'https://app.example.com/', 'app.example.com', "'null'"]) {
-      const p = problems(base(`    cors: { origins: [${origin}] }\n`));
+      const p = await problems(base(`    cors: { origins: [${origin}] }\n`));
       expect(p).toHaveLength(1);
       expect(p[0]).toMatch(/^routes\[0\]\.cors\.origins\[0\]: an exact origin/);
     }
-    expect(problems(base('    cors: { origins: [] }\n'))[0]).toMatch(/^routes\[0\]\.cors\.origins: /);
-    expect(problems(base('    cors: { origins: [https://app.example.com], credentials: true }\n'))).toEqual([]);
+    expect((await problems(base('    cors: { origins: [] }\n')))[0]).toMatch(/^routes\[0\]\.cors\.origins: /);
+    expect(await problems(base('    cors: { origins: [https://app.example.com], credentials: true }\n'))).toEqual([]);
   });
 });

@@ -31,22 +31,22 @@ ${lines.join('\n')}
 }
 
 /** [shadowed, by] name pairs. */
-function shadowed(specs: RouteSpec[]): Array<[string, string]> {
-  const compiled = compileConfig(parseConfigText(yamlFor(specs), 'shadow.yaml', tempDir(), {}));
+async function shadowed(specs: RouteSpec[]): Promise<Array<[string, string]>> {
+  const compiled = await compileConfig(parseConfigText(yamlFor(specs), 'shadow.yaml', tempDir(), {}));
   return findShadowed(compiled.routes).map(({ route, by }) => [route.name, by.name]);
 }
 
-function runValidate(text: string) {
+async function runValidate(text: string) {
   const file = join(tempDir(), 'gateway.yaml');
   writeFileSync(file, text);
   const out: string[] = [];
   const err: string[] = [];
-  const code = validateCommand(file, { out: (l) => out.push(l), err: (l) => err.push(l) }, {});
+  const code = await validateCommand(file, { out: (l) => out.push(l), err: (l) => err.push(l) }, {});
   return { file, code, out, err };
 }
 
 describe('validate prints shadow warnings and still succeeds', () => {
-  it('names the shadowed route and the shadowing one, each with line:col', () => {
+  it('names the shadowed route and the shadowing one, each with line:col', async () => {
     const text = `listen: { address: 127.0.0.1:0, plaintext: true }
 identity_headers: { assertion: false }
 routes:
@@ -63,7 +63,7 @@ routes:
     upstream: { url: "http://127.0.0.1:9" }
     public: true
 `;
-    const { file, code, out, err } = runValidate(text);
+    const { file, code, out, err } = await runValidate(text);
     expect(code).toBe(0);
     expect(err).toEqual([
       `${file}: warning: routes[1] "users" (line 8:5) is shadowed by routes[0] "api" (line 4:5) and never matches`,
@@ -71,8 +71,8 @@ routes:
     expect(out).toEqual([`${file}: valid (3 routes)`]);
   });
 
-  it('prints no warning for a config without shadowing', () => {
-    const { file, code, out, err } = runValidate(
+  it('prints no warning for a config without shadowing', async () => {
+    const { file, code, out, err } = await runValidate(
       yamlFor([
         { name: 'login', path: '=/login' },
         { name: 'api', path: '/api' },
@@ -84,8 +84,8 @@ routes:
     expect(out).toEqual([`${file}: valid (3 routes)`]);
   });
 
-  it('reports every shadowed route, each against the first route that shadows it', () => {
-    const { code, err } = runValidate(
+  it('reports every shadowed route, each against the first route that shadows it', async () => {
+    const { code, err } = await runValidate(
       yamlFor([
         { name: 'root', path: '/' },
         { name: 'a', path: '/a' },
@@ -100,43 +100,43 @@ routes:
 });
 
 describe('findShadowed: what is shadowed', () => {
-  it('a deeper prefix under an earlier prefix', () => {
-    expect(shadowed([{ name: 'api', path: '/api' }, { name: 'users', path: '/api/users' }])).toEqual([['users', 'api']]);
+  it('a deeper prefix under an earlier prefix', async () => {
+    expect(await shadowed([{ name: 'api', path: '/api' }, { name: 'users', path: '/api/users' }])).toEqual([['users', 'api']]);
   });
 
-  it('the same prefix twice', () => {
-    expect(shadowed([{ name: 'a', path: '/x' }, { name: 'b', path: '/x/' }])).toEqual([['b', 'a']]);
+  it('the same prefix twice', async () => {
+    expect(await shadowed([{ name: 'a', path: '/x' }, { name: 'b', path: '/x/' }])).toEqual([['b', 'a']]);
   });
 
-  it('an exact path under an earlier prefix (including the prefix itself)', () => {
-    expect(shadowed([{ name: 'p', path: '/login' }, { name: 'e', path: '=/login' }])).toEqual([['e', 'p']]);
-    expect(shadowed([{ name: 'p', path: '/login' }, { name: 'e', path: '=/login/' }])).toEqual([['e', 'p']]);
-    expect(shadowed([{ name: 'e1', path: '=/login' }, { name: 'e2', path: '=/login' }])).toEqual([['e2', 'e1']]);
+  it('an exact path under an earlier prefix (including the prefix itself)', async () => {
+    expect(await shadowed([{ name: 'p', path: '/login' }, { name: 'e', path: '=/login' }])).toEqual([['e', 'p']]);
+    expect(await shadowed([{ name: 'p', path: '/login' }, { name: 'e', path: '=/login/' }])).toEqual([['e', 'p']]);
+    expect(await shadowed([{ name: 'e1', path: '=/login' }, { name: 'e2', path: '=/login' }])).toEqual([['e2', 'e1']]);
   });
 
-  it('any-host before an exact host', () => {
-    expect(shadowed([{ name: 'any', path: '/' }, { name: 'crm', host: 'crm.example.com', path: '/x' }])).toEqual([['crm', 'any']]);
+  it('any-host before an exact host', async () => {
+    expect(await shadowed([{ name: 'any', path: '/' }, { name: 'crm', host: 'crm.example.com', path: '/x' }])).toEqual([['crm', 'any']]);
   });
 
-  it('a wildcard covers its subdomains and narrower wildcards', () => {
-    expect(shadowed([{ name: 'w', host: '*.example.com' }, { name: 'a', host: 'a.example.com' }])).toEqual([['a', 'w']]);
-    expect(shadowed([{ name: 'w', host: '*.example.com' }, { name: 'd', host: 'a.b.example.com' }])).toEqual([['d', 'w']]);
-    expect(shadowed([{ name: 'w', host: '*.example.com' }, { name: 'n', host: '*.b.example.com' }])).toEqual([['n', 'w']]);
+  it('a wildcard covers its subdomains and narrower wildcards', async () => {
+    expect(await shadowed([{ name: 'w', host: '*.example.com' }, { name: 'a', host: 'a.example.com' }])).toEqual([['a', 'w']]);
+    expect(await shadowed([{ name: 'w', host: '*.example.com' }, { name: 'd', host: 'a.b.example.com' }])).toEqual([['d', 'w']]);
+    expect(await shadowed([{ name: 'w', host: '*.example.com' }, { name: 'n', host: '*.b.example.com' }])).toEqual([['n', 'w']]);
   });
 
-  it('a host list that covers every host of the later route', () => {
+  it('a host list that covers every host of the later route', async () => {
     expect(
-      shadowed([
+      await shadowed([
         { name: 'list', host: ['a.example.com', 'b.example.com'] },
         { name: 'b', host: 'b.example.com', path: '/x' },
       ]),
     ).toEqual([['b', 'list']]);
   });
 
-  it('any method before a method-restricted route; a method superset before a subset', () => {
-    expect(shadowed([{ name: 'all', path: '/a' }, { name: 'get', path: '/a', methods: ['GET'] }])).toEqual([['get', 'all']]);
+  it('any method before a method-restricted route; a method superset before a subset', async () => {
+    expect(await shadowed([{ name: 'all', path: '/a' }, { name: 'get', path: '/a', methods: ['GET'] }])).toEqual([['get', 'all']]);
     expect(
-      shadowed([
+      await shadowed([
         { name: 'rw', path: '/a', methods: ['GET', 'POST'] },
         { name: 'r', path: '/a/b', methods: ['GET'] },
       ]),
@@ -145,54 +145,54 @@ describe('findShadowed: what is shadowed', () => {
 });
 
 describe('findShadowed: no false warnings', () => {
-  it('non-overlapping paths, including shared string prefixes that are not segment prefixes', () => {
-    expect(shadowed([{ name: 'api', path: '/api' }, { name: 'apix', path: '/apix' }])).toEqual([]);
-    expect(shadowed([{ name: 'a', path: '/a/b' }, { name: 'b', path: '/a' }])).toEqual([]);
-    expect(shadowed([{ name: 'a', path: '/x' }, { name: 'b', path: '/y' }])).toEqual([]);
+  it('non-overlapping paths, including shared string prefixes that are not segment prefixes', async () => {
+    expect(await shadowed([{ name: 'api', path: '/api' }, { name: 'apix', path: '/apix' }])).toEqual([]);
+    expect(await shadowed([{ name: 'a', path: '/a/b' }, { name: 'b', path: '/a' }])).toEqual([]);
+    expect(await shadowed([{ name: 'a', path: '/x' }, { name: 'b', path: '/y' }])).toEqual([]);
   });
 
-  it('an exact route does not shadow a prefix route or a different exact path', () => {
-    expect(shadowed([{ name: 'e', path: '=/login' }, { name: 'p', path: '/login' }])).toEqual([]);
-    expect(shadowed([{ name: 'e', path: '=/login' }, { name: 'e2', path: '=/login/' }])).toEqual([]);
-    expect(shadowed([{ name: 'e', path: '=/' }, { name: 'root', path: '/' }])).toEqual([]);
+  it('an exact route does not shadow a prefix route or a different exact path', async () => {
+    expect(await shadowed([{ name: 'e', path: '=/login' }, { name: 'p', path: '/login' }])).toEqual([]);
+    expect(await shadowed([{ name: 'e', path: '=/login' }, { name: 'e2', path: '=/login/' }])).toEqual([]);
+    expect(await shadowed([{ name: 'e', path: '=/' }, { name: 'root', path: '/' }])).toEqual([]);
   });
 
-  it('a later route with a narrower host that the earlier host list does not cover', () => {
+  it('a later route with a narrower host that the earlier host list does not cover', async () => {
     expect(
-      shadowed([
+      await shadowed([
         { name: 'list', host: ['a.example.com', 'b.example.com'] },
         { name: 'c', host: 'c.example.com', path: '/x' },
       ]),
     ).toEqual([]);
     expect(
-      shadowed([
+      await shadowed([
         { name: 'list', host: ['a.example.com', 'b.example.com'] },
         { name: 'ac', host: ['a.example.com', 'c.example.com'] },
       ]),
     ).toEqual([]);
-    expect(shadowed([{ name: 'list', host: ['a.example.com'] }, { name: 'w', host: '*.a.example.com' }])).toEqual([]);
+    expect(await shadowed([{ name: 'list', host: ['a.example.com'] }, { name: 'w', host: '*.a.example.com' }])).toEqual([]);
   });
 
-  it('a wildcard does not cover its apex, a sibling or a wider wildcard', () => {
-    expect(shadowed([{ name: 'w', host: '*.example.com' }, { name: 'apex', host: 'example.com' }])).toEqual([]);
-    expect(shadowed([{ name: 'w', host: '*.example.com' }, { name: 'bad', host: 'badexample.com' }])).toEqual([]);
-    expect(shadowed([{ name: 'n', host: '*.b.example.com' }, { name: 'w', host: '*.example.com' }])).toEqual([]);
+  it('a wildcard does not cover its apex, a sibling or a wider wildcard', async () => {
+    expect(await shadowed([{ name: 'w', host: '*.example.com' }, { name: 'apex', host: 'example.com' }])).toEqual([]);
+    expect(await shadowed([{ name: 'w', host: '*.example.com' }, { name: 'bad', host: 'badexample.com' }])).toEqual([]);
+    expect(await shadowed([{ name: 'n', host: '*.b.example.com' }, { name: 'w', host: '*.example.com' }])).toEqual([]);
   });
 
-  it('a host-restricted route does not shadow an any-host route', () => {
-    expect(shadowed([{ name: 'h', host: 'a.test' }, { name: 'any', path: '/x' }])).toEqual([]);
+  it('a host-restricted route does not shadow an any-host route', async () => {
+    expect(await shadowed([{ name: 'h', host: 'a.test' }, { name: 'any', path: '/x' }])).toEqual([]);
   });
 
-  it('method subsets that are not covered', () => {
-    expect(shadowed([{ name: 'get', path: '/a', methods: ['GET'] }, { name: 'all', path: '/a' }])).toEqual([]);
+  it('method subsets that are not covered', async () => {
+    expect(await shadowed([{ name: 'get', path: '/a', methods: ['GET'] }, { name: 'all', path: '/a' }])).toEqual([]);
     expect(
-      shadowed([
+      await shadowed([
         { name: 'get', path: '/a', methods: ['GET'] },
         { name: 'getpost', path: '/a', methods: ['GET', 'POST'] },
       ]),
     ).toEqual([]);
     expect(
-      shadowed([
+      await shadowed([
         { name: 'get', path: '/a', methods: ['GET'] },
         { name: 'post', path: '/a', methods: ['POST'] },
       ]),

@@ -10,7 +10,7 @@ import { ConfigError, type ConfigProblem } from '../../src/config/errors.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { findShadowed } from '../../src/routing/shadow.ts';
 import { parseJsonBody } from '../../src/validate/json.ts';
-import { compileValidation } from '../../src/validate/index.ts';
+import { compileValidation } from '../../src/validate/compile.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/openapi');
@@ -21,9 +21,9 @@ identity_providers:
 routes:
 `;
 
-function problems(text: string, dir = tempDir()): readonly ConfigProblem[] {
+async function problems(text: string, dir = tempDir()): Promise<readonly ConfigProblem[]> {
   try {
-    compileConfig(parseConfigText(text, 'gw.yaml', dir, {}));
+    await compileConfig(parseConfigText(text, 'gw.yaml', dir, {}));
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     throw err;
@@ -31,8 +31,8 @@ function problems(text: string, dir = tempDir()): readonly ConfigProblem[] {
   throw new Error('expected the config to be invalid');
 }
 
-function compiles(text: string, dir = tempDir()) {
-  return compileConfig(parseConfigText(text, 'gw.yaml', dir, {}));
+async function compiles(text: string, dir = tempDir()) {
+  return await compileConfig(parseConfigText(text, 'gw.yaml', dir, {}));
 }
 
 async function cli(args: string[]) {
@@ -43,8 +43,8 @@ async function cli(args: string[]) {
 }
 
 describe('validate: schema problems are located', () => {
-  it('an inline schema error names the key path and the line of the config', () => {
-    const p = problems(`${HEAD}  - name: a
+  it('an inline schema error names the key path and the line of the config', async () => {
+    const p = await problems(`${HEAD}  - name: a
     match: { path: /a }
     upstream: { url: "http://127.0.0.1:9" }
     public: true
@@ -59,8 +59,8 @@ describe('validate: schema problems are located', () => {
     expect(p[0]?.message).toMatch(/invalid schema: schema keyword enum fails \(allowedValues: \["array"/);
   });
 
-  it('a misspelt keyword in an inline schema is refused (strict)', () => {
-    const p = problems(`${HEAD}  - name: a
+  it('a misspelt keyword in an inline schema is refused (strict)', async () => {
+    const p = await problems(`${HEAD}  - name: a
     match: { path: /a }
     upstream: { url: "http://127.0.0.1:9" }
     public: true
@@ -79,7 +79,7 @@ describe('validate: schema problems are located', () => {
     public: true
     validate: { openapi: api.yaml }
 `;
-    const p = problems(text, dir);
+    const p = await problems(text, dir);
     expect(p).toEqual([{ file: 'api.yaml', path: '', keyPath: [], code: 'CFG_BAD_FILE', line: 13, col: 1, message: expect.stringMatching(/#\/paths\/~1items\/get\/responses must be object/) }]);
     writeFileSync(join(dir, 'gateway.yaml'), text);
     const r = await cli(['validate', join(dir, 'gateway.yaml')]);
@@ -87,7 +87,7 @@ describe('validate: schema problems are located', () => {
     expect(r.err[0]).toMatch(/^api\.yaml: .*responses must be object at line 13:1$/);
   });
 
-  it('an OpenAPI spec error (duplicate parameters) is located at its operation', () => {
+  it('an OpenAPI spec error (duplicate parameters) is located at its operation', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'spec.yaml'), `openapi: 3.0.3
 info: { title: t, version: "1" }
@@ -101,7 +101,7 @@ paths:
         - { name: q, in: query, schema: { type: integer } }
       responses: { "200": { description: ok } }
 `);
-    const p = problems(`${HEAD}  - name: a
+    const p = await problems(`${HEAD}  - name: a
     match: { path: /a }
     upstream: { url: "http://127.0.0.1:9" }
     public: true
@@ -111,7 +111,7 @@ paths:
     expect(p[0]?.message).toBe('/paths/~1things/get/parameters/1: duplicate query parameter "q"');
   });
 
-  it('a missing OpenAPI file and a recursive schema are config errors', () => {
+  it('a missing OpenAPI file and a recursive schema are config errors', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'rec.yaml'), `openapi: 3.1.0
 info: { title: t, version: "1" }
@@ -133,15 +133,15 @@ components:
     public: true
     validate: { openapi: ${file} }
 `;
-    expect(problems(route('nope.yaml'), dir)[0]?.message).toMatch(/cannot read OpenAPI file \(ENOENT\)/);
-    const rec = problems(route('rec.yaml'), dir)[0];
+    expect((await problems(route('nope.yaml'), dir))[0]?.message).toMatch(/cannot read OpenAPI file \(ENOENT\)/);
+    const rec = (await problems(route('rec.yaml'), dir))[0];
     expect(rec?.file).toBe('rec.yaml');
     expect(rec?.message).toMatch(/recursive schemas are not supported/);
     expect(rec?.line).toBe(9);
   });
 
-  it('openapi and inline schemas together are refused', () => {
-    const p = problems(`${HEAD}  - name: a
+  it('openapi and inline schemas together are refused', async () => {
+    const p = await problems(`${HEAD}  - name: a
     match: { path: /a }
     upstream: { url: "http://127.0.0.1:9" }
     public: true
@@ -150,16 +150,16 @@ components:
     expect(p[0]).toMatchObject({ path: 'routes[0].validate.openapi', line: 10 });
   });
 
-  it('max_body takes bytes or units, capped at 64mb', () => {
+  it('max_body takes bytes or units, capped at 64mb', async () => {
     const route = (v: string) => `${HEAD}  - name: a
     match: { path: /a }
     upstream: { url: "http://127.0.0.1:9" }
     public: true
     validate: { body: { type: object }, max_body: ${v} }
 `;
-    expect(problems(route('65mb'))[0]).toMatchObject({ path: 'routes[0].validate.max_body', line: 10 });
-    expect(problems(route('lots'))[0]?.path).toBe('routes[0].validate.max_body');
-    expect(compiles(route('64kb')).routes[0]?.validator).not.toBeNull();
+    expect((await problems(route('65mb')))[0]).toMatchObject({ path: 'routes[0].validate.max_body', line: 10 });
+    expect((await problems(route('lots')))[0]?.path).toBe('routes[0].validate.max_body');
+    expect((await compiles(route('64kb'))).routes[0]?.validator).not.toBeNull();
   });
 });
 
@@ -208,15 +208,15 @@ describe('params: identity field references and segment names', () => {
     ['claims.', /an identity field/],
     ['role', /an identity field/],
     ['email_verified', /an identity field/],
-  ])('refuses the field reference %s with line:col', (ref, message) => {
-    const p = problems(route('/t/{tenant}', `{ params: { tenant: "${ref}" } }`));
+  ])('refuses the field reference %s with line:col', async (ref, message) => {
+    const p = await problems(route('/t/{tenant}', `{ params: { tenant: "${ref}" } }`));
     expect(p[0]).toMatchObject({ path: 'routes[0].authorize.allow[0].params.tenant', line: 12 });
     expect(p[0]?.col).toBeGreaterThan(1);
     expect(p[0]?.message).toMatch(message);
   });
 
-  it('refuses a parameter that the route path does not name', () => {
-    const p = problems(route('/t/{tenant}', '{ params: { org: subject } }'));
+  it('refuses a parameter that the route path does not name', async () => {
+    const p = await problems(route('/t/{tenant}', '{ params: { org: subject } }'));
     expect(p[0]).toMatchObject({ path: 'routes[0].authorize.allow[0].params', line: 12 });
     expect(p[0]?.message).toMatch(/names no segment \{org\} \(it has \{tenant\}\)/);
   });
@@ -226,8 +226,8 @@ describe('params: identity field references and segment names', () => {
     ['/t/{}', /is not a segment name/],
     ['/t/{a}/{a}', /used twice/],
     ['/t/{a-b}', /is not a segment name/],
-  ])('refuses the route path %s', (path, message) => {
-    const p = problems(route(path, '{ authenticated: true }'));
+  ])('refuses the route path %s', async (path, message) => {
+    const p = await problems(route(path, '{ authenticated: true }'));
     expect(p[0]).toMatchObject({ path: 'routes[0].match.path', line: 7 });
     expect(p[0]?.message).toMatch(message);
   });
@@ -237,8 +237,8 @@ describe('templated routes', () => {
   const routes = (...paths: string[]) =>
     `${HEAD}${paths.map((p, i) => `  - { name: r${i}, match: { path: "${p}" }, upstream: { url: "http://127.0.0.1:9" }, public: true }`).join('\n')}\n`;
 
-  it('match one non-empty segment per name, in file order with plain routes', () => {
-    const { router } = compiles(routes('/tenants/{t}/invoices', '/tenants', '=/u/{id}'));
+  it('match one non-empty segment per name, in file order with plain routes', async () => {
+    const { router } = await compiles(routes('/tenants/{t}/invoices', '/tenants', '=/u/{id}'));
     const at = (p: string) => router.match('x', p, 'GET')?.name;
     expect(at('/tenants/acme/invoices')).toBe('r0');
     expect(at('/tenants/acme/invoices/9')).toBe('r0');
@@ -249,13 +249,13 @@ describe('templated routes', () => {
     expect(at('/u/')).toBeUndefined();
   });
 
-  it('the shadow check understands named segments', () => {
-    const shadowed = (...paths: string[]) => findShadowed(compiles(routes(...paths)).routes).map(({ route, by }) => [route.name, by.name]);
-    expect(shadowed('/tenants/{t}', '/tenants/acme/x')).toEqual([['r1', 'r0']]);
-    expect(shadowed('/tenants/acme', '/tenants/{t}')).toEqual([]);
-    expect(shadowed('/tenants', '/tenants/{t}/x')).toEqual([['r1', 'r0']]);
-    expect(shadowed('=/u/{id}', '=/u/7')).toEqual([['r1', 'r0']]);
-    expect(shadowed('=/u/{id}', '/u/7')).toEqual([]);
+  it('the shadow check understands named segments', async () => {
+    const shadowed = async (...paths: string[]) => findShadowed((await compiles(routes(...paths))).routes).map(({ route, by }) => [route.name, by.name]);
+    expect(await shadowed('/tenants/{t}', '/tenants/acme/x')).toEqual([['r1', 'r0']]);
+    expect(await shadowed('/tenants/acme', '/tenants/{t}')).toEqual([]);
+    expect(await shadowed('/tenants', '/tenants/{t}/x')).toEqual([['r1', 'r0']]);
+    expect(await shadowed('=/u/{id}', '=/u/7')).toEqual([['r1', 'r0']]);
+    expect(await shadowed('=/u/{id}', '/u/7')).toEqual([]);
   });
 });
 
