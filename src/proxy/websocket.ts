@@ -1,9 +1,10 @@
 // The WebSocket terminal: after the pipeline admitted an upgrade, http-proxy-3 relays the handshake and the
-// frames (used for WebSockets only: it re-parses URLs and is slow for plain HTTP).
+// frames (used for WebSockets only: it re-parses URLs and is slow for plain HTTP). It is imported on the first
+// upgrade, so a gateway that never sees one never loads it.
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createProxyServer, type ServerOptions } from 'http-proxy-3';
+import type { ProxyServer, ServerOptions } from 'http-proxy-3';
 import { GatewayError, type RequestContext } from '../core/index.ts';
 import { appendForwardingHeaders } from './forward.ts';
 import { scrubUpgradeResponseHeaders } from './response-headers.ts';
@@ -86,7 +87,8 @@ export type WebSocketTerminal = (
   onError: (err: GatewayError, cause: Error) => void,
 ) => void;
 
-export function createWebSocketTerminal(events: WebSocketEvents): WebSocketTerminal {
+async function createProxy(events: WebSocketEvents): Promise<ProxyServer> {
+  const { createProxyServer } = await import('http-proxy-3');
   // toProxy: forward req.url verbatim (http-proxy-3 would otherwise re-parse it with WHATWG URL rules).
   const proxy = createProxyServer({ ws: true, xfwd: false, toProxy: true, secure: true, prependPath: false });
   proxy.on('error', () => undefined); // per-call callbacks below handle errors
@@ -105,6 +107,12 @@ export function createWebSocketTerminal(events: WebSocketEvents): WebSocketTermi
     // http-proxy-3 reads proxyTimeout on the web path only: bound the wait for the upstream's handshake answer.
     if (options.proxyTimeout) handshakeTimeout(proxyReq, options.proxyTimeout);
   });
+  return proxy;
+}
+
+export function createWebSocketTerminal(events: WebSocketEvents): WebSocketTerminal {
+  let proxy: ProxyServer | undefined;
+  let loading: Promise<ProxyServer> | undefined;
   return (req, socket, head, ctx, upstream, onError) => {
     const headers = ctx.upstreamHeaders;
     appendForwardingHeaders(ctx, headers, upstream);
@@ -112,6 +120,10 @@ export function createWebSocketTerminal(events: WebSocketEvents): WebSocketTermi
     // http-proxy-3 reads the request object: hand it the canonical target and the filtered headers only.
     req.url = ctx.target.path + ctx.target.query;
     req.headers = headerObject(headers);
-    proxy.ws(req, socket, head, wsTarget(upstream), (err: Error) => onError(wsUpstreamError(err), err));
+    const relay = (p: ProxyServer): void => p.ws(req, socket, head, wsTarget(upstream), (err: Error) => onError(wsUpstreamError(err), err));
+    if (proxy !== undefined) return relay(proxy);
+    loading ??= createProxy(events).then((p) => (proxy = p));
+    // A failed import, or a relay that throws once it is loaded: a problem answer, never an unhandled rejection.
+    loading.then(relay).catch((err: Error) => onError(new GatewayError('GW_ERR_INTERNAL', undefined, { cause: err }), err));
   };
 }
