@@ -10,6 +10,7 @@ import { createSealer } from '../../src/authn/oidc/sealed.ts';
 import { MAX_WAIT_MS } from '../../src/authn/oidc/refresh-lock.ts';
 import { startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
 import { redisForTests, type RedisServer } from '../helpers/redis.ts';
+import { testClock } from '../helpers/wait.ts';
 import {
   CookieJar,
   loginAtProvider,
@@ -24,7 +25,6 @@ import {
 const HTML = { accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8' };
 const JSON_ACCEPT = { accept: 'application/json' };
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const routes = (up: string) => `  - name: api-token
     match: { path: /api-token }
@@ -91,14 +91,16 @@ describe('refresh shared by two instances on Redis', () => {
   let redis: Redis | undefined;
   let a: OidcGateway | undefined;
   let b: OidcGateway | undefined;
+  // Both instances read one clock: the test moves it past the access token's expiry instead of sleeping.
+  const pairClock = testClock();
 
   beforeAll(async () => {
     ({ url: redisUrl, server: redisServer } = await redisForTests());
     if (!redisUrl) return;
     redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     const state = `state: { redis: "${redisUrl}" }`;
-    a = await startOidcGateway(op, pki, { clientId: 'gw-pair', state, routes: routes(upstream.url) });
-    b = await startOidcGateway(op, pki, { clientId: 'gw-pair', state, routes: routes(upstream.url), sameClientAs: a });
+    a = await startOidcGateway(op, pki, { clientId: 'gw-pair', state, routes: routes(upstream.url), now: pairClock.now });
+    b = await startOidcGateway(op, pki, { clientId: 'gw-pair', state, routes: routes(upstream.url), sameClientAs: a, now: pairClock.now });
   });
 
   afterAll(async () => {
@@ -114,7 +116,7 @@ describe('refresh shared by two instances on Redis', () => {
     try {
       const cookie = await login(a, browser(), '/api-token/p0', 'bob');
       const id = (await createSealer([SESSION_SECRET]).open(cookie, 'sid'))?.id as string;
-      await sleep(2300); // the access token has expired
+      pairClock.advance(2300); // the access token has expired
       const before = refreshes();
       const startedAt = Date.now();
       const replies = await Promise.all(

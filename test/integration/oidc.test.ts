@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { createCA } from '../../tools/pki.ts';
 import { createSealer } from '../../src/authn/oidc/sealed.ts';
 import { startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
-import { IN_CI, pingRedis, redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { redisForTests, type RedisServer } from '../helpers/redis.ts';
 import { sleep, testClock } from '../helpers/wait.ts';
 import {
   CookieJar,
@@ -613,20 +613,7 @@ describe('Redis session store', () => {
 
   beforeAll(async () => {
     // Our own redis-server when there is one; else the shared one at 6379. With CI=true neither → fail.
-    let binary = false;
-    try {
-      binary = redisServerAvailable(); // throws under CI=true when missing: the shared one may still be there
-    } catch {
-      binary = false;
-    }
-    if (binary) {
-      redisServer = await startRedis();
-      redisUrl = redisServer.url;
-    } else if (await pingRedis(6379)) {
-      redisUrl = 'redis://127.0.0.1:6379/0';
-    } else if (IN_CI) {
-      throw new Error('CI=true but no Redis: neither redis-server nor 127.0.0.1:6379');
-    }
+    ({ url: redisUrl, server: redisServer } = await redisForTests());
     if (!redisUrl) return;
     redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redis.connect();

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { LOCK_PREFIX, MAX_WAIT_MS, RefreshLock } from '../../src/authn/oidc/refresh-lock.ts';
 import { redisForTests, type RedisServer } from '../helpers/redis.ts';
+import { sleep } from '../helpers/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const newId = () => randomBytes(12).toString('base64url');
 
 describe('refresh lock in one process (no Redis)', () => {
