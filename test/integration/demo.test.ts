@@ -362,6 +362,22 @@ describe('npm run demo', () => {
     expect(messages).toEqual(['connected; X-Forwarded-For: 127.0.0.1', 'echo: ping']);
   });
 
+  it('refuses a WebSocket without a session with 401, even when it looks like a browser navigation (a socket cannot follow a login redirect)', async () => {
+    const ws = new WebSocket(`${url.replace(/^https/, 'wss')}ws`, { ca, headers: { accept: 'text/html,application/xhtml+xml' } });
+    const answer = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+      ws.once('open', () => reject(new Error('the upgrade was accepted without a session')));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      });
+      ws.once('error', () => undefined); // the refusal also surfaces as an error once the response ends
+    });
+    ws.terminate();
+    expect(answer.status).toBe(401);
+    expect((JSON.parse(answer.body) as { code: string }).code).toBe('GW_ERR_UNAUTHENTICATED');
+  });
+
   it('answers the admin health endpoints on loopback', async () => {
     const health = await request(`http://127.0.0.1:${ports.admin}/healthz`);
     expect(health.statusCode).toBe(200);
