@@ -25,6 +25,7 @@ export const LAYERS: Readonly<Record<string, number>> = Object.freeze({
   state: 3,
   audit: 3,
   metrics: 3,
+  live: 3,
   pipeline: 4,
   server: 5,
   cli: 6,

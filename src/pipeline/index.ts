@@ -1,7 +1,7 @@
 // pipeline/: the folder's only entry for the rest of src/.
 export { createRequestHandler } from './handler.ts';
 export { prepareAdmission } from './admit.ts';
-export type { CompiledRoute } from './route.ts';
+export type { CompiledRoute, PipelineContext } from './route.ts';
 export { createUpgradeHandler } from './upgrade.ts';
 export type { RuntimeHandle, RuntimeState } from './state.ts';
 export { compileConfig } from './compile.ts';

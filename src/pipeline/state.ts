@@ -8,6 +8,8 @@ import type { Normalizer } from '../normalize/index.ts';
 import type { RateLimits } from '../ratelimit/index.ts';
 import type { RiskEngine } from '../risk/index.ts';
 import type { AccessStore } from '../state/index.ts';
+import type { LiveRegistry } from '../live/index.ts';
+import type { PipelineContext } from './route.ts';
 
 export interface RuntimeState {
   readonly generation: number;
@@ -30,4 +32,6 @@ export interface RuntimeHandle {
   release(state: RuntimeState): void;
   /** Outlives reloads. */
   readonly metrics: Metrics;
+  /** Upgraded and still-streaming connections with the context that admitted them; outlives reloads. */
+  readonly live: LiveRegistry<PipelineContext>;
 }

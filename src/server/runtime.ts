@@ -11,6 +11,8 @@ import type { Redis } from 'ioredis';
 import { createAccessStore, type AccessStore } from '../state/index.ts';
 import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
 import { Metrics } from '../metrics/index.ts';
+import { LiveRegistry } from '../live/index.ts';
+import type { PipelineContext } from '../pipeline/index.ts';
 
 
 /** What the shared Redis connection was made from (fixed for the process's life). */
@@ -37,6 +39,8 @@ export class Runtime implements RuntimeHandle {
   #riskStore: ProfileStore | undefined;
   /** Outlives reloads (counters keep counting across config generations). */
   readonly metrics: Metrics;
+  /** Live connections outlive reloads: a reload re-checks them against its new policy. */
+  readonly live = new LiveRegistry<PipelineContext>();
 
   constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null, metrics = new Metrics()) {
     this.#secure = secure;

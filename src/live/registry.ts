@@ -1,0 +1,53 @@
+// The live connections of this process: upgraded WebSockets and responses still streaming after their head
+// was sent. Each is registered with the context that admitted it; triggers (logout, revocation, expiry, a
+// reload's new policy, shutdown) look through them and end the ones whose trust is gone. Consulted on events,
+// never per frame or chunk: registering is one Set insert, ending one delete.
+import type { EndReason, LiveKind } from './reasons.ts';
+
+export interface LiveConnection<C> {
+  readonly kind: LiveKind;
+  /** The request context that admitted it (route, identity, decision): what triggers re-check. */
+  readonly ctx: C;
+  /** When it was admitted (ms since the epoch, on the gateway's clock). */
+  readonly openedAt: number;
+  /**
+   * Ends both sides: a WebSocket gets a close frame naming the reason, a stream is aborted. Idempotent: the
+   * first reason is the one recorded.
+   */
+  end(reason: EndReason): void;
+}
+
+export class LiveRegistry<C> {
+  readonly #open = new Set<LiveConnection<C>>();
+
+  /** Registers a connection; the returned function removes it (call it once, when it has ended). */
+  add(conn: LiveConnection<C>): () => void {
+    this.#open.add(conn);
+    return () => void this.#open.delete(conn);
+  }
+
+  get size(): number {
+    return this.#open.size;
+  }
+
+  [Symbol.iterator](): IterableIterator<LiveConnection<C>> {
+    return this.#open.values();
+  }
+
+  /** Ends every connection for which `why` names a reason; returns how many were ended. */
+  endWhere(why: (conn: LiveConnection<C>) => EndReason | undefined): number {
+    let n = 0;
+    // A copy: ending one removes it from the set while we iterate.
+    for (const conn of [...this.#open]) {
+      const reason = why(conn);
+      if (reason === undefined) continue;
+      conn.end(reason);
+      n++;
+    }
+    return n;
+  }
+
+  endAll(reason: EndReason): number {
+    return this.endWhere(() => reason);
+  }
+}
