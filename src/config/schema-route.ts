@@ -23,7 +23,7 @@ export const upstream = z.strictObject({
   case_insensitive: z.boolean().default(false).meta({
     description:
       'The app folds paths the Windows way (IIS, ASP.NET, case-insensitive Java routers): a path spelled so that it folds onto ' +
-      'another route of this origin is refused, and so is a segment ending in . or a space. Same on every route to this origin',
+      'another route of this origin is refused, and so are a segment ending in . or a space, 8.3 short names (~1) and cookieless (S(x)) segments. Same on every route to this origin',
   }),
   allow_encoded_semicolon: z.boolean().default(false).meta({
     description: 'Forward %3B in paths (refused by default: a backend that decodes before cutting ;params reads /admin%3Bx as /admin)',

@@ -33,6 +33,11 @@ export function foldedRoute<R extends RoutableRoute>(r: R): RoutableRoute {
   return { index: r.index, name: r.name, hosts: r.hosts, path, exact: r.exact, template: r.template ? (parseTemplate(path) ?? null) : null, methods: r.methods };
 }
 
+// IIS resolves 8.3 short names (`/ADMINI~1` is `/administrator`), and ASP.NET strips cookieless-session
+// segments (`/(S(x))/admin` is `/admin`): neither spelling can be routed the way the app reads it.
+const SHORT_NAME = /~[0-9]/;
+const COOKIELESS = /\/(?:\(|%28)[A-Za-z](?:\(|%28)/;
+
 /** Windows drops a trailing `.` or space from a name: `admin.` and `admin%20` are `admin` there. */
 function trailingDotOrSpace(matchPath: string): boolean {
   for (let i = matchPath.indexOf('/', 1); ; i = matchPath.indexOf('/', i + 1)) {
@@ -61,6 +66,8 @@ export function createSpellingGuard(routes: readonly SpelledRoute[]): SpellingGu
     }
     if (!spelling.caseInsensitive) return;
     if (trailingDotOrSpace(target.matchPath)) throw bad('a path segment ending in . or a space is not allowed on this route');
+    if (SHORT_NAME.test(target.matchPath)) throw bad('8.3 short names (~1) are not allowed on this route');
+    if (COOKIELESS.test(target.path)) throw bad('ASP.NET cookieless session segments are not allowed on this route');
     const other = folded.get(spelling.origin)?.match(host, foldPath(target.matchPath), method);
     if (other !== undefined && other.index !== route.index) {
       throw bad('this spelling of the path belongs to another route of this upstream (its paths are case-insensitive)');

@@ -129,6 +129,16 @@ describe('upstream.case_insensitive: spellings that fold onto another route are 
     await expectRefused(gw, win, send('win.test', target), 400, 'GW_ERR_BAD_PATH');
   });
 
+  it.each([
+    ['8.3 short name', '/ADMINI~1/users'],
+    ['8.3 short name, lower case', '/admini~1'],
+    ['ASP.NET cookieless segment', '/(S(x))/admin/users'],
+    ['cookieless segment, encoded', '/%28A%28x%29%29/admin/users'],
+    ['cookieless segment after the route prefix', '/reports/(F(abc))/x'],
+  ])('other Windows spellings: %s: %s', async (_label, target) => {
+    await expectRefused(gw, win, send('win.test', target), 400, 'GW_ERR_BAD_PATH');
+  });
+
   it('forwards the exact spelling to its own route, and names that fold to no other route', async () => {
     await forwardedTo(win, 'win.test', '/admin/users', admin);
     await forwardedTo(win, 'win.test', '/Reports/Q1.pdf');
@@ -136,13 +146,14 @@ describe('upstream.case_insensitive: spellings that fold onto another route are 
     await forwardedTo(win, 'win.test', '/caf%C3%A9/%C3%9Cber');
     await forwardedTo(win, 'win.test', '/administrator');
     await forwardedTo(win, 'win.test', '/a%20b/c?next=../Admin.');
+    await forwardedTo(win, 'win.test', '/~user/a~b/(draft)/x(1)');
     const denied = await send('win.test', '/admin/users')();
     expect(denied.status).toBe(403);
   });
 });
 
 describe('without case_insensitive, paths stay case-sensitive (as before)', () => {
-  it.each(['/Admin/users', '/ADMIN/users', '/admin./users', '/admin%20/users', '/adm%C4%B1n/users', '/Apple_Inc./q1'])('%s is forwarded to the catch-all', async (target) => {
+  it.each(['/Admin/users', '/ADMIN/users', '/admin./users', '/admin%20/users', '/adm%C4%B1n/users', '/Apple_Inc./q1', '/ADMINI~1', '/(S(x))/admin'])('%s is forwarded to the catch-all', async (target) => {
     await forwardedTo(unix, 'unix.test', target);
   });
 });
