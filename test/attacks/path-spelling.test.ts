@@ -152,6 +152,26 @@ describe('upstream.case_insensitive: spellings that fold onto another route are 
   });
 });
 
+// Path-confusion corpus (Orange Tsai's "Breaking Parser Logic", PortSwigger's path confusion work, http-garden):
+// each spelling of /admin is either refused (400) or neutralized: routed to the /admin route, whose policy
+// then refuses the non-admin caller (403). Never forwarded through the catch-all.
+describe('path-confusion corpus against a case-insensitive origin: refused or neutralized', () => {
+  const refused = [
+    '/admin/..;/x', '/./admin', '/admin/./users', '//admin', '/admin%2fusers', '/admin%5cusers', '/admin\\users',
+    '/admin%00/users', '/admin%09', '/admin%0d%0a', '/%2e/admin', '/x/%2e%2e/admin', '/x/..%3b/admin', '/;/admin',
+    '/admin%C0%AF', '/%EF%BD%81dmin', '/adm%E2%85%B0n', '/admin%3B/users', '/admin..;/users', '/Admin;x/users',
+    '/ADMIN%3A%3A$DATA', '/admin%20%20/users', '/admin%2E%2E%2E', '/ADMINI~1', '/(S(x))/admin', '/adm%C4%B1n',
+  ];
+  it.each(refused)('%s is refused (400)', async (target) => {
+    await expectRefused(gw, win, send('win.test', target), 400, ['GW_ERR_BAD_PATH', 'GW_ERR_BAD_REQUEST']);
+  });
+
+  const neutralized = ['/admin', '/admin/', '/%61dmin/users', '/admin;/users', '/admin;jsessionid=x/users', '/%61%64%6d%69%6e'];
+  it.each(neutralized)('%s is routed to the /admin route (403 for a non-admin)', async (target) => {
+    await expectRefused(gw, win, send('win.test', target), 403, 'GW_ERR_FORBIDDEN');
+  });
+});
+
 describe('without case_insensitive, paths stay case-sensitive (as before)', () => {
   it.each(['/Admin/users', '/ADMIN/users', '/admin./users', '/admin%20/users', '/adm%C4%B1n/users', '/Apple_Inc./q1', '/ADMINI~1', '/(S(x))/admin'])('%s is forwarded to the catch-all', async (target) => {
     await forwardedTo(unix, 'unix.test', target);
