@@ -13,6 +13,11 @@ const MULTIPART = 'multipart/form-data';
 // Charsets in which ASCII names read as ASCII bytes: any other could hide a name from this check.
 const ASCII_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii', 'iso-8859-1', 'latin1', 'windows-1252']);
 type RequestBody = Parameters<typeof readRequestBody>[0];
+// A header line `Content-Disposition: …` at the start of a line, with any continuation lines (obs-fold).
+const DISPOSITION_LINE = /^[ \t]*content-disposition[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*/gim;
+// RFC 2046 boundary characters: anything else is read differently by different parsers.
+const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
+const BOUNDARY_PARAM = /;\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]*))/gi;
 const NAME_PARAM = /(?:^|[;\s])name\*?\s*=\s*(?:"((?:[^"\\\r\n]|\\.)*)"|([^;\s]*))/gi;
 
 export interface BodyParamGuard {
@@ -53,9 +58,18 @@ function formNames(text: string): string[] {
   return out;
 }
 
+function namesIn(head: string, out: string[]): void {
+  for (const m of head.matchAll(NAME_PARAM)) {
+    const value = m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? '');
+    out.push(value, once(value.replace(/^[^']*'[^']*'/, '')));
+  }
+}
+
 /**
- * Every `name=` (and RFC 2231 `name*=`) in the head of every part: a part starts after each occurrence of the
- * boundary anywhere in the body, a superset of what any multipart parser takes for a part.
+ * Every `name=` (and RFC 2231 `name*=`) a multipart parser could read, whatever it takes for the boundary:
+ * those in the head of every part (a part starts after each occurrence of the boundary anywhere in the
+ * body), and those on every line of the body that looks like a Content-Disposition header (with its folded
+ * continuation lines). A superset: a file whose content looks like a part head is refused too.
  */
 function multipartNames(text: string, boundary: string): string[] {
   const out: string[] = [];
@@ -64,13 +78,17 @@ function multipartNames(text: string, boundary: string): string[] {
     const start = at + delimiter.length;
     const window = text.slice(start, start + MAX_PART_HEAD);
     const ends = [window.indexOf('\r\n\r\n'), window.indexOf('\n\n')].filter((i) => i >= 0);
-    const head = ends.length ? window.slice(0, Math.min(...ends)) : window;
-    for (const m of head.matchAll(NAME_PARAM)) {
-      const value = m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? '');
-      out.push(value, once(value.replace(/^[^']*'[^']*'/, '')));
-    }
+    namesIn(ends.length ? window.slice(0, Math.min(...ends)) : window, out);
   }
+  for (const m of text.matchAll(DISPOSITION_LINE)) namesIn(m[0], out);
   return out;
+}
+
+/** The one boundary of a multipart Content-Type; refused when missing, repeated or not RFC 2046 characters. */
+function boundaryOf(contentType: string): string {
+  const found = [...contentType.matchAll(BOUNDARY_PARAM)].map((m) => m[1] ?? m[2] ?? '');
+  if (found.length !== 1 || !BOUNDARY.test(found[0] as string)) throw refuse('a multipart body needs exactly one valid boundary', true);
+  return found[0] as string;
 }
 
 export function createBodyParamGuard(names: ReadonlySet<string>): BodyParamGuard {
@@ -90,13 +108,12 @@ export function createBodyParamGuard(names: ReadonlySet<string>): BodyParamGuard
       if ((charset !== undefined && !ASCII_CHARSETS.has(charset.toLowerCase())) || (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity')) {
         throw refuse('a form body on this route must be plain UTF-8 or ASCII (its names are checked)', true);
       }
-      const boundary = media.params.get('boundary');
-      if (media.type === MULTIPART && !boundary) throw refuse('a multipart body needs a boundary', true);
+      const boundary = media.type === MULTIPART ? boundaryOf(contentType) : undefined;
       const tooLarge = () => new GatewayError('GW_ERR_BODY_TOO_LARGE', `a form body on this route may have at most ${MAX_FORM_BODY} bytes`, { headers: [['connection', 'close']] });
       const bytes = await readRequestBody(body, MAX_FORM_BODY, tooLarge);
       const latin1 = charset !== undefined && !charset.toLowerCase().startsWith('utf') && charset.toLowerCase() !== 'us-ascii';
       const text = bytes.toString(latin1 ? 'latin1' : 'utf8');
-      const found = named(boundary ? multipartNames(text, boundary) : formNames(text));
+      const found = named(boundary !== undefined ? multipartNames(text, boundary) : formNames(text));
       if (found !== undefined) throw refuse('the body names a parameter that this route\'s policy reads from the query', false);
       return bytes;
     },

@@ -151,6 +151,8 @@ describe('a form body that names the parameter is refused (400), others are forw
     ['multipart, array', 'multipart/form-data; boundary="XyZ"', multipart('"Tenant[]"')],
     ['multipart, RFC 2231 name*', 'multipart/form-data; boundary=XyZ', multipart("*=utf-8''tenant")],
     ['multipart, LF only', 'multipart/form-data; boundary=XyZ', '--XyZ\nContent-Disposition: form-data; name="tenant"\n\nglobex\n--XyZ--\n'],
+    ['multipart, a part under another boundary', 'multipart/form-data; boundary=XyZ', `--XyZ\r\nContent-Disposition: form-data; name="note"\r\n\r\nx\r\n${multipart('"tenant"', 'other')}--XyZ--\r\n`],
+    ['multipart, header name in upper case', 'multipart/form-data; boundary=XyZ', '--XyZ\r\nCONTENT-DISPOSITION: form-data;name=TENANT\r\n\r\nglobex\r\n--XyZ--\r\n'],
   ])('%s', async (_label, type, body) => {
     await expectRefused(gw, upstream, send('/reports?tenant=acme', { method: 'POST', type, body }), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
   });
@@ -161,6 +163,8 @@ describe('a form body that names the parameter is refused (400), others are forw
     await expectRefused(gw, upstream, post(FORM, 'xx', ['Content-Encoding: gzip']), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
     await expectRefused(gw, upstream, post(FORM, 'note=1', ['Content-Type: text/plain']), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
     await expectRefused(gw, upstream, post('multipart/form-data', multipart('"x"')), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
+    await expectRefused(gw, upstream, post('multipart/form-data; boundary="X;y"', multipart('"x"', 'X;y')), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
+    await expectRefused(gw, upstream, post('multipart/form-data; boundary=XyZ; boundary=abc', multipart('"x"')), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
   });
 
   it('refuses a form body over the bound with 413', async () => {
