@@ -8,3 +8,5 @@ export type { QueryValues } from './query.ts';
 export { canonicalPath, canonicalTarget } from './target.ts';
 export * from './normalizer.ts';
 export { compileTrustedProxies } from './cidr.ts';
+export { compilePublicOrigins, normalizeOrigin } from './origin.ts';
+export type { MismatchReport, PublicOrigins } from './origin.ts';

@@ -5,3 +5,4 @@ export { findShadowed } from './shadow.ts';
 export { extractParams, matchTemplate, parseTemplate } from './template.ts';
 export type { PathTemplate } from './template.ts';
 export { compileRouteMatch } from './route.ts';
+export { compileNamedHosts } from './named-hosts.ts';
