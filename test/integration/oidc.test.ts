@@ -649,7 +649,7 @@ describe('Redis session store', () => {
     expect(upstreamHeader(rec, 'x-zt-email')).toEqual(['alice@corp.example']);
     expect(upstreamHeader(rec, 'cookie')).toEqual([]);
 
-    const out = await rg.send('/.zt/logout', { jar: b.jar });
+    const out = await rg.send('/.zt/logout', { method: 'POST', jar: b.jar });
     expect(out.status).toBe(302);
     const hint = new URL(out.location as string).searchParams.get('id_token_hint');
     expect(hint?.split('.')).toHaveLength(3);
