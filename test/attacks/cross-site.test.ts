@@ -68,7 +68,7 @@ beforeAll(async () => {
     clientId: 'gw-xsite',
     providers: `  ci: { type: jwt, issuer: "${JWT_ISSUER}", audiences: [gw], algorithms: [HS256], secret: "\${file:jwt.secret}" }`,
     files: { 'jwt.secret': JWT_SECRET },
-    extra: 'trusted_proxies: [127.0.0.1/32]',
+    extra: 'trusted_proxies: [127.0.0.1/32]\ngrants:\n  ops: { approvers: [ops-leads], max_duration: 2h }',
     routes: routes(upstream.url),
   });
   own = g.origin;
@@ -282,6 +282,35 @@ describe('forward-auth judges the checked request with the same rule', () => {
     expect((await verify('PUT', { origin: 'https://crm.example.com' }, 'crm.example.com')).status).toBe(200);
     expect((await verify('PUT', { origin: 'https://crm.example.com' }, 'crm.example.com', 'http')).status).toBe(403);
     expect((await verify('PUT', { origin: 'http://crm.example.com' }, 'crm.example.com', 'http')).status).toBe(200);
+  });
+});
+
+describe('/.zt/grants: JSON only, and the cookie rule on top', () => {
+  const request = (headers: Record<string, string>, auth: 'cookie' | 'bearer' = 'cookie') =>
+    g.send('/.zt/grants', {
+      method: 'POST',
+      ...(auth === 'cookie' ? { cookie } : {}),
+      headers: { 'content-type': 'application/json', ...(auth === 'bearer' ? { authorization: `Bearer ${bearer}` } : {}), ...headers },
+      body: JSON.stringify({ grant: 'ops', duration: '30m', justification: 'INC-42' }),
+    });
+
+  it('a session request from another origin is refused (and files nothing); from the own origin it is filed', async () => {
+    for (const headers of [{ 'sec-fetch-site': 'same-site', origin: 'https://intranet.localhost' }, { origin: 'https://evil.example' }, { origin: 'null' }]) {
+      const r = await request(headers);
+      expect(r.status).toBe(403);
+      expect(r.json.code).toBe('GW_ERR_CROSS_SITE');
+    }
+    expect([...g.gw.gateway.runtime.access.list('grants').values()]).toHaveLength(0);
+    const ok = await request({ 'sec-fetch-site': 'same-origin', origin: own });
+    expect(ok.status).toBe(201);
+    expect([...g.gw.gateway.runtime.access.list('grants').values()]).toHaveLength(1);
+  });
+
+  it('a form body is still refused before anything else; a bearer token is not judged by origin', async () => {
+    const form = await g.send('/.zt/grants', { method: 'POST', cookie, headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }, body: 'grant=ops' });
+    expect(form.status).toBe(400);
+    const r = await request({ origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }, 'bearer');
+    expect(r.status).toBe(201);
   });
 });
 
