@@ -48,7 +48,8 @@ export class LiveWebSocket implements LiveConnection<PipelineContext>, RelayHook
     this.#unregister = this.#runtime.live.add(this);
     const lifetime = this.ctx.route?.websocketLifetime ?? null;
     if (lifetime !== null) {
-      this.#lifetime = setTimeout(() => this.end('lifetime'), lifetime);
+      // setTimeout takes at most 2^31 - 1 ms (~24.8 days); beyond that it would fire at once.
+      this.#lifetime = setTimeout(() => this.end('lifetime'), Math.min(lifetime, 2_147_483_647));
       this.#lifetime.unref();
     }
   };
