@@ -179,6 +179,21 @@ describe('end(reason) with a close frame', () => {
     expect(ws.received).toHaveLength(0);
   });
 
+  it("reaches Node's built-in WebSocket client (undici) as a clean close with code and reason", async () => {
+    const upstream = nextUpstream();
+    const ws = new globalThis.WebSocket(`ws://127.0.0.1:${gw.port}/ws/builtin`);
+    const closed = new Promise<CloseEvent>((r) => ws.addEventListener('close', r));
+    await new Promise((r) => ws.addEventListener('open', r));
+    const { socket } = await upstream;
+    socket.write(text('one'));
+    const got = await new Promise<MessageEvent>((r) => ws.addEventListener('message', r));
+    expect(got.data).toBe('one');
+    const conn = [...live()].find((c) => c.ctx.target.path === '/ws/builtin');
+    conn?.end('logout');
+    const ev = await closed;
+    expect({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean }).toEqual({ code: 1008, reason: 'session ended', wasClean: true });
+  });
+
   it('ends with reason `lifetime` after the route’s max_lifetime', async () => {
     void nextUpstream();
     const started = Date.now();
