@@ -31,8 +31,9 @@ export class WebSocketRelay {
   readonly #scanner = new FrameScanner();
   readonly #baseRead: number;
   #baseWritten = 0;
-  /** The close frame waiting for the next frame boundary. */
+  /** The close frame waiting for the next frame boundary, and how long the peers get once it is sent. */
   #pending: Buffer | null = null;
+  #graceMs = END_TIMING.graceMs;
   #timer: NodeJS.Timeout | undefined;
   #ending = false;
   #open = 2;
@@ -87,8 +88,6 @@ export class WebSocketRelay {
     this.#graceMs = timing.graceMs;
     this.upstream.resume(); // the boundary may be in bytes a slow client's backpressure would hold back
   }
-
-  #graceMs = END_TIMING.graceMs;
 
   /** Destroys both sockets at once. */
   readonly destroy = (): void => {
