@@ -543,8 +543,19 @@ const wsSeconds = smoke ? 1 : quick ? 2 : 5;
 const websocket = { direct: await wsRate(`ws://127.0.0.1:${upstream.port}/ws`, wsSeconds) };
 {
   const gw = await startGateway(publicRoute('app', '/', nodeTarget));
-  websocket.gateway = await wsRate(`ws://127.0.0.1:${gw.port}/ws`, wsSeconds);
+  // With --baseline: `rounds` rounds, this build and the baseline alternately (the WebSocket relay's cost
+  // against the earlier build's, same run); else one measurement.
+  const base = opts.baseline ? await startGateway(publicRoute('app', '/', nodeTarget), undefined, { bin: join(opts.baseline, 'bin/zt-gateway.js') }) : undefined;
+  websocket.rounds = [];
+  websocket.baselineRounds = [];
+  for (let r = 0; r < (base ? rounds : 1); r++) {
+    websocket.rounds.push(await wsRate(`ws://127.0.0.1:${gw.port}/ws`, wsSeconds));
+    if (base) websocket.baselineRounds.push(await wsRate(`ws://127.0.0.1:${base.port}/ws`, wsSeconds));
+  }
+  websocket.gateway = median(websocket.rounds);
+  if (base) websocket.baseline = median(websocket.baselineRounds);
   await gw.stop();
+  await base?.stop();
 }
 
 await upstream.stop();
@@ -566,6 +577,14 @@ if (largeBytes > 0) {
   lines.push(`Same transfer through the bare undici proxy: upload ${large.bare.upload.ok ? 'intact' : 'CORRUPT'} ${large.bare.upload.mbps} MB/s, download ${large.bare.download.ok ? 'intact' : 'CORRUPT'} ${large.bare.download.mbps} MB/s, peak RSS ${large.bare.peakRssMb} MB`);
 }
 lines.push(`WebSocket echo (4 clients, 64-byte messages): direct ${fmt(websocket.direct)} msg/s, through the gateway ${fmt(websocket.gateway)} msg/s (${(websocket.gateway / websocket.direct).toFixed(2)}×)`);
+if (websocket.baseline) {
+  const rel = (xs) => (xs.length > 1 ? (Math.max(...xs) - Math.min(...xs)) / median(xs) : 0);
+  websocket.allowed = Math.max(0.03, 2 * Math.max(rel(websocket.rounds), rel(websocket.baselineRounds)));
+  const value = websocket.gateway / websocket.baseline;
+  lines.push(
+    `WebSocket echo against the baseline (${websocket.rounds.length} rounds each, alternately): ${fmt(websocket.gateway)} vs ${fmt(websocket.baseline)} msg/s = ${value.toFixed(3)}× (allowed ≥ ${(1 - websocket.allowed).toFixed(3)}×: ${value >= 1 - websocket.allowed ? 'yes' : 'no'}); rounds ${websocket.rounds.map(fmt).join(', ')} vs ${websocket.baselineRounds.map(fmt).join(', ')}`,
+  );
+}
 const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
 const ratio = (a, b) => (byName[a] && byName[b] ? byName[a].rps / byName[b].rps : NaN);
 const targets = [

@@ -20,6 +20,8 @@ export interface CompiledRoute extends RoutableRoute, RouteRef {
   readonly bodyParams: BodyParamGuard | null;
   readonly upstream: UpstreamTarget;
   readonly websocket: boolean;
+  /** ms after the upstream's 101 at which a WebSocket is ended (`lifetime`); null: no limit. */
+  readonly websocketLifetime: number | null;
   /** null: public route, or no authentication configured (always 401). */
   readonly authenticate: RouteAuthentication | null;
   readonly providerNames: readonly string[];

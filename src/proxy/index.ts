@@ -1,13 +1,15 @@
 // proxy/: the folder's only entry for the rest of src/.
 export { createAssertionSigner, generatedAssertionKey, loadAssertionKey, shareGeneratedAssertionKey } from './assertion.ts';
 export type { AssertionSigner } from './assertion.ts';
-export { appendForwardingHeaders, forward } from './forward.ts';
+export { appendForwardingHeaders, forward, type LiveStream, type StreamSink } from './forward.ts';
 export { appendIdentityHeaders, defaultHeaderNames } from './identity-headers.ts';
 export type { IdentityHeaderNames } from './identity-headers.ts';
 export { scrubUpgradeResponseHeaders } from './response-headers.ts';
 export type { ResponsePlan } from './response-headers.ts';
 export { PoolRegistry, compileUpstream } from './upstream.ts';
 export type { UpstreamTarget } from './upstream.ts';
-export { createWebSocketTerminal, isWebSocketUpgrade, type WebSocketEvents, type WebSocketTerminal } from './websocket.ts';
+export { createWebSocketTerminal, isWebSocketUpgrade, type WebSocketTerminal } from './websocket.ts';
+export { END_TIMING, WebSocketRelay, type EndTiming, type RelayHooks } from './ws-relay.ts';
+export { closeFrame } from './ws-frames.ts';
 export { compileAssertion } from './assertion.ts';
 export { compileIdentityHeaders, customIdentityHeaders } from './identity-headers.ts';
