@@ -22,6 +22,11 @@ export interface Policy {
   readonly denyRules: number;
   /** Some rule reads path or query parameters (the request path then passes them, lazily). */
   readonly usesParams: boolean;
+  /**
+   * Some rule reads the clock (a `time` window or a just-in-time `grant`): a decision it made can turn by
+   * itself, so live connections on its route are judged again as time passes, not only on events.
+   */
+  readonly usesClock: boolean;
 }
 
 function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], ctx: ConditionContext): CompiledRule[] {
@@ -69,6 +74,7 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
     allowRules: allow.length,
     denyRules: deny.length,
     usesParams: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'params' || c.key === 'query_params')),
+    usesClock: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'time' || c.key === 'grant')),
     evaluate(input) {
       for (const rule of deny) {
         if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: rule.matched };
