@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import { ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode, type Redirect } from '../core/index.ts';
 import { factsFromError } from '../metrics/index.ts';
-import { createWebSocketTerminal } from '../proxy/index.ts';
+import { createWebSocketTerminal, type RelayHooks, type WebSocketRelay } from '../proxy/index.ts';
+import type { EndReason, LiveConnection } from '../live/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { endExchange, type Outcome } from './exchange.ts';
@@ -16,7 +17,23 @@ import type { RuntimeHandle } from './state.ts';
 
 export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: Set<Duplex>) {
   const metrics = runtime.metrics;
-  const terminal = createWebSocketTerminal({ opened: () => metrics.websocketOpened(), closed: () => metrics.websocketClosed() });
+  const terminal = createWebSocketTerminal();
+
+  /** Registers the relayed connection in runtime.live from the upstream's 101 until both sockets closed. */
+  function liveHooks(ctx: PipelineContext): RelayHooks {
+    let unregister: (() => void) | undefined;
+    return {
+      opened(relay: WebSocketRelay) {
+        const conn: LiveConnection<PipelineContext> = { kind: 'websocket', ctx, openedAt: Date.now(), end: (reason: EndReason) => relay.end(reason) };
+        unregister = runtime.live.add(conn);
+        metrics.websocketOpened();
+      },
+      closed() {
+        unregister?.();
+        metrics.websocketClosed();
+      },
+    };
+  }
 
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const startNs = process.hrtime.bigint();
@@ -50,10 +67,11 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
       const proceed = (redirect: Redirect | undefined): void => {
         // A socket cannot follow a login redirect: it is told to authenticate, as an API call would be.
         if (redirect) return refuse(new GatewayError('GW_ERR_UNAUTHENTICATED', 'login required'), current.id);
-        terminal(req, socket, head, current, route.upstream, (err, cause) => {
+        const onError = (err: GatewayError, cause: Error): void => {
           refuse(err, current.id);
           log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
-        });
+        };
+        terminal(req, socket, head, current, route.upstream, onError, liveHooks(current));
       };
       const admitted = admit(state, route, current);
       // catch() after then(): an exception inside proceed() must become a problem answer too, not an

@@ -2,13 +2,14 @@
 // frames (used for WebSockets only: it re-parses URLs and is slow for plain HTTP). It is imported on the first
 // upgrade, so a gateway that never sees one never loads it.
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxyServer, ServerOptions } from 'http-proxy-3';
 import { GatewayError, type RequestContext } from '../core/index.ts';
 import { appendForwardingHeaders } from './forward.ts';
 import { scrubUpgradeResponseHeaders } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
+import { WebSocketRelay, type RelayHooks } from './ws-relay.ts';
 
 /** Only real WebSocket handshakes become upgrades; other Upgrade values (h2c…) are plain requests. */
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -71,12 +72,6 @@ function wsUpstreamError(err: Error): GatewayError {
     : new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err });
 }
 
-/** Told when an upgraded connection opens (the upstream's 101) and closes: the gauge of open WebSockets. */
-export interface WebSocketEvents {
-  opened(): void;
-  closed(): void;
-}
-
 /** Relays one admitted upgrade to the route's upstream; onError gets a GatewayError for the client. */
 export type WebSocketTerminal = (
   req: IncomingMessage,
@@ -85,9 +80,13 @@ export type WebSocketTerminal = (
   ctx: RequestContext,
   upstream: UpstreamTarget,
   onError: (err: GatewayError, cause: Error) => void,
+  hooks: RelayHooks,
 ) => void;
 
-async function createProxy(events: WebSocketEvents): Promise<ProxyServer> {
+/** The hooks of each client socket being relayed (http-proxy-3's events name the socket, not our call). */
+const hooksOf = new WeakMap<Duplex, RelayHooks>();
+
+async function createProxy(): Promise<ProxyServer> {
   const { createProxyServer } = await import('http-proxy-3');
   // toProxy: forward req.url verbatim (http-proxy-3 would otherwise re-parse it with WHATWG URL rules).
   const proxy = createProxyServer({ ws: true, xfwd: false, toProxy: true, secure: true, prependPath: false });
@@ -95,13 +94,14 @@ async function createProxy(events: WebSocketEvents): Promise<ProxyServer> {
   // Registered before http-proxy-3's own listeners, so the handshake answer it relays is scrubbed first.
   proxy.on('proxyReqWs', (proxyReq, req, socket, options) => {
     const id = req.headers['x-request-id'] as string;
-    proxyReq.once('upgrade', (proxyRes: IncomingMessage) => {
+    proxyReq.once('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket) => {
       scrubUpgradeResponseHeaders(proxyRes.headers, id, true);
-      // Open from the upstream's 101 until the client's socket closes (a client already gone never counts:
-      // its 'close' has fired, so the gauge would never come back down).
-      if (socket.destroyed) return;
-      events.opened();
-      socket.once('close', () => events.closed());
+      const hooks = hooksOf.get(socket);
+      // A client already gone never opens a live connection (its 'close' has fired, and http-proxy-3 closes
+      // only the upstream sockets it knew of then): the upstream's socket is dropped at once.
+      if (socket.destroyed || hooks === undefined) return void proxySocket.destroy();
+      // Live from the upstream's 101 until both sockets have closed.
+      new WebSocketRelay(socket, proxySocket, hooks);
     });
     proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false));
     // http-proxy-3 reads proxyTimeout on the web path only: bound the wait for the upstream's handshake answer.
@@ -110,10 +110,11 @@ async function createProxy(events: WebSocketEvents): Promise<ProxyServer> {
   return proxy;
 }
 
-export function createWebSocketTerminal(events: WebSocketEvents): WebSocketTerminal {
+export function createWebSocketTerminal(): WebSocketTerminal {
   let proxy: ProxyServer | undefined;
   let loading: Promise<ProxyServer> | undefined;
-  return (req, socket, head, ctx, upstream, onError) => {
+  return (req, socket, head, ctx, upstream, onError, hooks) => {
+    hooksOf.set(socket, hooks);
     const headers = ctx.upstreamHeaders;
     appendForwardingHeaders(ctx, headers, upstream);
     headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
@@ -122,7 +123,7 @@ export function createWebSocketTerminal(events: WebSocketEvents): WebSocketTermi
     req.headers = headerObject(headers);
     const relay = (p: ProxyServer): void => p.ws(req, socket, head, wsTarget(upstream), (err: Error) => onError(wsUpstreamError(err), err));
     if (proxy !== undefined) return relay(proxy);
-    loading ??= createProxy(events).then((p) => (proxy = p));
+    loading ??= createProxy().then((p) => (proxy = p));
     // A failed import, or a relay that throws once it is loaded: a problem answer, never an unhandled rejection.
     loading.then(relay).catch((err: Error) => onError(new GatewayError('GW_ERR_INTERNAL', undefined, { cause: err }), err));
   };
