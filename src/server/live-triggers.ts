@@ -104,18 +104,19 @@ export class LiveTriggers {
     const rp = this.#rp;
     const session = identity?.method === 'session' ? rp?.sessionOf(identity) : undefined;
     const exp = identity?.expiresAt === undefined ? Number.POSITIVE_INFINITY : identity.expiresAt * 1000;
+    const now = this.#now(); // the gateway's clock (openedAt is the wall clock)
     t = {
       session,
       deadline: Math.min(exp, session?.expiresAt ?? Number.POSITIVE_INFINITY),
       bytes: socketBytes(conn.ctx),
-      active: conn.openedAt,
-      touched: conn.openedAt,
-      seen: session?.lastSeen ?? conn.openedAt,
+      active: now,
+      touched: now,
+      seen: session?.lastSeen ?? now,
       checking: false,
     };
     this.#tracks.set(conn, t);
     // Opening the connection used the session; from now on its later uses are remembered (cookie store).
-    if (session !== undefined && rp !== null) this.#touch(rp, session, conn.openedAt);
+    if (session !== undefined && rp !== null) this.#touch(rp, session, session.lastSeen);
     return t;
   }
 

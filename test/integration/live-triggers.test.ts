@@ -1,0 +1,205 @@
+// Live connections follow trust (bearer tokens): a WebSocket through the gateway is closed within 1 s of the
+// subject's suspension, its token's or device's revocation, the revocation or expiry of the grant it relied
+// on, its token's exp, and a reload whose policy no longer admits it. Connections of other subjects stay open
+// and keep relaying. Real servers: the gateway, a `ws` echo upstream, the admin API.
+import { writeFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN_HASH, admin, DEVICES_YAML, JWT_SECRET, post, token } from '../helpers/access.ts';
+import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { closeAllLive, closedWithin, openLive, startEchoUpstream, type EchoUpstream, type LiveClient } from '../helpers/live.ts';
+import { testClock, waitFor, type TestClock } from '../helpers/wait.ts';
+
+const DAY_S = 86_400;
+let up: EchoUpstream;
+
+function config(upstream: string, appGroups = '[eng, ops]'): string {
+  return `listen: { address: 127.0.0.1:0, plaintext: true }
+admin: { listen: 127.0.0.1:0, token_hash: "${ADMIN_TOKEN_HASH}" }
+shutdown: { drain_timeout: 1s }
+trusted_proxies: [127.0.0.1/32]
+devices: { inventory: devices.yaml, header: X-Device-Id }
+identity_providers:
+  ci: { type: jwt, issuer: "https://ci.test", audiences: [gw], algorithms: [HS256], secret: "${JWT_SECRET}" }
+grants:
+  prod-db-admin: { approvers: [dba], max_duration: 1h }
+routes:
+  - name: app
+    match: { path: /app }
+    upstream: { url: ${upstream}, timeout: 2s, connect_timeout: 1s }
+    authenticate: [ci]
+    authorize: { allow: [{ groups: ${appGroups} }] }
+  - name: db
+    match: { path: /db }
+    upstream: { url: ${upstream}, timeout: 2s, connect_timeout: 1s }
+    authenticate: [ci]
+    authorize: { allow: [{ grant: prod-db-admin }] }
+`;
+}
+
+async function gatewayWith(clock?: TestClock): Promise<TestGateway> {
+  return startGateway(config(up.url), { files: { 'devices.yaml': DEVICES_YAML }, ...(clock ? { now: clock.now } : {}) });
+}
+
+/** A WebSocket through the gateway with a bearer token, proven live by one echo. */
+async function connect(gw: TestGateway, path: string, bearer: string, headers: Record<string, string> = {}): Promise<LiveClient> {
+  const c = await openLive(`ws://127.0.0.1:${gw.port}${path}`, { headers: { authorization: `Bearer ${bearer}`, ...headers } });
+  await c.roundTrip('hello');
+  return c;
+}
+
+/** The trigger's close: within 1 s, both sides (the upstream's socket too), and the registry empty of it. */
+async function expectEnded(gw: TestGateway, c: LiveClient, since: number, upstreamIndex: number): Promise<void> {
+  const closed = await closedWithin(c, 1000, since);
+  expect(closed.afterMs).toBeLessThan(1000);
+  await waitFor(() => up.connections[upstreamIndex]?.closed, { timeoutMs: 1000, what: 'the upstream side to close' });
+  // No connection of the registry is left holding the ended client's socket.
+  await waitFor(() => ![...gw.gateway.runtime.live].some((conn) => conn.ctx.connection.destroyed), { timeoutMs: 1000, what: 'the registry to drop it' });
+}
+
+beforeAll(async () => {
+  up = await startEchoUpstream();
+});
+
+afterEach(() => closeAllLive());
+
+afterAll(async () => {
+  await up?.close();
+});
+
+describe('access-state triggers', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await gatewayWith();
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('suspend: the subject’s WebSocket closes within 1 s; another subject’s stays open and relays', async () => {
+    const alice = await connect(gw, '/app/ws', await token('alice', { groups: ['eng'] }));
+    const aliceUp = up.connections.length - 1;
+    const bob = await connect(gw, '/app/ws', await token('bob', { groups: ['eng'] }));
+    const since = Date.now();
+    expect((await admin(gw, 'POST', '/admin/v1/subjects/alice/suspend', { body: { reason: 'incident' } })).status).toBe(200);
+    await expectEnded(gw, alice, since, aliceUp);
+    expect(bob.closed).toBeUndefined();
+    await bob.roundTrip('still here');
+    expect((await admin(gw, 'DELETE', '/admin/v1/subjects/alice/suspend')).status).toBe(200);
+  });
+
+  it('an unrelated suspension leaves the connection open', async () => {
+    const carol = await connect(gw, '/app/ws', await token('carol', { groups: ['eng'] }));
+    expect((await admin(gw, 'POST', '/admin/v1/subjects/dave/suspend')).status).toBe(200);
+    expect((await admin(gw, 'POST', '/admin/v1/tokens/some-other-jti/revoke')).status).toBe(200);
+    await carol.roundTrip('after unrelated changes');
+    expect(carol.closed).toBeUndefined();
+  });
+
+  it('token revocation (jti): closed within 1 s; the same subject with another token stays open', async () => {
+    const revoked = await connect(gw, '/app/ws', await token('erin', { groups: ['eng'], jti: 'jti-to-revoke' }));
+    const index = up.connections.length - 1;
+    const other = await connect(gw, '/app/ws', await token('erin', { groups: ['eng'], jti: 'jti-kept' }));
+    const since = Date.now();
+    expect((await admin(gw, 'POST', '/admin/v1/tokens/jti-to-revoke/revoke')).status).toBe(200);
+    await expectEnded(gw, revoked, since, index);
+    await other.roundTrip('other token');
+  });
+
+  it('device revocation: closed within 1 s; the same subject on another device stays open', async () => {
+    const onLaptop1 = await connect(gw, '/app/ws', await token('alice', { groups: ['eng'] }), { 'x-device-id': 'laptop-1' });
+    const index = up.connections.length - 1;
+    const onLaptop2 = await connect(gw, '/app/ws', await token('alice', { groups: ['eng'] }), { 'x-device-id': 'laptop-2' });
+    const since = Date.now();
+    expect((await admin(gw, 'POST', '/admin/v1/devices/laptop-1/revoke')).status).toBe(200);
+    await expectEnded(gw, onLaptop1, since, index);
+    await onLaptop2.roundTrip('other device');
+  });
+
+  it('grant revocation: the connection that relied on the grant closes within 1 s', async () => {
+    const t = await token('kim');
+    const asked = await post(gw, '/.zt/grants', t, { grant: 'prod-db-admin', justification: 'INC-7 live', duration: '30m' });
+    expect(asked.status).toBe(201);
+    const id = asked.body.id as string;
+    // Without the grant the upgrade is refused, and the upstream never sees it.
+    const before = up.connections.length;
+    await expect(openLive(`ws://127.0.0.1:${gw.port}/db/ws`, { headers: { authorization: `Bearer ${t}` } })).rejects.toThrow(/403/);
+    expect(up.connections.length).toBe(before);
+    expect((await admin(gw, 'POST', `/admin/v1/grants/${id}/approve`, { body: { approver: { subject: 'bob', groups: ['dba'] } } })).status).toBe(200);
+    const c = await connect(gw, '/db/ws', t);
+    const index = up.connections.length - 1;
+    const since = Date.now();
+    expect((await admin(gw, 'POST', `/admin/v1/grants/${id}/revoke`, { body: { reason: 'done' } })).status).toBe(200);
+    await expectEnded(gw, c, since, index);
+  });
+});
+
+describe('clock triggers (the gateway’s test clock is advanced, nothing sleeps)', () => {
+  let gw: TestGateway;
+  let clock: TestClock;
+  beforeAll(async () => {
+    clock = testClock();
+    gw = await gatewayWith(clock);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('JWT exp: closed within 1 s of the token’s expiry; a longer-lived token stays open', async () => {
+    const short = await connect(gw, '/app/ws', await token('lee', { groups: ['eng'], ttlS: 60 }));
+    const index = up.connections.length - 1;
+    const long = await connect(gw, '/app/ws', await token('lee', { groups: ['eng'], ttlS: DAY_S }));
+    await short.roundTrip('before exp'); // not ended early
+    clock.advance(61_000);
+    const since = Date.now();
+    await expectEnded(gw, short, since, index);
+    await long.roundTrip('still valid');
+  });
+
+  it('grant expiry: closed within 1 s of the end of the grant it relied on', async () => {
+    const t = await token('max', { ttlS: DAY_S });
+    const asked = await post(gw, '/.zt/grants', t, { grant: 'prod-db-admin', justification: 'INC-8 live', duration: '10m' });
+    const id = asked.body.id as string;
+    expect((await admin(gw, 'POST', `/admin/v1/grants/${id}/approve`, { body: { approver: { subject: 'bob', groups: ['dba'] } } })).status).toBe(200);
+    const c = await connect(gw, '/db/ws', t);
+    const index = up.connections.length - 1;
+    const app = await connect(gw, '/app/ws', await token('max', { groups: ['eng'], ttlS: DAY_S }));
+    clock.advance(9 * 60_000);
+    await c.roundTrip('grant still active');
+    clock.advance(61_000 + 500);
+    const since = Date.now();
+    await expectEnded(gw, c, since, index);
+    await app.roundTrip('the other route does not need the grant');
+  });
+});
+
+describe('reload', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await gatewayWith();
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('a reload that removes the identity’s group from the allow rule closes it within 1 s; an identity still allowed stays', async () => {
+    const eng = await connect(gw, '/app/ws', await token('alice', { groups: ['eng'] }));
+    const index = up.connections.length - 1;
+    const ops = await connect(gw, '/app/ws', await token('olga', { groups: ['ops'] }));
+    writeFileSync(gw.configFile, config(up.url, '[ops]'));
+    const since = Date.now();
+    expect(await gw.gateway.reload()).toBe(true);
+    await expectEnded(gw, eng, since, index);
+    await ops.roundTrip('still allowed');
+    // A new upgrade by the removed group is refused the same way.
+    await expect(openLive(`ws://127.0.0.1:${gw.port}/app/ws`, { headers: { authorization: `Bearer ${await token('alice', { groups: ['eng'] })}` } })).rejects.toThrow(/403/);
+  });
+
+  it('a reload that removes the route closes its connections', async () => {
+    const ops = await connect(gw, '/app/ws', await token('olga', { groups: ['ops'] }));
+    const index = up.connections.length - 1;
+    writeFileSync(gw.configFile, config(up.url, '[ops]').replace('name: app', 'name: app-renamed'));
+    const since = Date.now();
+    expect(await gw.gateway.reload()).toBe(true);
+    await expectEnded(gw, ops, since, index);
+  });
+});
