@@ -10,6 +10,8 @@
 // nothing per frame) counts as a use of its session; the session's last use is then rewritten at most once per
 // touch interval (so HTTP requests with that session do not go idle either). A connection whose session has
 // seen no use (by it or any request) for idle_timeout ends with `expired`; the absolute ttl ends it anyway.
+// Once per touch interval the store is also asked whether the session still exists: a session end whose
+// announcement this instance missed (Redis pub/sub is at-most-once) still ends the connection then.
 import type { Logger } from '../audit/index.ts';
 import type { OidcSession, RelyingParty } from '../authn/index.ts';
 import type { LiveConnection } from '../live/index.ts';
@@ -36,7 +38,9 @@ interface Track {
   touched: number;
   /** The session's latest use known (requests, other connections), from the store. */
   seen: number;
-  /** An idle check (a store read) is under way. */
+  /** When the store was last asked about the session (a backstop for a session end announced while we missed it). */
+  checked: number;
+  /** A store read is under way. */
   checking: boolean;
 }
 
@@ -112,6 +116,7 @@ export class LiveTriggers {
       active: now,
       touched: now,
       seen: session?.lastSeen ?? now,
+      checked: now,
       checking: false,
     };
     this.#tracks.set(conn, t);
@@ -144,17 +149,23 @@ export class LiveTriggers {
       t.touched = now;
       this.#touch(rp, session, now);
     }
-    if (t.checking || now - Math.max(t.active, t.seen) < rp.idleMs) return;
-    // Idle by what this connection saw: ask the store whether a request (or another instance) used the session.
+    const idle = now - Math.max(t.active, t.seen) >= rp.idleMs;
+    // Idle by what this connection saw, or due for the periodic look: ask the store whether the session still
+    // exists and whether a request (or another instance) used it.
+    if (t.checking || (!idle && now - t.checked < rp.touchEveryMs)) return;
     t.checking = true;
+    t.checked = now;
     rp.sessionSeen(session).then(
       (seen) => {
         t.checking = false;
         if (seen !== undefined) t.seen = Math.max(t.seen, seen);
-        if (seen === undefined || this.#now() - Math.max(t.active, t.seen) >= rp.idleMs) conn.end('expired');
+        const idleNow = this.#now() - Math.max(t.active, t.seen) >= rp.idleMs;
+        // Gone while still in use here: ended elsewhere (an announcement this instance missed).
+        if (seen === undefined) conn.end(idleNow ? 'expired' : 'logout');
+        else if (idleNow) conn.end('expired');
       },
       (err: unknown) => {
-        t.checking = false; // the store is down: not a reason to end it; the next tick asks again
+        t.checking = false; // the store is down: not a reason to end it; asked again on a later tick
         this.#log.warn({ err: (err as Error).message }, 'live connection: session store unreachable for the idle check');
       },
     );
