@@ -145,7 +145,15 @@ export const route = z.strictObject({
   public: z.boolean().default(false).meta({ description: 'The only way to skip authentication; audited as public' }),
   authenticate: z.array(z.string().min(1)).min(1).optional().meta({ description: 'identity_providers tried in order' }),
   identity_headers: routeIdentityHeaders.prefault({}),
-  websocket: z.boolean().default(true).meta({ description: 'Allow WebSocket upgrades on this route' }),
+  websocket: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        max_lifetime: duration.optional().meta({ description: 'Close each WebSocket this long after its 101 (end reason `lifetime`)' }),
+      }),
+    ])
+    .default(true)
+    .meta({ description: 'Allow WebSocket upgrades on this route: true, false, or { max_lifetime: 8h } (enabled, with a lifetime)' }),
   authorize: authorize.optional().meta({ description: 'Deny rules first, then allow rules; nothing matches → 403' }),
   mode: z.enum(['enforce', 'report-only']).default('enforce'),
   rate_limit: rateLimit.optional(),

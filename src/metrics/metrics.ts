@@ -2,7 +2,7 @@
 // Every label set is bounded: route names from the config (or "none"), status codes, closed decision and
 // reason vocabularies, auth methods, limit kinds, provider names. Never a path, host or subject.
 import { Gauge, Registry } from 'prom-client';
-import { CellCounter, CellHistogram, type Cell, type HistogramCell } from './series.ts';
+import { CellCounter, CellGauge, CellHistogram, type Cell, type HistogramCell } from './series.ts';
 
 export type DecisionLabel = 'allow' | 'deny' | 'would_deny' | 'step_up' | 'rate_limited' | 'unauthenticated' | 'public' | 'rejected' | 'would_reject';
 export type LimitLabel = 'pre_auth' | 'route' | 'lockout';
@@ -18,7 +18,13 @@ export interface RouteSeries {
   readonly decisions: Partial<Record<DecisionLabel, Map<string, Cell>>>;
   readonly upstream: HistogramCell;
   readonly serviceDenied: Cell;
+  /** Open live connections by kind (zt_live_connections). */
+  readonly live: { readonly websocket: Cell; readonly stream: Cell };
+  /** end reason → zt_live_connection_closes_total cell, resolved on the reason's first close. */
+  readonly closes: Partial<Record<string, Cell>>;
 }
+
+export type LiveKindLabel = 'websocket' | 'stream';
 
 let grantsSource: (() => number) | null = null;
 
@@ -52,6 +58,8 @@ export class Metrics {
   readonly #authenticated = new CellCounter(this.registry, 'zt_authenticated_requests_total', 'Requests with a verified caller, by method and whether it used MFA', ['method', 'mfa'] as const);
   readonly #service = new CellCounter(this.registry, 'zt_service_requests_total', 'Service-to-service requests, by whether the caller proved itself with mTLS', ['mtls'] as const);
   readonly #serviceDenied = new CellCounter(this.registry, 'zt_service_denied_total', 'Service-to-service requests denied by policy (lateral-movement attempts), by route', ['route'] as const);
+  readonly #live = new CellGauge(this.registry, 'zt_live_connections', 'Open live connections (upgraded WebSockets, responses still streaming), by route and kind', ['route', 'kind'] as const);
+  readonly #liveCloses = new CellCounter(this.registry, 'zt_live_connection_closes_total', 'Live connections ended, by route and end reason', ['route', 'reason'] as const);
   #websockets = 0;
   readonly #routes = new Map<string, RouteSeries>();
   /** method → [mfa false, mfa true]. */
@@ -108,6 +116,8 @@ export class Metrics {
         decisions: {},
         upstream: this.#upstream.cell(name),
         serviceDenied: this.#serviceDenied.cell({ route: name }),
+        live: { websocket: this.#live.cell({ route: name, kind: 'websocket' }), stream: this.#live.cell({ route: name, kind: 'stream' }) },
+        closes: {},
       };
       this.#routes.set(name, s);
     }
@@ -152,12 +162,18 @@ export class Metrics {
     this.#reloads.cell({ result: ok ? 'ok' : 'error' }).n++;
   }
 
-  websocketOpened(): void {
-    this.#websockets++;
+  /** A live connection opened (a WebSocket's 101, a response head relayed). */
+  liveOpened(route: RouteSeries, kind: LiveKindLabel): void {
+    route.live[kind].n++;
+    if (kind === 'websocket') this.#websockets++;
   }
 
-  websocketClosed(): void {
-    this.#websockets--;
+  liveClosed(route: RouteSeries, routeName: string, kind: LiveKindLabel, reason: string): void {
+    route.live[kind].n--;
+    if (kind === 'websocket') this.#websockets--;
+    let c = route.closes[reason];
+    if (c === undefined) route.closes[reason] = c = this.#liveCloses.cell({ route: routeName, reason });
+    c.n++;
   }
 
   /** Prometheus text exposition. */

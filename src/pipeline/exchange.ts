@@ -14,6 +14,8 @@ export interface Outcome extends RequestFacts {
   authMethod?: string | undefined;
   /** A forward-auth check (/.zt/verify): the context describes the request the proxy asked about. */
   forwardAuth?: boolean;
+  /** A streaming response ended by a trigger or shutdown (runtime.live), not by its own end. */
+  endReason?: string | undefined;
 }
 
 export interface Ending {
@@ -34,6 +36,12 @@ const UPGRADE = Object.freeze({ upgrade: 'websocket' });
 const STEP_UP_UPGRADE = Object.freeze({ upgrade: 'websocket', decision: 'step_up' });
 
 function auditExtra(e: Ending): Record<string, unknown> | undefined {
+  const extra = baseExtra(e);
+  const reason = e.outcome.endReason;
+  return reason === undefined ? extra : { ...extra, end_reason: reason };
+}
+
+function baseExtra(e: Ending): Record<string, unknown> | undefined {
   const { ctx, outcome } = e;
   if (e.kind === 'upgrade') return outcome.stepUp ? STEP_UP_UPGRADE : UPGRADE;
   if (ctx === undefined) return { request_id: outcome.requestId, method: e.req.method, client_ip: e.req.socket.remoteAddress };
@@ -74,4 +82,37 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
     bytes_in: e.bytesIn,
     bytes_out: e.bytesOut,
   });
+}
+
+const OPENED = Object.freeze({ upgrade: 'websocket', connection: 'opened' });
+
+/**
+ * An admitted upgrade at the upstream's 101: its decision record (status 101) and request metrics. The
+ * connection is live from now; its state is released by closeUpgrade.
+ */
+export function openUpgrade(runtime: RuntimeHandle, state: RuntimeState, ctx: PipelineContext, outcome: Outcome): void {
+  state.audit.record(ctx, 101, undefined, OPENED);
+  recordRequest(runtime.metrics, state.compiled.mfa, ctx, 101, outcome);
+  runtime.metrics.liveOpened(runtime.metrics.route(ctx.route?.name ?? 'none'), 'websocket');
+}
+
+/** How a live WebSocket ended: its second record, with the first one's request id. */
+export interface UpgradeEnding {
+  readonly ctx: PipelineContext;
+  readonly reason: string;
+  readonly durationMs: number;
+  /** Client → upstream and upstream → client, after the 101. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** An upgraded connection whose sockets have both closed: the state it held, its closing record and metrics, the log line. */
+export function closeUpgrade(runtime: RuntimeHandle, state: RuntimeState, log: Logger, e: UpgradeEnding): void {
+  runtime.release(state);
+  const { ctx } = e;
+  const name = ctx.route?.name ?? 'none';
+  const fields = { end_reason: e.reason, duration_ms: Math.round(e.durationMs), bytes_in: e.bytesIn, bytes_out: e.bytesOut };
+  state.audit.record(ctx, 101, undefined, { upgrade: 'websocket', connection: 'closed', ...fields });
+  runtime.metrics.liveClosed(runtime.metrics.route(name), name, 'websocket', e.reason);
+  log.info({ msg: 'upgrade', req_id: ctx.id, trace_id: ctx.traceId, route: name, path: ctx.target.path, client_ip: ctx.clientIp, ...fields });
 }

@@ -13,6 +13,8 @@ export interface CompiledRoute extends RoutableRoute, RouteRef {
   readonly validator: RouteValidator | null;
   readonly upstream: UpstreamTarget;
   readonly websocket: boolean;
+  /** ms after the upstream's 101 at which a WebSocket is ended (`lifetime`); null: no limit. */
+  readonly websocketLifetime: number | null;
   /** null: public route, or no authentication configured (always 401). */
   readonly authenticate: RouteAuthentication | null;
   readonly providerNames: readonly string[];

@@ -6,34 +6,17 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import { ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode, type Redirect } from '../core/index.ts';
 import { factsFromError } from '../metrics/index.ts';
-import { createWebSocketTerminal, type RelayHooks, type WebSocketRelay } from '../proxy/index.ts';
-import type { EndReason, LiveConnection } from '../live/index.ts';
+import { createWebSocketTerminal } from '../proxy/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { endExchange, type Outcome } from './exchange.ts';
+import { LiveWebSocket } from './live-websocket.ts';
 import { isReserved } from './reserved.ts';
 import type { PipelineContext } from './route.ts';
 import type { RuntimeHandle } from './state.ts';
 
 export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: Set<Duplex>) {
-  const metrics = runtime.metrics;
   const terminal = createWebSocketTerminal();
-
-  /** Registers the relayed connection in runtime.live from the upstream's 101 until both sockets closed. */
-  function liveHooks(ctx: PipelineContext): RelayHooks {
-    let unregister: (() => void) | undefined;
-    return {
-      opened(relay: WebSocketRelay) {
-        const conn: LiveConnection<PipelineContext> = { kind: 'websocket', ctx, openedAt: Date.now(), end: (reason: EndReason) => relay.end(reason) };
-        unregister = runtime.live.add(conn);
-        metrics.websocketOpened();
-      },
-      closed() {
-        unregister?.();
-        metrics.websocketClosed();
-      },
-    };
-  }
 
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const startNs = process.hrtime.bigint();
@@ -41,6 +24,7 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
     let ctx: PipelineContext | undefined;
     const outcome: Outcome = { code: undefined };
     let ended = false;
+    let live: LiveWebSocket | undefined;
     const refuse = (err: unknown, id: string) => {
       factsFromError(err, outcome);
       outcome.code = writeProblemToSocket(socket, err, id);
@@ -49,7 +33,8 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
     open.add(socket);
     socket.once('close', () => {
       open.delete(socket);
-      if (ended) return;
+      // Relayed past the 101: its records are written by the live connection (live-websocket.ts).
+      if (ended || live?.isOpen) return;
       ended = true;
       const status = outcome.code === undefined ? 101 : (ERROR_CODES[outcome.code as GatewayErrorCode]?.status ?? 500);
       endExchange(runtime, state, log, { kind: 'upgrade', req, ctx, status, outcome, startNs });
@@ -67,11 +52,14 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
       const proceed = (redirect: Redirect | undefined): void => {
         // A socket cannot follow a login redirect: it is told to authenticate, as an API call would be.
         if (redirect) return refuse(new GatewayError('GW_ERR_UNAUTHENTICATED', 'login required'), current.id);
+        const conn = (live = new LiveWebSocket(runtime, state, log, current, outcome));
         const onError = (err: GatewayError, cause: Error): void => {
+          // After the 101 the client's socket carries frames, not an HTTP answer: the relay ends both sides.
+          if (conn.isOpen) return void log.info({ req_id: current.id, err: cause.message }, 'websocket upstream socket failed');
           refuse(err, current.id);
           log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
         };
-        terminal(req, socket, head, current, route.upstream, onError, liveHooks(current));
+        terminal(req, socket, head, current, route.upstream, onError, conn);
       };
       const admitted = admit(state, route, current);
       // catch() after then(): an exception inside proceed() must become a problem answer too, not an

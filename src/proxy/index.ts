@@ -9,6 +9,7 @@ export type { ResponsePlan } from './response-headers.ts';
 export { PoolRegistry, compileUpstream } from './upstream.ts';
 export type { UpstreamTarget } from './upstream.ts';
 export { createWebSocketTerminal, isWebSocketUpgrade, type WebSocketTerminal } from './websocket.ts';
-export { WebSocketRelay, type RelayHooks } from './ws-relay.ts';
+export { END_TIMING, WebSocketRelay, type EndTiming, type RelayHooks } from './ws-relay.ts';
+export { closeFrame } from './ws-frames.ts';
 export { compileAssertion } from './assertion.ts';
 export { compileIdentityHeaders, customIdentityHeaders } from './identity-headers.ts';

@@ -85,6 +85,8 @@ export type WebSocketTerminal = (
 
 /** The hooks of each client socket being relayed (http-proxy-3's events name the socket, not our call). */
 const hooksOf = new WeakMap<Duplex, RelayHooks>();
+/** The relay of each upstream socket, from its 101 to http-proxy-3's 'open' event. */
+const relays = new WeakMap<Duplex, WebSocketRelay>();
 
 async function createProxy(): Promise<ProxyServer> {
   const { createProxyServer } = await import('http-proxy-3');
@@ -101,12 +103,14 @@ async function createProxy(): Promise<ProxyServer> {
       // only the upstream sockets it knew of then): the upstream's socket is dropped at once.
       if (socket.destroyed || hooks === undefined) return void proxySocket.destroy();
       // Live from the upstream's 101 until both sockets have closed.
-      new WebSocketRelay(socket, proxySocket, hooks);
+      relays.set(proxySocket, new WebSocketRelay(socket, proxySocket, hooks));
     });
     proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false));
     // http-proxy-3 reads proxyTimeout on the web path only: bound the wait for the upstream's handshake answer.
     if (options.proxyTimeout) handshakeTimeout(proxyReq, options.proxyTimeout);
   });
+  // Emitted right after http-proxy-3 piped the two sockets together, before a byte went through.
+  proxy.on('open', (proxySocket: Socket) => relays.get(proxySocket)?.relay());
   return proxy;
 }
 

@@ -58,9 +58,9 @@ describe('registration', () => {
     const [conn] = [...live()];
     expect(conn?.kind).toBe('websocket');
     expect(conn?.ctx.route?.name).toBe('ws');
-    const closed = new Promise((r) => ws.once('close', r));
+    const closed = new Promise<[number, string]>((r) => ws.once('close', (code, reason) => r([code, reason.toString()])));
     conn?.end('logout');
-    await closed;
+    expect(await closed).toEqual([1008, 'session ended']);
     await waitFor(() => live().size === 0, { what: 'no live connection' });
   });
 });
