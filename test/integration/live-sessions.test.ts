@@ -12,6 +12,7 @@ import { closeAllLive, closedWithin, openLive, startEchoUpstream, type EchoUpstr
 import { redisForTests, type RedisServer } from '../helpers/redis.ts';
 import { sleep, testClock, waitFor, type TestClock } from '../helpers/wait.ts';
 import { TICK_MS } from '../../src/server/live-triggers.ts';
+import { CLOSE_TEXT, type EndReason } from '../../src/live/index.ts';
 
 const HTML = { accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8' };
 const API = { accept: 'application/json' };
@@ -75,8 +76,10 @@ async function logout(g: OidcGateway, jar: CookieJar): Promise<void> {
   expect(r.status).toBe(302);
 }
 
-async function expectClosedSoon(c: LiveClient, since: number): Promise<void> {
+/** Closed within 1 s with a 1008 close frame naming the reason. */
+async function expectClosedSoon(c: LiveClient, since: number, reason: EndReason = 'logout'): Promise<void> {
   const closed = await closedWithin(c, 1000, since);
+  expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1008, reason: CLOSE_TEXT[reason] });
   expect(closed.afterMs).toBeLessThan(1000);
 }
 
@@ -151,7 +154,7 @@ describe('session idle timeout (test clock; idle_timeout 10m)', () => {
     await tick();
     clock.advance(10 * 60_000 + 1000);
     const since = Date.now();
-    await expectClosedSoon(ws, since);
+    await expectClosedSoon(ws, since, 'expired');
     expect((await g.send('/app/x', { jar: bob, headers: API })).status).toBe(401);
   });
 
@@ -173,7 +176,7 @@ describe('session idle timeout (test clock; idle_timeout 10m)', () => {
     expect(ws.closed).toBeUndefined();
     clock.advance(5 * 60_000); // 23 min: 11 min without any use
     const since = Date.now();
-    await expectClosedSoon(ws, since);
+    await expectClosedSoon(ws, since, 'expired');
   });
 });
 

@@ -8,6 +8,7 @@ import { ADMIN_TOKEN_HASH, admin, DEVICES_YAML, JWT_SECRET, post, token } from '
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { closeAllLive, closedWithin, openLive, startEchoUpstream, type EchoUpstream, type LiveClient } from '../helpers/live.ts';
 import { testClock, waitFor, type TestClock } from '../helpers/wait.ts';
+import { CLOSE_TEXT, type EndReason } from '../../src/live/index.ts';
 
 const DAY_S = 86_400;
 let up: EchoUpstream;
@@ -41,16 +42,24 @@ async function gatewayWith(clock?: TestClock): Promise<TestGateway> {
 }
 
 /** A WebSocket through the gateway with a bearer token, proven live by one echo. */
-async function connect(gw: TestGateway, path: string, bearer: string, headers: Record<string, string> = {}): Promise<LiveClient> {
+async function connect(gw: TestGateway, path: string, bearer: string, headers: Record<string, string> = {}): Promise<LiveClient & { requestId: unknown }> {
   const c = await openLive(`ws://127.0.0.1:${gw.port}${path}`, { headers: { authorization: `Bearer ${bearer}`, ...headers } });
   await c.roundTrip('hello');
-  return c;
+  // Connections are opened one at a time: the latest 'opened' record is this one's.
+  const opened = await waitFor(() => gw.logs.filter((l) => l.audit === true && l.connection === 'opened').at(-1), { what: 'the opened record' });
+  return Object.assign(c, { requestId: opened.request_id });
 }
 
-/** The trigger's close: within 1 s, both sides (the upstream's socket too), and the registry empty of it. */
-async function expectEnded(gw: TestGateway, c: LiveClient, since: number, upstreamIndex: number): Promise<void> {
+/**
+ * The trigger's close: within 1 s, a 1008 close frame naming the reason, the upstream's side closed too, the
+ * registry rid of it, and the closing audit record saying why.
+ */
+async function expectEnded(gw: TestGateway, c: LiveClient & { requestId: unknown }, since: number, upstreamIndex: number, reason: EndReason): Promise<void> {
   const closed = await closedWithin(c, 1000, since);
+  expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1008, reason: CLOSE_TEXT[reason] });
   expect(closed.afterMs).toBeLessThan(1000);
+  const record = await waitFor(() => gw.logs.find((l) => l.audit === true && l.connection === 'closed' && l.request_id === c.requestId), { timeoutMs: 1000, what: 'the closing record' });
+  expect(record.end_reason).toBe(reason);
   await waitFor(() => up.connections[upstreamIndex]?.closed, { timeoutMs: 1000, what: 'the upstream side to close' });
   // No connection of the registry is left holding the ended client's socket.
   await waitFor(() => ![...gw.gateway.runtime.live].some((conn) => conn.ctx.connection.destroyed), { timeoutMs: 1000, what: 'the registry to drop it' });
@@ -81,7 +90,7 @@ describe('access-state triggers', () => {
     const bob = await connect(gw, '/app/ws', await token('bob', { groups: ['eng'] }));
     const since = Date.now();
     expect((await admin(gw, 'POST', '/admin/v1/subjects/alice/suspend', { body: { reason: 'incident' } })).status).toBe(200);
-    await expectEnded(gw, alice, since, aliceUp);
+    await expectEnded(gw, alice, since, aliceUp, 'suspended');
     expect(bob.closed).toBeUndefined();
     await bob.roundTrip('still here');
     expect((await admin(gw, 'DELETE', '/admin/v1/subjects/alice/suspend')).status).toBe(200);
@@ -101,7 +110,7 @@ describe('access-state triggers', () => {
     const other = await connect(gw, '/app/ws', await token('erin', { groups: ['eng'], jti: 'jti-kept' }));
     const since = Date.now();
     expect((await admin(gw, 'POST', '/admin/v1/tokens/jti-to-revoke/revoke')).status).toBe(200);
-    await expectEnded(gw, revoked, since, index);
+    await expectEnded(gw, revoked, since, index, 'revoked');
     await other.roundTrip('other token');
   });
 
@@ -111,7 +120,7 @@ describe('access-state triggers', () => {
     const onLaptop2 = await connect(gw, '/app/ws', await token('alice', { groups: ['eng'] }), { 'x-device-id': 'laptop-2' });
     const since = Date.now();
     expect((await admin(gw, 'POST', '/admin/v1/devices/laptop-1/revoke')).status).toBe(200);
-    await expectEnded(gw, onLaptop1, since, index);
+    await expectEnded(gw, onLaptop1, since, index, 'revoked');
     await onLaptop2.roundTrip('other device');
   });
 
@@ -129,7 +138,7 @@ describe('access-state triggers', () => {
     const index = up.connections.length - 1;
     const since = Date.now();
     expect((await admin(gw, 'POST', `/admin/v1/grants/${id}/revoke`, { body: { reason: 'done' } })).status).toBe(200);
-    await expectEnded(gw, c, since, index);
+    await expectEnded(gw, c, since, index, 'revoked');
   });
 });
 
@@ -151,7 +160,7 @@ describe('clock triggers (the gateway’s test clock is advanced, nothing sleeps
     await short.roundTrip('before exp'); // not ended early
     clock.advance(61_000);
     const since = Date.now();
-    await expectEnded(gw, short, since, index);
+    await expectEnded(gw, short, since, index, 'expired');
     await long.roundTrip('still valid');
   });
 
@@ -167,7 +176,7 @@ describe('clock triggers (the gateway’s test clock is advanced, nothing sleeps
     await c.roundTrip('grant still active');
     clock.advance(61_000 + 500);
     const since = Date.now();
-    await expectEnded(gw, c, since, index);
+    await expectEnded(gw, c, since, index, 'expired');
     await app.roundTrip('the other route does not need the grant');
   });
 });
@@ -188,7 +197,7 @@ describe('reload', () => {
     writeFileSync(gw.configFile, config(up.url, '[ops]'));
     const since = Date.now();
     expect(await gw.gateway.reload()).toBe(true);
-    await expectEnded(gw, eng, since, index);
+    await expectEnded(gw, eng, since, index, 'policy');
     await ops.roundTrip('still allowed');
     // A new upgrade by the removed group is refused the same way.
     await expect(openLive(`ws://127.0.0.1:${gw.port}/app/ws`, { headers: { authorization: `Bearer ${await token('alice', { groups: ['eng'] })}` } })).rejects.toThrow(/403/);
@@ -200,6 +209,6 @@ describe('reload', () => {
     writeFileSync(gw.configFile, config(up.url, '[ops]').replace('name: app', 'name: app-renamed'));
     const since = Date.now();
     expect(await gw.gateway.reload()).toBe(true);
-    await expectEnded(gw, ops, since, index);
+    await expectEnded(gw, ops, since, index, 'policy');
   });
 });
