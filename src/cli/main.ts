@@ -182,6 +182,10 @@ async function start(configFile: string, io: Output): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       running.log.info({ signal }, 'shutting down');
+      // Whatever a peer does (an upstream holding a handshake or a socket open), the process is gone within
+      // drain_timeout + 1 s: stop() ends and destroys what it knows of before that; this is the backstop.
+      const drainMs = running.runtime.current.compiled.config.shutdown.drain_timeout;
+      setTimeout(() => process.exit(process.exitCode ?? 0), drainMs + 950).unref();
       running.stop().then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -26,6 +26,18 @@ export class LiveRegistry<C> {
     return () => void this.#open.delete(conn);
   }
 
+  /**
+   * Registers a connection without allocating a remover (the per-request path of streaming responses); pair
+   * it with delete().
+   */
+  insert(conn: LiveConnection<C>): void {
+    this.#open.add(conn);
+  }
+
+  delete(conn: LiveConnection<C>): void {
+    this.#open.delete(conn);
+  }
+
   get size(): number {
     return this.#open.size;
   }

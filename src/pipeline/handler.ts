@@ -4,7 +4,7 @@
 // Reserved /.zt/ paths are answered by the gateway.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../audit/index.ts';
-import { forward, type ResponsePlan } from '../proxy/index.ts';
+import { forward, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
 import { sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
@@ -19,7 +19,27 @@ import { endExchange, type Outcome } from './exchange.ts';
 const kBytes = Symbol('zt.bytes');
 type SocketWithMarks = { [kBytes]?: { read: number; written: number } };
 
+/**
+ * Responses still streaming are live connections (runtime.live) from their head to the end of their body:
+ * one Set insert and delete and three metric cells per request, no allocation.
+ */
+function streamSink(runtime: RuntimeHandle): StreamSink<PipelineContext> {
+  const { live, metrics } = runtime;
+  return {
+    opened(stream: LiveStream<PipelineContext>) {
+      live.insert(stream);
+      metrics.liveOpened(metrics.route(stream.ctx.route?.name ?? 'none'), 'stream');
+    },
+    closed(stream: LiveStream<PipelineContext>, reason: string) {
+      live.delete(stream);
+      const name = stream.ctx.route?.name ?? 'none';
+      metrics.liveClosed(metrics.route(name), name, 'stream', reason);
+    },
+  };
+}
+
 export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
+  const streams = streamSink(runtime);
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const startNs = process.hrtime.bigint();
     const state = runtime.acquire();
@@ -108,7 +128,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
         if (route.validator === null) {
           upstreamStartNs = process.hrtime.bigint();
-          forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));
+          forward(current, req, res, pool, route.upstream, plan, streams, outcome).catch((err: unknown) => fail(err, current.id));
           return;
         }
         // validate: after authorize (no body is held for a caller who may not call), before forward.
@@ -116,7 +136,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           .check(current, req)
           .then((body) => {
             upstreamStartNs = process.hrtime.bigint();
-            return forward(current, req, res, pool, route.upstream, plan, body);
+            return forward(current, req, res, pool, route.upstream, plan, streams, outcome, body);
           })
           .catch((err: unknown) => fail(err, current.id));
       };

@@ -35,6 +35,22 @@ export function upstreamError(err: unknown): GatewayError {
   }
 }
 
+/** A response being relayed after its head was sent, as runtime.live holds it (structurally a LiveConnection). */
+export interface LiveStream<C> {
+  readonly kind: 'stream';
+  readonly ctx: C;
+  readonly openedAt: number;
+  /** Aborts it: the client's response and the upstream request. */
+  end(reason: string): void;
+}
+
+/** Where a streaming response is registered from its head until its body ended (one process-wide object). */
+export interface StreamSink<C> {
+  opened(stream: LiveStream<C>): void;
+  /** reason: the trigger's, else `upstream` (the body ended, or the upstream failed) or `client` (it left). */
+  closed(stream: LiveStream<C>, reason: string): void;
+}
+
 /**
  * Streams both ways with backpressure: a raw undici dispatch handler writes the upstream's answer straight
  * into `res` (no stream() layer: no AsyncResource, AbortSignal or lifecycle listeners per request). Resolves
@@ -42,13 +58,16 @@ export function upstreamError(err: unknown): GatewayError {
  * so a slow upstream cannot hold a pool, or shutdown, for its whole timeout); rejects with a GatewayError
  * only if nothing has been sent to the client yet.
  */
-export function forward(
-  ctx: RequestContext,
+export function forward<C extends RequestContext>(
+  ctx: C,
   req: IncomingMessage,
   res: ServerResponse,
   pool: Pool,
   upstream: UpstreamTarget,
   plan: ResponsePlan,
+  sink: StreamSink<C>,
+  /** Told the reason when a trigger or shutdown ended the response (the request's audit record shows it). */
+  facts: { endReason?: string | undefined },
   /** A validated body held in memory (sent with its exact length), or a replay stream; default: `req`. */
   body?: Buffer | Readable,
 ): Promise<void> {
@@ -56,7 +75,7 @@ export function forward(
   if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
   appendForwardingHeaders(ctx, headers, upstream);
   return new Promise((resolve, reject) => {
-    const handler = new ForwardHandler(res, ctx.id, plan, resolve, reject);
+    const handler = new ForwardHandler(ctx, res, plan, sink, facts, resolve, reject);
     pool.dispatch(
       {
         path: ctx.target.path + ctx.target.query,
@@ -75,21 +94,37 @@ class ClientGone extends Error {
   override readonly name = 'ClientGone';
 }
 
-/** One forwarded request: undici's callbacks in, `res` out. */
-class ForwardHandler implements Dispatcher.DispatchHandler {
+/** One forwarded request: undici's callbacks in, `res` out; a live stream from its head to its end. */
+class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHandler, LiveStream<C> {
+  readonly kind = 'stream';
+  readonly ctx: C;
+  openedAt = 0;
   readonly #res: ServerResponse;
-  readonly #id: string;
   readonly #plan: ResponsePlan;
+  readonly #sink: StreamSink<C>;
+  readonly #facts: { endReason?: string | undefined };
+  /** Registered in the sink (the head was sent and the body has not ended). */
+  #live = false;
   readonly #resolve: () => void;
   readonly #reject: (err: GatewayError) => void;
   #controller: Dispatcher.DispatchController | null = null;
   #gone = false;
   #settled = false;
 
-  constructor(res: ServerResponse, id: string, plan: ResponsePlan, resolve: () => void, reject: (err: GatewayError) => void) {
+  constructor(
+    ctx: C,
+    res: ServerResponse,
+    plan: ResponsePlan,
+    sink: StreamSink<C>,
+    facts: { endReason?: string | undefined },
+    resolve: () => void,
+    reject: (err: GatewayError) => void,
+  ) {
+    this.ctx = ctx;
     this.#res = res;
-    this.#id = id;
     this.#plan = plan;
+    this.#sink = sink;
+    this.#facts = facts;
     this.#resolve = resolve;
     this.#reject = reject;
     // A client that left while it was being authenticated: its request is never sent.
@@ -116,7 +151,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx interim answers (100 Continue, 103) are not relayed
-    this.#res.writeHead(statusCode, responseHeaders(headers, this.#id, this.#plan));
+    this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
+    if (this.#settled) return;
+    this.openedAt = Date.now();
+    this.#live = true;
+    this.#sink.opened(this);
+  }
+
+  /** A trigger or shutdown: the client's response is cut and the upstream request aborted. */
+  end(reason: string): void {
+    if (!this.#live || this.#facts.endReason !== undefined) return;
+    this.#facts.endReason = reason;
+    this.#gone = true;
+    this.#controller?.abort(new ClientGone(`ended: ${reason}`));
+    this.#res.destroy();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -149,6 +197,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     this.#settled = true;
     this.#res.off('close', this.#onClose);
     this.#res.off('drain', this.#onDrain);
+    if (!this.#live) return;
+    this.#live = false;
+    this.#sink.closed(this, this.#facts.endReason ?? (this.#gone ? 'client' : 'upstream'));
   }
 }
 

@@ -1,7 +1,7 @@
 // proxy/: the folder's only entry for the rest of src/.
 export { createAssertionSigner, generatedAssertionKey, loadAssertionKey, shareGeneratedAssertionKey } from './assertion.ts';
 export type { AssertionSigner } from './assertion.ts';
-export { appendForwardingHeaders, forward } from './forward.ts';
+export { appendForwardingHeaders, forward, type LiveStream, type StreamSink } from './forward.ts';
 export { appendIdentityHeaders, defaultHeaderNames } from './identity-headers.ts';
 export type { IdentityHeaderNames } from './identity-headers.ts';
 export { scrubUpgradeResponseHeaders } from './response-headers.ts';

@@ -45,6 +45,9 @@ function reachable(a: AddressInfo | null | undefined): string {
   return a.family === 'IPv6' ? `[${a.address}]` : a.address;
 }
 
+/** How long stop() waits for live connections ended with `shutdown` to close (their own timing: 400 + 200 ms). */
+const LIVE_END_WAIT_MS = 700;
+
 export class Gateway {
   readonly log: Logger;
   readonly #opts: GatewayOptions;
@@ -276,6 +279,18 @@ export class Gateway {
   }
 
 
+  /**
+   * Ends every live connection with `shutdown` (a WebSocket gets its 1001 close frame at the next frame
+   * boundary, a streaming response is aborted: both recorded as such) and waits, bounded, for them to go;
+   * what remains is destroyed by the caller. The whole stop stays within drain_timeout + 1 s.
+   */
+  async #endLive(): Promise<void> {
+    const live = this.runtime.live;
+    if (live.endAll('shutdown') === 0) return;
+    const deadline = Date.now() + LIVE_END_WAIT_MS;
+    while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
   /** Stops accepting, lets in-flight requests finish up to drain_timeout, then closes everything. */
   async stop(): Promise<void> {
     if (this.#stopping) return;
@@ -298,6 +313,7 @@ export class Gateway {
     clearTimeout(timer);
     if (result === 'timeout') {
       this.log.warn({ drain_timeout_ms: drainMs }, 'drain timeout: closing remaining connections');
+      await this.#endLive();
       main?.closeAllConnections();
       for (const s of this.#upgraded) s.destroy();
     }
