@@ -9,14 +9,23 @@ export interface EchoUpstream {
   url: string;
   /** Upgrade requests as received, and whether the upstream's side of each has closed. */
   connections: Array<{ url: string; headers: IncomingMessage['headers']; closed: boolean }>;
+  /** Server-sent event streams (GET …/events): one event at once, then held open; whether the gateway closed them. */
+  streams: Array<{ url: string; closed: boolean }>;
   close(): Promise<void>;
 }
 
 export async function startEchoUpstream(): Promise<EchoUpstream> {
-  const server = http.createServer((_req, res) => res.end('plain'));
+  const up: EchoUpstream = { url: '', connections: [], streams: [], close: async () => undefined };
+  const server = http.createServer((req, res) => {
+    if (!(req.url ?? '').endsWith('/events')) return void res.end('plain');
+    const entry = { url: req.url ?? '', closed: false };
+    up.streams.push(entry);
+    res.on('close', () => (entry.closed = true));
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    res.write('data: hello\n\n');
+  });
   const wss = new WebSocketServer({ noServer: true });
   const sockets = new Set<Socket>();
-  const up: EchoUpstream = { url: '', connections: [], close: async () => undefined };
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));

@@ -3,6 +3,7 @@
 // back-channel logout, revoke-sessions and the session's idle timeout; with Redis, a logout on one instance
 // closes the socket relayed by another. A live connection that carries traffic keeps its session from going
 // idle. Other sessions' sockets stay open.
+import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { createSealer } from '../../src/authn/oidc/sealed.ts';
@@ -99,6 +100,25 @@ describe('session ends (sealed-cookie sessions, one instance)', () => {
     await expectClosedSoon(bobWs, since);
     await malloryWs.roundTrip('unaffected by bob’s logout');
     expect((await g.send('/app/x', { jar: mallory, headers: API })).status).toBe(200);
+  });
+
+  it('an SSE response still streaming is aborted within 1 s of logout (and the upstream request with it)', async () => {
+    const bob = await login(g, 'bob');
+    const res = await request(`${g.origin}/app/events`, { dispatcher: g.agent, headers: { cookie: bob.header(`${g.origin}/app/`) as string, accept: 'text/event-stream' } });
+    expect(res.statusCode).toBe(200);
+    const upstream = up.streams.at(-1);
+    const seen: string[] = [];
+    let ended: { how: 'end' | 'error'; at: number } | undefined;
+    res.body.on('data', (c: Buffer) => seen.push(c.toString('utf8')));
+    res.body.on('end', () => (ended ??= { how: 'end', at: Date.now() }));
+    res.body.on('error', () => (ended ??= { how: 'error', at: Date.now() }));
+    await waitFor(() => seen.join('').includes('data: hello'), { what: 'the first event' });
+    const since = Date.now();
+    await logout(g, bob);
+    const end = await waitFor(() => ended, { timeoutMs: 1000, what: 'the stream to be aborted' });
+    expect(end.how).toBe('error'); // aborted, not a clean end a client could take for the whole answer
+    expect(end.at - since).toBeLessThan(1000);
+    await waitFor(() => upstream?.closed, { timeoutMs: 1000, what: 'the upstream request to be closed' });
   });
 
   it('back-channel logout (the provider ends the IdP session by sid) closes it within 1 s', async () => {
