@@ -11,6 +11,16 @@ import { testClock, waitFor, type TestClock } from '../helpers/wait.ts';
 import { CLOSE_TEXT, type EndReason } from '../../src/live/index.ts';
 
 const DAY_S = 86_400;
+/** A working-hours window that began an hour ago and ends 3 minutes from now (UTC, wrapping at midnight). */
+const HOURS = (() => {
+  const d = new Date();
+  const minute = d.getUTCHours() * 60 + d.getUTCMinutes();
+  const hhmm = (m: number) => {
+    const x = (m + 1440) % 1440;
+    return `${String(Math.floor(x / 60)).padStart(2, '0')}:${String(x % 60).padStart(2, '0')}`;
+  };
+  return `${hhmm(minute - 60)}-${hhmm(minute + 3)}`;
+})();
 let up: EchoUpstream;
 
 function config(upstream: string, appGroups = '[eng, ops]'): string {
@@ -34,6 +44,11 @@ routes:
     upstream: { url: ${upstream}, timeout: 2s, connect_timeout: 1s }
     authenticate: [ci]
     authorize: { allow: [{ grant: prod-db-admin }] }
+  - name: hours
+    match: { path: /hours }
+    upstream: { url: ${upstream}, timeout: 2s, connect_timeout: 1s }
+    authenticate: [ci]
+    authorize: { allow: [{ authenticated: true, time: { hours: "${HOURS}", tz: UTC } }] }
 `;
 }
 
@@ -178,6 +193,28 @@ describe('clock triggers (the gateway’s test clock is advanced, nothing sleeps
     const since = Date.now();
     await expectEnded(gw, c, since, index, 'expired');
     await app.roundTrip('the other route does not need the grant');
+  });
+});
+
+describe('time window', () => {
+  let gw: TestGateway;
+  let clock: TestClock;
+  beforeAll(async () => {
+    clock = testClock();
+    gw = await gatewayWith(clock);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('the end of the time window the decision depended on closes it within 1 s (policy)', async () => {
+    const c = await connect(gw, '/hours/ws', await token('wendy', { ttlS: DAY_S }));
+    const index = up.connections.length - 1;
+    const app = await connect(gw, '/app/ws', await token('wendy', { groups: ['eng'], ttlS: DAY_S }));
+    clock.advance(4 * 60_000); // past the window's end
+    const since = Date.now();
+    await expectEnded(gw, c, since, index, 'policy');
+    await app.roundTrip('a route without a time window is not judged by the clock');
   });
 });
 
