@@ -186,6 +186,7 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
       return current(p.id);
     },
     async touch(s, atMs) {
+      if (atMs <= s.lastSeen) return; // nothing newer than the record itself
       // The record's TTL is extended only if it still exists (PEXPIRE on a missing key does nothing): a
       // touch never brings back a session that was logged out meanwhile.
       const ttl = Math.max(1, Math.min(s.expiresAt - now(), idleMs));
