@@ -195,5 +195,8 @@ async function start(configFile: string, io: Output): Promise<number> {
   });
   // The IPC channel would keep a drained worker alive: let go of it so the process can end.
   if (worker && process.connected) process.disconnect?.();
+  // Stopped: everything the gateway holds is closed; a moment for the output to flush, then nothing a peer
+  // still holds open keeps the process.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 100).unref();
   return 0;
 }

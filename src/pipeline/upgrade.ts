@@ -55,7 +55,8 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
         const conn = (live = new LiveWebSocket(runtime, state, log, current, outcome));
         const onError = (err: GatewayError, cause: Error): void => {
           // After the 101 the client's socket carries frames, not an HTTP answer: the relay ends both sides.
-          if (conn.isOpen) return void log.info({ req_id: current.id, err: cause.message }, 'websocket upstream socket failed');
+          // Or the client left first: the handshake was abandoned, nobody to answer.
+          if (conn.isOpen || socket.destroyed) return void log.info({ req_id: current.id, err: cause.message }, 'websocket upstream socket closed');
           refuse(err, current.id);
           log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
         };

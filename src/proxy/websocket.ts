@@ -106,6 +106,11 @@ async function createProxy(): Promise<ProxyServer> {
       relays.set(proxySocket, new WebSocketRelay(socket, proxySocket, hooks));
     });
     proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false));
+    // A client gone (or destroyed by shutdown) before the upstream's answer: the handshake is abandoned, not
+    // left to hold a socket (and the process) until its timeout.
+    const abandon = (): void => void proxyReq.destroy();
+    socket.once('close', abandon);
+    proxyReq.once('upgrade', () => socket.off('close', abandon)).once('close', () => socket.off('close', abandon));
     // http-proxy-3 reads proxyTimeout on the web path only: bound the wait for the upstream's handshake answer.
     if (options.proxyTimeout) handshakeTimeout(proxyReq, options.proxyTimeout);
   });
