@@ -60,7 +60,7 @@ export class LiveTriggers {
     this.#now = now;
     this.#log = log;
     ends.onEnd((end) => this.sessionEnded(end));
-    runtime.access.onSessionsRevoked((subject, atMs) => this.sessionEnded({ provider: '', sub: subject, before: atMs }));
+    runtime.access.onSessionsRevoked((subject, atMs) => this.subjectSessionsEnded(subject, atMs));
     runtime.access.onChange(() => this.recheck());
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
@@ -77,12 +77,19 @@ export class LiveTriggers {
     return this.#endWhere((conn) => judgeLive(state, conn.ctx, conn.kind, conn.openedAt, now));
   }
 
-  /** A session end (any provider when `provider` is '': revoke-sessions names a subject only). */
+  /** A session end announced by this or another instance (logout, back-channel logout). */
   sessionEnded(end: SessionEndNotice): number {
     return this.#endWhere((conn) => {
       const s = this.#track(conn).session;
-      if (s === undefined) return undefined;
-      return sessionEndCovers(end.provider === '' ? { ...end, provider: s.provider } : end, s) ? 'logout' : undefined;
+      return s !== undefined && sessionEndCovers(end, s) ? 'logout' : undefined;
+    });
+  }
+
+  /** revoke-sessions: the subject's sessions (of any provider) created up to `atMs`. */
+  subjectSessionsEnded(subject: string, atMs: number): number {
+    return this.#endWhere((conn) => {
+      const s = this.#track(conn).session;
+      return s !== undefined && s.sub === subject && s.createdAt <= atMs ? 'logout' : undefined;
     });
   }
 

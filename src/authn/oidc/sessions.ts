@@ -116,7 +116,9 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
     },
     async touch(session, atMs) {
       const known = lastUse.get(session.id);
-      if (known === undefined || known.at < atMs) lastUse.set(session.id, { at: Math.max(atMs, session.lastSeen), until: session.expiresAt });
+      if (known !== undefined && known.at >= atMs) return;
+      if (known === undefined && lastUse.size >= OPENED_CACHE_ENTRIES) lastUse.delete(lastUse.keys().next().value as string);
+      lastUse.set(session.id, { at: Math.max(atMs, session.lastSeen), until: session.expiresAt });
     },
     async seen(session) {
       if (revoked(session)) return undefined;
