@@ -9,6 +9,10 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { closeAllLive, closedWithin, openLive, startEchoUpstream, type EchoUpstream, type LiveClient } from '../helpers/live.ts';
 import { testClock, waitFor, type TestClock } from '../helpers/wait.ts';
 import { CLOSE_TEXT, type EndReason } from '../../src/live/index.ts';
+import { hashKey } from '../../src/authn/api-key.ts';
+
+const SVC_KEY = 'ztk_live_svc_0123456789abcdef0123456789';
+const KEYS_YAML = `keys:\n  - { id: svc-key-1, hash: ${hashKey(SVC_KEY)}, subject: svc-live, groups: [eng] }\n`;
 
 const DAY_S = 86_400;
 /** A working-hours window that began an hour ago and ends 3 minutes from now (UTC, wrapping at midnight). */
@@ -31,13 +35,14 @@ trusted_proxies: [127.0.0.1/32]
 devices: { inventory: devices.yaml, header: X-Device-Id }
 identity_providers:
   ci: { type: jwt, issuer: "https://ci.test", audiences: [gw], algorithms: [HS256], secret: "${JWT_SECRET}" }
+  keys: { type: api_key, keys_file: api-keys.yaml, header: X-API-Key }
 grants:
   prod-db-admin: { approvers: [dba], max_duration: 1h }
 routes:
   - name: app
     match: { path: /app }
     upstream: { url: ${upstream}, timeout: 2s, connect_timeout: 1s }
-    authenticate: [ci]
+    authenticate: [ci, keys]
     authorize: { allow: [{ groups: ${appGroups} }] }
   - name: db
     match: { path: /db }
@@ -53,7 +58,7 @@ routes:
 }
 
 async function gatewayWith(clock?: TestClock): Promise<TestGateway> {
-  return startGateway(config(up.url), { files: { 'devices.yaml': DEVICES_YAML }, ...(clock ? { now: clock.now } : {}) });
+  return startGateway(config(up.url), { files: { 'devices.yaml': DEVICES_YAML, 'api-keys.yaml': KEYS_YAML }, ...(clock ? { now: clock.now } : {}) });
 }
 
 /** A WebSocket through the gateway with a bearer token, proven live by one echo. */
@@ -127,6 +132,16 @@ describe('access-state triggers', () => {
     expect((await admin(gw, 'POST', '/admin/v1/tokens/jti-to-revoke/revoke')).status).toBe(200);
     await expectEnded(gw, revoked, since, index, 'revoked');
     await other.roundTrip('other token');
+  });
+
+  it('API key revocation (by key id): closed within 1 s', async () => {
+    const c = await openLive(`ws://127.0.0.1:${gw.port}/app/ws`, { headers: { 'x-api-key': SVC_KEY } });
+    await c.roundTrip('hello');
+    const opened = await waitFor(() => gw.logs.filter((l) => l.audit === true && l.connection === 'opened').at(-1), { what: 'the opened record' });
+    const index = up.connections.length - 1;
+    const since = Date.now();
+    expect((await admin(gw, 'POST', '/admin/v1/tokens/svc-key-1/revoke')).status).toBe(200);
+    await expectEnded(gw, Object.assign(c, { requestId: opened.request_id }), since, index, 'revoked');
   });
 
   it('device revocation: closed within 1 s; the same subject on another device stays open', async () => {
