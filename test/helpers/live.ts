@@ -11,12 +11,15 @@ export interface EchoUpstream {
   connections: Array<{ url: string; headers: IncomingMessage['headers']; closed: boolean }>;
   /** Server-sent event streams (GET …/events): one event at once, then held open; whether the gateway closed them. */
   streams: Array<{ url: string; closed: boolean }>;
+  /** Plain HTTP requests received (their URLs). */
+  requests: string[];
   close(): Promise<void>;
 }
 
 export async function startEchoUpstream(): Promise<EchoUpstream> {
-  const up: EchoUpstream = { url: '', connections: [], streams: [], close: async () => undefined };
+  const up: EchoUpstream = { url: '', connections: [], streams: [], requests: [], close: async () => undefined };
   const server = http.createServer((req, res) => {
+    up.requests.push(req.url ?? '');
     if (!(req.url ?? '').endsWith('/events')) return void res.end('plain');
     const entry = { url: req.url ?? '', closed: false };
     up.streams.push(entry);

@@ -7,7 +7,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN_HASH, admin, DEVICES_YAML, JWT_SECRET, post, token } from '../helpers/access.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { closeAllLive, closedWithin, openLive, startEchoUpstream, type EchoUpstream, type LiveClient } from '../helpers/live.ts';
-import { testClock, waitFor, type TestClock } from '../helpers/wait.ts';
+import { sleep, testClock, waitFor, type TestClock } from '../helpers/wait.ts';
+import { redisServerAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { request } from 'undici';
+import { TICK_MS } from '../../src/server/live-triggers.ts';
 import { CLOSE_TEXT, type EndReason } from '../../src/live/index.ts';
 import { hashKey } from '../../src/authn/api-key.ts';
 
@@ -27,8 +30,9 @@ const HOURS = (() => {
 })();
 let up: EchoUpstream;
 
-function config(upstream: string, appGroups = '[eng, ops]'): string {
+function config(upstream: string, appGroups = '[eng, ops]', state = ''): string {
   return `listen: { address: 127.0.0.1:0, plaintext: true }
+${state}
 admin: { listen: 127.0.0.1:0, token_hash: "${ADMIN_TOKEN_HASH}" }
 shutdown: { drain_timeout: 1s }
 trusted_proxies: [127.0.0.1/32]
@@ -57,8 +61,8 @@ routes:
 `;
 }
 
-async function gatewayWith(clock?: TestClock): Promise<TestGateway> {
-  return startGateway(config(up.url), { files: { 'devices.yaml': DEVICES_YAML, 'api-keys.yaml': KEYS_YAML }, ...(clock ? { now: clock.now } : {}) });
+async function gatewayWith(clock?: TestClock, state = ''): Promise<TestGateway> {
+  return startGateway(config(up.url, undefined, state), { files: { 'devices.yaml': DEVICES_YAML, 'api-keys.yaml': KEYS_YAML }, ...(clock ? { now: clock.now } : {}) });
 }
 
 /** A WebSocket through the gateway with a bearer token, proven live by one echo. */
@@ -262,5 +266,44 @@ describe('reload', () => {
     const since = Date.now();
     expect(await gw.gateway.reload()).toBe(true);
     await expectEnded(gw, ops, since, index, 'policy');
+  });
+});
+
+describe('a stale access-state copy is not a reason', () => {
+  let redis: RedisServer | undefined;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    // Needs its own redis-server (stopped mid-test); redisServerAvailable() throws under CI=true without one.
+    expect(redisServerAvailable(), 'redis-server is needed for this test').toBe(true);
+    redis = await startRedis();
+    gw = await gatewayWith(undefined, `state: { redis: "${redis.url}", max_staleness: 1500ms }`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await redis?.stop();
+  });
+
+  it('Redis down: new requests fail closed (503), the open WebSocket keeps relaying', async () => {
+    const t = await token('sam', { groups: ['eng'] });
+    const c = await connect(gw, '/app/ws', t);
+    // A route whose policy reads the clock is judged on every tick: the stale copy is consulted all the time.
+    const onHours = await connect(gw, '/hours/ws', t);
+    await (redis as RedisServer).stop();
+    // The same caller's new requests are refused once the copy is stale, and reach nothing…
+    const get = async () => {
+      const r = await request(`${gw.url}/app/x`, { headers: { authorization: `Bearer ${t}` } });
+      const text = await r.body.text();
+      return { status: r.statusCode, code: r.statusCode === 200 ? undefined : (JSON.parse(text) as { code?: string }).code };
+    };
+    await waitFor(async () => (await get()).status === 503, { timeoutMs: 5000, intervalMs: 50, what: 'a 503 from the stale copy' });
+    const before = up.requests.length;
+    expect(await get()).toEqual({ status: 503, code: 'GW_ERR_DEPENDENCY_UNAVAILABLE' });
+    expect(up.requests.length).toBe(before);
+    // …but the connection it already holds is not ended for doubt: only a known change would end it.
+    expect(await gw.gateway.reload()).toBe(true); // a reload judges every connection again, too
+    await sleep(3 * TICK_MS);
+    await c.roundTrip('still relayed');
+    await onHours.roundTrip('still relayed');
+    expect([c.closed, onHours.closed]).toEqual([undefined, undefined]);
   });
 });
