@@ -200,6 +200,24 @@ describe('session idle timeout (test clock; idle_timeout 10m)', () => {
   });
 });
 
+describe('session absolute ttl (test clock; idle_timeout 10m, ttl 15m)', () => {
+  it('a busy connection still closes within 1 s of its session’s absolute ttl', async () => {
+    const clock = testClock();
+    const g = await gateway('gw-live-ttl', { session: 'idle_timeout: 10m, ttl: 15m', now: clock.now });
+    const bob = await login(g, 'bob');
+    const ws = await connect(g, bob);
+    for (const minute of [6, 12]) {
+      clock.advance(6 * 60_000);
+      await ws.roundTrip(`activity at ${minute} min`);
+      await sleep(2 * TICK_MS);
+    }
+    expect(ws.closed).toBeUndefined(); // traffic kept it from going idle
+    clock.advance(3 * 60_000 + 1000); // 15 min and a second after the login
+    const since = Date.now();
+    await expectClosedSoon(ws, since, 'expired');
+  });
+});
+
 describe('several instances sharing Redis', () => {
   it('a logout on instance A closes the WebSocket relayed by instance B within 1 s', async () => {
     expect(redis.url, 'Redis is needed (CI=true refuses to run without it)').toBeDefined();
