@@ -5,7 +5,7 @@ export { credentialsFor } from './credentials.ts';
 export { stripCookies } from './oidc/cookies.ts';
 // The relying party itself (openid-client, the /.zt/* endpoints) is imported by compileProviders only when
 // a config has an oidc provider: nothing here may re-export a value from './oidc/index.ts'.
-export type { RelyingParty, RpServices } from './oidc/index.ts';
+export type { RelyingParty, RpServices, Session as OidcSession, SessionEnd } from './oidc/index.ts';
 export { clientTrustChecksum, clientTrustOf, recordClientTrust } from './tls-trust.ts';
 export * from './route-authentication.ts';
 export { compileProviders, compileRouteAuth, compileStepUp } from './compile.ts';

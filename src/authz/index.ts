@@ -5,6 +5,7 @@ export { loadDeviceInventory } from './devices.ts';
 export type { Device, DeviceInventory } from './devices.ts';
 export { compilePolicy } from './policy.ts';
 export type { Policy } from './policy.ts';
+export type { PolicyInput } from './input.ts';
 export { compileDevices } from './devices.ts';
 export type { CompiledDevices } from './devices.ts';
 export { compileMfa, compileRoutePolicy } from './policy.ts';

@@ -25,6 +25,11 @@ export interface Policy {
   readonly usesParams: boolean;
   /** Folded names (queryParamKey) of the query parameters some rule reads: a form body must not name them. */
   readonly queryParams: ReadonlySet<string>;
+  /**
+   * Some rule reads the clock (a `time` window or a just-in-time `grant`): a decision it made can turn by
+   * itself, so live connections on its route are judged again as time passes, not only on events.
+   */
+  readonly usesClock: boolean;
 }
 
 function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], ctx: ConditionContext): CompiledRule[] {
@@ -73,6 +78,7 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
     denyRules: deny.length,
     usesParams: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'params' || c.key === 'query_params')),
     queryParams: new Set([...cfg.deny, ...cfg.allow].flatMap((r) => Object.keys(r.query_params ?? {}).map(queryParamKey))),
+    usesClock: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'time' || c.key === 'grant')),
     evaluate(input) {
       for (const rule of deny) {
         if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: rule.matched };

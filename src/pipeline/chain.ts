@@ -2,7 +2,7 @@
 // admit.ts puts them in order; each returns synchronously when it can (cache hits), a Promise otherwise.
 import type { TLSSocket } from 'node:tls';
 import { type Identity, GatewayError, headerOf, type Redirect } from '../core/index.ts';
-import { type Device, usedMfa } from '../authz/index.ts';
+import { type Device, type PolicyInput, usedMfa } from '../authz/index.ts';
 import { appendIdentityHeaders } from '../proxy/index.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
 import type { RuntimeState } from './state.ts';
@@ -147,26 +147,32 @@ export function deviceOf(state: RuntimeState, ctx: PipelineContext): Device | un
   return undefined;
 }
 
+/** What the route's policy is given for this context (the request path and live re-checks build it alike). */
+export function policyInput(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, device: () => Device | undefined, nowMs: number): PolicyInput {
+  const policy = route.policy;
+  return {
+    identity: ctx.identity,
+    method: ctx.method,
+    path: ctx.target.matchPath,
+    clientIp: ctx.clientIp,
+    nowMs,
+    device,
+    grants: state.access,
+    // Closures only for policies that read parameters: the common path allocates nothing more. Segments
+    // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
+    params: policy?.usesParams ? once(() => extractParams(route.template, ctx.target.path, route.exact)) : undefined,
+    query: policy?.usesParams ? once(() => parseQuerySpellings(ctx.target.query)) : undefined,
+    risk: ctx.risk?.score,
+  };
+}
+
 /**
  * authorize stage: evaluates the route's policy and records the decision on the context. Throws 403 on deny
  * (unless the route is report-only, which forwards and lets the audit record say would_deny).
  */
 export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, device: () => Device | undefined): void {
   if (route.policy === null) return;
-  const decision = route.policy.evaluate({
-    identity: ctx.identity,
-    method: ctx.method,
-    path: ctx.target.matchPath,
-    clientIp: ctx.clientIp,
-    nowMs: Date.now(),
-    device,
-    grants: state.access,
-    // Closures only for policies that read parameters: the common path allocates nothing more. Segments
-    // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
-    params: route.policy.usesParams ? once(() => extractParams(route.template, ctx.target.path, route.exact)) : undefined,
-    query: route.policy.usesParams ? once(() => parseQuerySpellings(ctx.target.query)) : undefined,
-    risk: ctx.risk?.score,
-  });
+  const decision = route.policy.evaluate(policyInput(state, route, ctx, device, Date.now()));
   ctx.decision = decision;
   if (!decision.allow && route.mode === 'enforce') throw new GatewayError('GW_ERR_FORBIDDEN', 'access to this route is denied by policy');
 }

@@ -3,6 +3,7 @@
 // → validate (routes with `validate`, src/validate) → forward → respond (security headers, CORS) → audit.
 // Reserved /.zt/ paths are answered by the gateway.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../audit/index.ts';
 import { forward, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
@@ -128,30 +129,14 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
         const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
-        if (route.bodyParams !== null && current.hasBody) {
-          // A form body that names a parameter the policy read from the query is refused; others go on intact.
-          route.bodyParams
-            .check(current, req)
-            .then((body) => {
-              upstreamStartNs = process.hrtime.bigint();
-              return forward(current, req, res, pool, route.upstream, plan, body);
-            })
-            .catch((err: unknown) => fail(err, current.id));
-          return;
-        }
-        if (route.validator === null) {
+        const relay = (body?: Buffer | Readable): Promise<void> => {
           upstreamStartNs = process.hrtime.bigint();
-          forward(current, req, res, pool, route.upstream, plan, streams, outcome).catch((err: unknown) => fail(err, current.id));
-          return;
-        }
-        // validate: after authorize (no body is held for a caller who may not call), before forward.
-        route.validator
-          .check(current, req)
-          .then((body) => {
-            upstreamStartNs = process.hrtime.bigint();
-            return forward(current, req, res, pool, route.upstream, plan, streams, outcome, body);
-          })
-          .catch((err: unknown) => fail(err, current.id));
+          return forward(current, req, res, pool, route.upstream, plan, streams, outcome, body);
+        };
+        // validate (after authorize: no body is held for a caller who may not call), or, on a route whose
+        // policy reads query parameters, the form-body check: both hold the body, then forward it intact.
+        const held = route.validator?.check(current, req) ?? (route.bodyParams !== null && current.hasBody ? route.bodyParams.check(current, req) : undefined);
+        (held === undefined ? relay() : held.then(relay)).catch((err: unknown) => fail(err, current.id));
       };
       // A login or step-up redirect is an outcome of admission, answered instead of the terminal.
       const proceed = (redirect: Redirect | undefined): void => (redirect ? answerRedirect(redirect, current.id) : send(current.identity));

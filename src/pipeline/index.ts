@@ -7,3 +7,4 @@ export type { RuntimeHandle, RuntimeState } from './state.ts';
 export { compileConfig } from './compile.ts';
 export type { CompileOptions, CompiledConfig } from './compile.ts';
 export { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
+export { judgeLive, judgedByClock, sessionEndCovers } from './live-checks.ts';

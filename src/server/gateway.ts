@@ -16,7 +16,8 @@ import { readAdminTls, wireAccessState } from './access-wiring.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
 import { Runtime } from './runtime.ts';
 import { clientAuthChange, trackClientTrust, type ClientTrustTracker } from './client-trust.ts';
-import { createRedis } from '../state/index.ts';
+import { createRedis, createSessionEnds } from '../state/index.ts';
+import { LiveTriggers } from './live-triggers.ts';
 import { RpState, type RpServices } from '../authn/index.ts';
 import { Metrics } from '../metrics/index.ts';
 
@@ -60,6 +61,8 @@ export class Gateway {
   readonly #upgraded = new Set<Duplex>();
   readonly #services: RpServices;
   #clientTrust: ClientTrustTracker | undefined;
+  /** Ends live connections whose trust is gone (created with the runtime). */
+  #triggers: LiveTriggers | undefined;
   readonly metrics: Metrics;
   /** The config read by the constructor, compiled by start(). */
   #source: LoadedConfig | undefined;
@@ -94,6 +97,10 @@ export class Gateway {
     for (const w of compiled.warnings) this.log.warn(w);
     const runtime = new Runtime(compiled, compiled.tls !== null, this.log, this.#services.redis, this.metrics);
     wireAccessState(runtime, this.log);
+    // Logout and back-channel logout here end live connections on every instance (Redis pub/sub) or here.
+    const ends = createSessionEnds(this.#services.redis, this.log);
+    this.#services.onSessionEnd = (end) => ends.announce(end);
+    this.#triggers = new LiveTriggers(runtime, ends, this.#services.now, this.log);
     return runtime;
   }
 
@@ -225,6 +232,8 @@ export class Gateway {
     }
     const state = this.runtime.swap(compiled);
     this.#services.state.commit(compiled.rp); // OIDC parts the new config no longer uses are released
+    const ended = this.#triggers?.recheck() ?? 0; // live connections the new policy denies end now
+    if (ended > 0) this.log.info({ generation: state.generation, ended }, 'live connections the reloaded config denies were closed');
     if (trustChanged) {
       // Keep-alive connections were verified against the old CA/CRL: idle ones close now, busy ones after
       // their current answer (client-trust.ts), and their certificates no longer count (mtls.ts).
@@ -312,6 +321,7 @@ export class Gateway {
       [this.#admin, this.#redirect].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)),
     );
     this.#admin?.closeAllConnections();
+    this.#triggers?.close();
     await this.runtime.close();
     this.#services.state.dispose();
     this.log.info({ drain: result }, 'zt-gateway stopped');

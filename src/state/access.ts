@@ -65,6 +65,11 @@ export interface AccessStore {
   onSessionsRevoked(listener: (subject: string, atMs: number) => void): void;
   /** Called (per instance) when an active grant reaches its end. */
   onGrantExpired(listener: (grant: Grant) => void): void;
+  /**
+   * Called on every instance after a new copy is installed (a local write, a change announced by another
+   * instance, or one the poll found): live connections are judged again against it.
+   */
+  onChange(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -82,6 +87,7 @@ export function createAccessStore(o: AccessStoreOptions): AccessStore {
   let synced = redis ? 0 : Number.POSITIVE_INFINITY;
   const sessionListeners: Array<(subject: string, atMs: number) => void> = [];
   const expiryListeners: Array<(grant: Grant) => void> = [];
+  const changeListeners: Array<() => void> = [];
   const watched = new Map<string, number>(); // grant id → expiresAt, for the expiry announcement
   let closed = false;
 
@@ -105,6 +111,7 @@ export function createAccessStore(o: AccessStoreOptions): AccessStore {
     data = next;
     index();
     for (const [subject, r] of next.sessions) if (before.get(subject)?.at !== r.at) for (const l of sessionListeners) l(subject, r.at);
+    for (const l of changeListeners) l();
   };
 
   const expired = (): Change[] => {
@@ -290,6 +297,7 @@ export function createAccessStore(o: AccessStoreOptions): AccessStore {
     },
     onSessionsRevoked: (l) => void sessionListeners.push(l),
     onGrantExpired: (l) => void expiryListeners.push(l),
+    onChange: (l) => void changeListeners.push(l),
     async close() {
       closed = true;
       for (const t of timers) clearInterval(t);

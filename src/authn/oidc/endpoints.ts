@@ -22,6 +22,8 @@ export interface EndpointDeps {
   readonly defaultProvider: string | undefined;
   readonly logoutTokens: LogoutTokenVerifier;
   readonly onEvent: (event: string, detail: Record<string, unknown>) => void;
+  /** Sessions ended here: their live connections (on every instance) end too. */
+  readonly onSessionEnd: (end: { provider: string; id?: string; sid?: string; sub?: string; before?: number }) => void;
 }
 
 /** One request to an endpoint. */
@@ -52,6 +54,7 @@ async function logout(d: EndpointDeps, x: Exchange): Promise<void> {
   const cookies = [clearCookie(d.cookieName)];
   if (!s) return sendRedirect(x.res, '/', cookies, x.security);
   await d.store.destroy(s);
+  d.onSessionEnd({ provider: s.provider, id: s.id });
   const end = await endSessionUrl(d, s);
   sendRedirect(x.res, end?.href ?? '/', cookies, x.security);
 }
@@ -87,6 +90,7 @@ async function backchannelLogout(d: EndpointDeps, x: Exchange): Promise<void> {
     throw new GatewayError('GW_ERR_BAD_REQUEST', 'the logout token was refused', { cause: err, extra: { error: 'invalid_request' } });
   }
   await d.store.revoke(target.provider, target);
+  d.onSessionEnd({ ...target, before: d.lc.now() });
   sendJson(x.res, {}, x.security);
 }
 

@@ -15,9 +15,23 @@ import { providerParts } from './providers.ts';
 import { createSealer } from './sealed.ts';
 import { SessionAuth } from './session-auth.ts';
 import { sessionParts } from './session-store.ts';
+import type { Session } from './sessions.ts';
 import { RpState } from './state.ts';
 
 export { RpState } from './state.ts';
+export type { Session } from './sessions.ts';
+
+/**
+ * Sessions ended on purpose: one (logout, by id), an IdP session (back-channel, by sid) or a subject's sessions
+ * created up to `before` (back-channel by sub). Announced so that live connections they admitted end too.
+ */
+export interface SessionEnd {
+  readonly provider: string;
+  readonly id?: string | undefined;
+  readonly sid?: string | undefined;
+  readonly sub?: string | undefined;
+  readonly before?: number | undefined;
+}
 
 export interface RelyingParty {
   readonly cookieName: string;
@@ -34,6 +48,15 @@ export interface RelyingParty {
    * already did it in a shared (Redis) store, so only per-instance (sealed-cookie) revocations apply here.
    */
   revokeSessions(subject: string, beforeMs: number, remote: boolean): Promise<number>;
+  /** The session a session identity was made from (any config generation's), for live connections. */
+  sessionOf(identity: Identity): Session | undefined;
+  /** A live connection used its session at `atMs`: it does not go idle (see SessionStore.touch). */
+  touchSession(session: Session, atMs: number): Promise<void>;
+  /** The session's latest use, or undefined when it has ended. */
+  sessionSeen(session: Session): Promise<number | undefined>;
+  readonly idleMs: number;
+  /** A session's last use is rewritten at most this often (the sliding idle timeout's step). */
+  readonly touchEveryMs: number;
 }
 
 export interface RpServices {
@@ -45,6 +68,8 @@ export interface RpServices {
    * the jwt providers. Date.now but in tests, which advance their own instead of sleeping.
    */
   now: () => number;
+  /** Told of every session ended here by logout or back-channel logout (the gateway announces it to all instances). */
+  onSessionEnd?: ((end: SessionEnd) => void) | undefined;
 }
 
 export type RpEvents = (event: string, detail: Record<string, unknown>) => void;
@@ -73,7 +98,7 @@ export function createRelyingParty(
   const clients = new Map<string, OidcClient>([...idp.parts].map(([name, p]) => [name, p.client]));
   const cookieName = sessionCfg.cookie_name;
   const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now, publicOrigins };
-  const auth = new SessionAuth({ store, refresher, clients, cookieName, idleMs: sessionCfg.idle_timeout, now });
+  const auth = new SessionAuth({ store, refresher, clients, cookieName, idleMs: sessionCfg.idle_timeout, now, sessionOf: state.sessionOf });
   const deps: EndpointDeps = {
     lc,
     auth,
@@ -84,6 +109,7 @@ export function createRelyingParty(
     defaultProvider: providers[0]?.[0],
     logoutTokens: createLogoutTokenVerifier(idp.parts, redis, state.seenLogoutTokens),
     onEvent,
+    onSessionEnd: (end) => services.onSessionEnd?.(end),
   };
   const rp: RelyingParty = {
     cookieName,
@@ -98,6 +124,11 @@ export function createRelyingParty(
       return n;
     },
     serve: (ctx, req, res, security) => serveEndpoint(deps, { ctx, req, res, security }),
+    sessionOf: (identity) => state.sessionOf.get(identity),
+    touchSession: (s, atMs) => store.touch(s, atMs),
+    sessionSeen: (s) => store.seen(s),
+    idleMs: sessionCfg.idle_timeout,
+    touchEveryMs: auth.touchEveryMs,
   };
   state.bind(rp, { sessions: new Set([sessions.key]), providers: idp.keys });
   return rp;

@@ -19,6 +19,8 @@ export interface SessionAuthOptions {
   idleMs: number;
   /** The clock for idle/ttl checks and the access token's refresh time. */
   now: () => number;
+  /** Identity → the session it was made from (kept across reloads, for live connections). */
+  sessionOf: WeakMap<Identity, Session>;
 }
 
 /** The session's claims as the gateway's identity (the same object for the same cached session). */
@@ -52,12 +54,12 @@ export class SessionAuth {
   /** Session id → its latest touched copy and the cookie sealed for it (bounded, oldest dropped first). */
   readonly #touched = new Map<string, { session: Session; cookie: string }>();
   /** Sliding idle timeout: the session's lastSeen is rewritten (a new cookie) at most this often. */
-  readonly #touchEveryMs: number;
+  readonly touchEveryMs: number;
   readonly authenticators = new Map<string, Authenticator>();
 
   constructor(o: SessionAuthOptions) {
     this.#o = o;
-    this.#touchEveryMs = Math.max(1, Math.min(60_000, Math.floor(o.idleMs / 10)));
+    this.touchEveryMs = Math.max(1, Math.min(60_000, Math.floor(o.idleMs / 10)));
     for (const [name, client] of o.clients) {
       this.authenticators.set(name, {
         name,
@@ -79,6 +81,7 @@ export class SessionAuth {
     const identity = identityOf(s, client);
     if (s.accessToken) this.#tokensOf.set(identity, s.accessToken);
     this.#identities.set(s, identity);
+    this.#o.sessionOf.set(identity, s);
     return identity;
   }
 
@@ -117,9 +120,9 @@ export class SessionAuth {
         return undefined; // the IdP refused the refresh: the login is over
       }
     }
-    if (now - s.lastSeen >= this.#touchEveryMs) {
+    if (now - s.lastSeen >= this.touchEveryMs) {
       const recent = changed ? undefined : this.#touched.get(s.id);
-      if (recent !== undefined && now - recent.session.lastSeen < this.#touchEveryMs) {
+      if (recent !== undefined && now - recent.session.lastSeen < this.touchEveryMs) {
         // Requests still carrying the cookie from before this session's last touch (in flight, or a client
         // that kept it) get the cookie that touch sealed, instead of one sealed (and stored) each.
         if (req.ctx) this.#pending.set(req.ctx, [hostCookie(this.#o.cookieName, recent.cookie, (recent.session.expiresAt - now) / 1000)]);

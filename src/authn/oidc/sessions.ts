@@ -29,6 +29,13 @@ export interface SessionStore {
   /** Persists the session and returns the cookie value. */
   write(session: Session): Promise<string>;
   destroy(session: Session): Promise<void>;
+  /**
+   * A live connection's activity keeps its session from going idle: records `atMs` as the session's last
+   * use (never moving it back). Cookie store: per instance, honoured by read(); Redis: for every instance.
+   */
+  touch(session: Session, atMs: number): Promise<void>;
+  /** The session's latest known use (ms), or undefined when it has ended (logged out, revoked, gone). */
+  seen(session: Session): Promise<number | undefined>;
   /** Ends every session of an IdP session (sid) or of a subject; returns how many were known. */
   revoke(provider: string, by: { sid?: string; sub?: string; before?: number }): Promise<number>;
   /** A reload's session secrets: cookies sealed only with a retired secret stop opening at once. */
@@ -59,8 +66,20 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
     for (const m of [revokedIds, revokedSids]) for (const [k, until] of m) if (until < t) m.delete(k);
     for (const [k, at] of revokedSubsBefore) if (at + maxTtlMs < t) revokedSubsBefore.delete(k);
   };
-  const timer = setInterval(sweep, 60_000);
+  /** Session id → its latest use known here (live touches, and later writes of those sessions). */
+  const lastUse = new Map<string, { at: number; until: number }>();
+  const timer = setInterval(() => {
+    sweep();
+    const t = now();
+    for (const [k, v] of lastUse) if (v.until < t) lastUse.delete(k);
+  }, 60_000);
   timer.unref();
+  const revoked = (p: Session): boolean => {
+    if (revokedIds.has(p.id)) return true;
+    if (p.sid !== undefined && revokedSids.has(`${p.provider}|${p.sid}`)) return true;
+    const subCut = revokedSubsBefore.get(`${p.provider}|${p.sub}`);
+    return subCut !== undefined && p.createdAt <= subCut;
+  };
   // Revocation is checked on every read, cached or not; an entry never outlives its session.
   const opened = new Map<string, Session>();
   async function open(cookie: string): Promise<Session | undefined> {
@@ -90,14 +109,24 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
     },
     async read(cookie) {
       const p = await open(cookie);
-      if (!p) return undefined;
-      if (revokedIds.has(p.id)) return undefined;
-      if (p.sid !== undefined && revokedSids.has(`${p.provider}|${p.sid}`)) return undefined;
-      const subCut = revokedSubsBefore.get(`${p.provider}|${p.sub}`);
-      if (subCut !== undefined && p.createdAt <= subCut) return undefined;
-      return p;
+      if (!p || revoked(p)) return undefined;
+      // Only sessions with a live connection are in lastUse: the common path is one failed lookup.
+      const used = lastUse.size > 0 ? lastUse.get(p.id) : undefined;
+      return used !== undefined && used.at > p.lastSeen ? { ...p, lastSeen: used.at } : p;
+    },
+    async touch(session, atMs) {
+      const known = lastUse.get(session.id);
+      if (known !== undefined && known.at >= atMs) return;
+      if (known === undefined && lastUse.size >= OPENED_CACHE_ENTRIES) lastUse.delete(lastUse.keys().next().value as string);
+      lastUse.set(session.id, { at: Math.max(atMs, session.lastSeen), until: session.expiresAt });
+    },
+    async seen(session) {
+      if (revoked(session)) return undefined;
+      return Math.max(session.lastSeen, lastUse.get(session.id)?.at ?? 0);
     },
     async write(session) {
+      const known = lastUse.get(session.id);
+      if (known !== undefined && known.at < session.lastSeen) known.at = session.lastSeen;
       let sealed = await sealer.seal(session, 'session');
       if (sealed.length > MAX_COOKIE) {
         // Large IdP tokens would push the cookie past what browsers keep (~4 KB) and headers past 431 limits:
@@ -110,6 +139,7 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
     },
     async destroy(session) {
       revokedIds.set(session.id, session.expiresAt);
+      lastUse.delete(session.id);
     },
     async revoke(provider, by) {
       if (by.sid !== undefined) revokedSids.set(`${provider}|${by.sid}`, now() + maxTtlMs);
@@ -121,6 +151,8 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
 
 export const SESSION_PREFIX = 'ztgw:sess:';
 const PREFIX = SESSION_PREFIX;
+/** A live connection's last use of session <id> (ms), beside the record so a touch never rewrites it. */
+const USED_PREFIX = `${PREFIX}used:`;
 
 /**
  * Sessions in Redis; the cookie value is the session id sealed (so it cannot be guessed or forged). `now`:
@@ -130,6 +162,20 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
   let sealer = initialSealer;
   const ttlMs = (s: Session) => Math.max(1, Math.min(s.expiresAt - now(), idleMs));
   const unavailable = (err: unknown) => new GatewayError('GW_ERR_DEPENDENCY_UNAVAILABLE', 'the session store is unavailable', { cause: err });
+  /** The stored session with its latest use (a live connection's touch counts), in one round trip. */
+  async function current(id: string): Promise<Session | undefined> {
+    let found: Array<string | null>;
+    try {
+      found = await redis.mget(PREFIX + id, USED_PREFIX + id);
+    } catch (err) {
+      throw unavailable(err); // fail closed: a session we cannot check is not a session
+    }
+    const [text, used] = found;
+    if (text === null || text === undefined) return undefined;
+    const s = JSON.parse(text) as Session;
+    const at = Number(used);
+    return used !== null && used !== undefined && at > s.lastSeen ? { ...s, lastSeen: at } : s;
+  }
   return {
     kind: 'redis',
     useSealer(next) {
@@ -139,13 +185,21 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
     async read(cookie) {
       const p = await sealer.open(cookie, 'sid');
       if (!p || typeof p.id !== 'string') return undefined;
-      let text: string | null;
+      return current(p.id);
+    },
+    async touch(s, atMs) {
+      if (atMs <= s.lastSeen) return; // nothing newer than the record itself
+      // The record's TTL is extended only if it still exists (PEXPIRE on a missing key does nothing): a
+      // touch never brings back a session that was logged out meanwhile.
+      const ttl = Math.max(1, Math.min(s.expiresAt - now(), idleMs));
       try {
-        text = await redis.get(PREFIX + p.id);
+        await redis.multi().set(USED_PREFIX + s.id, String(atMs), 'PX', ttl).pexpire(PREFIX + s.id, ttl).exec();
       } catch (err) {
-        throw unavailable(err); // fail closed: a session we cannot check is not a session
+        throw unavailable(err);
       }
-      return text === null ? undefined : (JSON.parse(text) as Session);
+    },
+    async seen(s) {
+      return (await current(s.id))?.lastSeen;
     },
     async write(s) {
       try {
@@ -161,7 +215,7 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
     },
     async destroy(s) {
       try {
-        await redis.del(PREFIX + s.id);
+        await redis.del(PREFIX + s.id, USED_PREFIX + s.id);
       } catch (err) {
         throw unavailable(err);
       }

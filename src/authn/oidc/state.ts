@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import type { RemoteKeySource } from '../jwks.ts';
 import type { OidcClient } from './client.ts';
 import type { Refresher } from './refresh.ts';
-import type { SessionStore } from './sessions.ts';
+import type { Identity } from '../../core/index.ts';
+import type { Session, SessionStore } from './sessions.ts';
 
 /** A part that holds resources (timers, connections) to release when no running config uses it. */
 export interface Part {
@@ -89,6 +90,11 @@ export class RpState {
   readonly usedStates = new Map<string, number>();
   /** Logout-token ids already seen (provider|jti → until, ms), when no Redis shares them. */
   readonly seenLogoutTokens = new Map<string, number>();
+  /**
+   * The session each session identity was made from: a live connection admitted by it is tied to that
+   * session (logout, idle, ttl) whatever reload came since. Weak: gone with the identity.
+   */
+  readonly sessionOf = new WeakMap<Identity, Session>();
   readonly #keys = new WeakMap<object, PartKeys>();
 
   /** Records which parts `rp` uses, for commit(). */
