@@ -8,6 +8,6 @@ export { scrubUpgradeResponseHeaders } from './response-headers.ts';
 export type { ResponsePlan } from './response-headers.ts';
 export { PoolRegistry, compileUpstream } from './upstream.ts';
 export type { UpstreamTarget } from './upstream.ts';
-export { createWebSocketTerminal, isWebSocketUpgrade, type WebSocketEvents, type WebSocketTerminal } from './websocket.ts';
+export { createWebSocketTerminal, isWebSocketUpgrade, notWebSocketHandshake, type WebSocketEvents, type WebSocketTerminal } from './websocket.ts';
 export { compileAssertion } from './assertion.ts';
 export { compileIdentityHeaders, customIdentityHeaders } from './identity-headers.ts';
