@@ -75,7 +75,7 @@ describe('audit-config on the bad example', () => {
     expect(plain.stdout).toMatch(/^HIGH {3}route-report-only \(route "new-policy", routes\[3\]\.mode, line \d+\)$/m);
     const strict = await cli(['audit-config', '--config', BAD, '--strict']);
     expect(strict.code).toBe(1);
-    expect(strict.stdout).toContain('findings: 8 high,');
+    expect(strict.stdout).toContain('findings: 9 high,');
   });
 
   it('has each high finding the issue names, located and with a fix', async () => {
@@ -89,8 +89,10 @@ describe('audit-config on the bad example', () => {
     expect(high('session-ttl-long')).toEqual([expect.objectContaining({ path: 'session.ttl' })]);
     expect(high('trusted-proxies-any')).toHaveLength(1);
     expect(high('jwt-clock-tolerance-large')).toEqual([expect.objectContaining({ provider: 'tokens' })]);
+    // 0.0.0.0 and no admin credentials: /metrics is open to the network (issue 17).
+    expect(high('admin-exposed')).toEqual([expect.objectContaining({ path: 'admin.listen' })]);
     for (const id of HIGH_IDS) expect(high(id).length).toBeGreaterThan(0);
-    expect(report.summary.high).toBe(8);
+    expect(report.summary.high).toBe(9);
     for (const f of report.findings) {
       expect(f.message.length).toBeGreaterThan(10);
       expect(f.fix.length).toBeGreaterThan(10);
@@ -123,6 +125,27 @@ describe('audit-config on the bad example', () => {
 });
 
 describe('audit-config edge cases', () => {
+  it('admin-exposed is high off loopback when /metrics is unauthenticated, low when it takes the admin token', async () => {
+    const dir = tempDir('ztgw-audit-');
+    const hash = 'ab'.repeat(32);
+    const cases: Array<[string, string]> = [
+      ['{ listen: 0.0.0.0:9090 }', 'high'],
+      [`{ listen: 0.0.0.0:9090, token_hash: "${hash}", metrics: public }`, 'high'],
+      [`{ listen: 0.0.0.0:9090, token_hash: "${hash}" }`, 'low'],
+      [`{ listen: "[::]:9090", token_hash: "${hash}", metrics: authenticated }`, 'low'],
+    ];
+    for (const [admin, severity] of cases) {
+      const file = join(dir, 'admin.yaml');
+      writeFileSync(file, `listen: { address: 127.0.0.1:8000, plaintext: true }\nadmin: ${admin}\nroutes:\n  - { name: a, upstream: { url: "http://127.0.0.1:1" }, public: true, match: { methods: [GET] } }\n`);
+      const { report } = await jsonReport(['--config', file]);
+      expect(report.findings.filter((f) => f.id === 'admin-exposed').map((f) => f.severity), admin).toEqual([severity]);
+    }
+    // On loopback there is no finding, whatever /metrics allows.
+    const file = join(dir, 'loopback.yaml');
+    writeFileSync(file, 'listen: { address: 127.0.0.1:8000, plaintext: true }\nadmin: { listen: 127.0.0.1:9090 }\nroutes:\n  - { name: a, upstream: { url: "http://127.0.0.1:1" }, public: true, match: { methods: [GET] } }\n');
+    expect((await jsonReport(['--config', file])).report.findings.map((f) => f.id)).not.toContain('admin-exposed');
+  });
+
   it('reports admin-missing, and fails on an invalid config with its errors (exit 1, no report)', async () => {
     const dir = tempDir('ztgw-audit-');
     const ok = join(dir, 'ok.yaml');
