@@ -218,6 +218,10 @@ describe('audit-config --metrics-url', () => {
         pump();
       } else if (req.url === '/html') {
         res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>login</body></html>\n');
+      } else if (req.url === '/authed') {
+        // A gateway whose /metrics takes the admin token (admin.metrics: authenticated).
+        if (req.headers.authorization === 'Bearer scrape-token-0123456789') res.writeHead(200, { 'content-type': 'text/plain' }).end(METRICS);
+        else res.writeHead(401, { 'www-authenticate': 'Bearer realm="zt-gateway-admin"' }).end('{}');
       } else if (req.url === '/partial') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('zt_grants_active 0\n');
       } else res.writeHead(500).end('boom');
@@ -255,6 +259,16 @@ describe('audit-config --metrics-url', () => {
     const { report } = await jsonReport(['--config', GOOD, '--metrics-url', `${base}/partial`]);
     expect(report.metrics).toMatchObject({ mfa_share: null, mtls_share: null, service_denied: null, grants_active: 0 });
     expect(report.metrics?.missing).toEqual(['zt_authenticated_requests_total', 'zt_service_requests_total', 'zt_service_denied_total']);
+  });
+
+  it('sends ZT_ADMIN_TOKEN as the bearer credential for an authenticated /metrics', async () => {
+    const args = ['audit-config', '--json', '--config', GOOD, '--metrics-url', `${base}/authed`];
+    const without = await cli(args);
+    expect(without.code).toBe(1);
+    expect(JSON.parse(without.stdout).metrics).toEqual({ url: `${base}/authed`, error: `${base}/authed answered 401` });
+    const withToken = await cli(args, 30_000, { ZT_ADMIN_TOKEN: 'scrape-token-0123456789' });
+    expect(withToken.code).toBe(0);
+    expect(JSON.parse(withToken.stdout).metrics).toMatchObject({ mfa_share: 0.75, grants_active: 3 });
   });
 
   it('fails (exit 1) when the metrics cannot be read, still printing the report', async () => {
