@@ -13,9 +13,10 @@ import { notWebSocketHandshake } from '../proxy/index.ts';
 const closing = new WeakSet<object>();
 
 /**
- * node:http's shouldUpgradeCallback: every request it flags as an upgrade is taken, WebSocket or not. One it
- * does not take is served as a plain request and the rest of that socket read is dropped (the bytes that
- * follow are then parsed out of step: a request smuggled in a body arrives as a request of its own).
+ * node:http's shouldUpgradeCallback (called only for requests its parser flags as upgrades: `Connection:
+ * upgrade` with `Upgrade`): every one is taken, WebSocket or not. One it does not take is served as a plain
+ * request and the rest of that socket read is dropped (the bytes that follow are then parsed out of step: a
+ * request smuggled in a body arrives as a request of its own).
  */
 export function takesEveryUpgrade(req: IncomingMessage): boolean {
   return req.headers.upgrade !== undefined;
@@ -23,14 +24,26 @@ export function takesEveryUpgrade(req: IncomingMessage): boolean {
 
 /** The refusal for a request the pipeline must not see; `upgrade`: it arrived as an upgrade. */
 export function protocolRefusal(req: IncomingMessage, upgrade: boolean): GatewayError | undefined {
-  // HTTP/2 is only ever spoken after ALPN; 0.9 and 2.0 request lines would otherwise be served as 1.1.
+  // This listener speaks HTTP/1 only (HTTP/2 would come through ALPN on a server of its own); node would serve
+  // 0.9 and 2.0 request lines as 1.1.
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor > 1) {
     return new GatewayError('GW_ERR_HTTP_VERSION', `HTTP/${req.httpVersion} is not supported: HTTP/1.0 and HTTP/1.1 only`);
   }
-  if (req.headers.upgrade === undefined) return undefined;
+  if (upgrade) {
+    const why = notWebSocketHandshake(req);
+    return why === undefined ? undefined : new GatewayError('GW_ERR_BAD_REQUEST', why);
+  }
   // A plain request with Upgrade (no `Connection: upgrade`) is no handshake either.
-  const why = upgrade ? notWebSocketHandshake(req) : 'Upgrade is not a WebSocket handshake';
-  return why === undefined ? undefined : new GatewayError('GW_ERR_BAD_REQUEST', why);
+  return hasUpgradeHeader(req.rawHeaders) ? new GatewayError('GW_ERR_BAD_REQUEST', 'Upgrade is not a WebSocket handshake') : undefined;
+}
+
+/** Read from the raw list: req.headers would build node's header object on every plain request. */
+function hasUpgradeHeader(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 7 && name.toLowerCase() === 'upgrade') return true;
+  }
+  return false;
 }
 
 function logRefusal(log: Logger, err: GatewayError, socket: Duplex, id: string): void {
