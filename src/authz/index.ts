@@ -8,3 +8,5 @@ export type { Policy } from './policy.ts';
 export { compileDevices } from './devices.ts';
 export type { CompiledDevices } from './devices.ts';
 export { compileMfa, compileRoutePolicy } from './policy.ts';
+export { createBodyParamGuard, MAX_FORM_BODY } from './param-body.ts';
+export type { BodyParamGuard } from './param-body.ts';

@@ -20,7 +20,10 @@ export interface PolicyInput {
   readonly grants?: GrantLookup;
   /** Named path segments of the route, decoded once (resolved lazily). */
   readonly params?: () => Readonly<Record<string, string>>;
-  /** The decoded query; null when it is not valid UTF-8 percent-encoding (resolved lazily). */
+  /**
+   * The decoded query filed under every spelling a backend may read (normalize parseQuerySpellings: split on
+   * `&` and `;`, names folded); null when it is not valid UTF-8 percent-encoding (resolved lazily).
+   */
   readonly query?: () => QueryValues | null;
   /** The request's risk score (0-1), when the route scores risk; undefined otherwise. */
   readonly risk: number | undefined;

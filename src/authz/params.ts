@@ -4,6 +4,7 @@
 import type { Identity } from '../core/index.ts';
 import { IDENTITY_FIELD } from '../config/index.ts';
 import type { Condition } from './input.ts';
+import { paramKeys } from '../normalize/index.ts';
 
 type FieldReader = (id: Identity) => readonly string[] | undefined;
 
@@ -66,16 +67,24 @@ export function paramsCondition(spec: Readonly<Record<string, string>>, routePar
   };
 }
 
-/** query_params: present, and every value of a repeated parameter must equal (one of) the field. */
+/** The key a query_params name is looked up under (the query is read with parseQuerySpellings). */
+export function queryParamKey(name: string): string {
+  return paramKeys(name)[0] as string;
+}
+
+/**
+ * query_params: present, and every value of every spelling of the parameter (`;` separators, `name[]`, case,
+ * surrounding space; normalize/query.ts paramKeys) must equal (one of) the field.
+ */
 export function queryParamsCondition(spec: Readonly<Record<string, string>>): Condition {
-  const checks = Object.entries(spec).map(([name, ref]) => ({ name, read: identityField(ref), lower: ref === 'email' }));
+  const checks = Object.entries(spec).map(([name, ref]) => ({ name, key: queryParamKey(name), read: identityField(ref), lower: ref === 'email' }));
   return (i) => {
     if (!i.identity) return 'unauthenticated';
     const query = i.query?.() ?? null;
     for (const c of checks) {
       const values = c.read(i.identity);
       if (values === undefined) return { reason: 'identity-field-missing', param: c.name };
-      const got = query?.get(c.name);
+      const got = query?.get(c.key);
       if (got === undefined || got.length === 0) return { reason: 'query-param-missing', param: c.name };
       for (const v of got) if (!accepts(values, v, c.lower)) return { reason: 'query-param-unauthorized', param: c.name };
     }

@@ -2,6 +2,7 @@
 // Evaluation short-circuits on the hot path; reasons for every failing allow rule are gathered only on deny.
 import { ConfigError, type ConfigReport, type AuthorizeConfig, type Config, type RouteConfig } from '../config/index.ts';
 import { compileConditions, type Condition, type ConditionContext, type MfaSets } from './conditions.ts';
+import { queryParamKey } from './params.ts';
 
 type AuthzConfig = Config['authz'];
 import type { PolicyInput } from './input.ts';
@@ -22,6 +23,8 @@ export interface Policy {
   readonly denyRules: number;
   /** Some rule reads path or query parameters (the request path then passes them, lazily). */
   readonly usesParams: boolean;
+  /** Folded names (queryParamKey) of the query parameters some rule reads: a form body must not name them. */
+  readonly queryParams: ReadonlySet<string>;
 }
 
 function compileRules(kind: 'allow' | 'deny', rules: AuthorizeConfig['allow'], ctx: ConditionContext): CompiledRule[] {
@@ -69,6 +72,7 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
     allowRules: allow.length,
     denyRules: deny.length,
     usesParams: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'params' || c.key === 'query_params')),
+    queryParams: new Set([...cfg.deny, ...cfg.allow].flatMap((r) => Object.keys(r.query_params ?? {}).map(queryParamKey))),
     evaluate(input) {
       for (const rule of deny) {
         if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: rule.matched };

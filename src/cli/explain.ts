@@ -3,7 +3,7 @@
 import type { Identity, RuleReason } from '../core/index.ts';
 import type { CompiledConfig } from '../pipeline/index.ts';
 import { isIP } from 'node:net';
-import { plainAddress, canonicalTarget, parseQuery } from '../normalize/index.ts';
+import { plainAddress, canonicalTarget, parseQuerySpellings } from '../normalize/index.ts';
 import { extractParams, matchTemplate } from '../routing/index.ts';
 
 export interface ExplainRequest {
@@ -56,7 +56,7 @@ export function explain(compiled: CompiledConfig, routeName: string, identity: I
   const d = route.policy.evaluate({
     identity, method: req.method, path, clientIp: req.ip, nowMs: req.nowMs, device: () => device,
     params: () => extractParams(route.template, target.path, route.exact),
-    query: () => parseQuery(target.query),
+    query: () => parseQuerySpellings(target.query),
     risk: score,
   });
   const above = route.stepUp?.riskAbove;

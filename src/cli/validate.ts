@@ -1,7 +1,7 @@
 // `zt-gateway validate <file>`: every error with file:line:col, and warnings for shadowed routes.
 import { compileConfig } from '../pipeline/index.ts';
 import { ConfigError, loadConfigFile } from '../config/index.ts';
-import { findShadowed } from '../routing/index.ts';
+import { findCaseShadowed, findShadowed } from '../routing/index.ts';
 
 export interface Output {
   out: (line: string) => void;
@@ -20,6 +20,13 @@ export async function validateCommand(file: string, io: Output, env: NodeJS.Proc
       io.err(
         `${file}: warning: routes[${route.index}] "${route.name}"${at(route.index)} is shadowed by ` +
           `routes[${by.index}] "${by.name}"${at(by.index)} and never matches`,
+      );
+    }
+    for (const { route, by } of findCaseShadowed(compiled.routes)) {
+      io.err(
+        `${file}: warning: routes[${route.index}] "${route.name}"${at(route.index)} is shadowed by case by ` +
+          `routes[${by.index}] "${by.name}"${at(by.index)} on the case-insensitive upstream ${route.spelling.origin}: ` +
+          'its requests are refused (400) as another route\'s spelling',
       );
     }
     io.out(`${file}: valid (${compiled.routes.length} route${compiled.routes.length === 1 ? '' : 's'})`);

@@ -20,6 +20,14 @@ export const upstream = z.strictObject({
   connections: z.number().int().min(1).max(10_000).default(128),
   preserve_host: z.boolean().default(false).meta({ description: "Send the client's Host instead of the upstream's" }),
   tls: upstreamTls.optional(),
+  case_insensitive: z.boolean().default(false).meta({
+    description:
+      'The app folds paths the Windows way (IIS, ASP.NET, case-insensitive Java routers): a path spelled so that it folds onto ' +
+      'another route of this origin is refused, and so are a segment ending in . or a space, 8.3 short names (~1) and cookieless (S(x)) segments. Same on every route to this origin',
+  }),
+  allow_encoded_semicolon: z.boolean().default(false).meta({
+    description: 'Forward %3B in paths (refused by default: a backend that decodes before cutting ;params reads /admin%3Bx as /admin)',
+  }),
 });
 
 const match = z.strictObject({

@@ -49,6 +49,8 @@ export function canonicalPath(raw: string): { path: string; matchPath: string } 
     if (name === '.' || name === '..') throw bad('dot segments are not allowed');
     // `/;x/admin` is `/admin` to Tomcat: a segment that is only parameters is as ambiguous as `//`.
     if (name === '' && segDecoded !== '') throw bad('a path segment may not start with ;');
+    // `admin::$INDEX_ALLOCATION`, `file::$DATA`: NTFS stream syntax names the directory or file itself on Windows.
+    if (segDecoded.includes(':$')) throw bad('NTFS stream names (:$) are not allowed in the path');
   };
 
   for (let i = 0; i < n; i++) {

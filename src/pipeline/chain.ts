@@ -8,12 +8,13 @@ import type { CompiledRoute, PipelineContext } from './route.ts';
 import type { RuntimeState } from './state.ts';
 import { stripCookies } from '../authn/index.ts';
 import { extractParams } from '../routing/index.ts';
-import { parseQuery } from '../normalize/index.ts';
+import { parseQuerySpellings } from '../normalize/index.ts';
 
 export function resolveRoute(state: RuntimeState, ctx: PipelineContext): CompiledRoute {
   const route = state.compiled.router.match(ctx.host.name, ctx.target.matchPath, ctx.method);
   if (route === undefined) throw new GatewayError('GW_ERR_NO_ROUTE');
   ctx.route = route;
+  state.compiled.spelling(route, ctx.host.name, ctx.target, ctx.method);
   return route;
 }
 
@@ -172,7 +173,7 @@ export function authorizeRequest(state: RuntimeState, route: CompiledRoute, ctx:
     // Closures only for policies that read parameters: the common path allocates nothing more. Segments
     // come from the forwarded path (with any ;params), so `acme;x` is never taken for `acme`.
     params: route.policy.usesParams ? once(() => extractParams(route.template, ctx.target.path, route.exact)) : undefined,
-    query: route.policy.usesParams ? once(() => parseQuery(ctx.target.query)) : undefined,
+    query: route.policy.usesParams ? once(() => parseQuerySpellings(ctx.target.query)) : undefined,
     risk: ctx.risk?.score,
   });
   ctx.decision = decision;

@@ -2,7 +2,7 @@
 // authn (authenticate, step_up), authz (authorize), response (security headers, CORS), validate, risk.
 // Every part is compiled even after a failure, so one run reports every problem of the route.
 import { compileRouteAuth, compileStepUp, type CompiledProviders, type Authenticator } from '../authn/index.ts';
-import { type MfaSets, compileRoutePolicy } from '../authz/index.ts';
+import { type MfaSets, compileRoutePolicy, createBodyParamGuard } from '../authz/index.ts';
 import { ConfigError, type ConfigReport, type KeyPath, type Config, type RouteConfig } from '../config/index.ts';
 import { compileIdentityHeaders, compileUpstream } from '../proxy/index.ts';
 import { compileCors, compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
@@ -95,6 +95,7 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     name: r.name,
     ...match,
     upstream,
+    spelling: Object.freeze({ origin: upstream.origin, caseInsensitive: r.upstream.case_insensitive, allowEncodedSemicolon: r.upstream.allow_encoded_semicolon }),
     public: r.public,
     websocket: r.websocket,
     authenticate: auth.authenticate,
@@ -111,6 +112,8 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     security,
     cors,
     validator,
+    // A validated body is checked against its schema instead; report-only routes forward whatever they decide.
+    bodyParams: policy !== null && policy.queryParams.size > 0 && validator === null && r.mode === 'enforce' ? createBodyParamGuard(policy.queryParams) : null,
     onStateError: r.on_state_error,
   });
 }

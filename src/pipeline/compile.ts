@@ -8,7 +8,7 @@ import { compileAddressSet, compileTrustedProxies, type AddressSet } from '../no
 import { compileAssertion, type AssertionSigner, customIdentityHeaders } from '../proxy/index.ts';
 import { compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
 import { compileRisk, type RiskSettings } from '../risk/index.ts';
-import { createRouter, type Router } from '../routing/index.ts';
+import { createRouter, createSpellingGuard, spellingConflicts, type Router, type SpellingGuard } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
 import { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
 import { compileGrants, type CompiledGrant } from '../state/index.ts';
@@ -28,6 +28,8 @@ export interface CompiledConfig {
   readonly config: Config;
   readonly routes: readonly CompiledRoute[];
   readonly router: Router<CompiledRoute>;
+  /** Refuses spellings of a routed path that its upstream would read as another route's (routing/spelling.ts). */
+  readonly spelling: SpellingGuard;
   readonly trustedProxies: AddressSet;
   readonly tls: TlsMaterial | null;
   readonly identityPrefix: string;
@@ -105,6 +107,7 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
   const grants = compileGrants(config, providers.providers, report);
   const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, risk, compileValidator };
   const routes = compileRoutes(routeContext, report);
+  for (const err of spellingConflicts(routes)) report(err);
 
   if (problems.length > 0) throw ConfigError.of(problems);
   return Object.freeze({
@@ -113,6 +116,7 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
     mfa,
     routes,
     router: createRouter(routes),
+    spelling: createSpellingGuard(routes),
     trustedProxies,
     tls,
     identityPrefix: config.identity_headers.prefix.toLowerCase(),

@@ -106,6 +106,17 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
         const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
+        if (route.bodyParams !== null && current.hasBody) {
+          // A form body that names a parameter the policy read from the query is refused; others go on intact.
+          route.bodyParams
+            .check(current, req)
+            .then((body) => {
+              upstreamStartNs = process.hrtime.bigint();
+              return forward(current, req, res, pool, route.upstream, plan, body);
+            })
+            .catch((err: unknown) => fail(err, current.id));
+          return;
+        }
         if (route.validator === null) {
           upstreamStartNs = process.hrtime.bigint();
           forward(current, req, res, pool, route.upstream, plan).catch((err: unknown) => fail(err, current.id));

@@ -1,16 +1,23 @@
 // A route as the orchestrator holds it: every step's compiled part, resolved at load, nothing parsed per request.
 import type { RouteAuthentication } from '../authn/index.ts';
-import type { Policy } from '../authz/index.ts';
+import type { BodyParamGuard, Policy } from '../authz/index.ts';
 import type { CorsPolicy, SecurityHeaderSet } from '../response/index.ts';
 import type { IdentityHeaderNames, UpstreamTarget } from '../proxy/index.ts';
 import type { RouteValidator } from '../validate/index.ts';
 import type { RequestContext, RouteRef } from '../core/index.ts';
-import type { RoutableRoute } from '../routing/index.ts';
+import type { PathSpelling, RoutableRoute } from '../routing/index.ts';
 
 
 export interface CompiledRoute extends RoutableRoute, RouteRef {
+  /** How the upstream's app reads paths (case folding, %3B): checked right after routing. */
+  readonly spelling: PathSpelling;
   /** null: no `validate` block (bodies stream unbuffered). */
   readonly validator: RouteValidator | null;
+  /**
+   * Routes whose (enforced) policy reads query parameters and that do not validate the body: refuses a form or
+   * multipart body that names one of them (frameworks merge it with the query). null: bodies stream as received.
+   */
+  readonly bodyParams: BodyParamGuard | null;
   readonly upstream: UpstreamTarget;
   readonly websocket: boolean;
   /** null: public route, or no authentication configured (always 401). */

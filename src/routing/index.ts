@@ -5,3 +5,5 @@ export { findShadowed } from './shadow.ts';
 export { extractParams, matchTemplate, parseTemplate } from './template.ts';
 export type { PathTemplate } from './template.ts';
 export { compileRouteMatch } from './route.ts';
+export { createSpellingGuard, type PathSpelling, type SpelledRoute, type SpellingGuard } from './spelling.ts';
+export { findCaseShadowed, spellingConflicts } from './spelling-check.ts';
