@@ -70,7 +70,7 @@ function page(req) {
 <p id="links">Login, logout and step-up are the gateway's: this app only reads the headers.
 <a href="/admin/">/admin/</a> (its route asks for a multi-factor login: step-up) ·
 <a href="/.zt/session">session status</a> ·
-<a href="/.zt/logout" id="logout">Log out</a></p>
+<a href="/.zt/logout" id="logout">Log out</a> (the gateway asks to confirm: only its POST form logs out)</p>
 <h2>Headers as received</h2>
 <table>
 ${rows}

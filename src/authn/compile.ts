@@ -4,6 +4,7 @@ import { ConfigError, type ConfigReport, type Config, type RouteConfig } from '.
 import type { RelyingParty, RpServices } from './oidc/index.ts';
 import { buildAuthenticator, createRouteAuthentication, providerChecksum, type RouteAuthentication } from './route-authentication.ts';
 import type { Authenticator } from './types.ts';
+import type { PublicOrigins } from '../normalize/index.ts';
 
 /** A provider and the checksum of what it was built from. Not frozen: authenticators hold live caches. */
 export type ProviderEntry = { checksum: string; authenticator: Authenticator };
@@ -21,6 +22,8 @@ export interface ProviderOptions {
   services: RpServices | undefined;
   clientTrust: string | undefined;
   onEvent: ((event: string, detail: Record<string, unknown>) => void) | undefined;
+  /** listen.public_urls, compiled once: the relying party builds redirect URIs with it. */
+  publicOrigins?: PublicOrigins | undefined;
 }
 
 /** An error from a module that still throws `{ path }` errors (authn/oidc): a ConfigError at that path. */
@@ -39,7 +42,7 @@ async function compileRelyingParty(config: Config, baseDir: string, options: Pro
   if (oidcNames.length === 0) return null;
   const { createRelyingParty, standaloneServices } = await import('./oidc/index.ts');
   try {
-    return createRelyingParty(config, baseDir, options.services ?? standaloneServices(), options.onEvent);
+    return createRelyingParty(config, baseDir, options.services ?? standaloneServices(), options.onEvent, options.publicOrigins);
   } catch (err) {
     report(asConfigError(err, ['session']));
     for (const name of oidcNames) broken.add(name);

@@ -11,3 +11,5 @@ export * from './route-authentication.ts';
 export { compileProviders, compileRouteAuth, compileStepUp } from './compile.ts';
 export type { CompiledProviders, ProviderEntry } from './compile.ts';
 export { RpState } from './oidc/state.ts';
+export { checkCrossSite, compileCrossSite, isUnsafe, NO_EXCEPTIONS } from './cross-site.ts';
+export type { CrossSitePolicy } from './cross-site.ts';

@@ -119,6 +119,15 @@ export const cors = z.strictObject({
   max_age: duration.prefault('10m'),
 });
 
+/** Cross-site protection of cookie sessions (README "Cross-site protection"): on unless protect: false. */
+export const crossOrigin = z.strictObject({
+  protect: z.boolean().default(true).meta({ description: 'Refuse unsafe methods and WebSocket upgrades that ride the session cookie from another origin' }),
+  allow: z
+    .array(z.string().regex(/^https?:\/\/[^/?#*@\s]+$/, 'an exact origin such as https://app.example.com'))
+    .default([])
+    .meta({ description: 'Other origins whose pages may send such requests with the session cookie' }),
+});
+
 export const securityHeaders = z.strictObject({
   hsts: z
     .union([
@@ -158,6 +167,7 @@ export const route = z.strictObject({
   mode: z.enum(['enforce', 'report-only']).default('enforce'),
   rate_limit: rateLimit.optional(),
   cors: cors.optional(),
+  cross_origin: crossOrigin.prefault({}),
   step_up: z
     .strictObject({
       acr: z.string().min(1).optional().meta({ description: 'acr_values to request; the login (session or token) must carry it (or MFA amr)' }),

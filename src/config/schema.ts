@@ -33,6 +33,10 @@ const listen = z
       .meta({ description: 'Serve plain HTTP (only behind a TLS-terminating mesh). Requires that tls is absent.' }),
     redirect_http: hostPort.optional().meta({ description: 'Extra plain-HTTP listener that redirects to https' }),
     limits: limits.prefault({}),
+    public_urls: z
+      .array(z.string().regex(/^https?:\/\/[^/?#@\s]+\/?$/, 'a URL such as https://crm.example.com:8444 (scheme, host and optional port only)'))
+      .optional()
+      .meta({ description: 'The URLs clients use, keyed by host: their scheme and port make login redirect URIs and the origin of cross-site checks; when set, only these hosts may start a login' }),
   })
   .superRefine((v, ctx) => {
     if (!v.tls && !v.plaintext) {

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   GW_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_SUSPENDED: { status: 403, title: 'Subject suspended' },
+  GW_ERR_CROSS_SITE: { status: 403, title: 'Cross-site request refused' },
   GW_ERR_NO_ROUTE: { status: 404, title: 'Not found' },
   GW_ERR_VALIDATION: { status: 400, title: 'Request validation failed' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },

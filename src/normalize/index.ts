@@ -9,3 +9,5 @@ export { canonicalPath, canonicalTarget } from './target.ts';
 export * from './normalizer.ts';
 export { compileTrustedProxies } from './cidr.ts';
 export { foldPath, foldText } from './case-fold.ts';
+export { compilePublicOrigins, normalizeOrigin } from './origin.ts';
+export type { MismatchReport, PublicOrigins } from './origin.ts';

@@ -1,10 +1,11 @@
 // admit: the ordered steps between route and terminal (DESIGN.md §1), compiled once per route into a flat
 // list, as undici composes interceptors and fastify runs hooks:
-//   limit (pre) + lockout → authenticate → access → risk → step-up → authorize → limit (route) → mutate.
+//   limit (pre) + lockout → authenticate → cross-site → access → risk → step-up → authorize → limit (route) → mutate.
 // A step either continues (undefined), ends the request with an outcome (a redirect to the IdP), or throws a
 // GatewayError. Steps that do not apply to a route are not in its list; the common path allocates no promise.
 import { GatewayError, Redirect } from '../core/index.ts';
 import type { Device } from '../authz/index.ts';
+import { checkCrossSite } from '../authn/index.ts';
 import { assessRisk, learnRisk } from '../risk/index.ts';
 import { assessAccess } from '../state/index.ts';
 import { authenticateRequest, authorizeRequest, countAuthFailure, deviceOf, isNavigation, mutateRequest, once, stepUp } from './chain.ts';
@@ -67,6 +68,19 @@ function authenticate(a: Admission): StepResult {
   );
 }
 
+/**
+ * A session cookie rides along with requests other origins' pages start: unsafe methods and upgrades it
+ * authenticated must come from the gateway's own origin (README "Cross-site protection").
+ */
+function crossSite(a: Admission): undefined {
+  const policy = a.route.crossSite;
+  if (policy !== null && a.ctx.identity?.method === 'session') {
+    const ctx = a.ctx;
+    checkCrossSite(policy, ctx, () => a.state.compiled.publicOrigins.originOf(ctx));
+  }
+  return undefined;
+}
+
 /** Local lookups first: a suspended or revoked caller (or stale state) is refused before any risk I/O. */
 function access(a: Admission): undefined {
   if (a.ctx.identity !== null) assessAccess(a.state.access, a.route, a.ctx.identity, a.device);
@@ -98,7 +112,9 @@ function mutate(a: Admission): Promise<void> | undefined {
 /** The route's steps, in the fixed order; built once per compiled route. */
 export function compileAdmission(route: CompiledRoute): readonly Step[] {
   const steps: Step[] = [limitsBefore];
-  if (!route.public) steps.push(authenticate, access);
+  if (!route.public) steps.push(authenticate);
+  if (!route.public && route.crossSite !== null && route.loginProviders.length > 0) steps.push(crossSite);
+  if (!route.public) steps.push(access);
   // Routes that do not score risk skip that part of the assess stage entirely.
   if (!route.public && route.scoresRisk === true) steps.push(risk);
   if (!route.public && route.stepUp !== null) steps.push(stepUpIfNeeded);

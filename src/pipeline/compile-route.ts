@@ -1,7 +1,7 @@
 // One route compiled by the steps that own its parts: routing (match), proxy (upstream, identity headers),
 // authn (authenticate, step_up), authz (authorize), response (security headers, CORS), validate, risk.
 // Every part is compiled even after a failure, so one run reports every problem of the route.
-import { compileRouteAuth, compileStepUp, type CompiledProviders, type Authenticator } from '../authn/index.ts';
+import { compileCrossSite, compileRouteAuth, compileStepUp, type CompiledProviders, type Authenticator } from '../authn/index.ts';
 import { type MfaSets, compileRoutePolicy, createBodyParamGuard } from '../authz/index.ts';
 import { ConfigError, type ConfigReport, type KeyPath, type Config, type RouteConfig } from '../config/index.ts';
 import { compileIdentityHeaders, compileUpstream } from '../proxy/index.ts';
@@ -111,6 +111,7 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     mode: r.mode,
     security,
     cors,
+    crossSite: compileCrossSite(r.cross_origin, r.cors),
     validator,
     // A validated body is checked against its schema instead; report-only routes forward whatever they decide.
     bodyParams: policy !== null && policy.queryParams.size > 0 && validator === null && r.mode === 'enforce' ? createBodyParamGuard(policy.queryParams) : null,

@@ -4,11 +4,11 @@
 import { compileProviders, type ProviderEntry, type RelyingParty, type RpServices } from '../authn/index.ts';
 import { type MfaSets, compileDevices, type CompiledDevices, compileMfa } from '../authz/index.ts';
 import { crossKeyProblems, CONFIG_INVALID, ConfigError, formatPath, type ConfigProblem, type ConfigReport, freezeData, type LoadedConfig, type Config } from '../config/index.ts';
-import { compileAddressSet, compileTrustedProxies, type AddressSet } from '../normalize/index.ts';
+import { compileAddressSet, compilePublicOrigins, compileTrustedProxies, type AddressSet, type PublicOrigins } from '../normalize/index.ts';
 import { compileAssertion, type AssertionSigner, customIdentityHeaders } from '../proxy/index.ts';
 import { compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
 import { compileRisk, type RiskSettings } from '../risk/index.ts';
-import { createRouter, createSpellingGuard, spellingConflicts, type Router, type SpellingGuard } from '../routing/index.ts';
+import { compileNamedHosts, createRouter, createSpellingGuard, spellingConflicts, type Router, type SpellingGuard } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
 import { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
 import { compileGrants, type CompiledGrant } from '../state/index.ts';
@@ -30,7 +30,11 @@ export interface CompiledConfig {
   readonly router: Router<CompiledRoute>;
   /** Refuses spellings of a routed path that its upstream would read as another route's (routing/spelling.ts). */
   readonly spelling: SpellingGuard;
+  /** Whether some route names the host: only such hosts may start a login. */
+  readonly namesHost: (host: string) => boolean;
   readonly trustedProxies: AddressSet;
+  /** listen.public_urls: the origin clients see per host (login redirect URIs, cross-site checks). */
+  readonly publicOrigins: PublicOrigins;
   readonly tls: TlsMaterial | null;
   readonly identityPrefix: string;
   /** What counts as a multi-factor login (authz.mfa), as sets: policy, step-up and metrics read this. */
@@ -92,9 +96,11 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
   const { problems, report } = problemSink(source);
   const compileValidator = config.routes.some((r) => r.validate !== undefined) ? await loadRouteValidatorCompiler() : null;
   const trustedProxies = attempt(report, ['trusted_proxies'], () => compileTrustedProxies(config.trusted_proxies)) ?? compileAddressSet([]);
+  const onMismatch = (d: { public_url: string; host: string }) => options.onEvent?.('public_url_mismatch', d);
+  const publicOrigins = attempt(report, ['listen', 'public_urls'], () => compilePublicOrigins(config.listen.public_urls, onMismatch)) ?? compilePublicOrigins([]);
   const tls = config.listen.tls ? compileTlsMaterial(config.listen.tls, baseDir, (e) => report(e.within(['listen', 'tls']))) : null;
   const { previous } = options;
-  const providerOptions = { previous: previous?.providers, services: options.services, clientTrust: tls?.clientTrust, onEvent: options.onEvent };
+  const providerOptions = { previous: previous?.providers, services: options.services, clientTrust: tls?.clientTrust, onEvent: options.onEvent, publicOrigins };
   const providers = await compileProviders(config, baseDir, providerOptions, report);
   const warnings: string[] = [];
   const assertion = compileAssertion(config, baseDir, (e) => report(e.within(['identity_headers'])), (w) => warnings.push(w));
@@ -117,7 +123,9 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
     routes,
     router: createRouter(routes),
     spelling: createSpellingGuard(routes),
+    namesHost: compileNamedHosts(routes),
     trustedProxies,
+    publicOrigins,
     tls,
     identityPrefix: config.identity_headers.prefix.toLowerCase(),
     providers: providers.providers,

@@ -1,10 +1,11 @@
 // /.zt/grants on the main listener: a user requests a just-in-time grant, and an approver (a member of one
 // of the grant's approver groups, never the requester) approves it with their own verified identity.
-// JSON bodies only: a cross-site form cannot send application/json, so a session cookie alone cannot be
-// used to file or approve a request from another site.
+// JSON bodies only: a cross-site form cannot send application/json; and a request the session cookie
+// authenticated must come from the gateway's own origin (the cross-site rule of every cookie route).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Identity, GatewayError, headerOf } from '../core/index.ts';
 import { readJsonBody } from '../validate/index.ts';
+import { checkCrossSite, NO_EXCEPTIONS } from '../authn/index.ts';
 import type { RuntimeState } from './state.ts';
 import { assessAccess, type CompiledGrant, approveGrant, GRANT_ID, grantAudit, grantView, requestGrant } from '../state/index.ts';
 import { countAuthFailure } from './chain.ts';
@@ -29,6 +30,8 @@ async function authenticate(state: RuntimeState, grant: CompiledGrant, ctx: Pipe
     throw err;
   }
   ctx.identity = identity;
+  // JSON-only is the first defence; the cookie rule is the second (a same-site page can send JSON with fetch).
+  if (identity.method === 'session') checkCrossSite(NO_EXCEPTIONS, ctx, () => state.compiled.publicOrigins.originOf(ctx));
   // A suspended subject or revoked token cannot request or approve either (and the state must be current).
   assessAccess(state.access, { onStateError: 'deny' }, identity, () => undefined);
   return identity;

@@ -10,7 +10,7 @@ import type { CompiledRoute, PipelineContext } from './route.ts';
 import { sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
-import { isReserved, serveReserved } from './reserved.ts';
+import { isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
 import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { randomUUID } from 'node:crypto';
 import { factsFromError } from '../metrics/index.ts';
@@ -68,6 +68,8 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         // The gateway's own endpoints (login, callback, back-channel logout, grants) reach the IdP or the
         // state store: the per-IP pre-auth limit protects them like any authenticator.
         const serve = (): void => {
+          // A Host no route names never starts a login: 404 before anything else.
+          if (c.target.path === LOGIN_PATH && !state.compiled.namesHost(c.host.name)) return fail(new GatewayError('GW_ERR_NO_ROUTE'), c.id);
           const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
           if (served === false) {
             const own = serveReserved(state, c, req, res);

@@ -6,6 +6,8 @@ import { isGrantsPath, serveGrants } from './grants-endpoint.ts';
 import type { PipelineContext } from './route.ts';
 
 export const JWKS_PATH = '/.well-known/zt-gateway/jwks.json';
+/** Starts a login on purpose (authn/oidc endpoints.ts); only on a host some route names. */
+export const LOGIN_PATH = '/.zt/login';
 
 export function isReserved(matchPath: string): boolean {
   return (

@@ -1,5 +1,5 @@
 // A route as the orchestrator holds it: every step's compiled part, resolved at load, nothing parsed per request.
-import type { RouteAuthentication } from '../authn/index.ts';
+import type { CrossSitePolicy, RouteAuthentication } from '../authn/index.ts';
 import type { BodyParamGuard, Policy } from '../authz/index.ts';
 import type { CorsPolicy, SecurityHeaderSet } from '../response/index.ts';
 import type { IdentityHeaderNames, UpstreamTarget } from '../proxy/index.ts';
@@ -39,6 +39,8 @@ export interface CompiledRoute extends RoutableRoute, RouteRef {
   readonly policy: Policy | null;
   readonly security: SecurityHeaderSet;
   readonly cors: CorsPolicy | null;
+  /** Cross-site protection of cookie sessions; null: `cross_origin: { protect: false }`. */
+  readonly crossSite: CrossSitePolicy | null;
   /** When the suspension/revocation state cannot be confirmed: deny (503) or allow on the last known copy. */
   readonly onStateError: 'deny' | 'allow';
 }

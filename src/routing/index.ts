@@ -7,3 +7,4 @@ export type { PathTemplate } from './template.ts';
 export { compileRouteMatch } from './route.ts';
 export { createSpellingGuard, type PathSpelling, type SpelledRoute, type SpellingGuard } from './spelling.ts';
 export { findCaseShadowed, spellingConflicts } from './spelling-check.ts';
+export { compileNamedHosts } from './named-hosts.ts';

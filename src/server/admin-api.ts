@@ -81,6 +81,23 @@ function match(method: string, rawPath: string): Matched {
   throw new GatewayError('GW_ERR_NO_ROUTE');
 }
 
+/**
+ * Nothing a web page can send reaches the API: a browser holding the admin certificate (or a token in a
+ * cookie-less form post) would otherwise let any page suspend subjects. Browsers mark their requests with
+ * Origin (every POST/DELETE) or Sec-Fetch-Site; the CLI and scripts send neither. A body must be JSON,
+ * which a form cannot send without a CORS preflight the API never answers.
+ */
+function refuseBrowserRequests(req: IncomingMessage): void {
+  const site = req.headers['sec-fetch-site'];
+  if (req.headers.origin !== undefined || (site !== undefined && site !== 'none')) {
+    throw new GatewayError('GW_ERR_CROSS_SITE', 'the admin API does not answer requests from web pages');
+  }
+  const length = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+  if (hasBody && type !== 'application/json') throw new GatewayError('GW_ERR_UNSUPPORTED_MEDIA_TYPE', 'send a JSON body (content-type: application/json)');
+}
+
 export interface AdminApiOptions {
   runtime: Runtime;
   log: Logger;
@@ -133,6 +150,7 @@ export function createAdminApi(o: AdminApiOptions): (req: IncomingMessage, res: 
       const m = match(req.method ?? '', path);
       action = m.action;
       target = m.id;
+      refuseBrowserRequests(req);
       const who = actor;
       run(o, m, who, req).then(
         ({ status, body, audit }) => {

@@ -175,6 +175,11 @@ function browserLogin(): void {
     await page.goto(target());
     await arrive(target(), 'the protected page (still logged in)');
     await page.click('#logout');
+    // The link shows the gateway's confirmation page: a GET logs nobody out (an <img> on any page could).
+    await arrive((u) => u.pathname === '/.zt/logout', 'the gateway logout page');
+    expect((await context.cookies(url)).some((c) => c.name === '__Host-zt')).toBe(true);
+    // Its POST form ends the session and goes on to the IdP: the page's CSP lets the form redirect there.
+    await page.click('form[action="/.zt/logout"] button[type=submit]');
     await arrive(atIdp('/session/end'), 'the IdP logout page');
     expect((await context.cookies(url)).some((c) => c.name === '__Host-zt')).toBe(false);
     // Also end the IdP's own session, as the IdP offers; otherwise it would log the browser in again at once.

@@ -299,8 +299,13 @@ describe('npm run demo', () => {
     expect(mfa.status, mfa.trail.join('\n')).toBe(200);
     expect(mfa.text).toContain('<code>GET /admin/</code>');
 
-    // Logout: the session cookie is cleared and the browser goes on to the IdP's end_session endpoint.
-    const out = await step(jar, new URL('/.zt/logout', url).href);
+    // Logout: the link shows the gateway's confirmation page (a GET changes nothing); its POST form clears the
+    // session cookie and the browser goes on to the IdP's end_session endpoint.
+    const confirm = await step(jar, new URL('/.zt/logout', url).href);
+    expect(confirm.status).toBe(200);
+    expect(confirm.text).toContain('<form method="post" action="/.zt/logout">');
+    expect(jar.get(url, '__Host-zt')).toBeDefined();
+    const out = await step(jar, new URL('/.zt/logout', url).href, { method: 'POST' });
     expect(out.status).toBe(302);
     expect(out.location).toMatch(new RegExp(`^${idp}/session/end`));
     expect(jar.get(url, '__Host-zt')).toBeUndefined();

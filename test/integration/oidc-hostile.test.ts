@@ -285,13 +285,13 @@ describe('session cookie: tampering, fixation, ended sessions', () => {
     const aCookie = a.jar.get(g.origin, '__Host-zt') as string;
     const bCookie = b.jar.get(g.origin, '__Host-zt') as string;
     expect((await sessionOf(aCookie))?.id).not.toBe((await sessionOf(bCookie))?.id);
-    expect((await g.send('/.zt/logout', { jar: a.jar })).status).toBe(302);
+    expect((await g.send('/.zt/logout', { method: 'POST', jar: a.jar })).status).toBe(302);
     expect((await g.send('/both', { headers: HTML, cookie: `__Host-zt=${aCookie}` })).status).toBe(302);
     expect((await g.send('/.zt/userinfo', { cookie: `__Host-zt=${aCookie}` })).status).toBe(401);
     // A logout "with" the dead cookie changes nothing for the other session.
-    expect((await g.send('/.zt/logout', { cookie: `__Host-zt=${aCookie}` })).location).toBe('/');
+    expect((await g.send('/.zt/logout', { method: 'POST', cookie: `__Host-zt=${aCookie}` })).location).toBe('/');
     expect((await g.send('/both', { jar: b.jar, headers: HTML })).status).toBe(200);
-    expect((await g.send('/.zt/logout', { jar: b.jar })).status).toBe(302);
+    expect((await g.send('/.zt/logout', { method: 'POST', jar: b.jar })).status).toBe(302);
     expect((await g.send('/both', { headers: HTML, cookie: `__Host-zt=${bCookie}` })).status).toBe(302);
   });
 });

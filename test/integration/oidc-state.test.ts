@@ -167,7 +167,7 @@ describe('relying party state across reloads', () => {
     const live = await login(g, browser(), '/page', 'alice');
     const loggedOut = browser();
     const loggedOutCookie = await login(g, loggedOut, '/page', 'bob');
-    expect((await g.send('/.zt/logout', { jar: loggedOut.jar })).status).toBe(302);
+    expect((await g.send('/.zt/logout', { method: 'POST', jar: loggedOut.jar })).status).toBe(302);
     const ended = await login(g, browser(), '/page', 'carol');
     const bc = await g.send('/.zt/backchannel-logout', {
       method: 'POST',

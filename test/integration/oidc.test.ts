@@ -302,7 +302,7 @@ describe('login, session cookie, identity headers', () => {
     expect((await main.send('/.zt/session', { jar: other.jar })).json.subject).toBe('bob');
 
     const old = b.jar.get(main.origin, '__Host-zt') as string;
-    const r = await main.send('/.zt/logout', { jar: b.jar, headers: HTML });
+    const r = await main.send('/.zt/logout', { method: 'POST', jar: b.jar, headers: HTML });
     expect(r.status).toBe(302);
     const loc = new URL(r.location as string);
     expect(`${loc.origin}${loc.pathname}`).toBe(discovery.end_session_endpoint);
@@ -331,7 +331,7 @@ describe('login, session cookie, identity headers', () => {
     expect((await main.send('/app/bob', { jar: other.jar, headers: HTML })).status).toBe(200);
     expect(upstreamHeader(lastReceived('/app/bob'), 'x-zt-user')).toEqual(['bob']);
     // Logging out without a session just clears the cookie.
-    const none = await main.send('/.zt/logout');
+    const none = await main.send('/.zt/logout', { method: 'POST' });
     expect(none.status).toBe(302);
     expect(none.location).toBe('/');
   });
@@ -649,7 +649,7 @@ describe('Redis session store', () => {
     expect(upstreamHeader(rec, 'x-zt-email')).toEqual(['alice@corp.example']);
     expect(upstreamHeader(rec, 'cookie')).toEqual([]);
 
-    const out = await rg.send('/.zt/logout', { jar: b.jar });
+    const out = await rg.send('/.zt/logout', { method: 'POST', jar: b.jar });
     expect(out.status).toBe(302);
     const hint = new URL(out.location as string).searchParams.get('id_token_hint');
     expect(hint?.split('.')).toHaveLength(3);

@@ -6,9 +6,10 @@ import type { OidcClient } from './client.ts';
 import { clearCookie } from './cookies.ts';
 import { finishLogin, startLogin, type LoginContext } from './login.ts';
 import { LogoutTokenError, type LogoutTokenVerifier } from './logout.ts';
-import { readForm, sendJson, sendRedirect } from './respond.ts';
+import { readForm, sendJson, sendLogoutPage, sendRedirect } from './respond.ts';
+import { checkCrossSite, NO_EXCEPTIONS } from '../cross-site.ts';
 import type { SessionAuth } from './session-auth.ts';
-import type { SessionStore } from './sessions.ts';
+import type { Session, SessionStore } from './sessions.ts';
 
 export interface EndpointDeps {
   readonly lc: LoginContext;
@@ -40,17 +41,34 @@ async function callback(d: EndpointDeps, x: Exchange): Promise<void> {
   sendRedirect(x.res, r.location, r.cookies, x.security);
 }
 
-/** /.zt/logout: ends the session here, then at the IdP (RP-initiated logout) when it offers that. */
+/**
+ * POST /.zt/logout: ends the session here, then at the IdP (RP-initiated logout) when it offers that. Only a
+ * POST from the gateway's own origin changes anything: a GET (an `<img>` on any page) or a cross-site form
+ * would otherwise log the user out.
+ */
 async function logout(d: EndpointDeps, x: Exchange): Promise<void> {
+  checkCrossSite(NO_EXCEPTIONS, x.ctx, () => d.lc.publicOrigins.originOf(x.ctx));
   const s = await d.auth.read(x.ctx.rawHeaders);
   const cookies = [clearCookie(d.cookieName)];
   if (!s) return sendRedirect(x.res, '/', cookies, x.security);
   await d.store.destroy(s);
-  const client = d.clients.get(s.provider);
-  const end = client
-    ? await client.endSessionUrl({ client_id: client.cfg.client_id, ...(s.idToken ? { id_token_hint: s.idToken } : {}) }).catch(() => undefined)
-    : undefined;
+  const end = await endSessionUrl(d, s);
   sendRedirect(x.res, end?.href ?? '/', cookies, x.security);
+}
+
+async function endSessionUrl(d: EndpointDeps, s: Session): Promise<URL | undefined> {
+  const client = d.clients.get(s.provider);
+  if (!client) return undefined;
+  return client.endSessionUrl({ client_id: client.cfg.client_id, ...(s.idToken ? { id_token_hint: s.idToken } : {}) }).catch(() => undefined);
+}
+
+/** GET /.zt/logout: a page with the POST form; it changes nothing. */
+async function logoutPage(d: EndpointDeps, x: Exchange): Promise<void> {
+  const s = await d.auth.read(x.ctx.rawHeaders);
+  // The POST answers with a redirect to the IdP's end-session endpoint, and Chromium checks form-action
+  // against redirect targets too: the page allows that origin besides its own.
+  const end = s ? await endSessionUrl(d, s) : undefined;
+  sendLogoutPage(x.res, end?.origin, x.security);
 }
 
 /**
@@ -108,7 +126,7 @@ async function login(d: EndpointDeps, x: Exchange): Promise<void> {
 /** `METHOD path` → endpoint. */
 const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map([
   ['GET /.zt/callback', callback],
-  ['GET /.zt/logout', logout],
+  ['GET /.zt/logout', logoutPage],
   ['POST /.zt/logout', logout],
   ['POST /.zt/backchannel-logout', backchannelLogout],
   ['GET /.zt/userinfo', userinfo],

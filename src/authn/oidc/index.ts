@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Config, OidcProviderConfig } from '../../config/index.ts';
 import type { RequestContext, Redirect, Identity } from '../../core/index.ts';
 import type { Authenticator } from '../types.ts';
+import { compilePublicOrigins, type PublicOrigins } from '../../normalize/index.ts';
 import type { OidcClient } from './client.ts';
 import { serveEndpoint, type EndpointDeps } from './endpoints.ts';
 import { startLogin, type LoginContext } from './login.ts';
@@ -53,7 +54,13 @@ export function standaloneServices(): RpServices {
   return { redis: null, state: new RpState(), now: Date.now };
 }
 
-export function createRelyingParty(config: Config, baseDir: string, services: RpServices, onEvent: RpEvents = () => undefined): RelyingParty | null {
+export function createRelyingParty(
+  config: Config,
+  baseDir: string,
+  services: RpServices,
+  onEvent: RpEvents = () => undefined,
+  publicOrigins: PublicOrigins = compilePublicOrigins(config.listen.public_urls),
+): RelyingParty | null {
   const providers = Object.entries(config.identity_providers).filter((e): e is [string, OidcProviderConfig] => e[1].type === 'oidc');
   if (providers.length === 0) return null;
   const sessionCfg = config.session;
@@ -65,7 +72,7 @@ export function createRelyingParty(config: Config, baseDir: string, services: Rp
   const { store, refresher } = sessions.parts;
   const clients = new Map<string, OidcClient>([...idp.parts].map(([name, p]) => [name, p.client]));
   const cookieName = sessionCfg.cookie_name;
-  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now };
+  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now, publicOrigins };
   const auth = new SessionAuth({ store, refresher, clients, cookieName, idleMs: sessionCfg.idle_timeout, now });
   const deps: EndpointDeps = {
     lc,

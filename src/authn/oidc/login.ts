@@ -7,6 +7,7 @@ import type { OidcClient } from './client.ts';
 import { clearCookie, hostCookie, parseCookies } from './cookies.ts';
 import { safeReturnTo } from './return-to.ts';
 import type { Sealer } from './sealed.ts';
+import type { PublicOrigins } from '../../normalize/index.ts';
 import { newSessionId, type Session, type SessionStore } from './sessions.ts';
 
 const TX_TTL_S = 600;
@@ -25,10 +26,13 @@ export interface LoginContext {
   usedStates: Map<string, number>;
   /** The clock for a new session's created/last-seen/expiry times (session idle/ttl are judged on it). */
   now: () => number;
+  /** listen.public_urls: the origin of redirect URIs, and (when set) the hosts that may start a login. */
+  publicOrigins: PublicOrigins;
 }
 
-export function origin(ctx: RequestContext): string {
-  return `${ctx.secure ? 'https' : 'http'}://${ctx.host.authority}`;
+/** The callback URL's origin: the host's public URL, else the scheme and host the client (or its trusted proxy) used. */
+function callbackOrigin(lc: LoginContext, ctx: RequestContext): string {
+  return lc.publicOrigins.originOf(ctx);
 }
 
 const txCookieName = (base: string, state: string) =>
@@ -42,11 +46,13 @@ export async function startLogin(
 ): Promise<Redirect> {
   const client = lc.clients.get(provider);
   if (!client) throw new GatewayError('GW_ERR_INTERNAL');
+  // With public URLs configured, a host that is not one of them never sends anyone to the IdP.
+  if (lc.publicOrigins.configured && lc.publicOrigins.listed(ctx) === undefined) throw new GatewayError('GW_ERR_NO_ROUTE');
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
   const verifier = oidc.randomPKCECodeVerifier();
   const url = await client.authorizationUrl({
-    redirectUri: `${origin(ctx)}/.zt/callback`,
+    redirectUri: `${callbackOrigin(lc, ctx)}/.zt/callback`,
     state,
     nonce,
     challenge: await oidc.calculatePKCECodeChallenge(verifier),
@@ -92,13 +98,14 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
   const client = lc.clients.get(String(tx.provider));
   if (!client) throw loginFailed('unknown identity provider');
 
-  const callbackUrl = new URL(`${origin(ctx)}${ctx.target.path}${ctx.target.query}`);
+  const own = callbackOrigin(lc, ctx);
+  const callbackUrl = new URL(`${own}${ctx.target.path}${ctx.target.query}`);
   let tokens;
   try {
     tokens = await client.exchange(
       callbackUrl,
       { verifier: String(tx.verifier), state, nonce: String(tx.nonce), ...(typeof tx.maxAge === 'number' ? { maxAge: tx.maxAge } : {}) },
-      `${origin(ctx)}/.zt/callback`,
+      `${own}/.zt/callback`,
     );
   } catch (err) {
     if (err instanceof GatewayError) throw err;
