@@ -44,7 +44,7 @@ export async function auditConfigCommand(args: AuditArgs, io: Output, env: NodeJ
   let metricsFailed = false;
   if (args.metricsUrl !== undefined) {
     try {
-      report.metrics = await fetchMetrics(args.metricsUrl);
+      report.metrics = await fetchMetrics(args.metricsUrl, env.ZT_ADMIN_TOKEN); // as `zt-gateway admin` reads it
     } catch (err) {
       metricsFailed = true;
       report.metrics = { url: args.metricsUrl, error: (err as Error).message };

@@ -20,9 +20,10 @@ export function clusterProblems(config: Config): string[] {
   if (oidc && !config.state?.redis && !config.state?.sentinel) {
     out.push('--workers with oidc providers needs state.redis (or state.sentinel): a logout must end the session in every worker');
   }
-  // The primary's admin listener serves health, readiness and metrics only, over plain HTTP.
-  if (config.admin?.token_hash !== undefined || config.admin?.tls !== undefined) {
-    out.push('--workers does not serve the admin API or admin.tls yet: run one process per instance (scale with replicas) or drop admin.token_hash/admin.tls');
+  // The primary's admin listener serves health, readiness and metrics only, over plain HTTP: admin.token_hash
+  // guards its /metrics (the admin API itself is not served, which the primary logs); client certificates cannot.
+  if (config.admin?.tls !== undefined) {
+    out.push('--workers does not serve admin.tls or the admin API yet: run one process per instance (scale with replicas) or drop admin.tls');
   }
   // Each worker would continue its own chain in the one file: the records would interleave and not verify.
   if (config.log.audit_chain) out.push('--workers cannot write one hash-chained audit file (log.audit_chain): run one process per instance');

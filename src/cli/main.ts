@@ -22,7 +22,7 @@ const USAGE = `usage:
                                        print the policy decision and its reasons (exit 0 forwarded, 1 refused)
   zt-gateway test <policies.test.yaml> --config <file>
                                        run policy test cases; exit 1 on any mismatch
-  zt-gateway audit-config --config <file> [--strict] [--json] [--metrics-url <admin /metrics URL>]
+  zt-gateway audit-config --config <file> [--strict] [--json] [--metrics-url <admin /metrics URL>] (env ZT_ADMIN_TOKEN: the admin token for it)
                                        print the zero-trust posture report (--strict: exit 1 on any high finding)
   zt-gateway audit verify <file>       check a hash-chained audit file; exit 1 naming the first bad line
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file

@@ -11,5 +11,14 @@ export function crossKeyProblems(config: Config): ConfigError[] {
   if (config.rate_limits.pre_auth && config.rate_limits.pre_auth.per !== 'ip') {
     out.push(new ConfigError('CFG_CONFLICT', ['rate_limits', 'pre_auth', 'per'], 'pre_auth limits run before authentication: per must be ip'));
   }
+  if (config.admin?.metrics === 'authenticated' && config.admin.token_hash === undefined && config.admin.tls?.client_ca === undefined) {
+    out.push(new ConfigError('CFG_CONFLICT', ['admin', 'metrics'], 'metrics: authenticated needs admin.token_hash or admin.tls.client_ca (nobody could scrape)'));
+  }
   return out;
+}
+
+/** Who may read /metrics: set explicitly, or admins only whenever the admin listener can authenticate them. */
+export function metricsAccess(admin: Config['admin']): 'authenticated' | 'public' {
+  if (admin?.metrics !== undefined) return admin.metrics;
+  return admin?.token_hash !== undefined || admin?.tls?.client_ca !== undefined ? 'authenticated' : 'public';
 }

@@ -7,7 +7,7 @@ export type { LoadedConfig } from './load.ts';
 export { configJsonSchema, configSchema } from './schema.ts';
 export type { AuthorizeConfig, Config, CorsConfig, IdentityProviderConfig, OidcProviderConfig, RateLimitConfig, RedisSentinelConfig, RiskConfig, RouteConfig, RuleConfig, SecurityHeadersConfig, UpstreamConfig } from './schema.ts';
 export { HOST_PATTERN, IDENTITY_FIELD } from './checks.ts';
-export { crossKeyProblems } from './cross-checks.ts';
+export { crossKeyProblems, metricsAccess } from './cross-checks.ts';
 export { CONFIG_INVALID } from './errors.ts';
 export type { ConfigReport, KeyPath } from './errors.ts';
 export { freezeData } from './freeze.ts';

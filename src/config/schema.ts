@@ -110,6 +110,13 @@ export const configSchema = z.strictObject({
         })
         .optional()
         .meta({ description: 'Serve the admin listener over HTTPS (and mTLS with client_ca)' }),
+      metrics: z
+        .enum(['authenticated', 'public'])
+        .optional()
+        .meta({
+          description:
+            '/metrics for admins only (the admin token or a client certificate) or for anyone who reaches the listener; default: authenticated when token_hash or tls.client_ca is set. /healthz and /readyz stay open',
+        }),
     })
     .optional(),
   trusted_proxies: z.array(checked(z.string(), cidrProblem)).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   GW_ERR_DEPENDENCY_UNAVAILABLE: { status: 503, title: 'Dependency unavailable' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Shutting down' },
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
+  GW_ERR_HTTP_VERSION: { status: 505, title: 'HTTP version not supported' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type GatewayErrorCode = keyof typeof ERROR_CODES;

@@ -83,6 +83,16 @@ export function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineC
   });
 }
 
+/**
+ * The name a CGI/WSGI-style backend reads for a header: case folded, `_` as `-`, a leading or trailing `_`
+ * ignored (`X-Remote-User_` is HTTP_X_REMOTE_USER_, which trimming parsers read as X-Remote-User). The same
+ * spellings the identity prefix is stripped in (normalize/headers.ts).
+ */
+function spellingOf(name: string): string {
+  const n = name.toLowerCase().replaceAll('_', '-');
+  return n.startsWith('-') || n.endsWith('-') ? n.replace(/^-+|-+$/g, '') : n;
+}
+
 /** Drops the route's credential headers and adds verified identity (and the signed assertion). */
 export function mutateRequest(
   state: RuntimeState,
@@ -96,8 +106,7 @@ export function mutateRequest(
   if (route.dropHeaders.size > 0) {
     let w = 0;
     for (let r = 0; r < headers.length; r += 2) {
-      const name = (headers[r] as string).toLowerCase().replaceAll('_', '-');
-      if (route.dropHeaders.has(name)) continue;
+      if (route.dropHeaders.has(spellingOf(headers[r] as string))) continue;
       headers[w++] = headers[r] as string;
       headers[w++] = headers[r + 1] as string;
     }

@@ -8,7 +8,7 @@ export { scrubUpgradeResponseHeaders } from './response-headers.ts';
 export type { ResponsePlan } from './response-headers.ts';
 export { PoolRegistry, compileUpstream } from './upstream.ts';
 export type { UpstreamTarget } from './upstream.ts';
-export { createWebSocketTerminal, isWebSocketUpgrade, type WebSocketTerminal } from './websocket.ts';
+export { createWebSocketTerminal, isWebSocketUpgrade, notWebSocketHandshake, type WebSocketTerminal } from './websocket.ts';
 export { END_TIMING, WebSocketRelay, type EndTiming, type RelayHooks } from './ws-relay.ts';
 export { closeFrame } from './ws-frames.ts';
 export { compileAssertion } from './assertion.ts';

@@ -11,10 +11,23 @@ import { scrubUpgradeResponseHeaders } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 import { WebSocketRelay, type RelayHooks } from './ws-relay.ts';
 
-/** Only real WebSocket handshakes become upgrades; other Upgrade values (h2c…) are plain requests. */
-export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+/**
+ * Why a request that carries `Upgrade` is not a WebSocket handshake we relay (undefined: it is one). Such
+ * requests are refused, never served as plain requests (server/listeners.ts): node:http drops the rest of
+ * the socket read after an upgrade it does not take, so the bytes behind it would be parsed out of step.
+ */
+export function notWebSocketHandshake(req: IncomingMessage): string | undefined {
   const upgrade = req.headers.upgrade;
-  return req.method === 'GET' && typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+  if (typeof upgrade !== 'string' || upgrade.trim().toLowerCase() !== 'websocket') return 'Upgrade is not a WebSocket handshake';
+  if (req.method !== 'GET') return 'a WebSocket handshake is a GET';
+  // RFC 6455 §4.1: the handshake has no body; one sent anyway would reach the app after the 101.
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) return 'a WebSocket handshake has no body';
+  return undefined;
+}
+
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return notWebSocketHandshake(req) === undefined;
 }
 
 function headerObject(flat: readonly string[]): Record<string, string> {

@@ -106,7 +106,7 @@ export interface AdminApiOptions {
 }
 
 /** Who is calling: "mtls:<CN>" or "token"; null when the credentials are missing or wrong. */
-function caller(req: IncomingMessage, tokenHash: string | undefined, mtls: boolean): string | null {
+export function caller(req: IncomingMessage, tokenHash: string | undefined, mtls: boolean): string | null {
   const socket = req.socket as TLSSocket;
   if (mtls && socket.authorized === true) {
     const cn = socket.getPeerCertificate().subject?.CN;

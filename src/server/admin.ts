@@ -1,4 +1,5 @@
 // Admin listener on its own address: liveness, readiness, Prometheus metrics and the admin API under /admin/ (admin-api.ts).
+// /metrics takes the admin credentials unless admin.metrics is public (metrics-auth.ts); the probes never do.
 // Never exposed on the main listener. HTTPS (and client-certificate admins) when admin.tls is set.
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -10,6 +11,8 @@ export interface AdminStatus {
   details?(): Record<string, unknown>;
   /** Prometheus text exposition for /metrics; absent: 404. */
   metrics?(): Promise<{ contentType: string; body: string }>;
+  /** Whether this caller may read /metrics (metrics-auth.ts); absent: anyone who reaches the listener. */
+  metricsAllowed?(req: IncomingMessage): boolean;
 }
 
 export interface AdminTls {
@@ -39,6 +42,17 @@ export function createAdminListener(
         : send(503, { status: 'not ready', ...status.details?.() });
     }
     if (path === '/metrics' && status.metrics) {
+      if (status.metricsAllowed && !status.metricsAllowed(req)) {
+        const text = JSON.stringify({ status: 'admin credentials are required' });
+        res.writeHead(401, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          'cache-control': 'no-store',
+          'www-authenticate': 'Bearer realm="zt-gateway-admin"',
+        });
+        res.end(req.method === 'HEAD' ? undefined : text);
+        return;
+      }
       status.metrics().then(
         ({ contentType, body }) => {
           res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { listenOn } from '../core/index.ts';
 import { createAdminListener } from './admin.ts';
+import { metricsGuard } from './metrics-auth.ts';
 import { generatedAssertionKey, shareGeneratedAssertionKey } from '../proxy/index.ts';
 
 const MAX_WORKERS = 256;
@@ -101,8 +102,11 @@ export async function runPrimary(config: Config, workers: number, log: Logger = 
       generation: () => Math.max(0, ...slots.map((s) => s.generation)),
       details: () => ({ workers: { ready: slots.filter((s) => s.ready).length, total: workers } }),
       metrics: () => aggregator.clusterMetrics().then((body) => ({ contentType: aggregator.contentType, body })),
+      // The primary serves plain HTTP (no client certificates): the admin token is its credential.
+      metricsAllowed: metricsGuard(() => config.admin, false),
     });
     await listenOn(admin, config.admin.listen);
+    if (config.admin.token_hash !== undefined) log.warn('--workers: the admin API is not served; admin.token_hash guards /metrics only');
   }
   for (let i = 0; i < workers; i++) fork(i, 0);
   log.info({ workers, admin: config.admin?.listen }, 'zt-gateway primary started');

@@ -11,6 +11,7 @@ import { compileConfig, type CompiledConfig, type CompileOptions, createRequestH
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/index.ts';
 import { listenOn } from '../core/index.ts';
 import { createAdminListener } from './admin.ts';
+import { metricsGuard } from './metrics-auth.ts';
 import { createAdminApi } from './admin-api.ts';
 import { readAdminTls, wireAccessState } from './access-wiring.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
@@ -142,6 +143,7 @@ export class Gateway {
           ready: () => !this.#stopping && this.#runtime !== undefined,
           generation: () => this.runtime.current.generation,
           metrics: () => this.metrics.scrape(),
+          metricsAllowed: metricsGuard(() => this.runtime.current.compiled.config.admin, adminTls?.ca !== undefined),
         },
         createAdminApi({ runtime, log: this.log, mtls: adminTls?.ca !== undefined }),
         adminTls,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import type { CompiledConfig, TlsMaterial } from '../pipeline/index.ts';
 import { GatewayError, type GatewayErrorCode, writeProblemToSocket } from '../core/index.ts';
-import { isWebSocketUpgrade } from '../proxy/index.ts';
+import { isClosing, protocolRefusal, refuseRequest, refuseUpgrade, takesEveryUpgrade } from './protocol.ts';
 
 export function secureContextOptions(tls: TlsMaterial) {
   return {
@@ -28,6 +28,7 @@ const PARSER_ERRORS: Record<string, GatewayErrorCode> = {
   HPE_UNEXPECTED_CONTENT_LENGTH: 'GW_ERR_AMBIGUOUS_REQUEST',
   HPE_INVALID_TRANSFER_ENCODING: 'GW_ERR_AMBIGUOUS_REQUEST',
   HPE_INVALID_CONTENT_LENGTH: 'GW_ERR_AMBIGUOUS_REQUEST',
+  HPE_INVALID_VERSION: 'GW_ERR_HTTP_VERSION',
 };
 
 export interface MainListenerHandlers {
@@ -46,12 +47,24 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
     joinDuplicateHeaders: false,
     insecureHTTPParser: false,
     noDelay: true,
-    shouldUpgradeCallback: isWebSocketUpgrade,
+    shouldUpgradeCallback: takesEveryUpgrade,
+  };
+  // Protocol refusals first (server/protocol.ts): a version other than 1.0/1.1, an Upgrade that is not a
+  // WebSocket handshake. Either closes the connection, so nothing behind it on the socket is handled.
+  const request = (req: IncomingMessage, res: ServerResponse): void => {
+    if (isClosing(req)) return;
+    const refusal = protocolRefusal(req, false);
+    if (refusal) return refuseRequest(req, res, refusal, log);
+    handlers.request(req, res);
   };
   const server: Server = compiled.tls
-    ? https.createServer({ ...options, ...secureContextOptions(compiled.tls) }, handlers.request)
-    : http.createServer(options, handlers.request);
-  server.on('upgrade', handlers.upgrade);
+    ? https.createServer({ ...options, ...secureContextOptions(compiled.tls) }, request)
+    : http.createServer(options, request);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refusal = protocolRefusal(req, true);
+    if (refusal) return refuseUpgrade(socket, refusal, log);
+    handlers.upgrade(req, socket, head);
+  });
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     writeProblemToSocket(socket, new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported'), randomUUID());
   });

@@ -217,19 +217,14 @@ describe('hop-by-hop headers are stripped (sent raw: undici refuses to send most
     ['TE', ['Connection: close', 'TE: trailers, hop-marker'], ['te']],
     ['Trailer', ['Connection: close', 'Trailer: X-Hop-Marker'], ['trailer']],
     ['Proxy-Connection', ['Connection: close', 'Proxy-Connection: hop-marker'], ['proxy-connection']],
-    // An h2c upgrade offer on a plain GET: not a WebSocket, so it is a normal request without the offer.
-    [
-      'Upgrade: h2c',
-      ['Connection: Upgrade, HTTP2-Settings, close', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA'],
-      ['upgrade', 'http2-settings'],
-    ],
+    // (An h2c upgrade offer is no longer served as a plain request: refused, test/attacks/upgrade.test.ts.)
   ])('%s', async (_label, headers, gone) => {
     const path = `/hop/${++seq}`;
     const res = await raw(gw, path, { headers, close: false });
     expect(res.status).toBe(200);
     const rec = receivedOnce(upstream, path);
     for (const n of gone) expect(names(rec), n).not.toContain(n);
-    expect(sawValue(rec, 'hop-marker') || sawValue(rec, 'X-Hop-Marker') || sawValue(rec, 'h2c')).toBe(false);
+    expect(sawValue(rec, 'hop-marker') || sawValue(rec, 'X-Hop-Marker')).toBe(false);
     // Whatever Connection the upstream saw is the forwarder's own, never the client's tokens.
     const connection = valuesOf(rec, 'connection');
     expect(connection.length).toBeLessThanOrEqual(1);

@@ -9,9 +9,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], timeoutMs = 30_000): Promise<CliResult> {
+/** `env`: variables for the CLI besides PATH (nothing else of the test's environment is passed on). */
+export function cli(args: string[], timeoutMs = 30_000, env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { PATH: process.env.PATH }, timeout: timeoutMs });
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: timeoutMs });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -11,8 +11,9 @@ export function parseMetrics(text: string, contentType = ''): Scrape {
   return { ...parseExposition(text), text, contentType };
 }
 
-export async function scrape(adminUrl: string): Promise<Scrape> {
-  const res = await request(`${adminUrl}/metrics`);
+/** `token`: the admin token, when /metrics is authenticated (admin.metrics). */
+export async function scrape(adminUrl: string, token?: string): Promise<Scrape> {
+  const res = await request(`${adminUrl}/metrics`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}: ${text}`);
   return parseMetrics(text, String(res.headers['content-type']));

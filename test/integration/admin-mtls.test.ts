@@ -65,6 +65,22 @@ describe('admin API with mTLS', () => {
     expect(gw.gateway.runtime.access.suspension('bob')).toBeUndefined();
   });
 
+  it('/metrics: a client certificate from admin.tls.client_ca or the token; neither, or another CA: 401 (issue 17)', async () => {
+    const scrape = async (dispatcher: Agent, headers: Record<string, string> = {}) => {
+      const res = await request(`${gw.gateway.adminUrl}/metrics`, { dispatcher, headers });
+      return { status: res.statusCode, text: await res.body.text() };
+    };
+    for (const a of [agent(), agent(stranger)]) {
+      const r = await scrape(a);
+      expect(r.status).toBe(401);
+      expect(r.text).not.toContain('zt_');
+    }
+    expect((await scrape(agent(admin))).status).toBe(200);
+    const withToken = await scrape(agent(), { authorization: `Bearer ${ADMIN_TOKEN}` });
+    expect(withToken.status).toBe(200);
+    expect(withToken.text).toMatch(/^zt_requests_total/m);
+  });
+
   it('the bearer token still works without a certificate; health probes need neither', async () => {
     expect((await suspend('carol', agent(), { authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(200);
     const health = await request(`${gw.gateway.adminUrl}/healthz`, { dispatcher: agent() });

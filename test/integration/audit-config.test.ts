@@ -75,7 +75,7 @@ describe('audit-config on the bad example', () => {
     expect(plain.stdout).toMatch(/^HIGH {3}route-report-only \(route "new-policy", routes\[3\]\.mode, line \d+\)$/m);
     const strict = await cli(['audit-config', '--config', BAD, '--strict']);
     expect(strict.code).toBe(1);
-    expect(strict.stdout).toContain('findings: 9 high,');
+    expect(strict.stdout).toContain('findings: 10 high,');
   });
 
   it('has each high finding the issue names, located and with a fix', async () => {
@@ -89,9 +89,11 @@ describe('audit-config on the bad example', () => {
     expect(high('session-ttl-long')).toEqual([expect.objectContaining({ path: 'session.ttl' })]);
     expect(high('trusted-proxies-any')).toHaveLength(1);
     expect(high('jwt-clock-tolerance-large')).toEqual([expect.objectContaining({ provider: 'tokens' })]);
+    // 0.0.0.0 and no admin credentials: /metrics is open to the network (issue 17).
+    expect(high('admin-exposed')).toEqual([expect.objectContaining({ path: 'admin.listen' })]);
     expect(high('cross-origin-unprotected')).toEqual([expect.objectContaining({ route: 'app', path: 'routes[4].cross_origin.protect' })]);
     for (const id of HIGH_IDS) expect(high(id).length).toBeGreaterThan(0);
-    expect(report.summary.high).toBe(9);
+    expect(report.summary.high).toBe(10);
     for (const f of report.findings) {
       expect(f.message.length).toBeGreaterThan(10);
       expect(f.fix.length).toBeGreaterThan(10);
@@ -124,6 +126,27 @@ describe('audit-config on the bad example', () => {
 });
 
 describe('audit-config edge cases', () => {
+  it('admin-exposed is high off loopback when /metrics is unauthenticated, low when it takes the admin token', async () => {
+    const dir = tempDir('ztgw-audit-');
+    const hash = 'ab'.repeat(32);
+    const cases: Array<[string, string]> = [
+      ['{ listen: 0.0.0.0:9090 }', 'high'],
+      [`{ listen: 0.0.0.0:9090, token_hash: "${hash}", metrics: public }`, 'high'],
+      [`{ listen: 0.0.0.0:9090, token_hash: "${hash}" }`, 'low'],
+      [`{ listen: "[::]:9090", token_hash: "${hash}", metrics: authenticated }`, 'low'],
+    ];
+    for (const [admin, severity] of cases) {
+      const file = join(dir, 'admin.yaml');
+      writeFileSync(file, `listen: { address: 127.0.0.1:8000, plaintext: true }\nadmin: ${admin}\nroutes:\n  - { name: a, upstream: { url: "http://127.0.0.1:1" }, public: true, match: { methods: [GET] } }\n`);
+      const { report } = await jsonReport(['--config', file]);
+      expect(report.findings.filter((f) => f.id === 'admin-exposed').map((f) => f.severity), admin).toEqual([severity]);
+    }
+    // On loopback there is no finding, whatever /metrics allows.
+    const file = join(dir, 'loopback.yaml');
+    writeFileSync(file, 'listen: { address: 127.0.0.1:8000, plaintext: true }\nadmin: { listen: 127.0.0.1:9090 }\nroutes:\n  - { name: a, upstream: { url: "http://127.0.0.1:1" }, public: true, match: { methods: [GET] } }\n');
+    expect((await jsonReport(['--config', file])).report.findings.map((f) => f.id)).not.toContain('admin-exposed');
+  });
+
   it('reports admin-missing, and fails on an invalid config with its errors (exit 1, no report)', async () => {
     const dir = tempDir('ztgw-audit-');
     const ok = join(dir, 'ok.yaml');
@@ -196,6 +219,10 @@ describe('audit-config --metrics-url', () => {
         pump();
       } else if (req.url === '/html') {
         res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>login</body></html>\n');
+      } else if (req.url === '/authed') {
+        // A gateway whose /metrics takes the admin token (admin.metrics: authenticated).
+        if (req.headers.authorization === 'Bearer scrape-token-0123456789') res.writeHead(200, { 'content-type': 'text/plain' }).end(METRICS);
+        else res.writeHead(401, { 'www-authenticate': 'Bearer realm="zt-gateway-admin"' }).end('{}');
       } else if (req.url === '/partial') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('zt_grants_active 0\n');
       } else res.writeHead(500).end('boom');
@@ -233,6 +260,16 @@ describe('audit-config --metrics-url', () => {
     const { report } = await jsonReport(['--config', GOOD, '--metrics-url', `${base}/partial`]);
     expect(report.metrics).toMatchObject({ mfa_share: null, mtls_share: null, service_denied: null, grants_active: 0 });
     expect(report.metrics?.missing).toEqual(['zt_authenticated_requests_total', 'zt_service_requests_total', 'zt_service_denied_total']);
+  });
+
+  it('sends ZT_ADMIN_TOKEN as the bearer credential for an authenticated /metrics', async () => {
+    const args = ['audit-config', '--json', '--config', GOOD, '--metrics-url', `${base}/authed`];
+    const without = await cli(args);
+    expect(without.code).toBe(1);
+    expect(JSON.parse(without.stdout).metrics).toEqual({ url: `${base}/authed`, error: `${base}/authed answered 401` });
+    const withToken = await cli(args, 30_000, { ZT_ADMIN_TOKEN: 'scrape-token-0123456789' });
+    expect(withToken.code).toBe(0);
+    expect(JSON.parse(withToken.stdout).metrics).toMatchObject({ mfa_share: 0.75, grants_active: 3 });
   });
 
   it('fails (exit 1) when the metrics cannot be read, still printing the report', async () => {

@@ -2,6 +2,7 @@
 // limit (a route limit of N allows exactly N across many connections served by both workers), the primary's
 // admin listener aggregates their metrics, restarts a killed worker, forwards SIGHUP, and drains on SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ const available = redisServerAvailable(); // throws under CI=true when redis-ser
 if (!available && !IN_CI) console.warn('cluster.test.ts: redis-server is not installed here; skipping');
 
 const LIMIT = 10;
+const ADMIN_TOKEN = 'cluster-admin-token-0123456789abcdef';
+const ADMIN_TOKEN_HASH = createHash('sha256').update(ADMIN_TOKEN).digest('hex');
 const REQUESTS = 30;
 
 let redis: RedisServer;
@@ -56,7 +59,7 @@ describe.skipIf(!available)('cluster: start --workers 2', () => {
     writeFileSync(
       config,
       `listen: { address: 127.0.0.1:${port}, plaintext: true }
-admin: { listen: 127.0.0.1:${adminPort} }
+admin: { listen: 127.0.0.1:${adminPort}, token_hash: "${ADMIN_TOKEN_HASH}" }
 state: { redis: "${redis.url}" }
 shutdown: { drain_timeout: 1s }
 reload: { watch: false }
@@ -122,8 +125,14 @@ routes:
     expect(new Set(served.map((l) => l.worker)).size).toBe(2);
   });
 
-  it('aggregates the workers metrics on the primary admin listener', async () => {
-    const m = await scrape(admin);
+  it('aggregates the workers metrics on the primary admin listener, for the admin token only', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong-token' }]) {
+      const refused = await request(`${admin}/metrics`, { headers });
+      expect(refused.statusCode).toBe(401);
+      expect(refused.headers['www-authenticate']).toBe('Bearer realm="zt-gateway-admin"');
+      expect(await refused.body.text()).not.toContain('zt_requests_total');
+    }
+    const m = await scrape(admin, ADMIN_TOKEN);
     expect(m.value('zt_requests_total', { route: 'shared', status: '200' })).toBe(LIMIT);
     expect(m.value('zt_requests_total', { route: 'shared', status: '429' })).toBe(REQUESTS - LIMIT);
     expect(m.value('zt_ratelimit_rejections_total', { limit: 'route' })).toBe(REQUESTS - LIMIT);
@@ -227,13 +236,13 @@ routes:
     expect(err).toEqual(['zt-gateway: --workers with oidc providers needs state.redis (or state.sentinel): a logout must end the session in every worker']);
   });
 
-  it('refuses several workers with the admin API or a hash-chained audit file (both single-process today)', async () => {
+  it('refuses several workers with admin.tls or a hash-chained audit file (both single-process today)', async () => {
     const dir = tempDir();
     const file = join(dir, 'gateway.yaml');
     writeFileSync(
       file,
       `listen: { address: 127.0.0.1:0, plaintext: true }
-admin: { listen: 127.0.0.1:0, token_hash: "${'ab'.repeat(32)}" }
+admin: { listen: 127.0.0.1:0, tls: { cert: admin.crt, key: admin.key } }
 log: { audit: audit.log, audit_chain: true }
 routes:
   - { name: app, match: { path: / }, upstream: { url: "http://127.0.0.1:1" }, public: true }
@@ -242,7 +251,7 @@ routes:
     const err: string[] = [];
     expect(await main(['start', '--config', file, '--workers', '2'], { out: () => undefined, err: (l) => err.push(l) })).toBe(1);
     expect(err).toEqual([
-      'zt-gateway: --workers does not serve the admin API or admin.tls yet: run one process per instance (scale with replicas) or drop admin.token_hash/admin.tls',
+      'zt-gateway: --workers does not serve admin.tls or the admin API yet: run one process per instance (scale with replicas) or drop admin.tls',
       'zt-gateway: --workers cannot write one hash-chained audit file (log.audit_chain): run one process per instance',
     ]);
   });

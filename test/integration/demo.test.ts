@@ -52,7 +52,8 @@ describe('deploy/ configs', () => {
       copyFileSync(join(root, 'examples/demo/certs/DEMO-ONLY-localhost.key'), join(dir, 'tls', 'tls.key'));
       writeFileSync(join(dir, 'gateway.yaml'), yaml);
       const err: string[] = [];
-      const code = await validateCommand(join(dir, 'gateway.yaml'), { out: () => undefined, err: (l) => err.push(l) }, {});
+      // The admin token's hash comes from a Secret key (ZT_ADMIN_TOKEN_HASH), as in the Deployment.
+      const code = await validateCommand(join(dir, 'gateway.yaml'), { out: () => undefined, err: (l) => err.push(l) }, { ZT_ADMIN_TOKEN_HASH: 'ab'.repeat(32) });
       return { code, err };
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { activeGrantCount } from '../../src/state/grants.ts';
-import { accessConfig, admin, call, post, token, within } from '../helpers/access.ts';
+import { accessConfig, admin, ADMIN_TOKEN, call, post, token, within } from '../helpers/access.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -46,7 +46,7 @@ describe('just-in-time grants', () => {
     expect(Date.parse(ok.body.expires_at as string) - Date.parse(ok.body.approved_at as string)).toBe(1_800_000);
     expect(activeGrantCount(gw.gateway.runtime.access)).toBe(1);
     // The active grant is what the admin listener's zt_grants_active gauge reports.
-    const scrape = await request(`${gw.gateway.adminUrl}/metrics`);
+    const scrape = await request(`${gw.gateway.adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(await scrape.body.text()).toMatch(/^zt_grants_active 1$/m);
     const after = await call(gw, upstream, '/db/q', t);
     expect({ status: after.status, forwarded: after.forwarded.length }).toEqual({ status: 200, forwarded: 1 });

@@ -139,7 +139,7 @@ describe('the gateway.yaml in each ConfigMap', () => {
       copyFileSync(join(root, 'examples/demo/certs/DEMO-ONLY-localhost.key'), join(mount, 'tls', 'tls.key'));
       copyFileSync(join(root, 'examples/demo/certs/DEMO-ONLY-assertion.key'), join(mount, 'assertion', 'assertion.key'));
       writeFileSync(join(mount, 'gateway.yaml'), yaml);
-      const env = { ZT_REDIS_URL: 'redis://127.0.0.1:6379/0', OIDC_CLIENT_SECRET: 'not-a-real-secret', SESSION_SECRET: 'a-session-secret-of-at-least-32-characters' };
+      const env = { ZT_REDIS_URL: 'redis://127.0.0.1:6379/0', OIDC_CLIENT_SECRET: 'not-a-real-secret', SESSION_SECRET: 'a-session-secret-of-at-least-32-characters', ZT_ADMIN_TOKEN_HASH: 'ab'.repeat(32) };
       const loaded = loadConfigFile(join(mount, 'gateway.yaml'), env);
       await compileConfig(loaded);
       return postureFindings(loaded);

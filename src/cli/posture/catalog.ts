@@ -59,7 +59,7 @@ export const FINDINGS = {
   'identity-assertion-off': { tenets: [2], about: 'no signed X-ZT-Assertion: the upstream cannot verify identity headers' },
   'device-posture-unused': { tenets: [4, 5], about: 'no rule uses device posture (devices.inventory)' },
   'admin-missing': { tenets: [7], about: 'no admin listener: no health probes, no /metrics' },
-  'admin-exposed': { tenets: [2], about: 'the admin listener is not on loopback' },
+  'admin-exposed': { tenets: [2], about: 'the admin listener is not on loopback (high when /metrics is unauthenticated)' },
   'access-log-off': { tenets: [7], about: 'log.access is off' },
   'log-level-quiet': { tenets: [7], about: 'log.level drops info records' },
 } as const satisfies Record<string, { tenets: readonly TenetId[]; about: string }>;

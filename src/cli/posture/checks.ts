@@ -1,7 +1,7 @@
 // The posture checks: a validated config in, findings out. They read the config only (no network, no files):
 // what the IdP issues, how devices are managed or who can reach the app is outside what they can see.
 import { isIP } from 'node:net';
-import { formatPath, type LoadedConfig, type Config, type RouteConfig, type RuleConfig, type SecurityHeadersConfig } from '../../config/index.ts';
+import { formatPath, metricsAccess, type LoadedConfig, type Config, type RouteConfig, type RuleConfig, type SecurityHeadersConfig } from '../../config/index.ts';
 import { FINDINGS, type Finding, type FindingId, type Severity } from './catalog.ts';
 
 const HOUR = 3_600_000;
@@ -48,8 +48,15 @@ function checkListener(config: Config, emit: Emit): void {
   if (!config.admin) {
     emit('admin-missing', 'low', [], 'no admin listener: no /healthz, /readyz or /metrics', 'add admin: { listen: 127.0.0.1:9090 } (0.0.0.0:9090 for kubelet probes, behind a NetworkPolicy)');
   } else if (!isLoopbackHost(config.admin.listen.replace(/:\d+$/, ''))) {
-    emit('admin-exposed', 'low', ['admin', 'listen'], `the admin listener (${config.admin.listen}) is reachable from the network: /metrics tells what routes see`,
-      'keep it on loopback, or admit only the kubelet and your Prometheus with a NetworkPolicy');
+    // The admin API never runs without credentials (no token_hash and no client_ca: it is off), so what can be
+    // open is /metrics: route names, deny reasons and traffic per route for anyone on the network.
+    if (metricsAccess(config.admin) === 'public') {
+      emit('admin-exposed', 'high', ['admin', 'listen'], `the admin listener (${config.admin.listen}) is reachable from the network and serves /metrics without authentication: route names and deny reasons for anyone`,
+        'set admin.token_hash (Prometheus scrapes with the token as a bearer credential) or admin.tls.client_ca, or keep the listener on loopback');
+    } else {
+      emit('admin-exposed', 'low', ['admin', 'listen'], `the admin listener (${config.admin.listen}) is reachable from the network (its /metrics and API need the admin credentials)`,
+        'keep it on loopback, or admit only the kubelet and your Prometheus with a NetworkPolicy');
+    }
   }
   const i = config.trusted_proxies.findIndex((c) => /\/0$/.test(c.trim()));
   if (i >= 0) {

@@ -103,11 +103,15 @@ const sum = (samples: readonly Sample[]) => samples.reduce((t, s) => t + s.value
 
 const MAX_BYTES = 16 * 1024 * 1024;
 
-/** GETs the metrics page once (5 s to the headers and between chunks, 16 MB at most). */
-export async function fetchMetrics(url: string): Promise<ZeroTrustFigures> {
+/**
+ * GETs the metrics page once (5 s to the headers and between chunks, 16 MB at most). `token`: the admin token,
+ * sent as a bearer credential (a gateway's /metrics needs it when admin.metrics is authenticated).
+ */
+export async function fetchMetrics(url: string, token?: string): Promise<ZeroTrustFigures> {
   const parsed = new URL(url);
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError('--metrics-url must be http:// or https://');
-  const res = await request(parsed, { method: 'GET', headersTimeout: 5_000, bodyTimeout: 5_000, headers: { accept: 'text/plain' } });
+  const headers: Record<string, string> = { accept: 'text/plain', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const res = await request(parsed, { method: 'GET', headersTimeout: 5_000, bodyTimeout: 5_000, headers });
   if (res.statusCode !== 200) {
     await res.body.dump();
     throw new Error(`${url} answered ${res.statusCode}`);
