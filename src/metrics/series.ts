@@ -8,14 +8,30 @@ export interface Cell {
   n: number;
 }
 
-/** A prom-client Counter whose values live in cells resolved once per label set. */
-export class CellCounter<L extends string> {
-  readonly #cells = new Map<string, { labels: Record<L, string>; cell: Cell }>();
+/** Cells resolved once per label set; the prom-client metric reads them at scrape time. */
+abstract class LabelledCells<L extends string> {
+  protected readonly cells = new Map<string, { labels: Record<L, string>; cell: Cell }>();
   readonly #labelNames: readonly L[];
 
-  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
+  constructor(labelNames: readonly L[]) {
     this.#labelNames = labelNames;
-    const cells = this.#cells;
+  }
+
+  /** The cell for one label set; resolve it once (at build time, or once per new value) and keep it. */
+  cell(labels: Record<L, string>): Cell {
+    let key = '';
+    for (const l of this.#labelNames) key += `${labels[l]}\u0000`;
+    let entry = this.cells.get(key);
+    if (entry === undefined) this.cells.set(key, (entry = { labels: { ...labels }, cell: { n: 0 } }));
+    return entry.cell;
+  }
+}
+
+/** A prom-client Counter whose values live in cells resolved once per label set. */
+export class CellCounter<L extends string> extends LabelledCells<L> {
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
+    super(labelNames);
+    const cells = this.cells;
     new Counter({
       name,
       help,
@@ -27,15 +43,6 @@ export class CellCounter<L extends string> {
         for (const { labels, cell } of cells.values()) this.inc(labels, cell.n);
       },
     });
-  }
-
-  /** The cell for one label set; resolve it once (at build time, or once per new value) and keep it. */
-  cell(labels: Record<L, string>): Cell {
-    let key = '';
-    for (const l of this.#labelNames) key += `${labels[l]}\u0000`;
-    let entry = this.#cells.get(key);
-    if (entry === undefined) this.#cells.set(key, (entry = { labels: { ...labels }, cell: { n: 0 } }));
-    return entry.cell;
   }
 }
 
@@ -98,13 +105,10 @@ export class CellHistogram {
 }
 
 /** A prom-client Gauge whose values live in cells resolved once per label set (set at scrape time). */
-export class CellGauge<L extends string> {
-  readonly #cells = new Map<string, { labels: Record<L, string>; cell: Cell }>();
-  readonly #labelNames: readonly L[];
-
+export class CellGauge<L extends string> extends LabelledCells<L> {
   constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
-    this.#labelNames = labelNames;
-    const cells = this.#cells;
+    super(labelNames);
+    const cells = this.cells;
     new Gauge({
       name,
       help,
@@ -116,13 +120,5 @@ export class CellGauge<L extends string> {
         for (const { labels, cell } of cells.values()) this.set(labels, cell.n);
       },
     });
-  }
-
-  cell(labels: Record<L, string>): Cell {
-    let key = '';
-    for (const l of this.#labelNames) key += `${labels[l]}\u0000`;
-    let entry = this.#cells.get(key);
-    if (entry === undefined) this.#cells.set(key, (entry = { labels: { ...labels }, cell: { n: 0 } }));
-    return entry.cell;
   }
 }
