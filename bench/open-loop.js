@@ -57,13 +57,17 @@ function connection() {
       if (c.buf.length === 0) return;
     }
   });
-  socket.on('error', () => {
+  // A connection that fails or is closed by the server with a request pending: that request failed (without
+  // this, one closed connection left the run waiting forever for an answer that never comes).
+  const lost = () => {
     if (c.index >= 0) {
       if (c.index >= skip) failed++;
       finish();
     }
     c.index = -1;
-  });
+  };
+  socket.on('error', lost);
+  socket.on('close', lost);
   return c;
 }
 function complete(c) {

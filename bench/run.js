@@ -439,7 +439,7 @@ if (openLoopScenarios.every(Boolean)) {
       const r = await openLoopRun(url, openLoop.rate, duration, s.headers ?? {});
       await server.stop();
       runs.get(s.name).push(r);
-      process.stderr.write(`open loop ${round}/${rounds} ${s.name} at ${openLoop.rate} req/s: p50 ${r.p50} ms p99 ${r.p99} ms max ${r.max} ms\n`);
+      process.stderr.write(`open loop ${round}/${rounds} ${s.name} at ${openLoop.rate} req/s: p50 ${r.p50} ms p99 ${r.p99} ms max ${r.max} ms${r.failed || r.non2xx ? ` (failed ${r.failed}, non-2xx ${r.non2xx})` : ''}\n`);
     }
   }
   openLoop.rows = [...runs].map(([name, xs]) => ({

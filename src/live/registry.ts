@@ -48,15 +48,16 @@ export class LiveRegistry<C> {
 
   /** Ends every connection for which `why` names a reason; returns how many were ended. */
   endWhere(why: (conn: LiveConnection<C>) => EndReason | undefined): number {
-    let n = 0;
-    // A copy: ending one removes it from the set while we iterate.
-    for (const conn of [...this.#open]) {
+    // Judge all first, end after: ending one removes it from the set, and the ticker calls this four times a
+    // second, so nothing is copied unless something ends.
+    let ending: Array<[LiveConnection<C>, EndReason]> | undefined;
+    for (const conn of this.#open) {
       const reason = why(conn);
-      if (reason === undefined) continue;
-      conn.end(reason);
-      n++;
+      if (reason !== undefined) (ending ??= []).push([conn, reason]);
     }
-    return n;
+    if (ending === undefined) return 0;
+    for (const [conn, reason] of ending) conn.end(reason);
+    return ending.length;
   }
 
   endAll(reason: EndReason): number {
