@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError, Redirect, toProblem, type ProblemResponse } from '../core/index.ts';
 import { describedContext } from '../normalize/index.ts';
+import { defaultHeaderNames } from '../proxy/index.ts';
 import type { RuntimeState } from './state.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
@@ -87,14 +88,18 @@ export function checkContext(state: RuntimeState, input: CheckInput): PipelineCo
   return { ...ctx, forwardedHost: ctx.host.authority };
 }
 
-/** Lower-case names a client could send to pose as an identity: the route's identity names, custom names, credentials. */
+/**
+ * Lower-case names a client could send to pose as an identity: the default names under the prefix (the gateway
+ * strips the whole prefix on its own listener; behind Envoy only named headers can be removed), the route's
+ * own names, every route's custom names and the credentials the route's providers read. Once per route.
+ */
 const spoofableByRoute = new WeakMap<CompiledRoute, readonly string[]>();
 
-function spoofable(route: CompiledRoute): readonly string[] {
+function spoofable(route: CompiledRoute, prefix: string): readonly string[] {
   let names = spoofableByRoute.get(route);
   if (names !== undefined) return names;
   const set = new Set<string>();
-  for (const n of [...Object.values(route.identityHeaders), ...route.dropHeaders]) {
+  for (const n of [...Object.values(defaultHeaderNames(prefix)), ...Object.values(route.identityHeaders), ...route.dropHeaders]) {
     const lower = n.toLowerCase();
     // A whole Cookie header is the app's too: the proxy cannot drop one cookie, so it is never listed.
     if (lower === 'cookie') continue;
@@ -108,10 +113,10 @@ function spoofable(route: CompiledRoute): readonly string[] {
 }
 
 /** Removals apply after additions in Envoy: a name the answer sets must not be listed, or it is deleted. */
-function toRemove(route: CompiledRoute, set: readonly string[]): string[] {
+function toRemove(state: RuntimeState, route: CompiledRoute, set: readonly string[]): string[] {
   const setNames = new Set<string>();
   for (let i = 0; i < set.length; i += 2) setNames.add((set[i] as string).toLowerCase());
-  return spoofable(route).filter((n) => !setNames.has(n));
+  return spoofable(route, state.compiled.config.identity_headers.prefix).filter((n) => !setNames.has(n));
 }
 
 function redirectAnswer(redirect: Redirect): CheckAnswer {
@@ -127,7 +132,7 @@ async function decide(state: RuntimeState, ctx: PipelineContext): Promise<CheckA
   const redirect = await admit(state, route, ctx);
   if (redirect !== undefined) return redirectAnswer(redirect);
   const headers = ctx.upstreamHeaders;
-  return { kind: 'allow', headers, remove: toRemove(route, headers), cookies: state.compiled.rp?.pendingCookies(ctx) ?? [] };
+  return { kind: 'allow', headers, remove: toRemove(state, route, headers), cookies: state.compiled.rp?.pendingCookies(ctx) ?? [] };
 }
 
 /**
