@@ -137,7 +137,18 @@ describe('Envoy ext_authz HTTP mode: browser login', () => {
     expect(ok.status).toBe(200);
     expect(ok.headers['x-zt-user']).toBeDefined();
     expect(ok.headers['x-zt-auth-method']).toBe('session');
-    expect(String(ok.headers['x-envoy-auth-headers-to-remove']).split(',')).not.toContain('cookie');
+    // Only the gateway's cookies were sent: Cookie is dropped on the way to the app.
+    expect(String(ok.headers['x-envoy-auth-headers-to-remove']).split(',')).toContain('cookie');
+    expect(ok.headers.cookie).toBeUndefined();
+    // With the app's own cookies next to them: Cookie is replaced by the app's alone, never removed.
+    const mixed = `theme=dark; ${jar.header(`${g.origin}/app/page`)}; lang=de`;
+    const both = await g.send('/.zt/ext-authz/app/page', { cookie: mixed, headers: { ...HTML, ...ENVOY } });
+    expect(both.status).toBe(200);
+    expect(both.headers.cookie).toBe('theme=dark; lang=de');
+    expect(String(both.headers['x-envoy-auth-headers-to-remove']).split(',')).not.toContain('cookie');
+    // No gateway cookie at all: the client's Cookie header stands as sent (and no session: 401).
+    const appOnly = await g.send('/.zt/ext-authz/app/page', { cookie: 'theme=dark', headers: { accept: 'application/json', ...ENVOY } });
+    expect(appOnly.status).toBe(401);
     expect(upstream.received).toEqual([]);
   });
 });

@@ -203,7 +203,8 @@ describe('deploy/ext-authz manifests (Envoy Gateway, Istio)', () => {
     for (const d of docs) expect(d.errors, file).toEqual([]);
     return docs.map((d) => d.toJS() as Obj).filter((d) => d !== null);
   };
-  const identity = Object.values(defaultHeaderNames('X-ZT-')).map((n) => n.toLowerCase()).sort();
+  // The identity headers, and Cookie (the answer's copy without the gateway's session cookie).
+  const identity = [...Object.values(defaultHeaderNames('X-ZT-')).map((n) => n.toLowerCase()), 'cookie'].sort();
   const passed = ['authorization', 'cookie', 'origin', 'sec-fetch-site'];
 
   it('envoy-gateway.yaml: a SecurityPolicy with HTTP extAuth on the prefix, and the login pages routed unchecked', () => {
