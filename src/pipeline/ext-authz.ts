@@ -39,6 +39,8 @@ export interface CheckInput {
   /** The caller's own address. */
   readonly peerIp: string;
   readonly viaTrustedProxy: boolean;
+  /** The trace id of the caller's valid traceparent (tracing.propagate), for the decision record. */
+  readonly traceId?: string | undefined;
 }
 
 export type CheckAnswer =
@@ -80,6 +82,7 @@ export function checkContext(state: RuntimeState, input: CheckInput): PipelineCo
     forwardedChain: undefined,
     forwardedProto: 'https',
     forwardedHost: input.host,
+    traceId: input.traceId,
     route: undefined,
     identity: null,
     decision: null,
