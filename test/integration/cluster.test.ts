@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -23,6 +23,7 @@ const LIMIT = 10;
 const ADMIN_TOKEN = 'cluster-admin-token-0123456789abcdef';
 const ADMIN_TOKEN_HASH = createHash('sha256').update(ADMIN_TOKEN).digest('hex');
 const REQUESTS = 30;
+const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
 let redis: RedisServer;
 let upstream: Upstream;
@@ -170,7 +171,7 @@ routes:
       const body = (await (await request(`${admin}/readyz`)).body.json()) as { config_generation: number; workers: object };
       return body.config_generation === 2 ? body : undefined;
     });
-    expect(ready).toEqual({ status: 'ready', config_generation: 2, workers: { ready: 2, total: 2 } });
+    expect(ready).toEqual({ status: 'ready', version: packageVersion, config_generation: 2, workers: { ready: 2, total: 2 } });
   });
 
   it('restarts a worker that dies', async () => {
