@@ -25,6 +25,8 @@ export interface Ending {
   readonly status: number;
   readonly outcome: Outcome;
   readonly startNs: bigint;
+  /** When the request ended, if the caller has already read the clock (else read here). */
+  readonly endNs?: bigint;
   /** Plain requests: the response was written to its end. */
   readonly completed?: boolean;
   readonly bytesIn?: number;
@@ -54,7 +56,7 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
   runtime.release(state);
   const { ctx, outcome } = e;
   state.audit.record(ctx, e.status, outcome.code, auditExtra(e));
-  const durationNs = process.hrtime.bigint() - e.startNs;
+  const durationNs = (e.endNs ?? process.hrtime.bigint()) - e.startNs;
   recordRequest(runtime.metrics, state.compiled.mfa, ctx, e.status, outcome, ctx?.method ?? e.req.method, Number(durationNs) / 1e9);
   // Upgrades are logged whatever log.access says: they are few and long-lived.
   if (e.kind === 'request' && !state.compiled.config.log.access) return;
