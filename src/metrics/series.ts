@@ -1,7 +1,8 @@
 // Cheap counters and histograms for the request path, exported through prom-client at scrape time.
 // prom-client's own labelled inc()/observe() hash and validate the labels on every call, also through
 // labels() children (~0.3-0.4 µs each; ~1.5-2 µs for one request's updates); a pre-resolved cell is a
-// property increment (a whole request's metrics: ~50-90 ns, measured with recordRequest in a loop).
+// property increment (a whole request's metrics, request histogram included: ~70-90 ns, measured with
+// recordRequest in a loop: bench/record-request.ts).
 import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
 
 export interface Cell {
