@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # zt-gateway image: build with the dev toolchain, run with production dependencies and dist/ only.
 #
-#   docker build -t zt-gateway .
+#   docker build --build-arg ZT_BUILD_COMMIT="$(git rev-parse HEAD)" -t zt-gateway .
 #   docker run --rm --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
 #     -p 8443:8443 -v "$PWD/my-config:/etc/zt-gateway:ro" zt-gateway
 #
@@ -18,10 +18,15 @@
 ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS build
+# The build context has no .git: pass the commit for zt_build_info and `zt-gateway --version`
+#   docker build --build-arg ZT_BUILD_COMMIT="$(git rev-parse HEAD)" -t zt-gateway .
+# (without it the image reports commit "unknown"). scripts/build-info.ts writes it to dist/build-info.json.
+ARG ZT_BUILD_COMMIT=
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/build-info.ts ./scripts/build-info.ts
 COPY src ./src
 RUN npm run build
 

@@ -1,4 +1,4 @@
-// zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema | admin | grants. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
+// zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema | admin | grants | version. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/index.ts';
@@ -10,6 +10,7 @@ import { startCluster, startFailure } from './cluster.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
 import { validateCommand, type Output } from './validate.ts';
+import { versionCommand } from './version.ts';
 
 const USAGE = `usage:
   zt-gateway start --config <file> [--workers N|auto]
@@ -27,6 +28,7 @@ const USAGE = `usage:
   zt-gateway audit verify <file>       check a hash-chained audit file; exit 1 naming the first bad line
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
   zt-gateway schema [--out <file>]     print the config JSON Schema
+  zt-gateway version [--json]          print the version, git commit and Node version (also --version)
 ${ADMIN_USAGE}`;
 
 const stdio: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
@@ -128,6 +130,8 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   admin: adminCmd,
   grants: adminCmd,
   schema: schemaCmd,
+  version: versionCommand,
+  '--version': versionCommand,
 });
 
 const HELP = new Set(['help', '--help', '-h']);

@@ -3,12 +3,25 @@
 // reason vocabularies, auth methods, limit kinds, provider names. Never a path, host or subject.
 import { Gauge, Registry } from 'prom-client';
 import { CellCounter, CellGauge, CellHistogram, type Cell, type HistogramCell } from './series.ts';
+import { buildInfo, type BuildInfo } from './build-info.ts';
+import { registerProcessMetrics } from './process-metrics.ts';
 
 export type DecisionLabel = 'allow' | 'deny' | 'would_deny' | 'step_up' | 'rate_limited' | 'unauthenticated' | 'public' | 'rejected' | 'would_reject';
 export type LimitLabel = 'pre_auth' | 'route' | 'lockout';
 
 /** Upstream exchange time, from sending the request to the last response byte. */
 const UPSTREAM_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Whole-request time: OpenTelemetry's recommended buckets for http.server.request.duration. */
+const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+/**
+ * The semantic conventions' known methods (http.request.method); any other becomes `_OTHER`, so a client
+ * cannot mint label values. Index into RouteSeries.duration.
+ */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE', 'QUERY', '_OTHER'] as const;
+const OTHER_METHOD = METHODS.length - 1;
+const METHOD_INDEX: ReadonlyMap<string, number> = new Map(METHODS.slice(0, OTHER_METHOD).map((m, i) => [m, i]));
 
 /** The per-route cells, resolved once per route name (lookups only on the request path). */
 export interface RouteSeries {
@@ -17,6 +30,8 @@ export interface RouteSeries {
   /** decision → reason → cell (no key strings built per request). */
   readonly decisions: Partial<Record<DecisionLabel, Map<string, Cell>>>;
   readonly upstream: HistogramCell;
+  /** http_server_request_duration_seconds cells: [method index][status], each resolved on its first use. */
+  readonly duration: ReadonlyArray<Array<HistogramCell | undefined>>;
   readonly serviceDenied: Cell;
   /** Open live connections by kind (zt_live_connections). */
   readonly live: { readonly websocket: Cell; readonly stream: Cell };
@@ -39,6 +54,8 @@ export function setActiveGrantsSource(fn: (() => number) | null): void {
 export interface MetricsOptions {
   /** Export zt_redis_up: only when state.redis is configured (absent otherwise, so no false alert). */
   redisUp?: () => boolean;
+  /** The labels of zt_build_info (default: this process's build, build-info.ts). */
+  build?: BuildInfo;
 }
 
 export class Metrics {
@@ -49,8 +66,15 @@ export class Metrics {
     this.registry,
     'zt_upstream_duration_seconds',
     'Upstream exchange time (request sent to last response byte), by route',
-    'route',
+    ['route'] as const,
     UPSTREAM_BUCKETS,
+  );
+  readonly #duration = new CellHistogram(
+    this.registry,
+    'http_server_request_duration_seconds',
+    'Duration of HTTP server requests (OpenTelemetry semantic conventions): request start to response end; to the 101 for an upgrade',
+    ['http_route', 'http_request_method', 'http_response_status_code'] as const,
+    REQUEST_BUCKETS,
   );
   readonly #limits = new CellCounter(this.registry, 'zt_ratelimit_rejections_total', 'Requests refused by a rate limit (pre_auth, route, lockout)', ['limit'] as const);
   readonly #jwks = new CellCounter(this.registry, 'zt_jwks_fetches_total', 'JWKS fetches by jwt provider and result', ['provider', 'result'] as const);
@@ -68,6 +92,7 @@ export class Metrics {
   readonly #serviceCells: { mtls: Cell; other: Cell };
 
   constructor(opts: MetricsOptions = {}) {
+    registerProcessMetrics(this.registry, opts.build ?? buildInfo());
     const websockets = () => this.#websockets;
     new Gauge({
       name: 'zt_websockets_active',
@@ -114,7 +139,8 @@ export class Metrics {
       s = {
         requests: [],
         decisions: {},
-        upstream: this.#upstream.cell(name),
+        upstream: this.#upstream.cell({ route: name }),
+        duration: METHODS.map(() => []),
         serviceDenied: this.#serviceDenied.cell({ route: name }),
         live: { websocket: this.#live.cell({ route: name, kind: 'websocket' }), stream: this.#live.cell({ route: name, kind: 'stream' }) },
         closes: {},
@@ -128,6 +154,18 @@ export class Metrics {
     let c = route.requests[status];
     if (c === undefined) route.requests[status] = c = this.#requests.cell({ route: routeName, status: String(status) });
     c.n++;
+  }
+
+  /** One request's whole duration (http_server_request_duration_seconds). */
+  requestDuration(route: RouteSeries, routeName: string, method: string | undefined, status: number, seconds: number): void {
+    const m = (method === undefined ? undefined : METHOD_INDEX.get(method)) ?? OTHER_METHOD;
+    const byStatus = route.duration[m] as Array<HistogramCell | undefined>;
+    let c = byStatus[status];
+    if (c === undefined) {
+      const labels = { http_route: routeName, http_request_method: METHODS[m] as string, http_response_status_code: String(status) };
+      byStatus[status] = c = this.#duration.cell(labels);
+    }
+    c.observe(seconds);
   }
 
   decision(route: RouteSeries, routeName: string, decision: DecisionLabel, reason: string): void {

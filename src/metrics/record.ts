@@ -35,10 +35,23 @@ export function isServiceCall(id: Identity): boolean {
   return id.spiffeId !== undefined || id.method === 'mtls' || id.method === 'api_key';
 }
 
-export function recordRequest(metrics: Metrics, mfa: MfaSets, ctx: RequestContext | undefined, status: number, facts: RequestFacts): void {
+/**
+ * `method`: the request's (ctx.method, or the raw one when normalize refused the request); `seconds`: from
+ * the request's start to its response's end (for an upgrade, to the 101 or the refusal).
+ */
+export function recordRequest(
+  metrics: Metrics,
+  mfa: MfaSets,
+  ctx: RequestContext | undefined,
+  status: number,
+  facts: RequestFacts,
+  method: string | undefined,
+  seconds: number,
+): void {
   const name = ctx?.route?.name ?? 'none';
   const route = metrics.route(name);
   metrics.request(route, status, name);
+  metrics.requestDuration(route, name, method, status, seconds);
   if (facts.upstreamSeconds !== undefined) route.upstream.observe(facts.upstreamSeconds);
   if (facts.limit !== undefined) metrics.rateLimited(facts.limit);
 

@@ -1,7 +1,8 @@
 // Cheap counters and histograms for the request path, exported through prom-client at scrape time.
 // prom-client's own labelled inc()/observe() hash and validate the labels on every call, also through
 // labels() children (~0.3-0.4 µs each; ~1.5-2 µs for one request's updates); a pre-resolved cell is a
-// property increment (a whole request's metrics: ~50-90 ns, measured with recordRequest in a loop).
+// property increment (a whole request's metrics, request histogram included: ~70-90 ns, measured with
+// recordRequest in a loop: bench/record-request.ts).
 import { Counter, Gauge, type Metric, type Registry } from 'prom-client';
 
 export interface Cell {
@@ -51,45 +52,54 @@ export interface HistogramCell {
   observe(value: number): void;
 }
 
+interface HistogramCounts {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+type Sample = { metricName: string; labels: Record<string, string | number>; value: number };
+
 /**
- * A histogram with one label (`route`), exported as prom-client's JSON metric shape (what its own Histogram
- * returns from get()), so the registry prints it and the cluster aggregator sums it. prom-client's
- * labelled observe() costs ~300 ns; this is a bucket scan and two additions.
+ * A histogram whose label sets (any number of labels) are resolved once into cells, exported as
+ * prom-client's JSON metric shape (what its own Histogram returns from get()), so the registry prints it and
+ * the cluster aggregator sums it. prom-client's labelled observe() costs ~300 ns; a cell's is a bucket scan
+ * and two additions.
  */
-export class CellHistogram {
-  readonly #cells = new Map<string, { counts: Float64Array; sum: number; count: number }>();
+export class CellHistogram<L extends string> {
+  readonly #cells = new Map<string, HistogramCounts>();
+  readonly #labelNames: readonly L[];
   readonly #bounds: readonly number[];
 
-  constructor(registry: Registry, name: string, help: string, label: string, bounds: readonly number[]) {
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[], bounds: readonly number[]) {
+    this.#labelNames = labelNames;
     this.#bounds = bounds;
     const cells = this.#cells;
-    const metric = {
-      name,
-      help,
-      type: 'histogram',
-      aggregator: 'sum',
-      get: async () => {
-        const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
-        for (const [value, c] of cells) {
-          let cumulative = 0;
-          bounds.forEach((le, i) => {
-            cumulative += c.counts[i] as number;
-            values.push({ metricName: `${name}_bucket`, labels: { le, [label]: value }, value: cumulative });
-          });
-          values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', [label]: value }, value: c.count });
-          values.push({ metricName: `${name}_sum`, labels: { [label]: value }, value: c.sum });
-          values.push({ metricName: `${name}_count`, labels: { [label]: value }, value: c.count });
-        }
-        return { name, help, type: 'histogram', values, aggregator: 'sum' };
-      },
+    const get = async () => {
+      const values: Sample[] = [];
+      for (const c of cells.values()) {
+        let cumulative = 0;
+        bounds.forEach((le, i) => {
+          cumulative += c.counts[i] as number;
+          values.push({ metricName: `${name}_bucket`, labels: { ...c.labels, le }, value: cumulative });
+        });
+        values.push({ metricName: `${name}_bucket`, labels: { ...c.labels, le: '+Inf' }, value: c.count });
+        values.push({ metricName: `${name}_sum`, labels: { ...c.labels }, value: c.sum });
+        values.push({ metricName: `${name}_count`, labels: { ...c.labels }, value: c.count });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
     };
     // Not a prom-client class, but the same metric contract (name, help, type, aggregator, get()).
-    registry.registerMetric(metric as unknown as Metric);
+    registry.registerMetric({ name, help, type: 'histogram', aggregator: 'sum', get } as unknown as Metric);
   }
 
-  cell(value: string): HistogramCell {
-    let c = this.#cells.get(value);
-    if (c === undefined) this.#cells.set(value, (c = { counts: new Float64Array(this.#bounds.length), sum: 0, count: 0 }));
+  /** The cell for one label set; resolve it once (at build time, or once per new value) and keep it. */
+  cell(labels: Record<L, string>): HistogramCell {
+    let key = '';
+    for (const l of this.#labelNames) key += `${labels[l]}\u0000`;
+    let c = this.#cells.get(key);
+    if (c === undefined) this.#cells.set(key, (c = { labels: { ...labels }, counts: new Float64Array(this.#bounds.length), sum: 0, count: 0 }));
     const cell = c;
     const bounds = this.#bounds;
     return {

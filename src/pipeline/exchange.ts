@@ -25,6 +25,8 @@ export interface Ending {
   readonly status: number;
   readonly outcome: Outcome;
   readonly startNs: bigint;
+  /** When the request ended, if the caller has already read the clock (else read here). */
+  readonly endNs?: bigint;
   /** Plain requests: the response was written to its end. */
   readonly completed?: boolean;
   readonly bytesIn?: number;
@@ -54,7 +56,8 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
   runtime.release(state);
   const { ctx, outcome } = e;
   state.audit.record(ctx, e.status, outcome.code, auditExtra(e));
-  recordRequest(runtime.metrics, state.compiled.mfa, ctx, e.status, outcome);
+  const durationNs = (e.endNs ?? process.hrtime.bigint()) - e.startNs;
+  recordRequest(runtime.metrics, state.compiled.mfa, ctx, e.status, outcome, ctx?.method ?? e.req.method, Number(durationNs) / 1e9);
   // Upgrades are logged whatever log.access says: they are few and long-lived.
   if (e.kind === 'request' && !state.compiled.config.log.access) return;
   const common = {
@@ -63,7 +66,7 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
     route: ctx?.route?.name,
     path: ctx?.target.path, // never the query: it may carry tokens
     code: outcome.code,
-    duration_ms: Number(process.hrtime.bigint() - e.startNs) / 1e6,
+    duration_ms: Number(durationNs) / 1e6,
     client_ip: ctx?.clientIp ?? e.req.socket.remoteAddress,
   };
   if (e.kind === 'upgrade') {
@@ -92,7 +95,7 @@ const OPENED = Object.freeze({ upgrade: 'websocket', connection: 'opened' });
  */
 export function openUpgrade(runtime: RuntimeHandle, state: RuntimeState, ctx: PipelineContext, outcome: Outcome): void {
   state.audit.record(ctx, 101, undefined, OPENED);
-  recordRequest(runtime.metrics, state.compiled.mfa, ctx, 101, outcome);
+  recordRequest(runtime.metrics, state.compiled.mfa, ctx, 101, outcome, ctx.method, Number(process.hrtime.bigint() - ctx.startNs) / 1e9);
   runtime.metrics.liveOpened(runtime.metrics.route(ctx.route?.name ?? 'none'), 'websocket');
 }
 

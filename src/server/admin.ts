@@ -1,8 +1,9 @@
-// Admin listener on its own address: liveness, readiness, Prometheus metrics and the admin API under /admin/ (admin-api.ts).
+// Admin listener on its own address: liveness, readiness (with the package version), Prometheus metrics and the admin API under /admin/ (admin-api.ts).
 // /metrics takes the admin credentials unless admin.metrics is public (metrics-auth.ts); the probes never do.
 // Never exposed on the main listener. HTTPS (and client-certificate admins) when admin.tls is set.
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { buildInfo } from '../metrics/index.ts';
 
 export interface AdminStatus {
   ready(): boolean;
@@ -37,9 +38,12 @@ export function createAdminListener(
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { status: 'method not allowed' });
     if (path === '/healthz') return send(200, { status: 'ok' });
     if (path === '/readyz') {
+      // Probes need no credentials: the version shows a rollout's progress; the commit (which exact source
+      // runs) stays behind /metrics' credentials (zt_build_info).
+      const { version } = buildInfo();
       return status.ready()
-        ? send(200, { status: 'ready', config_generation: status.generation(), ...status.details?.() })
-        : send(503, { status: 'not ready', ...status.details?.() });
+        ? send(200, { status: 'ready', version, config_generation: status.generation(), ...status.details?.() })
+        : send(503, { status: 'not ready', version, ...status.details?.() });
     }
     if (path === '/metrics' && status.metrics) {
       if (status.metricsAllowed && !status.metricsAllowed(req)) {

@@ -13,6 +13,7 @@ import { listenOn } from '../core/index.ts';
 import { createAdminListener } from './admin.ts';
 import { metricsGuard } from './metrics-auth.ts';
 import { generatedAssertionKey, shareGeneratedAssertionKey } from '../proxy/index.ts';
+import { buildInfo } from '../metrics/index.ts';
 
 const MAX_WORKERS = 256;
 const BACKOFF_MIN_MS = 100;
@@ -109,7 +110,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger = 
     if (config.admin.token_hash !== undefined) log.warn('--workers: the admin API is not served; admin.token_hash guards /metrics only');
   }
   for (let i = 0; i < workers; i++) fork(i, 0);
-  log.info({ workers, admin: config.admin?.listen }, 'zt-gateway primary started');
+  log.info({ workers, admin: config.admin?.listen, ...buildInfo() }, 'zt-gateway primary started');
   if (workers > 1 && !config.state?.redis && !config.state?.sentinel) {
     log.warn('no state.redis: each worker keeps its own rate limits, lockouts and revocations');
   }

@@ -20,7 +20,7 @@ import { clientAuthChange, trackClientTrust, type ClientTrustTracker } from './c
 import { createRedis, createSessionEnds } from '../state/index.ts';
 import { LiveTriggers } from './live-triggers.ts';
 import { RpState, type RpServices } from '../authn/index.ts';
-import { Metrics } from '../metrics/index.ts';
+import { buildInfo, Metrics } from '../metrics/index.ts';
 
 export interface GatewayOptions {
   configFile: string;
@@ -157,7 +157,7 @@ export class Gateway {
     const watchFile = this.#opts.watch ?? compiled.config.reload.watch;
     if (watchFile) this.#watch();
     this.log.info(
-      { listen: this.url, admin: this.adminUrl, routes: compiled.routes.length, generation: runtime.current.generation },
+      { listen: this.url, admin: this.adminUrl, routes: compiled.routes.length, generation: runtime.current.generation, ...buildInfo() },
       'zt-gateway started',
     );
   }

@@ -17,13 +17,17 @@ function newest(dir: string, suffix: string): number {
   return max;
 }
 
+/** What `npm run build` does: tsc, then scripts/build-info.ts (dist/build-info.json). */
 export function ensureBuilt(): void {
   const dist = join(root, 'dist');
-  if (existsSync(join(dist, 'cli', 'main.js')) && newest(dist, '.js') >= newest(join(root, 'src'), '.ts')) return;
-  const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  if (tsc.status !== 0) throw new Error(`npm run build failed:\n${tsc.stdout}\n${tsc.stderr}`);
+  const compiled = existsSync(join(dist, 'cli', 'main.js')) && newest(dist, '.js') >= newest(join(root, 'src'), '.ts');
+  if (compiled && existsSync(join(dist, 'build-info.json'))) return;
+  const steps = [
+    ...(compiled ? [] : [[join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']]),
+    [join(root, 'scripts', 'build-info.ts')],
+  ];
+  for (const args of steps) {
+    const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    if (run.status !== 0) throw new Error(`npm run build failed:\n${run.stdout}\n${run.stderr}`);
+  }
 }

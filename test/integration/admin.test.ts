@@ -1,4 +1,5 @@
-// The admin listener: its own port, /healthz and /readyz; the main listener never serves them.
+// The admin listener: its own port, /healthz and /readyz (with the package version); the main listener never serves them.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -7,6 +8,7 @@ import { waitFor } from '../helpers/wait.ts';
 
 let upstream: Upstream;
 let gw: TestGateway;
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function config(extraRoute = ''): string {
   return `listen: { address: 127.0.0.1:0, plaintext: true }
@@ -54,13 +56,14 @@ describe('admin listener', () => {
     expect(r.headers['cache-control']).toBe('no-store');
   });
 
-  it('answers /readyz 200 with the config generation, which a reload advances', async () => {
+  it('answers /readyz 200 with the package version (not the commit) and the config generation, which a reload advances', async () => {
     const r = await getJson(`${gw.gateway.adminUrl}/readyz`);
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ status: 'ready', config_generation: 1 });
+    expect(r.body).toEqual({ status: 'ready', version, config_generation: 1 });
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
     expect(await gw.gateway.reload()).toBe(true);
     const again = await getJson(`${gw.gateway.adminUrl}/readyz?probe=1`);
-    expect(again.body).toEqual({ status: 'ready', config_generation: 2 });
+    expect(again.body).toEqual({ status: 'ready', version, config_generation: 2 });
   });
 
   it('answers 404 for other paths and 405 for other methods', async () => {
@@ -108,7 +111,7 @@ describe('admin listener', () => {
     try {
       const ready = await getJson(`${adminUrl}/readyz`);
       expect(ready.status).toBe(503);
-      expect(ready.body).toEqual({ status: 'not ready' });
+      expect(ready.body).toEqual({ status: 'not ready', version });
       const health = await getJson(`${adminUrl}/healthz`);
       expect(health.status).toBe(200);
     } finally {

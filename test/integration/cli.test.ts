@@ -1,6 +1,6 @@
-// The CLI as an operator runs it: `node bin/zt-gateway.js validate|start` on the built dist/.
+// The CLI as an operator runs it: `node bin/zt-gateway.js validate|start|version` on the built dist/.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -192,6 +192,37 @@ routes:
   });
 });
 
+/** What `npm run build` recorded in dist/build-info.json, and the package version. */
+function built(): { version: string; commit: string } {
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  const { commit } = JSON.parse(readFileSync(join(root, 'dist', 'build-info.json'), 'utf8')) as { commit: string };
+  return { version, commit };
+}
+
+describe('zt-gateway --version / version', () => {
+  it('prints one line: package version, the commit of the build, the Node version', () => {
+    const { version, commit } = built();
+    expect(commit).toMatch(/^[0-9a-f]{40}$/); // built in a git work tree
+    const line = `zt-gateway ${version} (commit ${commit.slice(0, 7)}) node ${process.version}\n`;
+    for (const args of [['--version'], ['version']]) {
+      const r = cli(args);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: line, stderr: '' });
+    }
+  });
+
+  it('--json prints the same fields as an object, the full commit', () => {
+    const r = cli(['version', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ ...built(), node: process.version });
+  });
+
+  it('an unknown option is a usage error (exit 2)', () => {
+    const r = cli(['version', '--short']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('usage:');
+  });
+});
+
 describe('zt-gateway on a clean clone (no dist/)', () => {
   // The tracked files only (what `git clone` gives), node_modules linked in as `npm install` would make it.
   function cleanClone(): string {
@@ -219,6 +250,10 @@ describe('zt-gateway on a clean clone (no dist/)', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^config\/gateway\.yaml: valid \(\d+ routes?\)\n$/);
     expect(r.status).toBe(0);
+    // No build, no build-info.json: the commit is unknown (the runtime never asks git).
+    const v = spawnSync(process.execPath, [join(dir, 'bin', 'zt-gateway.js'), '--version'], { cwd: dir, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH } });
+    expect(v.stdout).toBe(`zt-gateway ${built().version} (commit unknown) node ${process.version}\n`);
+    expect(v.status).toBe(0);
   });
 });
 
@@ -242,7 +277,7 @@ describe('zt-gateway start', () => {
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(logs.some((l) => l.msg === 'zt-gateway started')).toBe(true);
+    expect(logs.filter((l) => l.msg === 'zt-gateway started')).toEqual([expect.objectContaining({ ...built(), node: process.version })]);
     expect(logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM')).toBe(true);
     expect(logs.some((l) => l.msg === 'zt-gateway stopped')).toBe(true);
   });

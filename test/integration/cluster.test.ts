@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -23,6 +23,7 @@ const LIMIT = 10;
 const ADMIN_TOKEN = 'cluster-admin-token-0123456789abcdef';
 const ADMIN_TOKEN_HASH = createHash('sha256').update(ADMIN_TOKEN).digest('hex');
 const REQUESTS = 30;
+const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
 let redis: RedisServer;
 let upstream: Upstream;
@@ -139,6 +140,31 @@ routes:
     expect(m.value('zt_decisions_total', { route: 'shared', decision: 'public', reason: 'public-route' })).toBe(LIMIT);
     expect(m.value('zt_redis_up')).toBe(1);
     expect(m.value('zt_upstream_duration_seconds_count', { route: 'shared' })).toBe(LIMIT);
+    // The request histogram sums the workers' cells like any counter.
+    const hist = (code: string) => ({ http_route: 'shared', http_request_method: 'GET', http_response_status_code: code });
+    expect(m.value('http_server_request_duration_seconds_count', hist('200'))).toBe(LIMIT);
+    expect(m.value('http_server_request_duration_seconds_count', hist('429'))).toBe(REQUESTS - LIMIT);
+    expect(m.value('http_server_request_duration_seconds_bucket', { ...hist('429'), le: '+Inf' })).toBe(REQUESTS - LIMIT);
+    expect(m.samples('http_server_request_duration_seconds_bucket').filter((s) => s.labels.http_response_status_code === '200')).toHaveLength(15);
+  });
+
+  it('aggregates the workers runtime metrics with prom-client aggregators, and zt_build_info as max', async () => {
+    const m = await scrape(admin, ADMIN_TOKEN);
+    // One build in every worker: one sample, 1 (not 2), naming the build-info file of dist/.
+    const { commit } = JSON.parse(readFileSync(join(root, 'dist', 'build-info.json'), 'utf8')) as { commit: string };
+    expect(m.samples('zt_build_info')).toEqual([{ labels: { version: packageVersion, commit, node: process.version }, value: 1 }]);
+    for (const msg of ['zt-gateway primary started', 'zt-gateway started']) {
+      expect(logs.find((l) => l.msg === msg)).toMatchObject({ version: packageVersion, commit, node: process.version });
+    }
+    // Sums: the node's total heap and resident memory, one sample each.
+    expect(m.samples('nodejs_heap_size_used_bytes')).toHaveLength(1);
+    expect(m.value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(0);
+    // Averages (and min/max) for the event-loop lag; the start time has no meaningful aggregate and is left out.
+    expect(m.value('nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
+    expect(m.value('nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(m.value('nodejs_eventloop_lag_min_seconds') as number);
+    expect(m.text).not.toContain('process_start_time_seconds');
+    expect(m.samples('nodejs_version_info')).toEqual([expect.objectContaining({ value: 1 })]);
   });
 
   it('every worker signs with the same generated assertion key (one JWKS)', async () => {
@@ -170,7 +196,7 @@ routes:
       const body = (await (await request(`${admin}/readyz`)).body.json()) as { config_generation: number; workers: object };
       return body.config_generation === 2 ? body : undefined;
     });
-    expect(ready).toEqual({ status: 'ready', config_generation: 2, workers: { ready: 2, total: 2 } });
+    expect(ready).toEqual({ status: 'ready', version: packageVersion, config_generation: 2, workers: { ready: 2, total: 2 } });
   });
 
   it('restarts a worker that dies', async () => {

@@ -99,7 +99,7 @@ describe('Dockerfile', () => {
   it('.dockerignore is an allowlist that keeps .git, node_modules, demo state and stray keys out', () => {
     const lines = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
     expect(lines[0]).toBe('*');
-    expect(lines.filter((l) => l.startsWith('!'))).toEqual(['!package.json', '!package-lock.json', '!tsconfig.json', '!src', '!bin', '!config/schema.json', '!examples/demo']);
+    expect(lines.filter((l) => l.startsWith('!'))).toEqual(['!package.json', '!package-lock.json', '!tsconfig.json', '!src', '!scripts/build-info.ts', '!bin', '!config/schema.json', '!examples/demo']);
     expect(lines).toContain('examples/demo/.state');
   });
 });
