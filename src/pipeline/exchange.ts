@@ -1,7 +1,8 @@
 // What every request leaves behind when it ends, plain or upgraded: the state it held is released, one
 // audit record, the metrics, and the access log line. Written once here so both kinds cannot drift apart.
 import type { IncomingMessage } from 'node:http';
-import type { Logger } from '../audit/index.ts';
+import { decisionKind, type Logger } from '../audit/index.ts';
+import type { ServerTrace } from '../tracing/index.ts';
 import { recordRequest, type RequestFacts } from '../metrics/index.ts';
 import type { PipelineContext } from './route.ts';
 import type { RuntimeHandle, RuntimeState } from './state.ts';
@@ -29,6 +30,8 @@ export interface Ending {
   readonly completed?: boolean;
   readonly bytesIn?: number;
   readonly bytesOut?: number;
+  /** The request's server span (tracing.otlp only). */
+  readonly trace?: ServerTrace | undefined;
 }
 
 const FORWARD_AUTH = Object.freeze({ forward_auth: true });
@@ -55,11 +58,12 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
   const { ctx, outcome } = e;
   state.audit.record(ctx, e.status, outcome.code, auditExtra(e));
   recordRequest(runtime.metrics, state.compiled.mfa, ctx, e.status, outcome);
+  if (e.trace !== undefined) endTrace(e.trace, e);
   // Upgrades are logged whatever log.access says: they are few and long-lived.
   if (e.kind === 'request' && !state.compiled.config.log.access) return;
   const common = {
     req_id: ctx?.id,
-    trace_id: ctx?.traceId,
+    trace_id: e.trace?.traceId ?? ctx?.traceId, // with export on, the trace the spans are in
     route: ctx?.route?.name,
     path: ctx?.target.path, // never the query: it may carry tokens
     code: outcome.code,
@@ -81,6 +85,18 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
     completed: e.completed,
     bytes_in: e.bytesIn,
     bytes_out: e.bytesOut,
+  });
+}
+
+function endTrace(trace: ServerTrace, e: Ending): void {
+  const { ctx, outcome } = e;
+  const kind = decisionKind(ctx, outcome.code);
+  trace.end({
+    status: e.status,
+    route: ctx?.route?.name,
+    decision: outcome.stepUp ? 'step_up' : kind,
+    code: outcome.code,
+    subject: outcome.subject,
   });
 }
 

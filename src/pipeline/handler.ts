@@ -8,7 +8,8 @@ import type { Logger } from '../audit/index.ts';
 import { forward, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
-import { sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
+import { enterTrace, sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
+import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
@@ -53,6 +54,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
     let ctx: PipelineContext | undefined;
     const outcome: Outcome = { code: undefined, subject: undefined, authMethod: undefined };
     let upstreamStartNs: bigint | undefined;
+    let trace: ServerTrace | undefined;
 
     res.once('close', () => {
       (socket as SocketWithMarks)[kBytes] = { read: socket.bytesRead, written: socket.bytesWritten };
@@ -69,11 +71,17 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         completed: res.writableFinished,
         bytesIn: socket.bytesRead - bytesIn,
         bytesOut: socket.bytesWritten - bytesOut,
+        trace,
       });
     });
 
     try {
       ctx = state.normalize(req, startNs);
+      const tracer = state.compiled.tracer;
+      if (tracer !== null) {
+        trace = ctx.trace = tracer.startRequest(ctx, req.httpVersion);
+        enterTrace(trace); // JWKS, IdP and Redis calls made for this request open their spans under it
+      }
       if (isReserved(ctx.target.matchPath)) {
         const c = ctx;
         if (c.target.matchPath === VERIFY_PATH) {
