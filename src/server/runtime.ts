@@ -8,7 +8,7 @@ import { createNormalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/index.ts';
 import { createRateLimits, LimiterRegistry } from '../ratelimit/index.ts';
 import type { Redis } from 'ioredis';
-import { createAccessStore, type AccessStore } from '../state/index.ts';
+import { createAccessStore, traceRedisCommands, type AccessStore } from '../state/index.ts';
 import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
 import { Metrics } from '../metrics/index.ts';
 import { LiveRegistry } from '../live/index.ts';
@@ -113,6 +113,7 @@ export class Runtime implements RuntimeHandle {
       this.metrics.route(r.name); // resolve the route's metric cells now, not on its first request
     }
     prepareAdmission(compiled.routes); // each route's step list, built now rather than on its first request
+    if (this.#redis) traceRedisCommands(this.#redis, compiled.tracer !== null);
     return {
       generation: ++this.#generation,
       compiled,
