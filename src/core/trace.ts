@@ -17,6 +17,8 @@ export interface ChildSpan {
 export interface RequestTrace {
   /** The trace id the request's spans carry (the gateway's, or a trusted proxy's it continues). */
   readonly traceId: string;
+  /** W3C traceparent naming the request's server span (for a next hop that has no span of its own). */
+  readonly traceparent: string;
   /** The tracestate to forward with the child's traceparent (a trusted proxy's), or undefined. */
   readonly tracestate: string | undefined;
   /** A client span under the request's server span. */

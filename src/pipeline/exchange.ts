@@ -58,7 +58,7 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
   const { ctx, outcome } = e;
   state.audit.record(ctx, e.status, outcome.code, auditExtra(e));
   recordRequest(runtime.metrics, state.compiled.mfa, ctx, e.status, outcome);
-  if (e.trace !== undefined) endTrace(e.trace, e);
+  if (e.trace !== undefined) endTrace(e.trace, ctx, e.status, outcome);
   // Upgrades are logged whatever log.access says: they are few and long-lived.
   if (e.kind === 'request' && !state.compiled.config.log.access) return;
   const common = {
@@ -88,11 +88,10 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
   });
 }
 
-function endTrace(trace: ServerTrace, e: Ending): void {
-  const { ctx, outcome } = e;
+function endTrace(trace: ServerTrace, ctx: PipelineContext | undefined, status: number, outcome: Outcome): void {
   const kind = decisionKind(ctx, outcome.code);
   trace.end({
-    status: e.status,
+    status,
     route: ctx?.route?.name,
     decision: outcome.stepUp ? 'step_up' : kind,
     code: outcome.code,
@@ -106,9 +105,10 @@ const OPENED = Object.freeze({ upgrade: 'websocket', connection: 'opened' });
  * An admitted upgrade at the upstream's 101: its decision record (status 101) and request metrics. The
  * connection is live from now; its state is released by closeUpgrade.
  */
-export function openUpgrade(runtime: RuntimeHandle, state: RuntimeState, ctx: PipelineContext, outcome: Outcome): void {
+export function openUpgrade(runtime: RuntimeHandle, state: RuntimeState, ctx: PipelineContext, outcome: Outcome, trace: ServerTrace | undefined): void {
   state.audit.record(ctx, 101, undefined, OPENED);
   recordRequest(runtime.metrics, state.compiled.mfa, ctx, 101, outcome);
+  if (trace !== undefined) endTrace(trace, ctx, 101, outcome); // the handshake's span: the relay after it is not a request
   runtime.metrics.liveOpened(runtime.metrics.route(ctx.route?.name ?? 'none'), 'websocket');
 }
 

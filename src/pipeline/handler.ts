@@ -87,6 +87,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         if (c.target.matchPath === VERIFY_PATH) {
           outcome.forwardAuth = true;
           const checked = (ctx = verifyContext(state, c));
+          if (trace !== undefined) checked.trace = trace; // the asked-about request's record names this trace
           serveVerify(state, checked, res, wantsRedirect(c)).then((redirect) => {
             if (redirect) return answerRedirect(redirect, checked.id);
             outcome.subject = checked.identity?.subject;

@@ -106,10 +106,15 @@ function upstreamSpan(trace: RequestTrace, ctx: RequestContext, headers: string[
     'url.path': ctx.target.path,
     'zt.upstream': 'forward',
   });
-  removeHeaders(headers, 'traceparent', 'tracestate');
-  headers.push('traceparent', span.traceparent);
-  if (trace.tracestate !== undefined) headers.push('tracestate', trace.tracestate);
+  setTraceHeaders(headers, span.traceparent, trace.tracestate);
   return span;
+}
+
+/** Replaces whatever trace context the client sent with the gateway's (tracing.otlp). */
+export function setTraceHeaders(headers: string[], traceparent: string, tracestate: string | undefined): void {
+  removeHeaders(headers, 'traceparent', 'tracestate');
+  headers.push('traceparent', traceparent);
+  if (tracestate !== undefined) headers.push('tracestate', tracestate);
 }
 
 function removeHeaders(headers: string[], a: string, b: string): void {

@@ -67,6 +67,7 @@ function traceparentOf(span: Span): string {
 
 class SdkServerTrace implements ServerTrace {
   readonly traceId: string;
+  readonly traceparent: string;
   readonly tracestate: string | undefined;
   readonly #tracer: Tracer;
   readonly #span: Span;
@@ -80,6 +81,7 @@ class SdkServerTrace implements ServerTrace {
     this.#span = span;
     this.#context = trace.setSpan(ROOT_CONTEXT, span);
     this.traceId = span.spanContext().traceId;
+    this.traceparent = traceparentOf(span);
     this.tracestate = tracestate;
     this.#includeSubject = includeSubject;
   }

@@ -134,6 +134,11 @@ describe('tracing.otlp', () => {
     const up = await waitFor(() => children(server).find((s) => s.attributes['zt.upstream'] === 'forward'), { what: 'the upstream span' });
     expect(header(r.seen, 'traceparent')).toEqual([`00-${server.traceId}-${up.spanId}-01`]);
     expect(header(r.seen, 'tracestate')).toEqual([]); // the client's tracestate belongs to the trace it named
+    // The access log and the decision record name the trace the spans are in, not the client's.
+    const access = await waitFor(() => untrusted.logs.find((l) => l.msg === 'request' && l.req_id === r.requestId), { what: 'the access record' });
+    const decision = await waitFor(() => untrusted.logs.find((l) => l.msg === 'decision' && l.request_id === r.requestId), { what: 'the decision record' });
+    expect(access.trace_id).toBe(server.traceId);
+    expect(decision.trace_id).toBe(server.traceId);
   });
 
   it('a trusted proxy’s trace is continued: same trace id, its span as parent, its tracestate forwarded', async () => {
