@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startIdp, type TestIdp } from '../helpers/idp.ts';
+import { closeAllLive, openLive, startEchoUpstream } from '../helpers/live.ts';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp.ts';
 import { redisForTests, type RedisServer } from '../helpers/redis.ts';
 import { startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
@@ -195,6 +196,32 @@ describe('tracing.otlp', () => {
     const all = receiver.bodies.join('\n');
     for (const secret of [...tokens, COOKIE_VALUE, QUERY_SECRET, 'access_token', 'alice-subject']) expect(all).not.toContain(secret);
     for (const s of receiver.spans) for (const v of Object.values(s.attributes)) expect(String(v)).not.toContain('?');
+  });
+});
+
+describe('tracing.otlp with WebSocket upgrades', () => {
+  it('the handshake has a server span ended at the 101, and the upstream is told it as the parent, not the client’s', async () => {
+    const echo = await startEchoUpstream();
+    const gw = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true }
+shutdown: { drain_timeout: 1s }
+tracing: { otlp: { endpoint: "${receiver.url}" } }
+routes:
+  - { name: ws, match: { path: / }, upstream: { url: "${echo.url}" }, public: true }
+`);
+    try {
+      const client = await openLive(`ws://127.0.0.1:${gw.port}/socket?ticket=${QUERY_SECRET}`, { headers: { traceparent: CLIENT_TRACEPARENT } });
+      await client.roundTrip('ping');
+      const server = await serverSpan('/socket');
+      expect(server.traceId).not.toBe(CLIENT_TRACE); // an untrusted client's trace is not continued
+      expect(server.attributes).toMatchObject({ 'zt.route': 'ws', 'http.response.status_code': 101, 'http.request.method': 'GET' });
+      const [conn] = echo.connections;
+      expect(conn?.headers.traceparent).toBe(`00-${server.traceId}-${server.spanId}-01`);
+      expect(receiver.bodies.join('\n')).not.toContain(QUERY_SECRET);
+    } finally {
+      closeAllLive();
+      await gw.close();
+      await echo.close();
+    }
   });
 });
 
