@@ -25,13 +25,13 @@ let upstream: Upstream;
 let idp: TestIdp;
 let receiver: OtlpReceiver;
 let untrusted: TestGateway; // no trusted_proxies: the test client is anyone
-let trusted: TestGateway; // 127.0.0.1 is a trusted proxy
+let trusted: TestGateway; // 127.0.0.1 is a trusted proxy; include_subject: true
 const tokens: string[] = [];
 let n = 0;
 
-const config = (extra: string) => `listen: { address: 127.0.0.1:0, plaintext: true }
+const config = (extra: string, tracing = '') => `listen: { address: 127.0.0.1:0, plaintext: true }
 shutdown: { drain_timeout: 2s }
-tracing: { otlp: { endpoint: "${receiver.url}", headers: { x-collector-key: collector-key-value } } }
+tracing: { otlp: { endpoint: "${receiver.url}", headers: { x-collector-key: collector-key-value } }${tracing} }
 identity_providers:
   main: { type: jwt, issuer: "${idp.issuer}", audiences: [gw], jwks_uri: "${idp.jwksUri}", jwks: { cooldown: 1s } }
 ${extra}
@@ -52,7 +52,7 @@ beforeAll(async () => {
   idp = await startIdp();
   receiver = await startOtlpReceiver();
   untrusted = await startGateway(config(''));
-  trusted = await startGateway(config('trusted_proxies: [127.0.0.1/32]'));
+  trusted = await startGateway(config('trusted_proxies: [127.0.0.1/32]', ', include_subject: true'));
 });
 
 afterAll(async () => {
@@ -164,7 +164,7 @@ describe('tracing.otlp', () => {
   });
 
   it('a JWT route: the JWKS fetch is a child of the first request’s span; the decision and the subject stay out', async () => {
-    const token = await idp.sign({ sub: 'alice-subject' });
+    const token = await idp.sign({}, { sub: 'alice-subject' });
     tokens.push(token);
     const r = await send(untrusted, '/api', { authorization: `Bearer ${token}` });
     expect(r.status).toBe(200);
@@ -176,6 +176,15 @@ describe('tracing.otlp', () => {
     expect(jwks.attributes).toMatchObject({ 'http.request.method': 'GET', 'server.port': idp.port, 'url.path': '/jwks.json', 'http.response.status_code': 200 });
     const up = await waitFor(() => children(server).find((s) => s.attributes['zt.upstream'] === 'forward'), { what: 'the upstream span' });
     expect(header(r.seen, 'traceparent')).toEqual([`00-${server.traceId}-${up.spanId}-01`]);
+  });
+
+  it('include_subject: true puts the authenticated subject on the server span as enduser.id', async () => {
+    const token = await idp.sign({}, { sub: 'bob-opted-in' });
+    tokens.push(token);
+    const r = await send(trusted, '/api', { authorization: `Bearer ${token}` });
+    expect(r.status).toBe(200);
+    const server = await serverSpan(`/api/${n}`);
+    expect(server.attributes['enduser.id']).toBe('bob-opted-in');
   });
 
   it('a refused request: its span carries the decision and the error code, and no upstream span exists', async () => {
