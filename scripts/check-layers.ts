@@ -26,6 +26,7 @@ export const LAYERS: Readonly<Record<string, number>> = Object.freeze({
   audit: 3,
   metrics: 3,
   live: 3,
+  tracing: 3,
   pipeline: 4,
   server: 5,
   cli: 6,

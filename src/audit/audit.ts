@@ -95,7 +95,7 @@ export function createAuditLog(target: string, mainLog: Logger, chain = false): 
         const identity = ctx.identity;
         const decision = ctx.decision;
         b.str('request_id', ctx.id)
-          .str('trace_id', ctx.traceId)
+          .str('trace_id', ctx.trace?.traceId ?? ctx.traceId) // with export on: the trace its spans are in
           .raw('decision', `"${decisionKind(ctx, code)}"`)
           .str('route', route?.name)
           .str('method', ctx.method)

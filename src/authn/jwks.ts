@@ -3,6 +3,7 @@
 import { readBoundedBody, GatewayError } from '../core/index.ts';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTHeaderParameters, type FlattenedJWSInput, type CryptoKey, type KeyObject } from 'jose';
 import { request, type Dispatcher } from 'undici';
+import { endWith, outboundSpan } from './outbound-span.ts';
 
 export interface JwksOptions {
   /** Known jwks_uri, or undefined to discover it from `${issuer}/.well-known/openid-configuration`. */
@@ -21,13 +22,14 @@ type KeyFn = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<
 
 const MAX_DOC_BYTES = 512 * 1024;
 
-async function fetchJson(url: string, opts: JwksOptions): Promise<unknown> {
-  const res = await request(url, {
+async function fetchJson(url: string, opts: JwksOptions, call: 'jwks' | 'discovery'): Promise<unknown> {
+  const sent = request(url, {
     method: 'GET',
     headers: { accept: 'application/json' },
     signal: AbortSignal.timeout(opts.timeoutMs),
     ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
   });
+  const res = await endWith(outboundSpan(url, 'GET', call), sent);
   if (res.statusCode !== 200) {
     await res.body.dump();
     throw new Error(`HTTP ${res.statusCode} from ${url}`);
@@ -103,12 +105,12 @@ export class RemoteKeySource {
   async #load(): Promise<void> {
     if (this.#jwksUri === undefined) {
       const url = `${this.#opts.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-      const doc = (await fetchJson(url, this.#opts)) as { issuer?: unknown; jwks_uri?: unknown };
+      const doc = (await fetchJson(url, this.#opts, 'discovery')) as { issuer?: unknown; jwks_uri?: unknown };
       if (doc.issuer !== this.#opts.issuer) throw new Error('discovery document issuer does not match the configured issuer');
       if (typeof doc.jwks_uri !== 'string') throw new Error('discovery document has no jwks_uri');
       this.#jwksUri = checkDiscoveredUri(doc.jwks_uri);
     }
-    const jwks = (await fetchJson(this.#jwksUri, this.#opts)) as JSONWebKeySet;
+    const jwks = (await fetchJson(this.#jwksUri, this.#opts, 'jwks')) as JSONWebKeySet;
     if (!jwks || !Array.isArray(jwks.keys)) throw new Error('JWKS document has no keys array');
     // Only signature keys, and never symmetric ones from a remote set.
     const keys = jwks.keys.filter((k) => k.kty !== 'oct' && (k.use === undefined || k.use === 'sig'));

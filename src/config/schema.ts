@@ -207,6 +207,26 @@ export const configSchema = z.strictObject({
         .boolean()
         .default(false)
         .meta({ description: 'Validate W3C traceparent/tracestate, forward valid ones, drop invalid ones, log the trace id' }),
+      otlp: z
+        .strictObject({
+          endpoint: z
+            .url()
+            .refine((u) => /^https?:\/\//i.test(u), 'must be an http:// or https:// URL')
+            .meta({ description: 'OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces (JSON encoding)' }),
+          headers: z.record(z.string(), z.string()).default({}).meta({ description: 'Headers sent with every export (e.g. an API key)' }),
+        })
+        .optional()
+        .meta({ description: 'Export spans (one server span per request, child spans for upstream, JWKS, IdP, Redis); absent: no span is made' }),
+      sample_ratio: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(1)
+        .meta({ description: 'Share of new traces recorded (ParentBased(TraceIdRatioBased)); a trusted parent decides for its own trace' }),
+      include_subject: z
+        .boolean()
+        .default(false)
+        .meta({ description: 'Opt-in: put the authenticated subject (enduser.id) on the server span' }),
     })
     .prefault({}),
   shutdown: z.strictObject({ drain_timeout: duration.prefault('30s') }).prefault({}),

@@ -2,6 +2,7 @@
 // req.url or req.headers again (DESIGN.md §1: the authorized target is the forwarded target).
 import type { Socket } from 'node:net';
 import type { Identity } from './identity.ts';
+import type { RequestTrace } from './trace.ts';
 import type { CanonicalHost, CanonicalTarget, Decision, RiskAssessment, ValidationReport } from './request.ts';
 
 /** What every stage may read of the route a request matched; the orchestrator's compiled route extends it. */
@@ -45,6 +46,8 @@ export interface RequestContext<R extends RouteRef = RouteRef> {
   readonly forwardedHost: string;
   /** W3C trace id of the request's valid traceparent (tracing.propagate only); logged, never a label. */
   readonly traceId?: string | undefined;
+  /** Set by the pipeline when tracing.otlp is configured (else undefined): steps open child spans on it. */
+  trace?: RequestTrace | undefined;
   route: R | undefined;
   identity: Identity | null;
   decision: Decision | null;

@@ -16,3 +16,5 @@ export { parseCidr } from './cidr.ts';
 export { parseTemplate } from './path-template.ts';
 export type { PathTemplate, TemplateSegment } from './path-template.ts';
 export { canonicalPath, hexAt } from './path.ts';
+export { currentTrace, enterTrace } from './trace.ts';
+export type { ChildSpan, RequestTrace, SpanAttributes } from './trace.ts';

@@ -14,6 +14,7 @@ import { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
 import { compileGrants, type CompiledGrant } from '../state/index.ts';
 import { attempt, attemptAsync, compileRoutes } from './compile-route.ts';
 import { loadRouteValidatorCompiler } from '../validate/index.ts';
+import { loadTracer, type GatewayTracer } from '../tracing/index.ts';
 
 
 /**
@@ -52,6 +53,8 @@ export interface CompiledConfig {
   readonly warnings: readonly string[];
   /** Just-in-time grants by name. */
   readonly grants: ReadonlyMap<string, CompiledGrant>;
+  /** tracing.otlp: the span exporter (the SDK is loaded only then); null: no span is ever made. */
+  readonly tracer: GatewayTracer | null;
 }
 
 export interface CompileOptions {
@@ -114,6 +117,7 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
   const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, risk, compileValidator };
   const routes = compileRoutes(routeContext, report);
   for (const err of spellingConflicts(routes)) report(err);
+  const tracer = problems.length > 0 ? null : await loadTracer(config.tracing, previous?.tracer);
 
   if (problems.length > 0) throw ConfigError.of(problems);
   return Object.freeze({
@@ -136,5 +140,6 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
     security,
     warnings: Object.freeze(warnings),
     grants,
+    tracer,
   });
 }

@@ -1,7 +1,8 @@
 // What every request leaves behind when it ends, plain or upgraded: the state it held is released, one
 // audit record, the metrics, and the access log line. Written once here so both kinds cannot drift apart.
 import type { IncomingMessage } from 'node:http';
-import type { Logger } from '../audit/index.ts';
+import { decisionKind, type Logger } from '../audit/index.ts';
+import type { ServerTrace } from '../tracing/index.ts';
 import { recordRequest, type RequestFacts } from '../metrics/index.ts';
 import type { PipelineContext } from './route.ts';
 import type { RuntimeHandle, RuntimeState } from './state.ts';
@@ -31,6 +32,8 @@ export interface Ending {
   readonly completed?: boolean;
   readonly bytesIn?: number;
   readonly bytesOut?: number;
+  /** The request's server span (tracing.otlp only). */
+  readonly trace?: ServerTrace | undefined;
 }
 
 const FORWARD_AUTH = Object.freeze({ forward_auth: true });
@@ -58,11 +61,12 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
   state.audit.record(ctx, e.status, outcome.code, auditExtra(e));
   const durationNs = (e.endNs ?? process.hrtime.bigint()) - e.startNs;
   recordRequest(runtime.metrics, state.compiled.mfa, ctx, e.status, outcome, ctx?.method ?? e.req.method, Number(durationNs) / 1e9);
+  if (e.trace !== undefined) endTrace(e.trace, ctx, e.status, outcome);
   // Upgrades are logged whatever log.access says: they are few and long-lived.
   if (e.kind === 'request' && !state.compiled.config.log.access) return;
   const common = {
     req_id: ctx?.id,
-    trace_id: ctx?.traceId,
+    trace_id: e.trace?.traceId ?? ctx?.traceId, // with export on, the trace the spans are in
     route: ctx?.route?.name,
     path: ctx?.target.path, // never the query: it may carry tokens
     code: outcome.code,
@@ -87,15 +91,27 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
   });
 }
 
+function endTrace(trace: ServerTrace, ctx: PipelineContext | undefined, status: number, outcome: Outcome): void {
+  const kind = decisionKind(ctx, outcome.code);
+  trace.end({
+    status,
+    route: ctx?.route?.name,
+    decision: outcome.stepUp ? 'step_up' : kind,
+    code: outcome.code,
+    subject: outcome.subject,
+  });
+}
+
 const OPENED = Object.freeze({ upgrade: 'websocket', connection: 'opened' });
 
 /**
  * An admitted upgrade at the upstream's 101: its decision record (status 101) and request metrics. The
  * connection is live from now; its state is released by closeUpgrade.
  */
-export function openUpgrade(runtime: RuntimeHandle, state: RuntimeState, ctx: PipelineContext, outcome: Outcome): void {
+export function openUpgrade(runtime: RuntimeHandle, state: RuntimeState, ctx: PipelineContext, outcome: Outcome, trace: ServerTrace | undefined): void {
   state.audit.record(ctx, 101, undefined, OPENED);
   recordRequest(runtime.metrics, state.compiled.mfa, ctx, 101, outcome, ctx.method, Number(process.hrtime.bigint() - ctx.startNs) / 1e9);
+  if (trace !== undefined) endTrace(trace, ctx, 101, outcome); // the handshake's span: the relay after it is not a request
   runtime.metrics.liveOpened(runtime.metrics.route(ctx.route?.name ?? 'none'), 'websocket');
 }
 

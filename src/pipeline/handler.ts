@@ -8,7 +8,8 @@ import type { Logger } from '../audit/index.ts';
 import { forward, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
-import { sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
+import { enterTrace, sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
+import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
@@ -54,6 +55,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
     let ctx: PipelineContext | undefined;
     const outcome: Outcome = { code: undefined, subject: undefined, authMethod: undefined };
     let upstreamStartNs: bigint | undefined;
+    let trace: ServerTrace | undefined;
 
     res.once('close', () => {
       (socket as SocketWithMarks)[kBytes] = { read: socket.bytesRead, written: socket.bytesWritten };
@@ -72,16 +74,23 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         completed: res.writableFinished,
         bytesIn: socket.bytesRead - bytesIn,
         bytesOut: socket.bytesWritten - bytesOut,
+        trace,
       });
     });
 
     try {
       ctx = state.normalize(req, startNs);
+      const tracer = state.compiled.tracer;
+      if (tracer !== null) {
+        trace = ctx.trace = tracer.startRequest(ctx, req.httpVersion);
+        enterTrace(trace); // JWKS, IdP and Redis calls made for this request open their spans under it
+      }
       if (isReserved(ctx.target.matchPath)) {
         const c = ctx;
         if (c.target.matchPath === VERIFY_PATH) {
           outcome.forwardAuth = true;
           const checked = (ctx = verifyContext(state, c));
+          if (trace !== undefined) checked.trace = trace; // the asked-about request's record names this trace
           serveVerify(state, checked, res, wantsRedirect(c)).then((redirect) => {
             if (redirect) return answerRedirect(redirect, checked.id);
             outcome.subject = checked.identity?.subject;

@@ -7,6 +7,7 @@ import { closeFrame, END_TIMING, type EndTiming, type RelayHooks, type WebSocket
 import { closeUpgrade, openUpgrade, type Outcome } from './exchange.ts';
 import type { PipelineContext } from './route.ts';
 import type { RuntimeHandle, RuntimeState } from './state.ts';
+import type { ServerTrace } from '../tracing/index.ts';
 
 /** 1008 (policy violation) naming the trigger; 1001 (going away) when the gateway shuts down. */
 const CLOSE_FRAMES = Object.fromEntries(END_REASONS.map((r) => [r, closeFrame(r === 'shutdown' ? 1001 : 1008, CLOSE_TEXT[r])])) as Record<EndReason, Buffer>;
@@ -26,9 +27,12 @@ export class LiveWebSocket implements LiveConnection<PipelineContext>, RelayHook
   #unregister: (() => void) | undefined;
   #lifetime: NodeJS.Timeout | undefined;
   #openedNs = 0n;
+  /** The handshake's server span (tracing.otlp), ended at the 101. */
+  readonly #trace: ServerTrace | undefined;
 
-  constructor(runtime: RuntimeHandle, state: RuntimeState, log: Logger, ctx: PipelineContext, outcome: Outcome) {
+  constructor(runtime: RuntimeHandle, state: RuntimeState, log: Logger, ctx: PipelineContext, outcome: Outcome, trace: ServerTrace | undefined) {
     this.#runtime = runtime;
+    this.#trace = trace;
     this.#state = state;
     this.#log = log;
     this.ctx = ctx;
@@ -44,7 +48,7 @@ export class LiveWebSocket implements LiveConnection<PipelineContext>, RelayHook
     this.#relay = relay;
     this.openedAt = Date.now();
     this.#openedNs = process.hrtime.bigint();
-    openUpgrade(this.#runtime, this.#state, this.ctx, this.#outcome);
+    openUpgrade(this.#runtime, this.#state, this.ctx, this.#outcome, this.#trace);
     this.#unregister = this.#runtime.live.add(this);
     const lifetime = this.ctx.route?.websocketLifetime ?? null;
     if (lifetime !== null) {

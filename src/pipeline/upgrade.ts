@@ -4,7 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
-import { ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode, type Redirect } from '../core/index.ts';
+import { enterTrace, ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode, type Redirect } from '../core/index.ts';
+import type { ServerTrace } from '../tracing/index.ts';
 import { factsFromError } from '../metrics/index.ts';
 import { createWebSocketTerminal } from '../proxy/index.ts';
 import { resolveRoute } from './chain.ts';
@@ -25,6 +26,7 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
     const outcome: Outcome = { code: undefined };
     let ended = false;
     let live: LiveWebSocket | undefined;
+    let trace: ServerTrace | undefined;
     const refuse = (err: unknown, id: string) => {
       factsFromError(err, outcome);
       outcome.code = writeProblemToSocket(socket, err, id);
@@ -37,12 +39,17 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
       if (ended || live?.isOpen) return;
       ended = true;
       const status = outcome.code === undefined ? 101 : (ERROR_CODES[outcome.code as GatewayErrorCode]?.status ?? 500);
-      endExchange(runtime, state, log, { kind: 'upgrade', req, ctx, status, outcome, startNs });
+      endExchange(runtime, state, log, { kind: 'upgrade', req, ctx, status, outcome, startNs, trace });
     });
     socket.on('error', () => socket.destroy());
 
     try {
       ctx = state.normalize(req, startNs);
+      const tracer = state.compiled.tracer;
+      if (tracer !== null) {
+        trace = ctx.trace = tracer.startRequest(ctx, req.httpVersion);
+        enterTrace(trace);
+      }
       if (isReserved(ctx.target.matchPath)) throw new GatewayError('GW_ERR_NO_ROUTE');
       const current = ctx;
       const route = resolveRoute(state, current);
@@ -52,7 +59,7 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
       const proceed = (redirect: Redirect | undefined): void => {
         // A socket cannot follow a login redirect: it is told to authenticate, as an API call would be.
         if (redirect) return refuse(new GatewayError('GW_ERR_UNAUTHENTICATED', 'login required'), current.id);
-        const conn = (live = new LiveWebSocket(runtime, state, log, current, outcome));
+        const conn = (live = new LiveWebSocket(runtime, state, log, current, outcome, trace));
         const onError = (err: GatewayError, cause: Error): void => {
           // After the 101 the client's socket carries frames, not an HTTP answer: the relay ends both sides.
           // Or the client left first: the handshake was abandoned, nobody to answer.

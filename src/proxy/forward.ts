@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { forwardedElement } from '../normalize/index.ts';
-import { type RequestContext, GatewayError } from '../core/index.ts';
+import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError } from '../core/index.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 
@@ -74,8 +74,11 @@ export function forward<C extends RequestContext>(
   const headers = ctx.upstreamHeaders;
   if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
   appendForwardingHeaders(ctx, headers, upstream);
+  const trace = ctx.trace;
+  const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, upstream);
   return new Promise((resolve, reject) => {
     const handler = new ForwardHandler(ctx, res, plan, sink, facts, resolve, reject);
+    if (span !== undefined) handler.span = span;
     pool.dispatch(
       {
         path: ctx.target.path + ctx.target.query,
@@ -88,6 +91,41 @@ export function forward<C extends RequestContext>(
       handler,
     );
   });
+}
+
+/**
+ * The upstream request's client span (tracing.otlp): the upstream is told its traceparent, so the
+ * upstream's own spans hang under the gateway's; the client's traceparent and tracestate never pass as sent.
+ */
+function upstreamSpan(trace: RequestTrace, ctx: RequestContext, headers: string[], upstream: UpstreamTarget): ChildSpan {
+  const origin = new URL(upstream.origin);
+  const span = trace.child(ctx.method, {
+    'http.request.method': ctx.method,
+    'server.address': origin.hostname,
+    'server.port': origin.port === '' ? (origin.protocol === 'https:' ? 443 : 80) : Number(origin.port),
+    'url.path': ctx.target.path,
+    'zt.upstream': 'forward',
+  });
+  setTraceHeaders(headers, span.traceparent, trace.tracestate);
+  return span;
+}
+
+/** Replaces whatever trace context the client sent with the gateway's (tracing.otlp). */
+export function setTraceHeaders(headers: string[], traceparent: string, tracestate: string | undefined): void {
+  removeHeaders(headers, 'traceparent', 'tracestate');
+  headers.push('traceparent', traceparent);
+  if (tracestate !== undefined) headers.push('tracestate', tracestate);
+}
+
+function removeHeaders(headers: string[], a: string, b: string): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    const name = (headers[r] as string).toLowerCase();
+    if (name === a || name === b) continue;
+    headers[w++] = headers[r] as string;
+    headers[w++] = headers[r + 1] as string;
+  }
+  headers.length = w;
 }
 
 class ClientGone extends Error {
@@ -110,6 +148,8 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   #controller: Dispatcher.DispatchController | null = null;
   #gone = false;
   #settled = false;
+  /** The upstream request's span, with tracing.otlp only. */
+  span: ChildSpan | undefined = undefined;
 
   constructor(
     ctx: C,
@@ -151,6 +191,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx interim answers (100 Continue, 103) are not relayed
+    this.span?.set('http.response.status_code', statusCode);
     this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
     if (this.#settled) return;
     this.openedAt = Date.now();
@@ -175,12 +216,14 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
 
   onResponseEnd(): void {
     this.#res.end();
+    if (this.span !== undefined) this.#endSpan(undefined);
     this.#settle();
     this.#resolve();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     const res = this.#res;
+    if (this.span !== undefined) this.#endSpan(this.#gone ? 'client_gone' : upstreamError(err).code);
     this.#settle();
     // The client left (closed, reset, or its upload broke off): nobody to answer, no upstream to blame.
     if (this.#gone || res.destroyed) return this.#resolve();
@@ -190,6 +233,11 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
       return this.#resolve();
     }
     this.#reject(upstreamError(err));
+  }
+
+  #endSpan(error: string | undefined): void {
+    this.span?.end(error);
+    this.span = undefined;
   }
 
   #settle(): void {

@@ -6,7 +6,7 @@ import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxyServer, ServerOptions } from 'http-proxy-3';
 import { GatewayError, type RequestContext } from '../core/index.ts';
-import { appendForwardingHeaders } from './forward.ts';
+import { appendForwardingHeaders, setTraceHeaders } from './forward.ts';
 import { scrubUpgradeResponseHeaders } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 import { WebSocketRelay, type RelayHooks } from './ws-relay.ts';
@@ -139,6 +139,8 @@ export function createWebSocketTerminal(): WebSocketTerminal {
     hooksOf.set(socket, hooks);
     const headers = ctx.upstreamHeaders;
     appendForwardingHeaders(ctx, headers, upstream);
+    // The handshake has no span of its own: the upstream's parent is the upgrade's server span.
+    if (ctx.trace !== undefined) setTraceHeaders(headers, ctx.trace.traceparent, ctx.trace.tracestate);
     headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
     // http-proxy-3 reads the request object: hand it the canonical target and the filtered headers only.
     req.url = ctx.target.path + ctx.target.query;

@@ -8,7 +8,7 @@ import { createNormalizer } from '../normalize/index.ts';
 import { PoolRegistry } from '../proxy/index.ts';
 import { createRateLimits, LimiterRegistry } from '../ratelimit/index.ts';
 import type { Redis } from 'ioredis';
-import { createAccessStore, type AccessStore } from '../state/index.ts';
+import { createAccessStore, traceRedisCommands, type AccessStore } from '../state/index.ts';
 import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
 import { Metrics } from '../metrics/index.ts';
 import { LiveRegistry } from '../live/index.ts';
@@ -92,6 +92,7 @@ export class Runtime implements RuntimeHandle {
   async close(): Promise<void> {
     await this.#registry.closeAll();
     await this.#access.close();
+    await this.#current.compiled.tracer?.shutdown(); // exports the spans still queued
     this.#redis?.disconnect();
     for (const a of this.#audits.values()) a.close();
   }
@@ -112,12 +113,14 @@ export class Runtime implements RuntimeHandle {
       this.metrics.route(r.name); // resolve the route's metric cells now, not on its first request
     }
     prepareAdmission(compiled.routes); // each route's step list, built now rather than on its first request
+    if (this.#redis) traceRedisCommands(this.#redis, compiled.tracer !== null);
     return {
       generation: ++this.#generation,
       compiled,
       normalize: createNormalizer({
         identityPrefix: compiled.identityPrefix,
-        tracing: compiled.config.tracing.propagate,
+        // Exporting spans reads the inbound trace context too (to continue a trusted proxy's trace).
+        tracing: compiled.config.tracing.propagate || compiled.tracer !== null,
         trustedProxies: compiled.trustedProxies,
         maxTargetBytes: compiled.config.listen.limits.max_target_bytes,
         secure: this.#secure,
@@ -143,10 +146,21 @@ export class Runtime implements RuntimeHandle {
     return createRiskEngine(settings, this.#riskStore);
   }
 
+  /** A reload that changed tracing: the old tracer exports what it holds, once no state uses it. */
+  #retireTracer(old: RuntimeState): void {
+    const tracer = old.compiled.tracer;
+    if (tracer === null || tracer === this.#current.compiled.tracer) return;
+    if (this.#onRetired.some((s) => s.compiled.tracer === tracer)) return;
+    tracer.shutdown().catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'tracing: the old exporter did not shut down cleanly'));
+  }
+
   /** Closes pools that neither the current state nor a draining old one still uses. */
   #sweep(): void {
     for (let i = this.#onRetired.length - 1; i >= 0; i--) {
-      if ((this.#onRetired[i] as RuntimeState).inflight === 0) this.#onRetired.splice(i, 1);
+      const old = this.#onRetired[i] as RuntimeState;
+      if (old.inflight !== 0) continue;
+      this.#onRetired.splice(i, 1);
+      this.#retireTracer(old);
     }
     const keep = new Set<string>();
     for (const s of [this.#current, ...this.#onRetired]) for (const k of s.pools.keys()) keep.add(k);

@@ -8,6 +8,7 @@ export { compileGrants } from './grant-config.ts';
 export type { CompiledGrant } from './grant-config.ts';
 export { GRANT_ID, activeGrantCount, approveGrant, grantAudit, grantView, requestGrant, revokeGrant } from './grants.ts';
 export { createRedis } from './redis.ts';
+export { traceRedisCommands } from './redis-trace.ts';
 export { stateView } from './view.ts';
 export { createSessionEnds, type SessionEndNotice, type SessionEnds } from './session-ends.ts';
 export { grantState } from './access-types.ts';

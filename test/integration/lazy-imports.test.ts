@@ -1,5 +1,5 @@
 // A gateway loads what its config uses: started with a public route only, it has not loaded ioredis, ajv,
-// swagger-parser, maxmind, openid-client or http-proxy-3 (each costs RSS an idle gateway does not need; http-proxy-3 loads on the first WebSocket upgrade). A reload that
+// swagger-parser, maxmind, openid-client, http-proxy-3 or the OpenTelemetry SDK (each costs RSS an idle gateway does not need; http-proxy-3 loads on the first WebSocket upgrade). A reload that
 // starts needing validation, GeoIP risk and OIDC loads them then, and the new config serves.
 // Observed in a real `zt-gateway start` process through a module resolve hook (test/helpers/load-probe.mjs).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +13,9 @@ import { GEOIP_V4 } from '../helpers/geoip.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { freePort, waitFor } from '../helpers/wait.ts';
 
-const LAZY = ['ioredis', 'ajv', 'ajv-formats', '@apidevtools/swagger-parser', 'maxmind', 'openid-client', 'http-proxy-3'];
+// Not @opentelemetry/api: prom-client requires it whatever the config (its default metrics' exemplars).
+const OTEL = ['@opentelemetry/core', '@opentelemetry/resources', '@opentelemetry/sdk-trace', '@opentelemetry/exporter-trace-otlp-http'];
+const LAZY = ['ioredis', 'ajv', 'ajv-formats', '@apidevtools/swagger-parser', 'maxmind', 'openid-client', 'http-proxy-3', ...OTEL];
 const probe = join(root, 'test', 'helpers', 'load-probe.mjs');
 
 let upstream: Upstream;
@@ -81,7 +83,7 @@ describe('lazy imports: a gateway loads what its config uses', () => {
     await upstream?.close();
   });
 
-  it('a public-route-only gateway serves without loading ioredis, ajv, swagger-parser, maxmind, openid-client or http-proxy-3', async () => {
+  it('a public-route-only gateway serves without loading ioredis, ajv, swagger-parser, maxmind, openid-client, http-proxy-3 or OpenTelemetry', async () => {
     expect(await post('/', '{}')).toBe(200);
     expect(loaded.has('undici')).toBe(true); // the probe sees packages the gateway does load
     expect(LAZY.filter((p) => loaded.has(p))).toEqual([]);
@@ -98,5 +100,15 @@ describe('lazy imports: a gateway loads what its config uses', () => {
     await sso.body.dump();
     expect(sso.statusCode).toBe(401); // the OIDC route is in force: no session, no entry
     expect(loaded.has('ioredis')).toBe(false); // still no Redis in the config
+    expect(OTEL.filter((p) => loaded.has(p))).toEqual([]); // nor tracing.otlp
+  });
+
+  it('a reload that sets tracing.otlp loads the OpenTelemetry SDK, and requests are served', async () => {
+    writeFileSync(configFile, publicOnly(upstream.url) + 'tracing: { otlp: { endpoint: "http://127.0.0.1:1/v1/traces" } }\n');
+    const reloads = logs.filter((l) => l.msg === 'config reloaded').length;
+    gateway.kill('SIGHUP');
+    await waitFor(() => logs.filter((l) => l.msg === 'config reloaded').length > reloads, { what: 'the reload', timeoutMs: 20_000 });
+    expect(['@opentelemetry/sdk-trace', '@opentelemetry/exporter-trace-otlp-http'].filter((p) => !loaded.has(p))).toEqual([]);
+    expect(await post('/', '{}')).toBe(200);
   });
 });

@@ -8,6 +8,7 @@ import { createHash, createPrivateKey, timingSafeEqual } from 'node:crypto';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { OidcProviderConfig } from '../../config/index.ts';
 import { GatewayError } from '../../core/index.ts';
+import { endWith, outboundSpan } from '../outbound-span.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -113,6 +114,13 @@ async function clientAuth(cfg: OidcProviderConfig, baseDir: string): Promise<oid
 }
 
 /** `clock`: for the access-token expiry of the tokens it obtains (default Date.now). */
+/** Which IdP endpoint a URL is, for the span name (the last path segment; never the query). */
+function idpCall(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  if (path.endsWith('/.well-known/openid-configuration')) return 'discovery';
+  return path.slice(path.lastIndexOf('/') + 1).replace(/[^A-Za-z0-9_.-]/g, '') || 'call';
+}
+
 export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir: string, clock: () => number = Date.now): OidcClient {
   const issuer = checkIssuer(cfg.issuer);
   if (!cfg.client_secret && !cfg.private_key_jwt) throw new TypeError('an oidc provider needs client_secret or private_key_jwt');
@@ -120,8 +128,12 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
   if (cfg.private_key_jwt) readFileSync(resolve(baseDir, cfg.private_key_jwt.key)); // fail at load when unreadable
   const ca = cfg.ca ? readFileSync(resolve(baseDir, cfg.ca), 'utf8') : undefined;
   const agent = ca ? new Agent({ connect: { ca, rejectUnauthorized: true } }) : undefined;
+  // Every call openid-client makes (discovery, token, userinfo, JWKS) goes through here: one span each when traced.
   const customFetch: oidc.CustomFetch = (url, options) =>
-    undiciFetch(url, { ...(options as object), ...(agent ? { dispatcher: agent } : {}) } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>;
+    endWith(
+      outboundSpan(url, options.method, `idp ${idpCall(url)}`),
+      undiciFetch(url, { ...(options as object), ...(agent ? { dispatcher: agent } : {}) } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>,
+    );
 
   let discovered: Promise<oidc.Configuration> | undefined;
   let failedAt = 0;
