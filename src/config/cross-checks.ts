@@ -14,6 +14,9 @@ export function crossKeyProblems(config: Config): ConfigError[] {
   if (config.admin?.metrics === 'authenticated' && config.admin.token_hash === undefined && config.admin.tls?.client_ca === undefined) {
     out.push(new ConfigError('CFG_CONFLICT', ['admin', 'metrics'], 'metrics: authenticated needs admin.token_hash or admin.tls.client_ca (nobody could scrape)'));
   }
+  if (config.ext_authz && config.ext_authz.tls?.client_ca === undefined && config.trusted_proxies.length === 0) {
+    out.push(new ConfigError('CFG_CONFLICT', ['ext_authz'], 'ext_authz answers only trusted_proxies or callers with a client certificate: set trusted_proxies or ext_authz.tls.client_ca (nobody could ask)'));
+  }
   return out;
 }
 

@@ -8,3 +8,4 @@ export { compileConfig } from './compile.ts';
 export type { CompileOptions, CompiledConfig } from './compile.ts';
 export { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
 export { judgeLive, judgedByClock, sessionEndCovers } from './live-checks.ts';
+export type { ExtAuthzListener } from './ext-authz-listener.ts';
