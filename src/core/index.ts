@@ -2,8 +2,8 @@
 export { listenOn, splitAddress } from './address.ts';
 export { readBoundedBody, readRequestBody } from './bounded-body.ts';
 export type { RequestContext, RouteRef } from './context.ts';
-export { ERROR_CODES, GatewayError } from './errors.ts';
-export type { GatewayErrorCode } from './errors.ts';
+export { ERROR_CODES, GatewayError, toProblem } from './errors.ts';
+export type { GatewayErrorCode, ProblemResponse } from './errors.ts';
 export { identityFromJson, identityToJson } from './identity.ts';
 export type { Identity } from './identity.ts';
 export { sendProblem, writeProblemToSocket } from './problem.ts';

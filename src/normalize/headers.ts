@@ -7,8 +7,9 @@ import { traceIdOf, validTracestate } from './trace.ts';
 const STRIPPED = new Set([
   // hop-by-hop (RFC 9110 §7.6.1) and framing the forwarder sets itself
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'host',
-  // rewrites that some backends honour
-  'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
+  // rewrites that some backends honour (IIS, Symfony, Zend), and the auth-request descriptions of nginx and
+  // ingress-nginx (read only by /.zt/verify, from trusted proxies)
+  'x-original-url', 'x-original-uri', 'x-original-method', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
   // client-address claims: rebuilt by the gateway
   'forwarded', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'x-request-id',
 ]);

@@ -1,7 +1,8 @@
 // normalize/: the folder's only entry for the rest of src/.
 export { compileAddressSet, limitKey, plainAddress } from './cidr.ts';
 export type { AddressSet } from './cidr.ts';
-export { forwardedContext } from './forward-auth.ts';
+export { describedContext, forwardedContext } from './forward-auth.ts';
+export type { DescribedRequest } from './forward-auth.ts';
 export { forwardedElement } from './forwarded.ts';
 export { paramKeys, parseQuery, parseQuerySpellings } from './query.ts';
 export type { QueryValues } from './query.ts';

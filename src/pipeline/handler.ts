@@ -13,6 +13,7 @@ import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
 import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
+import { extAuthzContext, isExtAuthzPath, serveExtAuthz } from './ext-authz-http.ts';
 import { randomUUID } from 'node:crypto';
 import { factsFromError } from '../metrics/index.ts';
 import { endExchange, type Outcome } from './exchange.ts';
@@ -81,6 +82,16 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           const checked = (ctx = verifyContext(state, c));
           serveVerify(state, checked, res, wantsRedirect(c)).then((redirect) => {
             if (redirect) return answerRedirect(redirect, checked.id);
+            outcome.subject = checked.identity?.subject;
+            outcome.authMethod = checked.identity?.method;
+          }, (err: unknown) => fail(err, checked.id));
+          return;
+        }
+        if (isExtAuthzPath(c.target.matchPath)) {
+          outcome.forwardAuth = true;
+          const checked = (ctx = extAuthzContext(state, c));
+          serveExtAuthz(state, checked, res, { redirect: answerRedirect, fail }).then((allowed) => {
+            if (!allowed) return;
             outcome.subject = checked.identity?.subject;
             outcome.authMethod = checked.identity?.method;
           }, (err: unknown) => fail(err, checked.id));

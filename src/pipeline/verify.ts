@@ -1,7 +1,7 @@
 // Forward-auth (GET /.zt/verify): nginx auth_request, Traefik ForwardAuth and Envoy-style external checks.
 // A trusted proxy asks about a request it holds; the same route → limit → authenticate → authorize → mutate
 // chain runs on it, and the identity headers the upstream would have received are the answer's headers.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { GatewayError, type Redirect } from '../core/index.ts';
 import { forwardedContext } from '../normalize/index.ts';
 import type { RuntimeState } from './state.ts';
@@ -9,15 +9,9 @@ import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { isReserved } from './reserved.ts';
 import type { PipelineContext } from './route.ts';
+import { NO_CLIENT_TLS } from './ext-authz.ts';
 
 export const VERIFY_PATH = '/.zt/verify';
-
-/**
- * The checked request never came over the proxy's connection: its TLS client certificate (the proxy's
- * own) must not authenticate it or name its device. Authenticators and the device lookup see this socket
- * instead, which has no peer certificate.
- */
-const NO_CLIENT_TLS = Object.freeze({}) as unknown as IncomingMessage['socket'];
 
 /** The context of the checked request; 403 for a caller outside trusted_proxies, 400 for a refused target. */
 export function verifyContext(state: RuntimeState, outer: PipelineContext): PipelineContext {
