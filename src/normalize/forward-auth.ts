@@ -61,9 +61,11 @@ function describedBy(raw: readonly string[]): DescribedRequest {
   if (method === undefined) throw new GatewayError('GW_ERR_BAD_REQUEST', 'forward-auth needs the x-original-method header');
   if (h['x-forwarded-uri'] === undefined) return { method, ...o };
   const f = fromForwarded(h);
+  const ft = canonicalTarget(f.target);
+  const ot = canonicalTarget(o.target);
   const same =
-    canonicalTarget(f.target).path === canonicalTarget(o.target).path &&
-    canonicalTarget(f.target).query === canonicalTarget(o.target).query &&
+    ft.path === ot.path &&
+    ft.query === ot.query &&
     canonicalHost(f.host).authority === canonicalHost(o.host).authority &&
     f.proto.toLowerCase() === o.proto.toLowerCase() &&
     (h['x-original-method'] === undefined || h['x-original-method'] === f.method);

@@ -37,6 +37,7 @@ export function extAuthzContext(state: RuntimeState, outer: PipelineContext): Pi
     clientIp: outer.clientIp,
     peerIp: outer.peerIp,
     viaTrustedProxy: true,
+    traceId: outer.traceId,
   });
 }
 

@@ -3,7 +3,9 @@
 // both build a context with checkContext and answer what decideCheck returns; /.zt/verify runs the same chain.
 import type { IncomingMessage } from 'node:http';
 import { GatewayError, Redirect, toProblem, type ProblemResponse } from '../core/index.ts';
+import { stripCookies } from '../authn/index.ts';
 import { describedContext } from '../normalize/index.ts';
+import { defaultHeaderNames } from '../proxy/index.ts';
 import type { RuntimeState } from './state.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
@@ -37,6 +39,8 @@ export interface CheckInput {
   /** The caller's own address. */
   readonly peerIp: string;
   readonly viaTrustedProxy: boolean;
+  /** The trace id of the caller's valid traceparent (tracing.propagate), for the decision record. */
+  readonly traceId?: string | undefined;
 }
 
 export type CheckAnswer =
@@ -78,6 +82,7 @@ export function checkContext(state: RuntimeState, input: CheckInput): PipelineCo
     forwardedChain: undefined,
     forwardedProto: 'https',
     forwardedHost: input.host,
+    traceId: input.traceId,
     route: undefined,
     identity: null,
     decision: null,
@@ -87,16 +92,20 @@ export function checkContext(state: RuntimeState, input: CheckInput): PipelineCo
   return { ...ctx, forwardedHost: ctx.host.authority };
 }
 
-/** Lower-case names a client could send to pose as an identity: the route's identity names, custom names, credentials. */
+/**
+ * Lower-case names a client could send to pose as an identity: the default names under the prefix (the gateway
+ * strips the whole prefix on its own listener; behind Envoy only named headers can be removed), the route's
+ * own names, every route's custom names and the credentials the route's providers read. Once per route.
+ */
 const spoofableByRoute = new WeakMap<CompiledRoute, readonly string[]>();
 
-function spoofable(route: CompiledRoute): readonly string[] {
+function spoofable(route: CompiledRoute, prefix: string): readonly string[] {
   let names = spoofableByRoute.get(route);
   if (names !== undefined) return names;
   const set = new Set<string>();
-  for (const n of [...Object.values(route.identityHeaders), ...route.dropHeaders]) {
+  for (const n of [...Object.values(defaultHeaderNames(prefix)), ...Object.values(route.identityHeaders), ...route.dropHeaders]) {
     const lower = n.toLowerCase();
-    // A whole Cookie header is the app's too: the proxy cannot drop one cookie, so it is never listed.
+    // A whole Cookie header is the app's too: withoutGatewayCookies decides about it.
     if (lower === 'cookie') continue;
     set.add(lower);
     // Envoy passes `_` spellings by default (headers_with_underscores_action: ALLOW); CGI-style apps read them.
@@ -108,10 +117,36 @@ function spoofable(route: CompiledRoute): readonly string[] {
 }
 
 /** Removals apply after additions in Envoy: a name the answer sets must not be listed, or it is deleted. */
-function toRemove(route: CompiledRoute, set: readonly string[]): string[] {
+function toRemove(state: RuntimeState, route: CompiledRoute, set: readonly string[], dropCookie: boolean): string[] {
   const setNames = new Set<string>();
   for (let i = 0; i < set.length; i += 2) setNames.add((set[i] as string).toLowerCase());
-  return spoofable(route).filter((n) => !setNames.has(n));
+  const remove = spoofable(route, state.compiled.config.identity_headers.prefix).filter((n) => !setNames.has(n));
+  if (dropCookie) remove.push('cookie');
+  return remove;
+}
+
+/**
+ * The gateway's cookies (session, login state) never reach the app, but a proxy cannot drop one cookie: when the
+ * checked request carried any, the answer sets the whole Cookie header to the app's cookies, or drops it when
+ * none is left (true). It takes effect where `cookie` is an allowed upstream header (the manifests list it).
+ */
+function withoutGatewayCookies(state: RuntimeState, ctx: PipelineContext, headers: string[]): boolean {
+  const rp = state.compiled.rp;
+  if (rp === null) return false;
+  const cookies: string[] = [];
+  for (let i = 0; i < ctx.rawHeaders.length; i += 2) {
+    if ((ctx.rawHeaders[i] as string).toLowerCase() === 'cookie') cookies.push('cookie', ctx.rawHeaders[i + 1] as string);
+  }
+  if (cookies.length === 0) return false;
+  const before = cookies.length;
+  const pairs = cookies.filter((_, i) => i % 2 === 1).join(';').split(';').filter((p) => p.trim() !== '').length;
+  stripCookies(cookies, rp.cookieName);
+  const kept = cookies.filter((_, i) => i % 2 === 1).join('; ');
+  if (kept === '') return true;
+  // Nothing of the gateway's among them: the client's header stands as sent.
+  if (cookies.length === before && kept.split('; ').length === pairs) return false;
+  headers.push('cookie', kept);
+  return false;
 }
 
 function redirectAnswer(redirect: Redirect): CheckAnswer {
@@ -127,7 +162,8 @@ async function decide(state: RuntimeState, ctx: PipelineContext): Promise<CheckA
   const redirect = await admit(state, route, ctx);
   if (redirect !== undefined) return redirectAnswer(redirect);
   const headers = ctx.upstreamHeaders;
-  return { kind: 'allow', headers, remove: toRemove(route, headers), cookies: state.compiled.rp?.pendingCookies(ctx) ?? [] };
+  const dropCookie = withoutGatewayCookies(state, ctx, headers);
+  return { kind: 'allow', headers, remove: toRemove(state, route, headers, dropCookie), cookies: state.compiled.rp?.pendingCookies(ctx) ?? [] };
 }
 
 /**

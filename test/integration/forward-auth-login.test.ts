@@ -1,6 +1,7 @@
 // Forward-auth for browser logins against a real OpenID Provider: by default a navigation gets 401 and a
 // login address for the proxy's error page (nginx cannot relay a 302 from auth_request); with
-// ?login=redirect (Traefik relays the answer) it gets the 302 to the provider with its cookies.
+// ?login=redirect (Traefik relays the answer) it gets the 302 to the provider with its cookies. Envoy's ext_authz
+// HTTP mode (/.zt/ext-authz/…) always answers a navigation with that 302: Envoy relays a denial's status and headers.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { parseMetrics } from '../helpers/metrics.ts';
@@ -22,7 +23,7 @@ let authorizationEndpoint: string;
 
 beforeAll(async () => {
   const ca = await createCA('forward-auth login CA');
-  const leaf = await ca.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+  const leaf = await ca.issue({ cn: 'localhost', dns: ['localhost', 'app.example.com'], ips: ['127.0.0.1'] }); // app.example.com: the Host Envoy asks with
   op = await startOidcProvider({ gatewayCa: ca.cert });
   upstream = await startUpstream();
   authorizationEndpoint = ((await send(`${op.issuer}/.well-known/openid-configuration`)).json as { authorization_endpoint: string }).authorization_endpoint;
@@ -107,5 +108,47 @@ describe('forward-auth with a session', () => {
     const m = parseMetrics((await g.gw.gateway.metrics.scrape()).body);
     expect(m.value('zt_decisions_total', { route: 'admin', decision: 'step_up', reason: 'step-up-required' })).toBe(2);
     expect(m.value('zt_authenticated_requests_total', { method: 'session', mfa: 'false' })).toBe(3);
+  });
+});
+
+describe('Envoy ext_authz HTTP mode: browser login', () => {
+  // Envoy asks with the original Host and method, the path behind the prefix, and the client's headers.
+  const ENVOY = { host: 'app.example.com', 'x-forwarded-proto': 'https', 'content-length': '0' };
+
+  it('a navigation without a session: the 302 to the provider with its cookies, which Envoy relays', async () => {
+    const r = await g.send('/.zt/ext-authz/app/page?a=1&b=%2F', { headers: { ...HTML, ...ENVOY } });
+    expect(r.status).toBe(302);
+    expect(r.location?.startsWith(authorizationEndpoint)).toBe(true);
+    expect(new URL(r.location as string).searchParams.get('redirect_uri')).toBe('https://app.example.com/.zt/callback');
+    expect(r.setCookie.length).toBeGreaterThan(0);
+    expect(r.headers['x-zt-user']).toBeUndefined();
+    expect(upstream.received).toEqual([]);
+  });
+
+  it('an API call keeps a plain 401; a session passes with its identity', async () => {
+    const api = await g.send('/.zt/ext-authz/app/data', { headers: { accept: 'application/json', ...ENVOY } });
+    expect(api.status).toBe(401);
+    expect(api.location).toBeUndefined();
+    const jar = new CookieJar();
+    const start = await g.send('/app/home', { jar, headers: HTML });
+    const { callback } = await loginAtProvider(op, start.location as string, new CookieJar(), { account: 'bob' });
+    expect((await g.send(callback.slice(g.origin.length), { jar, headers: HTML })).status).toBe(302);
+    const ok = await g.send('/.zt/ext-authz/app/page', { jar, headers: { ...HTML, ...ENVOY } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-zt-user']).toBeDefined();
+    expect(ok.headers['x-zt-auth-method']).toBe('session');
+    // Only the gateway's cookies were sent: Cookie is dropped on the way to the app.
+    expect(String(ok.headers['x-envoy-auth-headers-to-remove']).split(',')).toContain('cookie');
+    expect(ok.headers.cookie).toBeUndefined();
+    // With the app's own cookies next to them: Cookie is replaced by the app's alone, never removed.
+    const mixed = `theme=dark; ${jar.header(`${g.origin}/app/page`)}; lang=de`;
+    const both = await g.send('/.zt/ext-authz/app/page', { cookie: mixed, headers: { ...HTML, ...ENVOY } });
+    expect(both.status).toBe(200);
+    expect(both.headers.cookie).toBe('theme=dark; lang=de');
+    expect(String(both.headers['x-envoy-auth-headers-to-remove']).split(',')).not.toContain('cookie');
+    // No gateway cookie at all: the client's Cookie header stands as sent (and no session: 401).
+    const appOnly = await g.send('/.zt/ext-authz/app/page', { cookie: 'theme=dark', headers: { accept: 'application/json', ...ENVOY } });
+    expect(appOnly.status).toBe(401);
+    expect(upstream.received).toEqual([]);
   });
 });

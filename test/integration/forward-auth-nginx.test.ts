@@ -143,6 +143,15 @@ routes:
     for (let i = 1; i < seen.rawHeaders.length; i += 2) expect(seen.rawHeaders[i]).not.toBe('admin');
   });
 
+  it('a client-sent X-Original-URL/-Method is cleared by the snippet: the checked request is the real one', async () => {
+    const forged = { 'x-original-url': `${nginx.url}/open/x`, 'x-original-method': 'GET' };
+    expect((await get(`${nginx.url}/app/orig-denied`, { ...forged, authorization: `ApiKey ${DEV_KEY}` })).status).toBe(403);
+    appNeverSaw('/app/orig-denied');
+    expect((await get(`${nginx.url}/app/orig-ok`, { ...forged, authorization: `ApiKey ${OPS_KEY}` })).status).toBe(200);
+    expect(valuesOf(appSaw('/app/orig-ok'), 'x-zt-user')).toEqual(['svc-ops']);
+    expect(gw.logs.filter((l) => l.msg === 'decision' && l.code === 'GW_ERR_AMBIGUOUS_REQUEST')).toEqual([]);
+  });
+
   it('a caller the policy does not allow: 403 from nginx, the app is never reached', async () => {
     expect((await get(`${nginx.url}/app/denied`, { authorization: `ApiKey ${DEV_KEY}` })).status).toBe(403);
     appNeverSaw('/app/denied');

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { postureFindings } from '../../src/cli/posture/checks.ts';
 import { compileConfig } from '../../src/pipeline/compile.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
+import { EXT_AUTHZ_PREFIX } from '../../src/pipeline/ext-authz.ts';
+import { defaultHeaderNames } from '../../src/proxy/identity-headers.ts';
 import { root } from '../helpers/build.ts';
 import { tempDir } from '../helpers/gateway.ts';
 import { schemaName, validateManifest } from '../helpers/k8s.ts';
@@ -191,5 +193,46 @@ describe('the manifest validator catches broken manifests', () => {
     expect(schemaName('v1', 'ConfigMap')).toBe('IoK8sApiCoreV1ConfigMap');
     expect(schemaName('networking.k8s.io/v1', 'NetworkPolicy')).toBe('IoK8sApiNetworkingV1NetworkPolicy');
     expect(schemaName('policy/v1', 'PodDisruptionBudget')).toBe('IoK8sApiPolicyV1PodDisruptionBudget');
+  });
+});
+
+describe('deploy/ext-authz manifests (Envoy Gateway, Istio)', () => {
+  const extDir = join(root, 'deploy', 'ext-authz');
+  const parse = (file: string): Obj[] => {
+    const docs = parseAllDocuments(readFileSync(join(extDir, file), 'utf8'));
+    for (const d of docs) expect(d.errors, file).toEqual([]);
+    return docs.map((d) => d.toJS() as Obj).filter((d) => d !== null);
+  };
+  // The identity headers, and Cookie (the answer's copy without the gateway's session cookie).
+  const identity = [...Object.values(defaultHeaderNames('X-ZT-')).map((n) => n.toLowerCase()), 'cookie'].sort();
+  const passed = ['authorization', 'cookie', 'origin', 'sec-fetch-site'];
+
+  it('envoy-gateway.yaml: a SecurityPolicy with HTTP extAuth on the prefix, and the login pages routed unchecked', () => {
+    const docs = parse('envoy-gateway.yaml');
+    expect(docs.map((d) => `${d.apiVersion} ${d.kind}`)).toEqual(['gateway.envoyproxy.io/v1alpha1 SecurityPolicy', 'gateway.networking.k8s.io/v1 HTTPRoute']);
+    const ext = (docs[0] as Obj).spec.extAuth;
+    expect(ext.failOpen).toBe(false);
+    expect(ext.http.path).toBe(EXT_AUTHZ_PREFIX);
+    expect(ext.headersToExtAuth).toEqual(expect.arrayContaining(passed));
+    expect([...ext.http.headersToBackend].sort()).toEqual(identity);
+    const paths: string[] = (docs[1] as Obj).spec.rules.flatMap((r: Obj) => r.matches.map((m: Obj) => m.path.value));
+    expect(paths).toContain('/.zt/callback');
+    for (const p of paths) expect(p.startsWith(EXT_AUTHZ_PREFIX) || p.startsWith('/.zt/verify'), p).toBe(false);
+  });
+
+  it('istio.yaml: an envoyExtAuthzHttp provider on the prefix and a CUSTOM AuthorizationPolicy naming it', () => {
+    const docs = parse('istio.yaml');
+    expect(docs.map((d) => d.kind)).toEqual(['IstioOperator', 'AuthorizationPolicy']);
+    const provider = (docs[0] as Obj).spec.meshConfig.extensionProviders[0];
+    const http = provider.envoyExtAuthzHttp;
+    expect(http.pathPrefix).toBe(EXT_AUTHZ_PREFIX);
+    expect(http.failOpen).toBe(false);
+    expect(http.includeRequestHeadersInCheck).toEqual(expect.arrayContaining(passed));
+    expect([...http.headersToUpstreamOnAllow].sort()).toEqual(identity);
+    expect(http.headersToDownstreamOnDeny).toEqual(expect.arrayContaining(['content-type', 'set-cookie']));
+    const policy = (docs[1] as Obj).spec;
+    expect(policy.action).toBe('CUSTOM');
+    expect(policy.provider.name).toBe(provider.name);
+    expect(policy.rules).toEqual([{}]);
   });
 });
