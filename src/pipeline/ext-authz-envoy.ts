@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import { GatewayError, toProblem } from '../core/index.ts';
 import { factsFromError } from '../metrics/index.ts';
-import { plainAddress, REQUEST_ID } from '../normalize/index.ts';
+import { plainAddress, REQUEST_ID, traceIdOf } from '../normalize/index.ts';
 import { checkContext, decideCheck, type CheckAnswer } from './ext-authz.ts';
 import { endExchange, type Outcome } from './exchange.ts';
 import type { PipelineContext } from './route.ts';
@@ -78,6 +78,14 @@ function removals(state: RuntimeState, request: EnvoyCheckRequest, answer: Check
   return [...out].filter((n) => !set.has(n));
 }
 
+/** The checked request's trace id for its record (tracing.propagate), as /.zt/ext-authz/ reads it. */
+function traceOf(state: RuntimeState, headers: readonly string[]): string | undefined {
+  if (!state.compiled.config.tracing.propagate) return undefined;
+  const values: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'traceparent') values.push(headers[i + 1] as string);
+  return traceIdOf(values);
+}
+
 function decideFor(state: RuntimeState, request: EnvoyCheckRequest, caller: EnvoyCaller, id: string, startNs: bigint): { ctx: PipelineContext; answer: Promise<CheckAnswer> } {
   checkHeaderLines(request.headers, state.compiled.config.listen.limits.max_header_bytes);
   const peerIp = plainAddress(caller.peerIp);
@@ -94,6 +102,7 @@ function decideFor(state: RuntimeState, request: EnvoyCheckRequest, caller: Envo
     clientIp: source === '' ? peerIp : source,
     peerIp,
     viaTrustedProxy: true,
+    traceId: traceOf(state, request.headers),
   });
   return { ctx, answer: decideCheck(state, ctx) };
 }
