@@ -5,6 +5,7 @@
 // trusted_proxies (judged on the reloaded config) or a client certificate from ext_authz.tls.client_ca.
 // The gateway never forwards in this mode: the app behind Envoy receives nothing from it.
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA, type Issued } from '../../tools/pki.ts';
@@ -224,6 +225,24 @@ describe('ext_authz gRPC: who may ask', () => {
     expect(await gw.gateway.reload()).toBe(true);
     const r = await trusted.check({ path: '/app/' });
     expect(denial(r)).toMatchObject({ grpc: 16, status: 401 });
+  });
+
+  it('a reload rotates the listener certificate in place: new connections get the new one', async () => {
+    const nextCa = await createCA('ext_authz server CA, rotated');
+    const leaf = await nextCa.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+    writeFileSync(join(gw.dir, 'ext.crt'), leaf.cert);
+    writeFileSync(join(gw.dir, 'ext.key'), leaf.key);
+    expect(await gw.gateway.reload()).toBe(true);
+    const port = gw.gateway.extAuthzPort;
+    const rotated = checkClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(nextCa.cert)));
+    clients.push(rotated);
+    expect(denial(await rotated.check({ path: '/app/' }))).toMatchObject({ grpc: 16, status: 401 });
+    // A client that trusts only the old CA cannot connect any more.
+    const stale = checkClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(caCert)));
+    clients.push(stale);
+    const err = (await stale.check({ path: '/app/' }).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+    caCert = nextCa.cert;
   });
 
   it('stops with the gateway', async () => {
