@@ -28,6 +28,11 @@ describe('ext_authz config', () => {
     expect(await problems(`${LISTEN}\ntrusted_proxies: [127.0.0.1/32]\next_authz: { listen: 127.0.0.1:9191 }`)).toEqual([]);
   });
 
+  it('refused on the address of another listener', async () => {
+    const text = 'listen: { address: 127.0.0.1:8443, plaintext: true }\ntrusted_proxies: [10.0.0.1]\next_authz: { listen: 127.0.0.1:8443 }';
+    expect(await problems(text)).toEqual([['CFG_CONFLICT', ['ext_authz', 'listen']]]);
+  });
+
   it('unknown keys and bad addresses are schema errors', async () => {
     expect(await problems(`${LISTEN}\ntrusted_proxies: [10.0.0.1]\next_authz: { listen: 127.0.0.1:9191, mode: http }`)).toEqual([['CFG_UNKNOWN_KEY', ['ext_authz', 'mode']]]);
     expect((await problems(`${LISTEN}\ntrusted_proxies: [10.0.0.1]\next_authz: { listen: "9191" }`))[0]?.[1]).toEqual(['ext_authz', 'listen']);
