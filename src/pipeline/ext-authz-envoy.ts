@@ -149,7 +149,10 @@ export async function runEnvoyCheck(runtime: RuntimeHandle, log: Logger, request
       outcome.requestId = id;
     }
     status = outcomeOf(answer, ctx, outcome);
-    if (status >= 500) log.warn({ req_id: id, code: outcome.code, err: answer.kind === 'deny' ? answer.error : undefined }, 'ext_authz check failed');
+    if (status >= 500 && answer.kind === 'deny') {
+      const { error } = answer;
+      log.warn({ req_id: id, code: outcome.code, err: error instanceof GatewayError ? error.cause : error }, 'ext_authz check failed');
+    }
     return { kind: 'answer', id, answer, remove: removals(state, request, answer), security: (ctx?.route ?? state.compiled).security.flat };
   } finally {
     endExchange(runtime, state, log, { kind: 'request', req: { method: request.method, socket: { remoteAddress: caller.peerIp } }, ctx, status, outcome, startNs, completed: true });
