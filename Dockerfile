@@ -47,6 +47,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
 COPY --from=build /build/dist ./dist
 COPY bin ./bin
 COPY config/schema.json ./config/schema.json
+# Envoy's ext_authz protos (Apache-2.0, proto/README.md), loaded only when the config has `ext_authz`.
+COPY proto ./proto
 # Everything above is owned by root and read-only for the gateway; it runs as the image's `node` user (1000),
 # numerically, so that Kubernetes can check runAsNonRoot.
 USER 1000:1000

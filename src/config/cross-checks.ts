@@ -14,6 +14,13 @@ export function crossKeyProblems(config: Config): ConfigError[] {
   if (config.admin?.metrics === 'authenticated' && config.admin.token_hash === undefined && config.admin.tls?.client_ca === undefined) {
     out.push(new ConfigError('CFG_CONFLICT', ['admin', 'metrics'], 'metrics: authenticated needs admin.token_hash or admin.tls.client_ca (nobody could scrape)'));
   }
+  if (config.ext_authz && config.ext_authz.tls?.client_ca === undefined && config.trusted_proxies.length === 0) {
+    out.push(new ConfigError('CFG_CONFLICT', ['ext_authz'], 'ext_authz answers only trusted_proxies or callers with a client certificate: set trusted_proxies or ext_authz.tls.client_ca (nobody could ask)'));
+  }
+  const taken = [config.listen.address, config.admin?.listen, config.listen.redirect_http].filter((a) => a !== undefined && !a.endsWith(':0'));
+  if (config.ext_authz && taken.includes(config.ext_authz.listen)) {
+    out.push(new ConfigError('CFG_CONFLICT', ['ext_authz', 'listen'], 'ext_authz needs an address of its own (another listener uses this one)'));
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@ import { cidrProblem, identityPrefixProblem } from './checks.ts';
 import { checked, duration, GRANT_NAME, headerName, hostPort, oneOrMany, str } from './schema-common.ts';
 import { identityProvider, type oidcProvider } from './schema-providers.ts';
 import { authorize, cors, rateLimit, route, rule, securityHeaders } from './schema-route.ts';
+import { extAuthz } from './schema-ext-authz.ts';
 
 const tls = z.strictObject({
   cert: z.string().min(1).meta({ description: 'PEM certificate chain file' }),
@@ -120,6 +121,7 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   trusted_proxies: z.array(checked(z.string(), cidrProblem)).default([]).meta({ description: 'CIDRs whose X-Forwarded-* headers are believed' }),
+  ext_authz: extAuthz.optional(),
   state: z
     .strictObject({
       redis: z.string().url().optional().meta({ description: 'redis:// or rediss:// URL of the shared-state Redis' }),
@@ -249,6 +251,7 @@ export type CorsConfig = z.output<typeof cors>;
 export type SecurityHeadersConfig = z.output<typeof securityHeaders>;
 export type GrantConfig = z.output<typeof grant>;
 export type RiskConfig = z.output<typeof riskConfig>;
+export type ExtAuthzConfig = z.output<typeof extAuthz>;
 
 export function configJsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

@@ -12,3 +12,4 @@ export { compileTrustedProxies } from './cidr.ts';
 export { foldPath, foldText } from './case-fold.ts';
 export { compilePublicOrigins, normalizeOrigin } from './origin.ts';
 export type { MismatchReport, PublicOrigins } from './origin.ts';
+export { traceIdOf } from './trace.ts';

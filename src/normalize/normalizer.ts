@@ -18,7 +18,8 @@ export interface NormalizeOptions extends HeaderPolicy {
   readonly secure: boolean;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A request id believed from a trusted proxy (x-request-id, Envoy's request id); otherwise a fresh one. */
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A fresh context matches no route yet (`never`): the orchestrator sets its own route type on it. */
 export type Normalizer = (req: IncomingMessage, startNs: bigint) => RequestContext<never>;
 

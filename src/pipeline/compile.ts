@@ -11,6 +11,7 @@ import { compileRisk, type RiskSettings } from '../risk/index.ts';
 import { compileNamedHosts, createRouter, createSpellingGuard, spellingConflicts, type Router, type SpellingGuard } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
 import { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
+import { compileExtAuthzListener, type ExtAuthzListener } from './ext-authz-listener.ts';
 import { compileGrants, type CompiledGrant } from '../state/index.ts';
 import { attempt, attemptAsync, compileRoutes } from './compile-route.ts';
 import { loadRouteValidatorCompiler } from '../validate/index.ts';
@@ -55,6 +56,8 @@ export interface CompiledConfig {
   readonly grants: ReadonlyMap<string, CompiledGrant>;
   /** tracing.otlp: the span exporter (the SDK is loaded only then); null: no span is ever made. */
   readonly tracer: GatewayTracer | null;
+  /** The Envoy ext_authz gRPC listener (`ext_authz:`); null when not configured. */
+  readonly extAuthz: ExtAuthzListener | null;
 }
 
 export interface CompileOptions {
@@ -102,6 +105,7 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
   const onMismatch = (d: { public_url: string; host: string }) => options.onEvent?.('public_url_mismatch', d);
   const publicOrigins = attempt(report, ['listen', 'public_urls'], () => compilePublicOrigins(config.listen.public_urls, onMismatch)) ?? compilePublicOrigins([]);
   const tls = config.listen.tls ? compileTlsMaterial(config.listen.tls, baseDir, (e) => report(e.within(['listen', 'tls']))) : null;
+  const extAuthz = config.ext_authz ? compileExtAuthzListener(config.ext_authz, baseDir, (e) => report(e.within(['ext_authz']))) : null;
   const { previous } = options;
   const providerOptions = { previous: previous?.providers, services: options.services, clientTrust: tls?.clientTrust, onEvent: options.onEvent, publicOrigins };
   const providers = await compileProviders(config, baseDir, providerOptions, report);
@@ -141,5 +145,6 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
     warnings: Object.freeze(warnings),
     grants,
     tracer,
+    extAuthz,
   });
 }

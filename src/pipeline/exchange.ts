@@ -19,9 +19,12 @@ export interface Outcome extends RequestFacts {
   endReason?: string | undefined;
 }
 
+/** What a record reads of the request itself: an IncomingMessage, or a gRPC ext_authz check's method and peer. */
+export type RequestHead = Pick<IncomingMessage, 'method'> & { readonly socket: { readonly remoteAddress?: string | undefined } };
+
 export interface Ending {
   readonly kind: 'request' | 'upgrade';
-  readonly req: IncomingMessage;
+  readonly req: RequestHead;
   readonly ctx: PipelineContext | undefined;
   readonly status: number;
   readonly outcome: Outcome;

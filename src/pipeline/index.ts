@@ -8,5 +8,8 @@ export { compileConfig } from './compile.ts';
 export type { CompileOptions, CompiledConfig } from './compile.ts';
 export { compileTlsMaterial, type TlsMaterial } from './tls-material.ts';
 export { judgeLive, judgedByClock, sessionEndCovers } from './live-checks.ts';
+export type { ExtAuthzListener } from './ext-authz-listener.ts';
 export { checkContext, decideCheck, EXT_AUTHZ_PREFIX, NO_CLIENT_TLS } from './ext-authz.ts';
 export type { CheckAnswer, CheckInput } from './ext-authz.ts';
+export { runEnvoyCheck } from './ext-authz-envoy.ts';
+export type { EnvoyCaller, EnvoyCheckRequest, EnvoyCheckResult } from './ext-authz-envoy.ts';

@@ -21,6 +21,7 @@ import { createRedis, createSessionEnds } from '../state/index.ts';
 import { LiveTriggers } from './live-triggers.ts';
 import { RpState, type RpServices } from '../authn/index.ts';
 import { buildInfo, Metrics } from '../metrics/index.ts';
+import type { ExtAuthzServer } from './ext-authz-grpc.ts';
 
 export interface GatewayOptions {
   configFile: string;
@@ -56,6 +57,8 @@ export class Gateway {
   #main: Server | undefined;
   #admin: Server | undefined;
   #redirect: Server | undefined;
+  /** The Envoy ext_authz gRPC listener (`ext_authz:`). */
+  #extAuthz: ExtAuthzServer | undefined;
   #watcher: FSWatcher | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -154,6 +157,12 @@ export class Gateway {
       this.#redirect = createRedirectListener(() => this.port);
       await listenOn(this.#redirect, compiled.config.listen.redirect_http);
     }
+    if (compiled.extAuthz) {
+      // grpc-js and the protos load only for a config that has ext_authz.
+      const { startExtAuthz } = await import('./ext-authz-grpc.ts');
+      this.#extAuthz = await startExtAuthz(runtime, this.log, compiled.extAuthz);
+      this.log.info({ listen: compiled.extAuthz.listen, port: this.#extAuthz.port, tls: compiled.extAuthz.tls !== null }, 'ext_authz gRPC listening');
+    }
     const watchFile = this.#opts.watch ?? compiled.config.reload.watch;
     if (watchFile) this.#watch();
     this.log.info(
@@ -175,6 +184,11 @@ export class Gateway {
     const a = this.#admin?.address() as AddressInfo | null | undefined;
     const scheme = this.runtime.current.compiled.config.admin?.tls ? 'https' : 'http';
     return a ? `${scheme}://${reachable(a)}:${a.port}` : undefined;
+  }
+
+  /** The port of the ext_authz gRPC listener, when the config has one. */
+  get extAuthzPort(): number | undefined {
+    return this.#extAuthz?.port;
   }
 
   get redirectPort(): number | undefined {
@@ -233,6 +247,9 @@ export class Gateway {
       (this.#main as unknown as TlsServer).setSecureContext(options);
     }
     const state = this.runtime.swap(compiled);
+    // ext_authz calls decide against the swapped-in state; its listener takes new TLS material now.
+    const extAuthzProblem = this.#extAuthz ? this.#extAuthz.reloaded(compiled.extAuthz) : compiled.extAuthz ? 'ext_authz added: restart the gateway to start its listener' : undefined;
+    if (extAuthzProblem !== undefined) this.log.warn(extAuthzProblem);
     this.#services.state.commit(compiled.rp); // OIDC parts the new config no longer uses are released
     const ended = this.#triggers?.recheck() ?? 0; // live connections the new policy denies end now
     if (ended > 0) this.log.info({ generation: state.generation, ended }, 'live connections the reloaded config denies were closed');
@@ -319,9 +336,10 @@ export class Gateway {
       main?.closeAllConnections();
       for (const s of this.#upgraded) s.destroy();
     }
-    await Promise.all(
-      [this.#admin, this.#redirect].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)),
-    );
+    await Promise.all([
+      ...[this.#admin, this.#redirect].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)),
+      this.#extAuthz?.close(),
+    ]);
     this.#admin?.closeAllConnections();
     this.#triggers?.close();
     await this.runtime.close();

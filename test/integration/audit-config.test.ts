@@ -75,7 +75,7 @@ describe('audit-config on the bad example', () => {
     expect(plain.stdout).toMatch(/^HIGH {3}route-report-only \(route "new-policy", routes\[3\]\.mode, line \d+\)$/m);
     const strict = await cli(['audit-config', '--config', BAD, '--strict']);
     expect(strict.code).toBe(1);
-    expect(strict.stdout).toContain('findings: 10 high,');
+    expect(strict.stdout).toContain('findings: 11 high,');
   });
 
   it('has each high finding the issue names, located and with a fix', async () => {
@@ -93,7 +93,8 @@ describe('audit-config on the bad example', () => {
     expect(high('admin-exposed')).toEqual([expect.objectContaining({ path: 'admin.listen' })]);
     expect(high('cross-origin-unprotected')).toEqual([expect.objectContaining({ route: 'app', path: 'routes[4].cross_origin.protect' })]);
     for (const id of HIGH_IDS) expect(high(id).length).toBeGreaterThan(0);
-    expect(report.summary.high).toBe(10);
+    expect(high('ext-authz-unguarded')).toEqual([expect.objectContaining({ path: 'ext_authz.listen' })]);
+    expect(report.summary.high).toBe(11);
     for (const f of report.findings) {
       expect(f.message.length).toBeGreaterThan(10);
       expect(f.fix.length).toBeGreaterThan(10);
@@ -119,7 +120,7 @@ describe('audit-config on the bad example', () => {
     // Tenet 7: access-log-off and log-level-quiet (both medium).
     expect(t(7)).toMatchObject({ score: 60, stage: 'initial' });
     expect(t(6)).toMatchObject({ score: 0, stage: 'traditional' });
-    expect(t(6)?.findings.slice(0, 4)).toEqual(['cross-origin-unprotected', 'jwt-audience-unbound', 'route-report-only', 'trusted-proxies-any']);
+    expect(t(6)?.findings.slice(0, 5)).toEqual(['cross-origin-unprotected', 'ext-authz-unguarded', 'jwt-audience-unbound', 'route-report-only', 'trusted-proxies-any']);
     const mean = Math.round(report.tenets.reduce((s, x) => s + x.score, 0) / 7);
     expect(report.maturity).toMatchObject({ score: mean, stage: 'traditional' });
   });

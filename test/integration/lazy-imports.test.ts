@@ -1,5 +1,5 @@
 // A gateway loads what its config uses: started with a public route only, it has not loaded ioredis, ajv,
-// swagger-parser, maxmind, openid-client, http-proxy-3 or the OpenTelemetry SDK (each costs RSS an idle gateway does not need; http-proxy-3 loads on the first WebSocket upgrade). A reload that
+// swagger-parser, maxmind, openid-client, http-proxy-3, the OpenTelemetry SDK or grpc-js (each costs RSS an idle gateway does not need; http-proxy-3 loads on the first WebSocket upgrade, grpc-js only with `ext_authz`). A reload that
 // starts needing validation, GeoIP risk and OIDC loads them then, and the new config serves.
 // Observed in a real `zt-gateway start` process through a module resolve hook (test/helpers/load-probe.mjs).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +15,7 @@ import { freePort, waitFor } from '../helpers/wait.ts';
 
 // Not @opentelemetry/api: prom-client requires it whatever the config (its default metrics' exemplars).
 const OTEL = ['@opentelemetry/core', '@opentelemetry/resources', '@opentelemetry/sdk-trace', '@opentelemetry/exporter-trace-otlp-http'];
-const LAZY = ['ioredis', 'ajv', 'ajv-formats', '@apidevtools/swagger-parser', 'maxmind', 'openid-client', 'http-proxy-3', ...OTEL];
+const LAZY = ['ioredis', 'ajv', 'ajv-formats', '@apidevtools/swagger-parser', 'maxmind', 'openid-client', 'http-proxy-3', '@grpc/grpc-js', '@grpc/proto-loader', ...OTEL];
 const probe = join(root, 'test', 'helpers', 'load-probe.mjs');
 
 let upstream: Upstream;
@@ -83,7 +83,7 @@ describe('lazy imports: a gateway loads what its config uses', () => {
     await upstream?.close();
   });
 
-  it('a public-route-only gateway serves without loading ioredis, ajv, swagger-parser, maxmind, openid-client, http-proxy-3 or OpenTelemetry', async () => {
+  it('a public-route-only gateway serves without loading ioredis, ajv, swagger-parser, maxmind, openid-client, http-proxy-3, OpenTelemetry or grpc-js', async () => {
     expect(await post('/', '{}')).toBe(200);
     expect(loaded.has('undici')).toBe(true); // the probe sees packages the gateway does load
     expect(LAZY.filter((p) => loaded.has(p))).toEqual([]);

@@ -55,7 +55,7 @@ describe('Dockerfile', () => {
     expect(image(runtime)).toBe('node:24-slim');
   });
 
-  it('builds with the dev toolchain and ships production dependencies and dist/ only', () => {
+  it('builds with the dev toolchain and ships production dependencies, dist/ and the vendored protos only', () => {
     const build = dockerfile.stages[0] as Stage;
     expect(steps(build, 'RUN')).toEqual(['npm ci --no-audit --no-fund', 'npm run build']);
     const run = steps(runtime, 'RUN');
@@ -67,6 +67,7 @@ describe('Dockerfile', () => {
       '--from=build /build/dist ./dist',
       'bin ./bin',
       'config/schema.json ./config/schema.json',
+      'proto ./proto', // Envoy's ext_authz protos, read at run time when `ext_authz` is configured
     ]);
     expect(dockerfile.stages.flatMap((s) => s.steps).filter((i) => i.op === 'ADD')).toEqual([]);
     expect(steps(runtime, 'ENV').join(' ')).toContain('NODE_ENV=production');

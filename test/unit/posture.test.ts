@@ -1,7 +1,12 @@
-// The pieces of `audit-config` that need no process: the Prometheus text parser, the tenet scoring, loopback.
+// The pieces of `audit-config` that need no process: the Prometheus text parser, the tenet scoring, loopback,
+// the ext_authz listener checks.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfigFile } from '../../src/config/index.ts';
 import { FINDINGS, TENETS, type Finding } from '../../src/cli/posture/catalog.ts';
-import { isLoopbackHost } from '../../src/cli/posture/checks.ts';
+import { isLoopbackHost, postureFindings } from '../../src/cli/posture/checks.ts';
 import { parsePrometheusText, zeroTrustFigures } from '../../src/cli/posture/metrics.ts';
 import { scoreTenets, stageOf } from '../../src/cli/posture/score.ts';
 
@@ -79,4 +84,29 @@ it.each([
   ['10.0.0.1', false], ['128.0.0.1', false], ['localhost.example.com', false], ['[::2]', false], ['app', false],
 ])('isLoopbackHost(%s) = %s', (host, loopback) => {
   expect(isLoopbackHost(host)).toBe(loopback);
+});
+
+describe('ext_authz findings', () => {
+  const findings = (extAuthz: string, trusted: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztgw-posture-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, `listen: { address: 127.0.0.1:8000, plaintext: true }\ntrusted_proxies: [${trusted}]\next_authz: ${extAuthz}\nroutes: []\n`);
+    return postureFindings(loadConfigFile(file, {}))
+      .filter((f) => f.id.startsWith('ext-authz-'))
+      .map((f) => `${f.id}:${f.severity}`);
+  };
+  const tls = '{ cert: a.crt, key: a.key }';
+  const mtls = '{ cert: a.crt, key: a.key, client_ca: ca.crt }';
+
+  it('high off loopback when any address may ask; medium when it is plaintext off loopback', () => {
+    expect(findings('{ listen: 0.0.0.0:9191 }', '0.0.0.0/0')).toEqual(['ext-authz-unguarded:high', 'ext-authz-plaintext:medium']);
+    expect(findings(`{ listen: "[::]:9191", tls: ${tls} }`, '::/0')).toEqual(['ext-authz-unguarded:high']);
+  });
+
+  it('guarded by a client CA or a narrow trusted_proxies, or on loopback: no unguarded finding', () => {
+    expect(findings(`{ listen: 0.0.0.0:9191, tls: ${mtls} }`, '0.0.0.0/0')).toEqual([]);
+    expect(findings(`{ listen: 0.0.0.0:9191, tls: ${tls} }`, '10.0.0.0/8')).toEqual([]);
+    expect(findings('{ listen: 0.0.0.0:9191 }', '10.0.0.0/8')).toEqual(['ext-authz-plaintext:medium']);
+    expect(findings('{ listen: 127.0.0.1:9191 }', '0.0.0.0/0')).toEqual([]);
+  });
 });

@@ -60,6 +60,8 @@ export const FINDINGS = {
   'device-posture-unused': { tenets: [4, 5], about: 'no rule uses device posture (devices.inventory)' },
   'admin-missing': { tenets: [7], about: 'no admin listener: no health probes, no /metrics' },
   'admin-exposed': { tenets: [2], about: 'the admin listener is not on loopback (high when /metrics is unauthenticated)' },
+  'ext-authz-unguarded': { tenets: [2, 6], about: 'the ext_authz gRPC listener is off loopback and neither tls.client_ca nor a narrow trusted_proxies guards it: anyone who reaches it learns who may do what' },
+  'ext-authz-plaintext': { tenets: [2], about: 'the ext_authz gRPC listener is off loopback without TLS: every checked request\'s credentials cross the network in clear' },
   'access-log-off': { tenets: [7], about: 'log.access is off' },
   'log-level-quiet': { tenets: [7], about: 'log.level drops info records' },
 } as const satisfies Record<string, { tenets: readonly TenetId[]; about: string }>;

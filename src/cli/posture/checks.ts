@@ -26,6 +26,7 @@ export function postureFindings(loaded: LoadedConfig): Finding[] {
     findings.push({ id, severity, tenets: FINDINGS[id].tenets, path: formatPath(path), ...(line !== undefined ? { line } : {}), ...about, message, fix });
   };
   checkListener(config, emit);
+  checkExtAuthz(config, emit);
   checkProviders(config, emit);
   checkSession(config, emit);
   checkGlobal(config, emit);
@@ -62,6 +63,25 @@ function checkListener(config: Config, emit: Emit): void {
   if (i >= 0) {
     emit('trusted-proxies-any', 'high', ['trusted_proxies', i], 'X-Forwarded-For is believed from any address: a client picks its own IP, defeating per-IP limits and source_ip rules',
       'list only the load balancer or ingress addresses in trusted_proxies');
+  }
+}
+
+/**
+ * The ext_authz gRPC listener answers trusted_proxies and callers with a client certificate from tls.client_ca
+ * (the config is refused when neither is set). Off loopback, a trusted_proxies that admits every address is no
+ * guard: any host that reaches the port can probe the policy with stolen or guessed credentials.
+ */
+function checkExtAuthz(config: Config, emit: Emit): void {
+  const e = config.ext_authz;
+  if (!e || isLoopbackHost(e.listen.replace(/:\d+$/, ''))) return;
+  const anyAddress = config.trusted_proxies.some((c) => /\/0$/.test(c.trim()));
+  if (e.tls?.client_ca === undefined && anyAddress) {
+    emit('ext-authz-unguarded', 'high', ['ext_authz', 'listen'], `the ext_authz listener (${e.listen}) is reachable from the network and answers any address (trusted_proxies admits all, no client_ca)`,
+      'set ext_authz.tls.client_ca and give Envoy a client certificate, or list only the Envoy addresses in trusted_proxies');
+  }
+  if (e.tls === undefined) {
+    emit('ext-authz-plaintext', 'medium', ['ext_authz', 'listen'], `the ext_authz listener (${e.listen}) is off loopback without TLS: Authorization and Cookie of every checked request cross the network in clear`,
+      'set ext_authz.tls (and client_ca for mTLS), or keep the listener on loopback next to Envoy');
   }
 }
 
