@@ -104,7 +104,7 @@ async function main() {
       say(`  log in:      ${login} / ${a.password}  (${a.email}, groups: ${a.groups.join(', ')}) at the demo IdP`);
     }
     say(`               add the one-time code ${accounts.otp} for a multi-factor login (acr mfa); ${url}admin/ asks for it`);
-    say(`  demo IdP:    ${idp.issuer}/ (oidc-provider in this process, loopback only); ${url}.zt/logout logs out`);
+    say(`  demo IdP:    ${idp.issuer}/ (oidc-provider in this process, loopback only); ${url}.zt/logout has the log-out button`);
   }
   say(`  legacy app:  http://127.0.0.1:${ports.app}/ (loopback only; browse it through the gateway)`);
   if (ports.admin) say(`  admin:       http://127.0.0.1:${ports.admin}/healthz and /readyz`);
