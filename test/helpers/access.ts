@@ -2,8 +2,9 @@
 // grant and fail-open routes, and calls that report what the upstream received.
 import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { request } from 'undici';
-import type { TestGateway } from './gateway.ts';
+import { Agent, request } from 'undici';
+import { createCA } from '../../tools/pki.ts';
+import { startGateway, type TestGateway } from './gateway.ts';
 import type { Received, Upstream } from './upstream.ts';
 import { waitFor } from './wait.ts';
 
@@ -128,4 +129,43 @@ export async function within(ms: number, check: () => Promise<boolean>, step = 2
   const start = Date.now();
   await waitFor(check, { timeoutMs: ms, intervalMs: step, what: `a condition to hold within ${ms} ms` });
   return Date.now() - start;
+}
+
+/** A gateway whose admin API is HTTPS with client certificates (and the token), in front of `upstreamUrl`. */
+export interface AdminMtlsGateway {
+  readonly gw: TestGateway;
+  /** The CA the admin listener's certificate chains to (clients trust it explicitly). */
+  readonly serverCa: string;
+  /** A client certificate from admin.tls.client_ca: an admin. */
+  readonly admin: { cert: string; key: string };
+  /** An Agent for the admin listener, with a client certificate or none; closed by close(). */
+  agent(cert?: { cert: string; key: string }): Agent;
+  close(): Promise<void>;
+}
+
+export async function startAdminMtlsGateway(upstreamUrl: string): Promise<AdminMtlsGateway> {
+  const serverCa = await createCA('admin server CA');
+  const clientCa = await createCA('admin client CA');
+  const leaf = await serverCa.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+  const admin = await clientCa.issue({ cn: 'ops-laptop', client: true });
+  const yaml = accessConfig({ upstream: upstreamUrl, tokenHash: null }).replace(
+    'admin: { listen: 127.0.0.1:0 }',
+    `admin:\n  listen: 127.0.0.1:0\n  token_hash: "${ADMIN_TOKEN_HASH}"\n  tls: { cert: admin.crt, key: admin.key, client_ca: clients.crt }`,
+  );
+  const gw = await startGateway(yaml, { files: { 'admin.crt': leaf.cert, 'admin.key': leaf.key, 'clients.crt': clientCa.cert } });
+  const agents: Agent[] = [];
+  return {
+    gw,
+    serverCa: serverCa.cert,
+    admin,
+    agent(cert) {
+      const a = new Agent({ connect: { ca: serverCa.cert, servername: 'localhost', ...(cert ?? {}) } });
+      agents.push(a);
+      return a;
+    },
+    async close() {
+      for (const a of agents) await a.close();
+      await gw.close();
+    },
+  };
 }

@@ -7,41 +7,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
-import { createCA } from '../../tools/pki.ts';
 import { adminCommand } from '../../src/cli/admin.ts';
-import { accessConfig, ADMIN_TOKEN, ADMIN_TOKEN_HASH } from '../helpers/access.ts';
-import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, startAdminMtlsGateway, type AdminMtlsGateway } from '../helpers/access.ts';
+import type { TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let upstream: Upstream;
+let mtls: AdminMtlsGateway;
 let gw: TestGateway;
-let ca: string;
 let admin: { cert: string; key: string };
-const agents: Agent[] = [];
-
-function agent(cert?: { cert: string; key: string }): Agent {
-  const a = new Agent({ connect: { ca, servername: 'localhost', ...(cert ?? {}) } });
-  agents.push(a);
-  return a;
-}
+const agent = (cert?: { cert: string; key: string }): Agent => mtls.agent(cert);
 
 beforeAll(async () => {
-  const serverCa = await createCA('admin xsite server CA');
-  const clientCa = await createCA('admin xsite client CA');
-  const leaf = await serverCa.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
-  admin = await clientCa.issue({ cn: 'ops-laptop', client: true });
-  ca = serverCa.cert;
   upstream = await startUpstream();
-  const yaml = accessConfig({ upstream: upstream.url, tokenHash: null }).replace(
-    'admin: { listen: 127.0.0.1:0 }',
-    `admin:\n  listen: 127.0.0.1:0\n  token_hash: "${ADMIN_TOKEN_HASH}"\n  tls: { cert: admin.crt, key: admin.key, client_ca: clients.crt }`,
-  );
-  gw = await startGateway(yaml, { files: { 'admin.crt': leaf.cert, 'admin.key': leaf.key, 'clients.crt': clientCa.cert } });
+  mtls = await startAdminMtlsGateway(upstream.url);
+  ({ gw, admin } = mtls);
 });
 
 afterAll(async () => {
-  for (const a of agents) await a.close();
-  await gw?.close();
+  await mtls?.close();
   await upstream?.close();
 });
 
@@ -108,7 +92,7 @@ describe('the admin API refuses what a web page can send', () => {
 
   it('the CLI keeps working in both modes (JSON body with --reason, no body without)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ztgw-admin-xsite-'));
-    writeFileSync(join(dir, 'ca.pem'), ca);
+    writeFileSync(join(dir, 'ca.pem'), mtls.serverCa);
     writeFileSync(join(dir, 'client.pem'), admin.cert);
     writeFileSync(join(dir, 'client.key'), admin.key);
     const out: string[] = [];

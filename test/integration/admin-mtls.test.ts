@@ -3,48 +3,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { createCA } from '../../tools/pki.ts';
-import { accessConfig, ADMIN_TOKEN, ADMIN_TOKEN_HASH, call, token } from '../helpers/access.ts';
-import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, startAdminMtlsGateway, type AdminMtlsGateway, call, token } from '../helpers/access.ts';
+import type { TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let upstream: Upstream;
+let mtls: AdminMtlsGateway;
 let gw: TestGateway;
-let ca: string;
-const agents: Agent[] = [];
-
-function agent(cert?: { cert: string; key: string }): Agent {
-  const a = new Agent({ connect: { ca, servername: 'localhost', ...(cert ?? {}) } });
-  agents.push(a);
-  return a;
-}
+let admin: { cert: string; key: string };
+let stranger: { cert: string; key: string };
+const agent = (cert?: { cert: string; key: string }): Agent => mtls.agent(cert);
 
 async function suspend(sub: string, dispatcher: Agent, headers: Record<string, string> = {}) {
   const res = await request(`${gw.gateway.adminUrl}/admin/v1/subjects/${sub}/suspend`, { method: 'POST', dispatcher, headers });
   return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
 }
 
-let admin: { cert: string; key: string };
-let stranger: { cert: string; key: string };
-
 beforeAll(async () => {
-  const serverCa = await createCA('admin server CA');
-  const clientCa = await createCA('admin client CA');
-  const otherCa = await createCA('some other CA');
-  const leaf = await serverCa.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
-  admin = await clientCa.issue({ cn: 'ops-laptop', client: true });
-  stranger = await otherCa.issue({ cn: 'ops-laptop', client: true });
-  ca = serverCa.cert;
   upstream = await startUpstream();
-  const yaml = accessConfig({ upstream: upstream.url, tokenHash: null }).replace(
-    'admin: { listen: 127.0.0.1:0 }',
-    `admin:\n  listen: 127.0.0.1:0\n  token_hash: "${ADMIN_TOKEN_HASH}"\n  tls: { cert: admin.crt, key: admin.key, client_ca: clients.crt }`,
-  );
-  gw = await startGateway(yaml, { files: { 'admin.crt': leaf.cert, 'admin.key': leaf.key, 'clients.crt': clientCa.cert } });
+  mtls = await startAdminMtlsGateway(upstream.url);
+  ({ gw, admin } = mtls);
+  stranger = await (await createCA('some other CA')).issue({ cn: 'ops-laptop', client: true });
 });
 
 afterAll(async () => {
-  for (const a of agents) await a.close();
-  await gw?.close();
+  await mtls?.close();
   await upstream?.close();
 });
 

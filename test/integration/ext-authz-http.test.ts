@@ -6,21 +6,14 @@
 // is never contacted by the gateway in this mode: every test ends with the upstream having received nothing.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashKey } from '../../src/authn/api-key.ts';
+import { apiKeyFixture } from '../helpers/api-keys.ts';
 import { expectProblem, type Answer } from '../helpers/attack.ts';
 import { parseRaw } from '../helpers/raw.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startIdp, type TestIdp } from '../helpers/idp.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-const OPS_KEY = 'ztk_ea_ops_0123456789abcdefghijklmnop';
-const PLAIN_KEY = 'ztk_ea_plain_0123456789abcdefghijklm';
-const DEV_KEY = 'ztk_ea_dev_0123456789abcdefghijklmnop';
-const KEYS = `keys:
-  - { id: ops, hash: ${hashKey(OPS_KEY)}, subject: svc-ops, groups: [ops] }
-  - { id: plain, hash: ${hashKey(PLAIN_KEY)}, subject: svc-plain }
-  - { id: dev, hash: ${hashKey(DEV_KEY)}, subject: svc-dev, groups: [dev] }
-`;
+const { ops: OPS_KEY, plain: PLAIN_KEY, dev: DEV_KEY, yaml: KEYS } = apiKeyFixture('ea');
 
 let app: Upstream;
 let idp: TestIdp;

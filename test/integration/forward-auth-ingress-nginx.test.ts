@@ -6,7 +6,7 @@
 // hostile side: X-Original-* sent to the gateway's own listener never reach an upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { hashKey } from '../../src/authn/api-key.ts';
+import { apiKeyFixture } from '../helpers/api-keys.ts';
 import { expectProblem, expectRefused, raw, rawMessage, receivedOnce, valuesOf, type Answer } from '../helpers/attack.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -17,12 +17,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 const available = nginxAvailable(); // throws under CI=true when nginx is missing
 if (!available && !IN_CI) console.warn('forward-auth-ingress-nginx.test.ts: nginx is not installed here; skipping (apt-get install nginx)');
 
-const OPS_KEY = 'ztk_in_ops_0123456789abcdefghijklmnop';
-const DEV_KEY = 'ztk_in_dev_0123456789abcdefghijklmnop';
-const KEYS = `keys:
-  - { id: ops, hash: ${hashKey(OPS_KEY)}, subject: svc-ops, groups: [ops] }
-  - { id: dev, hash: ${hashKey(DEV_KEY)}, subject: svc-dev, groups: [dev] }
-`;
+const { ops: OPS_KEY, dev: DEV_KEY, yaml: KEYS } = apiKeyFixture('in');
 
 /**
  * What ingress-nginx renders for `nginx.ingress.kubernetes.io/auth-url` + `auth-response-headers`: an internal

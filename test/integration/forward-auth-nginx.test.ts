@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
-import { hashKey } from '../../src/authn/api-key.ts';
+import { apiKeyFixture } from '../helpers/api-keys.ts';
 import { expectProblem, rawMessage, valuesOf, type Answer } from '../helpers/attack.ts';
 import { rawRequest } from '../helpers/raw.ts';
 import { root } from '../helpers/build.ts';
@@ -18,14 +18,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 const available = nginxAvailable(); // throws under CI=true when nginx is missing
 if (!available && !IN_CI) console.warn('forward-auth-nginx.test.ts: nginx is not installed here; skipping (apt-get install nginx)');
 
-const OPS_KEY = 'ztk_fa_ops_0123456789abcdefghijklmnop';
-const PLAIN_KEY = 'ztk_fa_plain_0123456789abcdefghijklm';
-const DEV_KEY = 'ztk_fa_dev_0123456789abcdefghijklmnop';
-const KEYS = `keys:
-  - { id: ops, hash: ${hashKey(OPS_KEY)}, subject: svc-ops, groups: [ops] }
-  - { id: plain, hash: ${hashKey(PLAIN_KEY)}, subject: svc-plain }
-  - { id: dev, hash: ${hashKey(DEV_KEY)}, subject: svc-dev, groups: [dev] }
-`;
+const { ops: OPS_KEY, plain: PLAIN_KEY, dev: DEV_KEY, yaml: KEYS } = apiKeyFixture('fa');
 
 let app: Upstream;
 let idp: TestIdp;

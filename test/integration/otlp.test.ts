@@ -9,7 +9,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startIdp, type TestIdp } from '../helpers/idp.ts';
 import { closeAllLive, openLive, startEchoUpstream } from '../helpers/live.ts';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp.ts';
-import { redisForTests, type RedisServer } from '../helpers/redis.ts';
+import { IN_CI, redisForTests, type RedisServer } from '../helpers/redis.ts';
 import { startUpstream, type Received, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -285,7 +285,11 @@ routes:
   });
 
   it('a rate-limited route’s Redis command is a child of the request’s span (name only, no keys)', async (t) => {
-    if (gw === undefined || own === undefined) return t.skip(); // no Redis outside CI (redisForTests throws under CI=true)
+    // Only outside CI, without any Redis (redisForTests throws under CI=true; this guard does too).
+    if (gw === undefined || own === undefined) {
+      if (IN_CI) throw new Error('CI=true but the Redis-backed gateway did not start');
+      return t.skip();
+    }
     const receiverOf = own;
     // The first request may run before the Redis connection is ready (the limiter falls back to memory).
     await waitFor(async () => (await send(gw as TestGateway, '/limited')).status === 200 && receiverOf.spans.some((s) => s.name.startsWith('redis ')), { what: 'a Redis span', timeoutMs: 8000, intervalMs: 200 });
