@@ -581,7 +581,8 @@ export interface OidcGateway {
 export const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
 
 export async function startOidcGateway(
-  op: TestOP,
+  /** The test provider, or any other that registers a client the same way (the demo IdP in browser tests). */
+  op: Pick<TestOP, 'issuer' | 'addClient'>,
   pki: { ca: string; cert: string; key: string },
   opts: {
     clientId: string;
