@@ -140,6 +140,24 @@ describe.skipIf(!available)('forward-auth through Caddy forward_auth', () => {
     for (let i = 1; i < seen.rawHeaders.length; i += 2) expect(seen.rawHeaders[i]).not.toMatch(/admin|root@corp/);
   });
 
+  it("a POST is checked as the POST Caddy holds (the client's own X-Forwarded-* are overwritten); the body reaches only the app", async () => {
+    const forged = { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/app/other', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' };
+    const res = await request(`${caddy.url}/app/form`, {
+      method: 'POST',
+      body: 'a=1&b=2',
+      headers: { ...forged, authorization: `ApiKey ${OPS_KEY}`, 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
+      dispatcher: client,
+    });
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    const seen = appSaw('/app/form');
+    expect(seen.method).toBe('POST');
+    expect(seen.bodyBytes).toBe(7);
+    const [id] = valuesOf(seen, 'x-request-id');
+    expect(g.gw.logs.find((l) => l.msg === 'decision' && l.request_id === id)).toMatchObject({ forward_auth: true, method: 'POST', path: '/app/form', subject: 'svc-ops' });
+    appNeverSaw('/app/other');
+  });
+
   it("a refused path never reaches the app: the gateway's own 400 is relayed", async () => {
     const send = (target: string) =>
       rawRequest(caddy.port, rawMessage(caddy.port, target, { host: `localhost:${caddy.port}`, headers: [`Authorization: ApiKey ${OPS_KEY}`, 'Accept: application/json'] }), {
