@@ -90,7 +90,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         if (c.target.matchPath === VERIFY_PATH) {
           outcome.forwardAuth = true;
           const relays = wantsRedirect(c); // else an auth_request proxy: refusals as 401/403 (forAuthRequest)
-          const refuse = (err: unknown, id: string): void => fail(relays ? err : forAuthRequest(err), id);
+          const refuse = (err: unknown, id: string): void => fail(relays ? err : forAuthRequest(err, state.compiled.config.identity_headers.prefix), id);
           let checked: PipelineContext;
           try {
             checked = ctx = verifyContext(state, c);

@@ -17,7 +17,8 @@ describe('forAuthRequest', () => {
       expect(mapped.status, code).toBe(403);
       expect(mapped.code).toBe(code);
       expect(mapped.detail).toBe('why');
-      expect(mapped.headers).toEqual([['retry-after', '3'], ['x-zt-error', code]]);
+      expect(mapped.headers).toEqual([['retry-after', '3'], ['X-ZT-Error', code]]);
+      expect((forAuthRequest(original, 'X-Auth-') as GatewayError).headers).toEqual([['retry-after', '3'], ['X-Auth-Error', code]]);
       const p = toProblem(mapped, 'id');
       expect(p.status).toBe(403);
       expect(JSON.parse(p.body)).toMatchObject({ code, status: 403 });
