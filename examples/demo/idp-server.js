@@ -6,7 +6,9 @@
 //   ZT_DEMO_IDP_PORT    port (9000; 0 picks a free one)
 //   ZT_DEMO_IDP_ISSUER  issuer URL (http://127.0.0.1:<port>): what the browser and the gateway both use
 //   ZT_DEMO_CLIENT_ID / ZT_DEMO_CLIENT_SECRET_FILE   the gateway's client (zt-gateway-demo / DEMO-ONLY-oidc-client-secret.txt)
-//   ZT_DEMO_GATEWAY_ORIGIN   the gateway's https origin (https://localhost:8443): callback, logout and back-channel URIs
+//   ZT_DEMO_GATEWAY_ORIGIN   the gateway's https origin (https://localhost:8443): callback, logout and back-channel URIs;
+//                       a comma-separated list registers every origin's /.zt/callback (app hosts behind a
+//                       forward-auth proxy, each with its port: https://app.example:8444), back-channel on the first
 //   ZT_DEMO_GATEWAY_CA  PEM file trusted for back-channel logout deliveries to the gateway (DEMO-ONLY-ca.crt)
 //
 // Prints `demo IdP: <issuer>/` once it listens.
@@ -30,9 +32,16 @@ await idp.register({
   client_id: env.ZT_DEMO_CLIENT_ID ?? 'zt-gateway-demo',
   // Read as the gateway reads ${file:…}: without the final newline.
   client_secret: readFileSync(secretFile, 'utf8').replace(/\r?\n$/, ''),
-  origin: env.ZT_DEMO_GATEWAY_ORIGIN ?? 'https://localhost:8443',
+  ...originsOf(env.ZT_DEMO_GATEWAY_ORIGIN ?? 'https://localhost:8443'),
 });
 process.stdout.write(`demo IdP: ${idp.issuer}/\n`);
+
+/** `a, b, c` → { origin: a, origins: [b, c] } (trailing slashes dropped). */
+function originsOf(list) {
+  const [origin, ...origins] = list.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '');
+  if (origin === undefined) throw new Error('ZT_DEMO_GATEWAY_ORIGIN names no origin');
+  return { origin, origins };
+}
 
 const stop = () => idp.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);

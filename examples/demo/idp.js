@@ -362,17 +362,20 @@ ${home ? `<p><a href="${escape(home)}">Back to the demo app</a> (it will ask you
     provider,
     /**
      * Registers (or updates) the gateway as a confidential web client: `origin` is its https origin,
-     * e.g. https://localhost:8443.
+     * e.g. https://localhost:8443 (callback, post-logout and back-channel logout URIs); `origins` lists more
+     * origins a browser logs in on — every app host behind a forward-auth proxy, e.g. https://app.example:8444 —
+     * each with its own https://host[:port]/.zt/callback and post-logout URI.
      */
-    async register({ client_id, client_secret, origin }) {
+    async register({ client_id, client_secret, origin, origins = [] }) {
       home ??= `${origin}/`;
+      const all = [...new Set([origin, ...origins])];
       await provider.Client.adapter.upsert(client_id, {
         client_id,
         client_secret,
         client_name: 'the zt-gateway demo',
         application_type: 'web',
-        redirect_uris: [`${origin}/.zt/callback`],
-        post_logout_redirect_uris: [`${origin}/`],
+        redirect_uris: all.map((o) => `${o}/.zt/callback`),
+        post_logout_redirect_uris: all.map((o) => `${o}/`),
         backchannel_logout_uri: `${origin}/.zt/backchannel-logout`,
         backchannel_logout_session_required: true,
         grant_types: ['authorization_code', 'refresh_token'],

@@ -13,7 +13,9 @@
 // (an invalid edit is reported here and the running config stays). Ctrl-C or SIGTERM stops every process
 // started here. ZT_DEMO_STATE_DIR puts the state somewhere else (the tests use a temporary directory);
 // ZT_DEMO_ANY_PORT=1 takes free ports the OS picks instead of 8443/9090/9000 (so that two demos can start at
-// the same moment, as the tests do, without both choosing a port that is still free).
+// the same moment, as the tests do, without both choosing a port that is still free). ZT_DEMO_APP_ORIGINS
+// (comma-separated https://host[:port]) registers more callbacks at the demo IdP: app hosts behind a
+// forward-auth proxy (deploy/forward-auth/), each of which gets its own https://host[:port]/.zt/callback.
 import { fork, spawn } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
@@ -326,10 +328,15 @@ async function startIdp(port, tls) {
   return { list: DEMO_ACCOUNTS, otp: DEMO_OTP, port: idp.port };
 }
 
-/** Registers the gateway's oidc clients at the demo IdP (again after an edit of config/gateway.yaml). */
+/**
+ * Registers the gateway's oidc clients at the demo IdP (again after an edit of config/gateway.yaml), with the
+ * callbacks of the app hosts in ZT_DEMO_APP_ORIGINS too (comma-separated https://host[:port], e.g. an nginx
+ * or Caddy forward-auth proxy in front of another app).
+ */
 async function registerClients(clients, origin) {
   if (!idp) return;
-  for (const c of clients) await idp.register({ ...c, origin });
+  const origins = (process.env.ZT_DEMO_APP_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter((o) => o !== '');
+  for (const c of clients) await idp.register({ ...c, origin, origins });
 }
 
 function originOf(url) {

@@ -47,12 +47,19 @@ export class GatewayError extends Error {
   constructor(
     code: GatewayErrorCode,
     detail?: string,
-    options?: { cause?: unknown; headers?: ReadonlyArray<readonly [string, string]>; errors?: readonly object[]; extra?: Readonly<Record<string, string>> },
+    options?: {
+      cause?: unknown;
+      headers?: ReadonlyArray<readonly [string, string]>;
+      errors?: readonly object[];
+      extra?: Readonly<Record<string, string>>;
+      /** Answered with this status instead of the code's (forward-auth: a proxy that understands only 401/403). */
+      status?: number;
+    },
   ) {
     super(detail ?? ERROR_CODES[code].title, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
-    this.status = ERROR_CODES[code].status;
+    this.status = options?.status ?? ERROR_CODES[code].status;
     this.detail = detail ?? ERROR_CODES[code].title;
     this.headers = options?.headers ?? [];
     this.errors = options?.errors;

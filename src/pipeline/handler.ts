@@ -13,7 +13,7 @@ import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
-import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
+import { forAuthRequest, serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { extAuthzContext, isExtAuthzPath, serveExtAuthz } from './ext-authz-http.ts';
 import { randomUUID } from 'node:crypto';
 import { factsFromError } from '../metrics/index.ts';
@@ -89,13 +89,20 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         const c = ctx;
         if (c.target.matchPath === VERIFY_PATH) {
           outcome.forwardAuth = true;
-          const checked = (ctx = verifyContext(state, c));
+          const relays = wantsRedirect(c); // else an auth_request proxy: refusals as 401/403 (forAuthRequest)
+          const refuse = (err: unknown, id: string): void => fail(relays ? err : forAuthRequest(err, state.compiled.config.identity_headers.prefix), id);
+          let checked: PipelineContext;
+          try {
+            checked = ctx = verifyContext(state, c);
+          } catch (err) {
+            return refuse(err, c.id);
+          }
           if (trace !== undefined) checked.trace = trace; // the asked-about request's record names this trace
-          serveVerify(state, checked, res, wantsRedirect(c)).then((redirect) => {
+          serveVerify(state, checked, res, relays).then((redirect) => {
             if (redirect) return answerRedirect(redirect, checked.id);
             outcome.subject = checked.identity?.subject;
             outcome.authMethod = checked.identity?.method;
-          }, (err: unknown) => fail(err, checked.id));
+          }, (err: unknown) => refuse(err, checked.id));
           return;
         }
         if (isExtAuthzPath(c.target.matchPath)) {

@@ -20,6 +20,25 @@ export function verifyContext(state: RuntimeState, outer: PipelineContext): Pipe
   return { ...forwardedContext(outer, outer.rawHeaders, state.compiled.config.listen.limits.max_target_bytes), connection: NO_CLIENT_TLS };
 }
 
+/**
+ * nginx auth_request relays only 2xx, 401 and 403 (any other answer becomes nginx's own 500). For a proxy
+ * that does not relay the answer (no `?login=redirect`), every other 4xx refusal of the checked request (a
+ * target the normalizer refuses, no route, a rate limit) is answered 403 with its code in `<prefix>Error`
+ * (`X-ZT-Error` by default, like `X-ZT-Login`), for
+ * the proxy's `error_page 403` to show through /.zt/denied; the code (and the audit record) stays the real one.
+ * A 401 keeps its login hint; a 5xx stays a 5xx.
+ */
+export function forAuthRequest(err: unknown, prefix = 'X-ZT-'): unknown {
+  if (!(err instanceof GatewayError) || err.status === 401 || err.status >= 500) return err;
+  return new GatewayError(err.code, err.detail, {
+    status: 403,
+    headers: [...err.headers, [`${prefix}Error`, err.code]],
+    ...(err.errors ? { errors: err.errors } : {}),
+    ...(err.extra ? { extra: err.extra } : {}),
+    ...(err.cause !== undefined ? { cause: err.cause } : {}),
+  });
+}
+
 /** `?login=redirect`: the proxy relays a 302 to the client (Traefik); otherwise 401 with a login hint (nginx). */
 export function wantsRedirect(outer: PipelineContext): boolean {
   return new URLSearchParams(outer.target.query.slice(1)).get('login') === 'redirect';

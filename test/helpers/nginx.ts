@@ -9,6 +9,19 @@ import { tempDir } from './gateway.ts';
 import { IN_CI } from './redis.ts';
 import { freePort, waitFor } from './wait.ts';
 import { request } from 'undici';
+import { connect } from 'node:net';
+
+/** A TCP connection to 127.0.0.1:port is accepted. */
+export function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
 
 export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?? 'nginx';
 
@@ -27,10 +40,21 @@ export interface Nginx {
   stop(): Promise<void>;
 }
 
-/** Starts nginx with `server` (the body of one server block; `__PORT__` is its listen port). */
-export async function startNginx(server: string): Promise<Nginx> {
+/**
+ * Starts nginx with `server` (the body of one server block; `__PORT__` is its listen port). With `tls` it
+ * listens with that certificate (url https://localhost:<port>), as a browser-facing proxy would.
+ */
+export async function startNginx(server: string, opts: { tls?: { cert: string; key: string } } = {}): Promise<Nginx> {
   const dir = tempDir('ztgw-nginx-');
   const port = await freePort();
+  let listen = `listen 127.0.0.1:${port};`;
+  if (opts.tls) {
+    writeFileSync(join(dir, 'tls.crt'), opts.tls.cert);
+    writeFileSync(join(dir, 'tls.key'), opts.tls.key, { mode: 0o600 });
+    listen = `listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${dir}/tls.crt;
+    ssl_certificate_key ${dir}/tls.key;`;
+  }
   // As root, nginx would switch its workers to `nobody`, who cannot use the temp dir: keep them root.
   const conf = `daemon off;
 ${process.getuid?.() === 0 ? 'user root;' : ''}
@@ -46,7 +70,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   server {
-    listen 127.0.0.1:${port};
+    ${listen}
 ${server.replaceAll('__PORT__', String(port))}
   }
 }
@@ -58,11 +82,12 @@ ${server.replaceAll('__PORT__', String(port))}
   const child: ChildProcess = spawn(NGINX, ['-c', file, '-p', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const url = `http://127.0.0.1:${port}`;
+  const url = opts.tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
   try {
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}`);
+        if (opts.tls) return accepts(port); // the caller's client trusts the certificate, not this probe
         try {
           const res = await request(`${url}/`, { headersTimeout: 500 });
           await res.body.dump();

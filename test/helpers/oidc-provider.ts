@@ -39,6 +39,8 @@ export interface ClientSpec {
   jwks?: { keys: JWK[] };
   /** The gateway's https origin, e.g. https://localhost:1234: callback, back-channel and post-logout URIs. */
   origin: string;
+  /** More origins whose /.zt/callback (and post-logout URI) are registered: app hosts behind a forward-auth proxy. */
+  origins?: readonly string[];
 }
 
 export interface TestOP {
@@ -224,8 +226,8 @@ export async function startOidcProvider(opts: { gatewayCa: string; accessTokenTt
         client_id: spec.client_id,
         ...(spec.client_secret !== undefined ? { client_secret: spec.client_secret } : {}),
         application_type: 'web',
-        redirect_uris: [`${spec.origin}/.zt/callback`],
-        post_logout_redirect_uris: [`${spec.origin}/`],
+        redirect_uris: [spec.origin, ...(spec.origins ?? [])].map((o) => `${o}/.zt/callback`),
+        post_logout_redirect_uris: [spec.origin, ...(spec.origins ?? [])].map((o) => `${o}/`),
         backchannel_logout_uri: `${spec.origin}/.zt/backchannel-logout`,
         backchannel_logout_session_required: true,
         grant_types: ['authorization_code', 'refresh_token'],
@@ -579,7 +581,8 @@ export interface OidcGateway {
 export const SESSION_SECRET = 'test-session-secret-0123456789-abcdefghijklmnop';
 
 export async function startOidcGateway(
-  op: TestOP,
+  /** The test provider, or any other that registers a client the same way (the demo IdP in browser tests). */
+  op: Pick<TestOP, 'issuer' | 'addClient'>,
   pki: { ca: string; cert: string; key: string },
   opts: {
     clientId: string;
@@ -593,12 +596,14 @@ export async function startOidcGateway(
     sameClientAs?: OidcGateway;
     /** The gateway's clock (a testClock().now) for session idle/ttl and access-token expiry. */
     now?: () => number;
+    /** Plain HTTP on loopback, behind a TLS proxy (forward-auth): the browser's origin is the proxy's. */
+    plaintext?: boolean;
   },
 ): Promise<OidcGateway> {
   const secret = opts.sameClientAs?.clientSecret ?? `secret-of-${opts.clientId}-${randomBytes(8).toString('hex')}`;
   const yaml = `listen:
   address: 127.0.0.1:0
-  tls: { cert: gw.crt, key: gw.key }
+  ${opts.plaintext ? 'plaintext: true' : 'tls: { cert: gw.crt, key: gw.key }'}
 shutdown: { drain_timeout: 1s }
 log: { level: warn, access: false }
 ${opts.state ?? ''}
@@ -615,7 +620,7 @@ ${opts.routes}
     env: { OIDC_SECRET: secret, SESSION_SECRET },
     ...(opts.now ? { now: opts.now } : {}),
   });
-  const origin = `https://localhost:${gw.port}`;
+  const origin = `${opts.plaintext ? 'http' : 'https'}://localhost:${gw.port}`;
   if (!opts.sameClientAs) await op.addClient({ client_id: opts.clientId, client_secret: secret, origin });
   const agent = gatewayAgent(pki.ca);
   return {

@@ -1,5 +1,6 @@
 // examples/demo/idp-server.js, the demo IdP as its own process (deploy/compose's `idp` service): it serves
-// discovery at its issuer and has the gateway registered as a client with exactly the configured callback.
+// discovery at its issuer and has the gateway registered as a client with exactly the configured callbacks
+// (ZT_DEMO_GATEWAY_ORIGIN: a comma-separated list of origins, ports kept).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ let issuer: string;
 beforeAll(async () => {
   child = spawn(process.execPath, [join(root, 'examples/demo/idp-server.js')], {
     cwd: root,
-    env: { PATH: process.env.PATH, ZT_DEMO_IDP_PORT: '0', ZT_DEMO_GATEWAY_ORIGIN: 'https://localhost:18443' },
+    env: { PATH: process.env.PATH, ZT_DEMO_IDP_PORT: '0', ZT_DEMO_GATEWAY_ORIGIN: 'https://localhost:18443, https://app.localhost:18444/' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -65,9 +66,16 @@ describe('demo IdP server', () => {
     expect(ok.statusCode).toBe(303);
     expect(ok.headers.location).toMatch(/^\/interaction\/[A-Za-z0-9_-]+$/);
 
-    const evil = await request(authorize('https://evil.example/.zt/callback'));
-    const body = await evil.body.text();
-    expect(evil.statusCode).toBe(400);
-    expect(body).toContain('redirect_uri did not match any of the client');
+    // The second origin of the list: an app host behind a forward-auth proxy, its port kept.
+    const app = await request(authorize('https://app.localhost:18444/.zt/callback'));
+    await app.body.dump();
+    expect(app.statusCode).toBe(303);
+
+    for (const wrong of ['https://evil.example/.zt/callback', 'https://app.localhost/.zt/callback', 'https://localhost:18444/.zt/callback']) {
+      const evil = await request(authorize(wrong));
+      const body = await evil.body.text();
+      expect(evil.statusCode, wrong).toBe(400);
+      expect(body).toContain('redirect_uri did not match any of the client');
+    }
   });
 });

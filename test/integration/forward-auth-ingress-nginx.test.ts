@@ -1,7 +1,8 @@
 // ingress-nginx `auth-url` style forward-auth through a REAL nginx: the auth subrequest describes the request
 // with X-Original-URL ($scheme://$http_host$request_uri) and X-Original-Method, as ingress-nginx generates it,
 // and passes the client's own headers along. The gateway takes scheme, host and target from X-Original-URL,
-// normalized like any target; a client-sent X-Forwarded-Uri that names another request is refused (400), so a
+// normalized like any target; a client-sent X-Forwarded-Uri that names another request is refused (403 with
+// X-ZT-Error: auth_request relays only 401/403), so a
 // client cannot choose the path that gets checked. Then /.zt/verify called directly with X-Original-*, and the
 // hostile side: X-Original-* sent to the gateway's own listener never reach an upstream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,15 +121,15 @@ routes:
     appNeverSaw('/app/dev');
   });
 
-  it('a client-sent X-Forwarded-Uri naming another path is refused (400 → nginx 500), the app never reached', async () => {
+  it('a client-sent X-Forwarded-Uri naming another path is refused (403 + X-ZT-Error), the app never reached', async () => {
     // nginx's auth subrequest passes these client headers along next to X-Original-URL: the public /open path
     // must not be what gets checked for /app/secret.
     const forged = { 'x-forwarded-uri': '/open/x', 'x-forwarded-method': 'GET', 'x-forwarded-host': '127.0.0.1', 'x-forwarded-proto': 'http' };
     const a = await get(`${nginx.url}/app/secret`, { ...forged, authorization: `ApiKey ${DEV_KEY}` });
-    expect(a.status).toBe(500);
+    expect(a.status).toBe(403); // auth_request relays 403 (a 400 would have become nginx's 500)
     appNeverSaw('/app/secret');
     const refused = gw.logs.filter((l) => l.msg === 'decision' && l.code === 'GW_ERR_AMBIGUOUS_REQUEST');
-    expect(refused.map((l) => l.status)).toEqual([400]);
+    expect(refused.map((l) => l.status)).toEqual([403]);
     // The same headers naming the same request agree: checked normally.
     const port = nginx.port;
     const same = await get(`${nginx.url}/app/same`, { ...forged, 'x-forwarded-uri': '/app/same', 'x-forwarded-host': `127.0.0.1:${port}`, authorization: `ApiKey ${OPS_KEY}` });
@@ -139,10 +140,11 @@ routes:
   it('refused paths never reach the app: X-Original-URL is normalized like any target', async () => {
     const send = (target: string) => rawRequest(nginx.port, rawMessage(nginx.port, target, { headers: [`Authorization: ApiKey ${OPS_KEY}`] }), { timeoutMs: 3000 });
     const attacks = ['/app/%2e%2e/admin', '/app/.%2e/admin', '/app/a%2Fb', '/app/%c0%ae%c0%ae/etc', '/app/..;x/admin'];
-    for (const target of attacks) expect((await send(target)).status, target).toBe(500);
+    for (const target of attacks) expect((await send(target)).status, target).toBe(403);
     expect(app.received.filter((r) => r.url.includes('%') || r.url.includes('..'))).toEqual([]);
+    expect(nginx.errorLog()).not.toContain('auth request unexpected status');
     const refused = gw.logs.filter((l) => l.msg === 'decision' && l.forward_auth === true && l.code === 'GW_ERR_BAD_PATH');
-    expect(refused.map((l) => l.status)).toEqual(attacks.map(() => 400));
+    expect(refused.map((l) => l.status)).toEqual(attacks.map(() => 403));
   });
 
   describe('/.zt/verify called directly with X-Original-*', () => {
@@ -152,37 +154,37 @@ routes:
     it('scheme, host and target come from X-Original-URL', async () => {
       expect((await verify(orig('https://app.example.com/app/x?y=1'))).status).toBe(200);
       // An empty path is the root; a query right after the authority is `/?…`.
-      expect((await verify(orig('https://app.example.com'))).status).toBe(404);
-      expect((await verify(orig('http://app.example.com:8080?x=1'))).status).toBe(404);
-      expectProblem(await verify(orig('https://other.example.com:99999/app/x')), 400, 'GW_ERR_BAD_HOST');
+      expect((await verify(orig('https://app.example.com'))).status).toBe(403); // no route, as 403 + X-ZT-Error for auth_request
+      expect((await verify(orig('http://app.example.com:8080?x=1'))).status).toBe(403); // no route, as 403 + X-ZT-Error for auth_request
+      expectProblem(await verify(orig('https://other.example.com:99999/app/x')), 403, 'GW_ERR_BAD_HOST');
     });
 
     it('refuses userinfo, relative or non-http URLs, and the same path tricks as any target', async () => {
-      expectProblem(await verify(orig('https://user@app.example.com/app/x')), 400, 'GW_ERR_BAD_HOST');
-      expectProblem(await verify(orig('https://user:pw@app.example.com/app/x')), 400, 'GW_ERR_BAD_HOST');
-      expectProblem(await verify(orig('/app/x')), 400, 'GW_ERR_BAD_REQUEST');
-      expectProblem(await verify(orig('ftp://app.example.com/app/x')), 400, 'GW_ERR_BAD_REQUEST');
-      expectProblem(await verify(orig('https://app.example.com/app/%2e%2e/admin')), 400, 'GW_ERR_BAD_PATH');
-      expectProblem(await verify(orig('https://app.example.com/app//x')), 400, 'GW_ERR_BAD_PATH');
-      expectProblem(await verify(orig('https://app.example.com/app/x#frag')), 400, ['GW_ERR_BAD_PATH', 'GW_ERR_BAD_REQUEST']);
-      expectProblem(await verify(orig('https://app.example.com/app/x', 'CONNECT')), 400, 'GW_ERR_BAD_METHOD');
+      expectProblem(await verify(orig('https://user@app.example.com/app/x')), 403, 'GW_ERR_BAD_HOST');
+      expectProblem(await verify(orig('https://user:pw@app.example.com/app/x')), 403, 'GW_ERR_BAD_HOST');
+      expectProblem(await verify(orig('/app/x')), 403, 'GW_ERR_BAD_REQUEST');
+      expectProblem(await verify(orig('ftp://app.example.com/app/x')), 403, 'GW_ERR_BAD_REQUEST');
+      expectProblem(await verify(orig('https://app.example.com/app/%2e%2e/admin')), 403, 'GW_ERR_BAD_PATH');
+      expectProblem(await verify(orig('https://app.example.com/app//x')), 403, 'GW_ERR_BAD_PATH');
+      expectProblem(await verify(orig('https://app.example.com/app/x#frag')), 403, ['GW_ERR_BAD_PATH', 'GW_ERR_BAD_REQUEST']);
+      expectProblem(await verify(orig('https://app.example.com/app/x', 'CONNECT')), 403, 'GW_ERR_BAD_METHOD');
     });
 
     it('needs a method, and exactly one of each header', async () => {
-      expectProblem(await verify({ 'x-original-url': 'https://app.example.com/app/x' }), 400, 'GW_ERR_BAD_REQUEST');
-      expectProblem(await verify({ ...orig('https://app.example.com/app/x'), 'x-original-url': ['https://app.example.com/app/x', 'https://app.example.com/open/x'] }), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
-      expectProblem(await verify({ ...orig('https://app.example.com/app/x'), 'x-original-method': ['GET', 'POST'] }), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
+      expectProblem(await verify({ 'x-original-url': 'https://app.example.com/app/x' }), 403, 'GW_ERR_BAD_REQUEST');
+      expectProblem(await verify({ ...orig('https://app.example.com/app/x'), 'x-original-url': ['https://app.example.com/app/x', 'https://app.example.com/open/x'] }), 403, 'GW_ERR_AMBIGUOUS_REQUEST');
+      expectProblem(await verify({ ...orig('https://app.example.com/app/x'), 'x-original-method': ['GET', 'POST'] }), 403, 'GW_ERR_AMBIGUOUS_REQUEST');
     });
 
-    it('X-Forwarded-* and X-Original-* disagreeing on path, host, scheme or method: 400', async () => {
+    it('X-Forwarded-* and X-Original-* disagreeing on path, host, scheme or method: refused (403 + X-ZT-Error)', async () => {
       const fwd = { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example.com', 'x-forwarded-uri': '/app/x' };
       expect((await verify({ ...fwd, ...orig('https://app.example.com/app/x') })).status).toBe(200);
       // Canonically equal spellings agree (host case, an unreserved escape).
       expect((await verify({ ...fwd, ...orig('https://APP.example.com/app/%78') })).status).toBe(200);
       for (const url of ['https://app.example.com/open/x', 'https://other.example.com/app/x', 'http://app.example.com/app/x', 'https://app.example.com/app/x?y']) {
-        expectProblem(await verify({ ...fwd, ...orig(url) }), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
+        expectProblem(await verify({ ...fwd, ...orig(url) }), 403, 'GW_ERR_AMBIGUOUS_REQUEST');
       }
-      expectProblem(await verify({ ...fwd, ...orig('https://app.example.com/app/x', 'POST') }), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
+      expectProblem(await verify({ ...fwd, ...orig('https://app.example.com/app/x', 'POST') }), 403, 'GW_ERR_AMBIGUOUS_REQUEST');
     });
   });
 });

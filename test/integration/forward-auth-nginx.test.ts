@@ -1,7 +1,7 @@
 // Forward-auth through a REAL nginx (auth_request) in front of a test app, using deploy/forward-auth/nginx.conf
 // as documented: no credentials → 401 and the app never reached; an API key or a JWT → the app reached with
 // the gateway's X-ZT-User; identity headers a client sends never reach the app; refused paths never reach
-// it either. Then /.zt/verify itself, called directly: trusted callers only, strict forwarded headers.
+// it either, and reach the client as the gateway's own 4xx (X-ZT-Error + error_page), not nginx's 500. Then /.zt/verify itself, called directly: trusted callers only, strict forwarded headers.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
@@ -150,17 +150,48 @@ routes:
     appNeverSaw('/app/denied');
   });
 
-  it('a refused path never reaches the app (the gateway answers 400, which nginx turns into 500)', async () => {
+  it("a refused path never reaches the app: verify answers 403 + X-ZT-Error, error_page shows the gateway's 400", async () => {
     // Sent byte for byte (undici would resolve %2e%2e itself before sending).
-    const send = (target: string) => rawRequest(nginx.port, rawMessage(nginx.port, target, { headers: [`Authorization: ApiKey ${OPS_KEY}`] }), { timeoutMs: 3000 });
+    const send = (target: string, accept = 'application/json') =>
+      rawRequest(nginx.port, rawMessage(nginx.port, target, { headers: [`Authorization: ApiKey ${OPS_KEY}`, `Accept: ${accept}`] }), { timeoutMs: 3000 });
     const attacks = ['/app/%2e%2e/admin', '/app/.%2e/admin', '/app/a%2Fb', '/app/%c0%ae%c0%ae/etc', '/app/a%5c..%5cb', '/app/..;x/admin'];
-    for (const target of attacks) expect((await send(target)).status, target).toBe(500);
+    for (const target of attacks) {
+      const a = await send(target);
+      // Not nginx's 500: the gateway's own answer for the code, through @zt_denied → /.zt/denied.
+      expect(a.status, target).toBe(400);
+      expect(a.headers['content-type'], target).toBe('application/problem+json');
+      expect(JSON.parse(a.body)).toMatchObject({ status: 400, code: 'GW_ERR_BAD_PATH' });
+    }
     // nginx refuses some targets itself before asking (an encoded NUL): also never forwarded.
     expect((await send('/app/x%00y')).status).toBe(400);
     expect(app.received.filter((r) => r.url.includes('%') || r.url.includes('..'))).toEqual([]);
-    expect(nginx.errorLog()).toContain('auth request unexpected status: 400');
+    expect(nginx.errorLog()).not.toContain('auth request unexpected status');
+    // The check itself is recorded with its real code, answered 403 for auth_request.
     const refused = gw.logs.filter((l) => l.msg === 'decision' && l.forward_auth === true && l.code === 'GW_ERR_BAD_PATH');
-    expect(refused.map((l) => l.status)).toEqual(attacks.map(() => 400));
+    expect(refused.map((l) => l.status)).toEqual(attacks.map(() => 403));
+    // A browser navigation gets the same status (the page itself is the gateway's, whatever it renders).
+    expect((await send('/app/%2e%2e/admin', 'text/html,application/xhtml+xml')).status).toBe(400);
+  });
+
+  it('a route nobody configured: 404 from the gateway, not 500 from nginx; a deny stays a 403 with its code', async () => {
+    const a = await get(`${nginx.url}/nowhere/x`, { authorization: `ApiKey ${OPS_KEY}`, accept: 'application/json' });
+    expect(a.status).toBe(404);
+    expect(JSON.parse(a.body)).toMatchObject({ code: 'GW_ERR_NO_ROUTE' });
+    const d = await get(`${nginx.url}/app/denied-code`, { authorization: `ApiKey ${DEV_KEY}`, accept: 'application/json' });
+    expect(d.status).toBe(403);
+    expect(JSON.parse(d.body)).toMatchObject({ code: 'GW_ERR_FORBIDDEN' });
+    appNeverSaw('/nowhere');
+    appNeverSaw('/app/denied-code');
+    expect(nginx.errorLog()).not.toContain('auth request unexpected status');
+  });
+
+  it('/.zt/denied answers only its closed set of codes: a client cannot make it report anything else', async () => {
+    const denied = (code: string) => get(`${nginx.url}/.zt/denied?code=${encodeURIComponent(code)}`, { accept: 'application/json' });
+    expectProblem(await denied('GW_ERR_BAD_PATH'), 400, 'GW_ERR_BAD_PATH');
+    expectProblem(await denied('GW_ERR_RATE_LIMITED'), 429, 'GW_ERR_RATE_LIMITED');
+    for (const code of ['GW_ERR_INTERNAL', 'GW_ERR_UPSTREAM_UNAVAILABLE', 'GW_ERR_UNAUTHENTICATED', 'gw_err_bad_path', 'x<script>', '']) {
+      expectProblem(await denied(code), 403, 'GW_ERR_FORBIDDEN');
+    }
   });
 
   it('public routes pass without credentials and without identity headers', async () => {
@@ -208,15 +239,25 @@ routes:
       expectProblem(await verify(fwd('/app/x', { authorization: `ApiKey ${DEV_KEY}` })), 403, 'GW_ERR_FORBIDDEN');
     });
 
-    it('normalizes X-Forwarded-Uri like a request target: the same refusals', async () => {
+    it('normalizes X-Forwarded-Uri like a request target: the same refusals, as 403 + X-ZT-Error for auth_request', async () => {
       const key = { authorization: `ApiKey ${OPS_KEY}` };
-      expectProblem(await verify(fwd('/app/%2e%2e/admin', key)), 400, 'GW_ERR_BAD_PATH');
-      expectProblem(await verify(fwd('/app/..;x/admin', key)), 400, 'GW_ERR_BAD_PATH');
-      expectProblem(await verify(fwd('/app//admin', key)), 400, 'GW_ERR_BAD_PATH');
-      expectProblem(await verify(fwd('/app/a%5Cb', key)), 400, 'GW_ERR_BAD_PATH');
-      expectProblem(await verify(fwd('/app/x?a=%zz', key)), 400, 'GW_ERR_BAD_QUERY');
-      expectProblem(await verify(fwd('http://evil.example/app/x', key)), 400, 'GW_ERR_BAD_REQUEST');
-      expectProblem(await verify(fwd('*', key)), 400, 'GW_ERR_BAD_REQUEST');
+      const refused = async (uri: string, code: string) => {
+        const a = await verify(fwd(uri, key));
+        expectProblem(a, 403, code);
+        expect(a.headers['x-zt-error'], uri).toBe(code);
+        expect(a.headers['x-zt-user']).toBeUndefined();
+        // A proxy that relays the answer (?login=redirect: Traefik, Caddy) gets the code's own status.
+        const relayed = await get(`${gw.url}/.zt/verify?login=redirect`, fwd(uri, key));
+        expectProblem(relayed, 400, code);
+        expect(relayed.headers['x-zt-error']).toBeUndefined();
+      };
+      await refused('/app/%2e%2e/admin', 'GW_ERR_BAD_PATH');
+      await refused('/app/..;x/admin', 'GW_ERR_BAD_PATH');
+      await refused('/app//admin', 'GW_ERR_BAD_PATH');
+      await refused('/app/a%5Cb', 'GW_ERR_BAD_PATH');
+      await refused('/app/x?a=%zz', 'GW_ERR_BAD_QUERY');
+      await refused('http://evil.example/app/x', 'GW_ERR_BAD_REQUEST');
+      await refused('*', 'GW_ERR_BAD_REQUEST');
       // ;params are cut for matching, as on the main path: /app;x/ is still the app route.
       expect((await verify(fwd('/app;jsessionid=1/x', key))).status).toBe(200);
     });
@@ -229,20 +270,20 @@ routes:
         return h;
       };
       for (const name of ['x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-host', 'x-forwarded-proto']) {
-        expectProblem(await verify(without(name)), 400, 'GW_ERR_BAD_REQUEST');
+        expectProblem(await verify(without(name)), 403, 'GW_ERR_BAD_REQUEST');
       }
-      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-uri': ['/open/x', '/app/x'] })), 400, 'GW_ERR_AMBIGUOUS_REQUEST');
-      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-method': 'CONNECT' })), 400, 'GW_ERR_BAD_METHOD');
-      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-method': 'get' })), 400, 'GW_ERR_BAD_METHOD');
-      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-proto': 'gopher' })), 400, 'GW_ERR_BAD_REQUEST');
-      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-host': 'user@app.example.com' })), 400, 'GW_ERR_BAD_HOST');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-uri': ['/open/x', '/app/x'] })), 403, 'GW_ERR_AMBIGUOUS_REQUEST');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-method': 'CONNECT' })), 403, 'GW_ERR_BAD_METHOD');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-method': 'get' })), 403, 'GW_ERR_BAD_METHOD');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-proto': 'gopher' })), 403, 'GW_ERR_BAD_REQUEST');
+      expectProblem(await verify(fwd('/app/x', { ...key, 'x-forwarded-host': 'user@app.example.com' })), 403, 'GW_ERR_BAD_HOST');
       const post = await request(`${gw.url}/.zt/verify`, { method: 'POST', headers: fwd('/app/x', key) });
-      expectProblem({ status: post.statusCode, headers: post.headers, body: await post.body.text() }, 400, 'GW_ERR_BAD_METHOD');
+      expectProblem({ status: post.statusCode, headers: post.headers, body: await post.body.text() }, 403, 'GW_ERR_BAD_METHOD');
     });
 
     it("never checks the gateway's own paths", async () => {
-      expectProblem(await verify(fwd('/.zt/verify', { authorization: `ApiKey ${OPS_KEY}` })), 404, 'GW_ERR_NO_ROUTE');
-      expectProblem(await verify(fwd('/.well-known/zt-gateway/jwks.json', { authorization: `ApiKey ${OPS_KEY}` })), 404, 'GW_ERR_NO_ROUTE');
+      expectProblem(await verify(fwd('/.zt/verify', { authorization: `ApiKey ${OPS_KEY}` })), 403, 'GW_ERR_NO_ROUTE');
+      expectProblem(await verify(fwd('/.well-known/zt-gateway/jwks.json', { authorization: `ApiKey ${OPS_KEY}` })), 403, 'GW_ERR_NO_ROUTE');
     });
   });
 });
