@@ -227,3 +227,32 @@ describe('zt_certificate_expiry_seconds', () => {
     expect(expiry('gw.key')).toBeUndefined();
   });
 });
+
+describe('the admin listener certificate', () => {
+  it('rotates in place like the main one', async () => {
+    const adminDir = tempDir('ztgw-rotate-admin-');
+    const first = await ca.issue({ cn: 'admin-1', dns: ['localhost'], ips: ['127.0.0.1'] });
+    const g = await startGateway(
+      `listen: { address: 127.0.0.1:0, plaintext: true }
+admin: { listen: 127.0.0.1:0, token_hash: "${'a'.repeat(64)}", tls: { cert: admin.crt, key: admin.key } }
+routes: []
+`,
+      { dir: adminDir, watch: true, files: { 'admin.crt': first.cert, 'admin.key': first.key } },
+    );
+    try {
+      const port = Number(new URL(g.gateway.adminUrl as string).port);
+      expect(await presented(port)).toBe(fingerprint(first.cert));
+      const next = await ca.issue({ cn: 'admin-2', dns: ['localhost'], ips: ['127.0.0.1'] });
+      writeFileSync(join(adminDir, 'admin.key'), next.key);
+      writeFileSync(join(adminDir, 'admin.crt'), next.cert);
+      await waitFor(async () => (await presented(port)) === fingerprint(next.cert), { timeoutMs: ROTATION_BOUND_MS, intervalMs: 100, what: 'the new admin certificate' });
+      // A key that does not match: the reload fails and the admin listener keeps the last good pair.
+      const other = await ca.issue({ cn: 'admin-3', dns: ['localhost'] });
+      writeFileSync(join(adminDir, 'admin.key'), other.key);
+      await waitFor(() => g.logs.some((l) => l.msg === 'config reload failed; keeping the running config'), { timeoutMs: ROTATION_BOUND_MS, what: 'the failed reload' });
+      expect(await presented(port)).toBe(fingerprint(next.cert));
+    } finally {
+      await g.close();
+    }
+  });
+});
