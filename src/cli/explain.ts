@@ -1,7 +1,7 @@
 // One evaluation path for `zt-gateway explain` and policy test files: the same compiled route policy the
 // gateway runs, fed with a described caller and request instead of a live one.
 import type { Identity, RuleReason } from '../core/index.ts';
-import type { CompiledConfig } from '../pipeline/index.ts';
+import { stepUpNeeded, type CompiledConfig } from '../pipeline/index.ts';
 import { isIP } from 'node:net';
 import { plainAddress, canonicalTarget, parseQuerySpellings } from '../normalize/index.ts';
 import { extractParams, matchTemplate } from '../routing/index.ts';
@@ -25,8 +25,8 @@ export interface Explanation {
   reasons: readonly RuleReason[];
   warnings: string[];
   risk?: { score: number; signals: ReadonlyArray<{ name: string; weight: number }> };
-  /** The risk step-up that would be asked for (a fresh login with this acr, or 401 { challenge }). */
-  step_up?: { acr: string | undefined; risk_above: number };
+  /** The step-up that would be asked for: a fresh login with this acr / no older than max_age (browser), or a 401. */
+  step_up?: { acr: string | undefined; risk_above?: number; max_age?: number };
 }
 
 export function explain(compiled: CompiledConfig, routeName: string, identity: Identity | null, req: ExplainRequest): Explanation {
@@ -59,10 +59,13 @@ export function explain(compiled: CompiledConfig, routeName: string, identity: I
     query: () => parseQuerySpellings(target.query),
     risk: score,
   });
-  const above = route.stepUp?.riskAbove;
-  if (d.allow && above !== undefined && score !== undefined && score > above) {
-    // Before the policy at run time too; shown after it here so a risk deny is not hidden behind a step-up.
-    return { ...base, decision: 'step_up', status: 401, rule: d.rule, reasons: d.reasons, step_up: { acr: route.stepUp?.acr, risk_above: above } };
+  // The gateway's own predicate and order: a needed step-up is answered before the policy runs.
+  const need = identity === null ? undefined : stepUpNeeded(compiled, route, identity, score, Math.floor(req.nowMs / 1000));
+  if (need !== undefined) {
+    if (!d.allow && route.mode !== 'report-only') warnings.push(`after the step-up, rule ${d.rule ?? '-'} still denies (${d.reasons.map((r) => r.reason).join(', ')})`);
+    const riskAbove = need.byRisk ? route.stepUp?.riskAbove : undefined;
+    const stepUp = { acr: need.acr, ...(riskAbove !== undefined ? { risk_above: riskAbove } : {}), ...(need.maxAgeS !== undefined ? { max_age: need.maxAgeS } : {}) };
+    return { ...base, decision: 'step_up', status: 401, rule: undefined, reasons: [], step_up: stepUp };
   }
   if (d.allow) return { ...base, decision: route.public ? 'public' : 'allow', status: 'forward', rule: d.rule, reasons: d.reasons };
   if (route.mode === 'report-only') return { ...base, decision: 'would_deny', status: 'forward', rule: d.rule, reasons: d.reasons };

@@ -35,7 +35,10 @@ function print(e: Explanation, io: Output): void {
   io.out(`result:   ${e.status === 'forward' ? 'forwarded to the upstream' : `answered ${e.status}`}`);
   for (const r of e.reasons) io.out(`reason:   ${r.rule}: ${r.reason}${r.param !== undefined ? ` (parameter ${r.param})` : ''}`);
   if (e.risk) io.out(`risk:     ${e.risk.score}${e.risk.signals.map((s) => ` ${s.name}(+${s.weight})`).join('')}`);
-  if (e.step_up) io.out(`step-up:  risk above ${e.step_up.risk_above}: a fresh ${e.step_up.acr ?? ''} login (browser) or 401 { challenge } (API)`);
+  if (e.step_up) {
+    const why = [e.step_up.risk_above !== undefined ? `risk above ${e.step_up.risk_above}` : undefined, e.step_up.acr ? `acr ${e.step_up.acr}` : undefined, e.step_up.max_age !== undefined ? `login within ${e.step_up.max_age}s` : undefined];
+    io.out(`step-up:  ${why.filter(Boolean).join(', ')}: a fresh login (browser) or 401 (API)`);
+  }
 }
 
 /** --risk 0.7, or --signals a,b scored with the config's weights (capped at 1). */

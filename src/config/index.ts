@@ -12,3 +12,5 @@ export { CONFIG_INVALID } from './errors.ts';
 export type { ConfigReport, KeyPath } from './errors.ts';
 export { freezeData } from './freeze.ts';
 export type { ValidateConfig } from './schema-validate.ts';
+export { materialFiles } from './material-files.ts';
+export type { MaterialFile } from './material-files.ts';

@@ -1,7 +1,7 @@
 // The config contract (DESIGN.md §3) as one zod schema. Unknown keys are errors everywhere (strictObject).
 // config/schema.json is generated from this file (`npm run schema`); a test fails when they drift.
 import { z } from 'zod';
-import { cidrProblem, identityPrefixProblem } from './checks.ts';
+import { cidrProblem, hostPatternProblem, identityPrefixProblem } from './checks.ts';
 import { checked, duration, GRANT_NAME, headerName, hostPort, oneOrMany, str } from './schema-common.ts';
 import { identityProvider, type oidcProvider } from './schema-providers.ts';
 import { authorize, cors, rateLimit, route, rule, securityHeaders } from './schema-route.ts';
@@ -14,6 +14,16 @@ const tls = z.strictObject({
   crl: z.string().min(1).optional().meta({ description: 'PEM CRL file: revoked client certificates fail the handshake check' }),
   client_auth: z.enum(['none', 'optional', 'require']).default('none'),
   min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  certificates: z
+    .array(
+      z.strictObject({
+        hosts: z.array(checked(z.string(), hostPatternProblem)).min(1).meta({ description: 'SNI names this certificate serves: exact names or *.example.com (one label)' }),
+        cert: z.string().min(1).meta({ description: 'PEM certificate chain file' }),
+        key: z.string().min(1).meta({ description: 'PEM private key file' }),
+      }),
+    )
+    .optional()
+    .meta({ description: 'More certificates chosen by SNI; cert and key above stay the default for a missing or unknown name' }),
 });
 
 const limits = z.strictObject({

@@ -85,6 +85,7 @@ export class Metrics {
   readonly #live = new CellGauge(this.registry, 'zt_live_connections', 'Open live connections (upgraded WebSockets, responses still streaming), by route and kind', ['route', 'kind'] as const);
   readonly #liveCloses = new CellCounter(this.registry, 'zt_live_connection_closes_total', 'Live connections ended, by route and end reason', ['route', 'reason'] as const);
   #websockets = 0;
+  #certificateExpiries: ReadonlyMap<string, number> = new Map();
   readonly #routes = new Map<string, RouteSeries>();
   /** method → [mfa false, mfa true]. */
   readonly #byMethod = new Map<string, [Cell, Cell]>();
@@ -124,6 +125,19 @@ export class Metrics {
         },
       });
     }
+    const expiries = () => this.#certificateExpiries;
+    new Gauge({
+      name: 'zt_certificate_expiry_seconds',
+      help: 'Seconds until the earliest certificate in each certificate file the config names expires (negative: expired)',
+      labelNames: ['file'] as const,
+      registers: [this.registry],
+      aggregator: 'min', // every worker reads the same files
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const [file, notAfter] of expiries()) this.set({ file }, Math.round((notAfter - now) / 1000));
+      },
+    });
     this.#limitCells = {
       pre_auth: this.#limits.cell({ limit: 'pre_auth' }),
       route: this.#limits.cell({ limit: 'route' }),
@@ -212,6 +226,11 @@ export class Metrics {
     let c = route.closes[reason];
     if (c === undefined) route.closes[reason] = c = this.#liveCloses.cell({ route: routeName, reason });
     c.n++;
+  }
+
+  /** The files' certificate expiries (ms since the epoch, by path), read at start and after each reload. */
+  certificateExpiries(expiries: ReadonlyMap<string, number>): void {
+    this.#certificateExpiries = expiries;
   }
 
   /** Prometheus text exposition. */

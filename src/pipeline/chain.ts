@@ -6,6 +6,7 @@ import { type Device, type PolicyInput, usedMfa } from '../authz/index.ts';
 import { appendIdentityHeaders } from '../proxy/index.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
 import type { RuntimeState } from './state.ts';
+import type { CompiledConfig } from './compile.ts';
 import { stripCookies } from '../authn/index.ts';
 import { extractParams } from '../routing/index.ts';
 import { parseQuerySpellings } from '../normalize/index.ts';
@@ -40,9 +41,35 @@ export function isNavigation(ctx: PipelineContext): boolean {
   return typeof accept === 'string' && accept.includes('text/html');
 }
 
-function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean {
+function lacksMfa(identity: Identity, acr: string, compiled: CompiledConfig): boolean {
   // `acr: mfa` is also satisfied by an MFA method in amr or an acr the config counts as MFA.
-  return identity.acr !== acr && !(acr === 'mfa' && usedMfa(identity, state.compiled.mfa));
+  return identity.acr !== acr && !(acr === 'mfa' && usedMfa(identity, compiled.mfa));
+}
+
+/** What a step-up asks for: a login with this acr, and/or one no older than maxAgeS. */
+export interface StepUpNeed {
+  readonly acr: string | undefined;
+  readonly maxAgeS: number | undefined;
+  /** Asked because the risk score is above step_up.when.risk_above. */
+  readonly byRisk: boolean;
+}
+
+/**
+ * The one step-up predicate, for the gateway and for `explain`: undefined when this identity already meets
+ * the route's step-up (or the route has none, or its risk trigger is not reached).
+ */
+export function stepUpNeeded(compiled: CompiledConfig, route: CompiledRoute, identity: Identity, riskScore: number | undefined, nowS: number): StepUpNeed | undefined {
+  const need = route.stepUp;
+  if (need === null) return undefined;
+  // A risk step-up (step_up.when.risk_above) applies to any caller, only while the score is above the
+  // threshold, and needs a fresh login (max_age, else risk.reauth_window) with the acr.
+  const byRisk = need.riskAbove !== undefined;
+  if (byRisk && !(riskScore !== undefined && riskScore > (need.riskAbove as number))) return undefined;
+  const maxAgeS = need.maxAgeS ?? (byRisk ? compiled.risk?.reauthWindowS : undefined);
+  const tooOld = maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > maxAgeS);
+  const missingAcr = need.acr !== undefined && lacksMfa(identity, need.acr, compiled);
+  if (!tooOld && !missingAcr) return undefined;
+  return { acr: need.acr, maxAgeS, byRisk };
 }
 
 /**
@@ -50,18 +77,10 @@ function lacksMfa(identity: Identity, acr: string, state: RuntimeState): boolean
  * IdP (browser) or gets a 401 naming what is missing (RFC 9470) for API calls.
  */
 export function stepUp(state: RuntimeState, route: CompiledRoute, ctx: PipelineContext, identity: Identity): Promise<Redirect> | undefined {
-  const need = route.stepUp;
   const rp = state.compiled.rp;
-  if (need === null) return undefined;
-  // A risk step-up (step_up.when.risk_above) applies to any caller, only while the score is above the
-  // threshold, and needs a fresh login (max_age, else risk.reauth_window) with the acr.
-  const byRisk = need.riskAbove !== undefined;
-  if (byRisk && !(ctx.risk !== undefined && ctx.risk.score > (need.riskAbove as number))) return undefined;
-  const maxAgeS = need.maxAgeS ?? (byRisk ? state.compiled.risk?.reauthWindowS : undefined);
-  const nowS = Math.floor(Date.now() / 1000);
-  const tooOld = maxAgeS !== undefined && (identity.authTime === undefined || nowS - identity.authTime > maxAgeS);
-  const missingAcr = need.acr !== undefined && lacksMfa(identity, need.acr, state);
-  if (!tooOld && !missingAcr) return undefined;
+  const need = stepUpNeeded(state.compiled, route, identity, ctx.risk?.score, Math.floor(Date.now() / 1000));
+  if (need === undefined) return undefined;
+  const { byRisk, maxAgeS } = need;
   // Bearer tokens, API keys and certificates cannot be sent back to an IdP: they get the RFC 9470 401 too.
   if (identity.method !== 'session' || rp === null || !isNavigation(ctx)) {
     const params = [

@@ -13,3 +13,4 @@ export { checkContext, decideCheck, EXT_AUTHZ_PREFIX, NO_CLIENT_TLS } from './ex
 export type { CheckAnswer, CheckInput } from './ext-authz.ts';
 export { runEnvoyCheck } from './ext-authz-envoy.ts';
 export type { EnvoyCaller, EnvoyCheckRequest, EnvoyCheckResult } from './ext-authz-envoy.ts';
+export { stepUpNeeded, type StepUpNeed } from './chain.ts';

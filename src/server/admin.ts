@@ -69,9 +69,11 @@ export function createAdminListener(
     send(404, { status: 'not found' });
   };
   if (!tls) return http.createServer(handler);
+  return https.createServer(adminContextOptions(tls), handler);
+}
+
+/** The admin listener's TLS options (also for a reload that rotates its certificate or client CA). */
+export function adminContextOptions(tls: AdminTls) {
   // Client certificates are asked for, not required: /healthz probes and token callers connect without one.
-  return https.createServer(
-    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) },
-    handler,
-  );
+  return { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) } as const;
 }

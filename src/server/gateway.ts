@@ -8,14 +8,16 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../audit/index.ts';
 import { compileConfig, type CompiledConfig, type CompileOptions, createRequestHandler, createUpgradeHandler } from '../pipeline/index.ts';
-import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/index.ts';
+import { ConfigError, loadConfigFile, materialFiles, type LoadedConfig, type MaterialFile } from '../config/index.ts';
 import { listenOn } from '../core/index.ts';
-import { createAdminListener } from './admin.ts';
+import { adminContextOptions, createAdminListener } from './admin.ts';
 import { metricsGuard } from './metrics-auth.ts';
 import { createAdminApi } from './admin-api.ts';
 import { readAdminTls, wireAccessState } from './access-wiring.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
 import { Runtime } from './runtime.ts';
+import { SniContexts, type SniTable } from './sni.ts';
+import { certificateExpiries, MaterialWatch } from './material-watch.ts';
 import { clientAuthChange, trackClientTrust, type ClientTrustTracker } from './client-trust.ts';
 import { createRedis, createSessionEnds } from '../state/index.ts';
 import { LiveTriggers } from './live-triggers.ts';
@@ -47,6 +49,15 @@ function reachable(a: AddressInfo | null | undefined): string {
   return a.family === 'IPv6' ? `[${a.address}]` : a.address;
 }
 
+const materialOf = new WeakMap<CompiledConfig, readonly MaterialFile[]>();
+
+/** The files a compiled config read besides itself (computed once per config). */
+function filesOf(compiled: CompiledConfig): readonly MaterialFile[] {
+  let files = materialOf.get(compiled);
+  if (files === undefined) materialOf.set(compiled, (files = materialFiles(compiled.config, compiled.source.baseDir)));
+  return files;
+}
+
 /** How long stop() waits for live connections ended with `shutdown` to close (their own timing: 400 + 200 ms). */
 const LIVE_END_WAIT_MS = 700;
 
@@ -60,11 +71,15 @@ export class Gateway {
   /** The Envoy ext_authz gRPC listener (`ext_authz:`). */
   #extAuthz: ExtAuthzServer | undefined;
   #watcher: FSWatcher | undefined;
+  /** Certificate, key and data files of the running config (material-watch.ts). */
+  #material: MaterialWatch | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
   #stopping = false;
   readonly #upgraded = new Set<Duplex>();
   readonly #services: RpServices;
   #clientTrust: ClientTrustTracker | undefined;
+  /** The certificates chosen by SNI (listen.tls.certificates), swapped on reload. */
+  readonly #sni = new SniContexts();
   /** Ends live connections whose trust is gone (created with the runtime). */
   #triggers: LiveTriggers | undefined;
   readonly metrics: Metrics;
@@ -127,10 +142,12 @@ export class Gateway {
     this.#source = undefined;
     const runtime = (this.#runtime = await this.#init(source));
     const compiled = runtime.current.compiled;
+    if (compiled.tls) this.#sni.install(SniContexts.build(compiled.tls));
     const main = createMainListener(
       compiled,
       { request: createRequestHandler(runtime, this.log), upgrade: createUpgradeHandler(runtime, this.log, this.#upgraded) },
       this.log,
+      this.#sni,
     );
     this.#main = main;
     // Client CA presence cannot change on reload (refused there), so tracking is decided once here.
@@ -164,7 +181,18 @@ export class Gateway {
       this.log.info({ listen: compiled.extAuthz.listen, port: this.#extAuthz.port, tls: compiled.extAuthz.tls !== null }, 'ext_authz gRPC listening');
     }
     const watchFile = this.#opts.watch ?? compiled.config.reload.watch;
-    if (watchFile) this.#watch();
+    await this.#readExpiries(compiled);
+    if (watchFile) {
+      this.#watch();
+      this.#material = new MaterialWatch(
+        () => filesOf(this.runtime.current.compiled),
+        (changed) => {
+          this.log.info({ files: changed.map((f) => f.key) }, 'a certificate, key or data file changed: reloading');
+          void this.reload();
+        },
+      );
+      await this.#material.start();
+    }
     this.log.info(
       { listen: this.url, admin: this.adminUrl, routes: compiled.routes.length, generation: runtime.current.generation, ...buildInfo() },
       'zt-gateway started',
@@ -234,18 +262,28 @@ export class Gateway {
       return false;
     }
     const trustChanged = compiled.tls?.clientTrust !== this.runtime.current.compiled.tls?.clientTrust;
-    if (compiled.tls && this.#main && 'setSecureContext' in this.#main) {
-      // Build the context first: a bad key or a key that does not match the certificate must fail the reload
-      // (keeping the running certificate), not throw out of a file-watcher or SIGHUP callback.
-      const options = secureContextOptions(compiled.tls);
-      try {
-        createSecureContext(options);
-      } catch (err) {
-        this.log.error({ problems: [`listen.tls: ${(err as Error).message}`] }, 'config reload failed; keeping the running config');
-        return false;
+    // Build every new context first: a bad key or a key that does not match the certificate must fail the
+    // reload (keeping the running certificates), not throw out of a file-watcher or SIGHUP callback.
+    let mainTls: { options: ReturnType<typeof secureContextOptions>; sni: SniTable } | undefined;
+    let adminTls: ReturnType<typeof adminContextOptions> | undefined;
+    try {
+      if (compiled.tls && this.#main && 'setSecureContext' in this.#main) {
+        mainTls = { options: secureContextOptions(compiled.tls), sni: SniContexts.build(compiled.tls) };
+        createSecureContext(mainTls.options);
       }
-      (this.#main as unknown as TlsServer).setSecureContext(options);
+      if (this.#admin && 'setSecureContext' in this.#admin) {
+        const admin = readAdminTls(compiled);
+        if (admin) createSecureContext((adminTls = adminContextOptions(admin)));
+      }
+    } catch (err) {
+      this.log.error({ problems: [`TLS: ${(err as Error).message}`] }, 'config reload failed; keeping the running config');
+      return false;
     }
+    if (mainTls) {
+      (this.#main as unknown as TlsServer).setSecureContext(mainTls.options);
+      this.#sni.install(mainTls.sni);
+    }
+    if (adminTls) (this.#admin as unknown as TlsServer).setSecureContext(adminTls);
     const state = this.runtime.swap(compiled);
     // ext_authz calls decide against the swapped-in state; its listener takes new TLS material now.
     const extAuthzProblem = this.#extAuthz ? this.#extAuthz.reloaded(compiled.extAuthz) : compiled.extAuthz ? 'ext_authz added: restart the gateway to start its listener' : undefined;
@@ -259,6 +297,7 @@ export class Gateway {
       this.#clientTrust?.trustChanged();
       this.log.info({ generation: state.generation }, 'client CA or CRL changed: connections verified against the old one are closed');
     }
+    await this.#readExpiries(compiled);
     this.log.info({ generation: state.generation, routes: compiled.routes.length }, 'config reloaded');
     return true;
   }
@@ -289,6 +328,11 @@ export class Gateway {
     }
   }
 
+  /** zt_certificate_expiry_seconds follows the certificate files of the running config. */
+  async #readExpiries(compiled: CompiledConfig): Promise<void> {
+    this.metrics.certificateExpiries(await certificateExpiries(filesOf(compiled)));
+  }
+
   #contentHash(): string | undefined {
     try {
       return createHash('sha256').update(readFileSync(this.#opts.configFile)).digest('base64url');
@@ -316,6 +360,7 @@ export class Gateway {
     this.#stopping = true;
     clearTimeout(this.#reloadTimer);
     this.#watcher?.close();
+    this.#material?.stop();
     if (this.#runtime === undefined) {
       this.#services.state.dispose(); // never started (or its first compile failed): nothing listens
       return;

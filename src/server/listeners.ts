@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import type { CompiledConfig, TlsMaterial } from '../pipeline/index.ts';
 import { GatewayError, type GatewayErrorCode, writeProblemToSocket } from '../core/index.ts';
+import type { SniContexts } from './sni.ts';
 import { isClosing, protocolRefusal, refuseRequest, refuseUpgrade, takesEveryUpgrade } from './protocol.ts';
 
 export function secureContextOptions(tls: TlsMaterial) {
@@ -36,7 +37,7 @@ export interface MainListenerHandlers {
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
-export function createMainListener(compiled: CompiledConfig, handlers: MainListenerHandlers, log: Logger): Server {
+export function createMainListener(compiled: CompiledConfig, handlers: MainListenerHandlers, log: Logger, sni?: SniContexts): Server {
   const limits = compiled.config.listen.limits;
   const options = {
     maxHeaderSize: limits.max_header_bytes,
@@ -58,7 +59,7 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
     handlers.request(req, res);
   };
   const server: Server = compiled.tls
-    ? https.createServer({ ...options, ...secureContextOptions(compiled.tls) }, request)
+    ? https.createServer({ ...options, ...secureContextOptions(compiled.tls), ...(sni ? { SNICallback: sni.callback } : {}) }, request)
     : http.createServer(options, request);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refusal = protocolRefusal(req, true);
