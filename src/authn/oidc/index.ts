@@ -14,6 +14,7 @@ import { createLogoutTokenVerifier } from './logout.ts';
 import { providerParts } from './providers.ts';
 import { createSealer } from './sealed.ts';
 import { SessionAuth } from './session-auth.ts';
+import { MAX_CHUNKS, sessionHeaderBytes } from './session-cookies.ts';
 import { sessionParts } from './session-store.ts';
 import type { Session } from './sessions.ts';
 import { RpState } from './state.ts';
@@ -90,6 +91,12 @@ export function createRelyingParty(
   if (providers.length === 0) return null;
   const sessionCfg = config.session;
   if (!sessionCfg?.secret) throw Object.assign(new TypeError('oidc providers need session.secret (at least 32 characters)'), { path: ['session', 'secret'] });
+  const needed = sessionHeaderBytes(sessionCfg.cookie_name);
+  if (!config.state?.redis && !config.state?.sentinel && config.listen.limits.max_header_bytes < needed) {
+    throw Object.assign(new TypeError(`sealed sessions (no state.redis) may take ${MAX_CHUNKS} cookies: max_header_bytes must be at least ${needed}`), {
+      path: ['listen', 'limits', 'max_header_bytes'],
+    });
+  }
   const { redis, state, now } = services;
   const sealer = createSealer([sessionCfg.secret, ...sessionCfg.old_secrets]);
   const idp = providerParts(state, providers, baseDir, now);

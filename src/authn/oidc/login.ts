@@ -6,6 +6,7 @@ import { type RequestContext, GatewayError, Redirect } from '../../core/index.ts
 import type { OidcClient } from './client.ts';
 import { clearCookie, hostCookie, parseCookies } from './cookies.ts';
 import { safeReturnTo } from './return-to.ts';
+import { joinSessionCookie, sessionCookies } from './session-cookies.ts';
 import type { Sealer } from './sealed.ts';
 import type { PublicOrigins } from '../../normalize/index.ts';
 import { newSessionId, type Session, type SessionStore } from './sessions.ts';
@@ -136,15 +137,16 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
   };
   // A session the browser already had (its own earlier login, or one an attacker planted) ends here: the
   // new login never continues it (no fixation) and an older, weaker login cannot be replayed after step-up.
-  const previous = parseCookies(ctx.rawHeaders).get(lc.cookieName);
-  if (previous !== undefined) {
+  const sent = parseCookies(ctx.rawHeaders);
+  const previous = joinSessionCookie(sent, lc.cookieName);
+  if (previous) {
     const old = await lc.store.read(previous).catch(() => undefined);
     if (old) await lc.store.destroy(old).catch(() => undefined);
   }
   const cookie = await lc.store.write(session);
   return {
     location: safeReturnTo(typeof tx.returnTo === 'string' ? tx.returnTo : '/'),
-    cookies: [hostCookie(lc.cookieName, cookie, lc.ttlMs / 1000), clearCookie(name)],
+    cookies: [...sessionCookies(lc.cookieName, cookie, lc.ttlMs / 1000, sent), clearCookie(name)],
     session,
   };
 }
