@@ -29,6 +29,8 @@ export interface LoginContext {
   now: () => number;
   /** listen.public_urls: the origin of redirect URIs, and (when set) the hosts that may start a login. */
   publicOrigins: PublicOrigins;
+  /** The claims a new session keeps (session-claims.ts): what the config reads, and session.keep_claims. */
+  keepClaims: ReadonlySet<string>;
 }
 
 /** The callback URL's origin: the host's public URL, else the scheme and host the client (or its trusted proxy) used. */
@@ -115,10 +117,10 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
   const claimsCfg = client.cfg.claims;
   const sub = tokens.claims[claimsCfg.subject];
   if (typeof sub !== 'string' || sub === '') throw loginFailed('the ID token has no subject');
-  // Every claim the IdP asserted is kept, so `claims:` rules (deny rules too) see the same identity a bearer
-  // token would give; only the token mechanics, meaningless once verified, are dropped to keep cookies small.
+  // Only the claims the config reads (rules, mappings, identity headers, assertion) and session.keep_claims
+  // are kept: a big identity (hundreds of groups, profile claims) costs only what is needed.
   const keep: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(tokens.claims)) if (!TOKEN_MECHANICS.has(k) && v !== undefined) keep[k] = v;
+  for (const [k, v] of Object.entries(tokens.claims)) if (lc.keepClaims.has(k) && !TOKEN_MECHANICS.has(k) && v !== undefined) keep[k] = v;
   const now = lc.now();
   const session: Session = {
     id: newSessionId(),
