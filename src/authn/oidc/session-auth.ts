@@ -6,10 +6,9 @@ import { REALM, type AuthRequest, type Authenticator } from '../types.ts';
 import type { OidcClient } from './client.ts';
 import { parseCookies } from './cookies.ts';
 import { joinSessionCookie, sessionCookies } from './session-cookies.ts';
-import type { Refresher } from './refresh.ts';
+import { refreshDueAt, type Refresher } from './refresh.ts';
 import type { Session, SessionStore } from './sessions.ts';
 
-const REFRESH_EARLY_S = 60;
 const TOUCHED_ENTRIES = 10_000;
 
 export interface SessionAuthOptions {
@@ -111,7 +110,7 @@ export class SessionAuth {
     if (!s || s.provider !== name) return undefined; // no session for this provider: not mine
     const now = this.#o.now();
     let changed = false;
-    const refreshAt = s.accessRefreshAt ?? (s.accessExpiresAt === undefined ? undefined : s.accessExpiresAt - REFRESH_EARLY_S);
+    const refreshAt = refreshDueAt(s);
     if (s.refreshToken && refreshAt !== undefined && refreshAt <= now / 1000) {
       try {
         s = await this.#o.refresher.refresh(s, client);
