@@ -80,3 +80,17 @@ export function identityPrefixProblem(prefix: string): string | undefined {
   return undefined;
 }
 
+
+/** A groups_filter include entry: a prefix, or /regex/ (optionally /regex/i) that must compile. */
+export const GROUP_PATTERN_REGEX = /^\/(.+)\/(i?)$/s;
+
+export function groupPatternProblem(value: string): string | undefined {
+  const m = GROUP_PATTERN_REGEX.exec(value);
+  if (m === null) return undefined;
+  try {
+    new RegExp(m[1] as string, m[2]);
+    return undefined;
+  } catch (err) {
+    return `not a valid regular expression: ${(err as Error).message}`;
+  }
+}

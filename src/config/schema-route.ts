@@ -1,7 +1,7 @@
 // routes[]: match, upstream, authentication, identity headers, policy rules, CORS, security headers, validate
 // (part of the config contract, DESIGN.md §3).
 import { z } from 'zod';
-import { hostPatternProblem, IDENTITY_FIELD, routePathProblem, upstreamUrlProblem } from './checks.ts';
+import { groupPatternProblem, hostPatternProblem, IDENTITY_FIELD, routePathProblem, upstreamUrlProblem } from './checks.ts';
 import { checked, duration, GRANT_NAME, headerName, oneOrMany, riskThreshold, str } from './schema-common.ts';
 import { validateSchema } from './schema-validate.ts';
 
@@ -39,6 +39,18 @@ const match = z.strictObject({
 });
 
 
+/** Which groups the upstream header and the assertion carry (policy still sees every group). */
+export const groupsFilter = z
+  .strictObject({
+    include: z
+      .array(checked(z.string().min(1), groupPatternProblem))
+      .min(1)
+      .optional()
+      .meta({ description: 'Groups passed on: a prefix, or /regex/ (/regex/i); all groups when absent' }),
+    max: z.number().int().min(1).max(10_000).optional().meta({ description: 'At most this many (sorted); cut → <prefix>Groups-Truncated: true' }),
+  })
+  .meta({ description: 'Filters the groups the upstream header and the signed assertion get, sorted; policy still sees every group' });
+
 const routeIdentityHeaders = z.strictObject({
   user: headerName.optional(),
   email: headerName.optional(),
@@ -47,6 +59,7 @@ const routeIdentityHeaders = z.strictObject({
   spiffe_id: headerName.optional(),
   assertion: z.boolean().optional().meta({ description: 'Send the signed assertion (default: identity_headers.assertion)' }),
   pass_token: z.boolean().default(false).meta({ description: 'Forward the client Authorization header upstream' }),
+  groups_filter: groupsFilter.optional().meta({ description: 'This route\'s groups filter (instead of identity_headers.groups_filter)' }),
 });
 
 const identityFieldRef = z.string().regex(IDENTITY_FIELD, 'an identity field: subject, email, groups or claims.<path>');

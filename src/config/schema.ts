@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { cidrProblem, hostPatternProblem, identityPrefixProblem } from './checks.ts';
 import { checked, duration, GRANT_NAME, headerName, hostPort, oneOrMany, str } from './schema-common.ts';
 import { identityProvider, type oidcProvider } from './schema-providers.ts';
-import { authorize, cors, rateLimit, route, rule, securityHeaders } from './schema-route.ts';
+import { authorize, cors, groupsFilter, rateLimit, route, rule, securityHeaders } from './schema-route.ts';
 import { extAuthz } from './schema-ext-authz.ts';
 
 const tls = z.strictObject({
@@ -167,6 +167,10 @@ export const configSchema = z.strictObject({
       old_secrets: z.array(z.string().min(32)).default([]).meta({ description: 'Previous secrets still accepted for reading' }),
       ttl: duration.prefault('8h'),
       idle_timeout: duration.prefault('30m'),
+      keep_claims: z
+        .array(z.string().min(1))
+        .default([])
+        .meta({ description: 'IdP claims sessions keep besides those the config reads (rules, claim mappings, identity headers, assertion)' }),
     })
     .optional(),
   identity_headers: z
@@ -176,6 +180,7 @@ export const configSchema = z.strictObject({
       assertion_key: z.string().min(1).optional().meta({ description: 'PEM EC P-256 private key; generated at start when absent' }),
       assertion_ttl: duration.prefault('30s'),
       issuer: z.string().min(1).default('zt-gateway').meta({ description: 'iss of the assertion' }),
+      groups_filter: groupsFilter.optional(),
     })
     .prefault({}),
   log: z
@@ -255,6 +260,7 @@ export type SessionConfig = NonNullable<Config['session']>;
 export type RedisSentinelConfig = NonNullable<NonNullable<Config['state']>['sentinel']>;
 export type OidcProviderConfig = z.output<typeof oidcProvider>;
 export type RuleConfig = z.output<typeof rule>;
+export type GroupsFilterConfig = z.output<typeof groupsFilter>;
 export type AuthorizeConfig = z.output<typeof authorize>;
 export type RateLimitConfig = z.output<typeof rateLimit>;
 export type CorsConfig = z.output<typeof cors>;

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   GW_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },
+  GW_ERR_SESSION_TOO_LARGE: { status: 502, title: 'Identity too large for a session' },
   GW_ERR_DEPENDENCY_UNAVAILABLE: { status: 503, title: 'Dependency unavailable' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Shutting down' },
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },

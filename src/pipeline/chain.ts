@@ -132,7 +132,8 @@ export function mutateRequest(
     headers.length = w;
   }
   if (identity === null) return;
-  appendIdentityHeaders(headers, identity, route.identityHeaders);
+  const groups = route.groupsFilter?.apply(identity); // policy saw every group; the upstream gets these
+  appendIdentityHeaders(headers, identity, route.identityHeaders, groups);
   if (route.passToken && identity.method === 'session' && rp !== null) {
     // The session authenticated this request, not whatever Authorization the client sent: that one never
     // reaches the app (it would sit next to, or stand in for, the session's own access token).
@@ -148,7 +149,7 @@ export function mutateRequest(
   }
   const signer = state.compiled.assertion;
   if (!route.assertion || signer === null) return;
-  const token = signer.sign(identity, route.upstream.origin);
+  const token = signer.sign(identity, route.upstream.origin, groups);
   if (typeof token === 'string') {
     headers.push(route.identityHeaders.assertion, token);
     return;

@@ -4,7 +4,7 @@
 import { compileCrossSite, compileRouteAuth, compileStepUp, type CompiledProviders, type Authenticator } from '../authn/index.ts';
 import { type MfaSets, compileRoutePolicy, createBodyParamGuard } from '../authz/index.ts';
 import { ConfigError, type ConfigReport, type KeyPath, type Config, type RouteConfig } from '../config/index.ts';
-import { compileIdentityHeaders, compileUpstream } from '../proxy/index.ts';
+import { compileIdentityHeaders, compileUpstream, groupsFilterFor } from '../proxy/index.ts';
 import { compileCors, compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
 import { compileRouteRisk, type RiskSettings } from '../risk/index.ts';
 import { compileRouteMatch } from '../routing/index.ts';
@@ -102,6 +102,7 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     authenticate: auth.authenticate,
     providerNames: Object.freeze(auth.providers.map((p) => p.name)),
     identityHeaders,
+    groupsFilter: groupsFilterFor(r.identity_headers.groups_filter, ctx.config.identity_headers.groups_filter),
     assertion: r.identity_headers.assertion ?? ctx.config.identity_headers.assertion,
     dropHeaders: dropHeaders(ctx.customNames, auth.providers, r.identity_headers.pass_token),
     passToken: r.identity_headers.pass_token,

@@ -2,7 +2,7 @@
 import type { CrossSitePolicy, RouteAuthentication } from '../authn/index.ts';
 import type { BodyParamGuard, Policy } from '../authz/index.ts';
 import type { CorsPolicy, SecurityHeaderSet } from '../response/index.ts';
-import type { IdentityHeaderNames, UpstreamTarget } from '../proxy/index.ts';
+import type { GroupsFilter, IdentityHeaderNames, UpstreamTarget } from '../proxy/index.ts';
 import type { RouteValidator } from '../validate/index.ts';
 import type { RequestContext, RouteRef } from '../core/index.ts';
 import type { PathSpelling, RoutableRoute } from '../routing/index.ts';
@@ -26,6 +26,8 @@ export interface CompiledRoute extends RoutableRoute, RouteRef {
   readonly authenticate: RouteAuthentication | null;
   readonly providerNames: readonly string[];
   readonly identityHeaders: IdentityHeaderNames;
+  /** identity_headers.groups_filter (the route's, else the global one); null: every group, as they come. */
+  readonly groupsFilter: GroupsFilter | null;
   readonly assertion: boolean;
   /** Lower-case request headers removed before forwarding (credentials, custom identity header names). */
   readonly dropHeaders: ReadonlySet<string>;

@@ -5,13 +5,17 @@ import { SignJWT, type JWK } from 'jose';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Identity } from '../core/index.ts';
+import type { GroupsView } from './groups-filter.ts';
 import { ConfigError, type ConfigReport, type Config } from '../config/index.ts';
 
 export interface AssertionSigner {
   readonly kid: string;
   readonly jwks: { keys: JWK[] };
-  /** Returns a cached token when one with at least half its lifetime left exists. */
-  sign(identity: Identity, audience: string): string | Promise<string>;
+  /**
+   * Returns a cached token when one with at least half its lifetime left exists. `groups`: the route's
+   * groups_filter view (absent: every group).
+   */
+  sign(identity: Identity, audience: string, groups?: GroupsView): string | Promise<string>;
 }
 
 let generatedKey: KeyObject | undefined;
@@ -69,10 +73,11 @@ export function createAssertionSigner(key: KeyObject, issuer: string, ttlSeconds
   return {
     kid,
     jwks: { keys: [jwk] },
-    sign(identity, audience) {
+    sign(identity, audience, groups) {
       const now = Date.now();
       let perAudience = cache.get(identity);
-      const hit = perAudience?.get(audience);
+      const cacheKey = groups === undefined ? audience : `${audience}\n${groups.filter}`;
+      const hit = perAudience?.get(cacheKey);
       if (hit && now < hit.refreshAt) return hit.token;
       const iat = Math.floor(now / 1000);
       // Never outlive the identity it vouches for.
@@ -82,7 +87,8 @@ export function createAssertionSigner(key: KeyObject, issuer: string, ttlSeconds
       return new SignJWT({
         email: identity.email,
         email_verified: identity.email === undefined ? undefined : identity.emailVerified,
-        groups: identity.groups,
+        groups: groups?.groups ?? identity.groups,
+        groups_truncated: groups?.truncated ? true : undefined,
         amr: identity.amr.length ? identity.amr : undefined,
         acr: identity.acr,
         spiffe_id: identity.spiffeId,
@@ -98,7 +104,7 @@ export function createAssertionSigner(key: KeyObject, issuer: string, ttlSeconds
         .sign(key)
         .then((token) => {
           if (!perAudience) cache.set(identity, (perAudience = new Map()));
-          perAudience.set(audience, { token, refreshAt: now + ((exp - iat) * 1000) / 2 });
+          perAudience.set(cacheKey, { token, refreshAt: now + ((exp - iat) * 1000) / 2 });
           return token;
         });
     },

@@ -2,6 +2,7 @@
 // characters are refused (400), non-ASCII and '%' are percent-encoded (UTF-8), list items also encode ','.
 import { type Identity, GatewayError } from '../core/index.ts';
 import { ConfigError, type ConfigReport, type Config, type RouteConfig } from '../config/index.ts';
+import type { GroupsView } from './groups-filter.ts';
 
 export interface IdentityHeaderNames {
   readonly user: string;
@@ -10,6 +11,8 @@ export interface IdentityHeaderNames {
   readonly method: string;
   readonly spiffeId: string;
   readonly assertion: string;
+  /** `<prefix>Groups-Truncated: true` when groups_filter cut the list at its max. */
+  readonly groupsTruncated: string;
 }
 
 const CONTROL = /[\x00-\x1f\x7f]/;
@@ -39,6 +42,7 @@ export function defaultHeaderNames(prefix: string): IdentityHeaderNames {
     method: `${prefix}Auth-Method`,
     spiffeId: `${prefix}Spiffe-Id`,
     assertion: `${prefix}Assertion`,
+    groupsTruncated: `${prefix}Groups-Truncated`,
   };
 }
 
@@ -77,11 +81,12 @@ export function compileIdentityHeaders(h: RouteConfig['identity_headers'], prefi
     method: h.method ?? defaults.method,
     spiffeId: h.spiffe_id ?? defaults.spiffeId,
     assertion: defaults.assertion,
+    groupsTruncated: defaults.groupsTruncated,
   });
   const seen = new Map<string, string>();
   for (const [field, name] of Object.entries(names)) {
     const lower = name.toLowerCase();
-    const key = field === 'spiffeId' ? 'spiffe_id' : field;
+    const key = field === 'spiffeId' ? 'spiffe_id' : field === 'groupsTruncated' ? 'groups' : field;
     if (isReservedHeader(lower)) report(new ConfigError('CFG_BAD_VALUE', [key], `"${name}" is a reserved header and cannot carry identity`));
     const other = seen.get(lower);
     if (other !== undefined) report(new ConfigError('CFG_DUPLICATE', [key], `"${name}" is already used for ${other}`));
@@ -90,10 +95,15 @@ export function compileIdentityHeaders(h: RouteConfig['identity_headers'], prefi
   return names;
 }
 
-/** Appends identity headers to the (already stripped) upstream header list. */
-export function appendIdentityHeaders(headers: string[], id: Identity, names: IdentityHeaderNames): void {
+/**
+ * Appends identity headers to the (already stripped) upstream header list. `groups`: the route's
+ * groups_filter view (absent: every group, as the identity has them).
+ */
+export function appendIdentityHeaders(headers: string[], id: Identity, names: IdentityHeaderNames, groups?: GroupsView): void {
   headers.push(names.user, encodeHeaderValue(id.subject), names.method, id.method);
   if (id.email !== undefined && id.emailVerified) headers.push(names.email, encodeHeaderValue(id.email));
-  if (id.groups.length > 0) headers.push(names.groups, id.groups.map((g) => encodeHeaderValue(g, true)).join(','));
+  const list = groups?.groups ?? id.groups;
+  if (list.length > 0) headers.push(names.groups, list.map((g) => encodeHeaderValue(g, true)).join(','));
+  if (groups?.truncated) headers.push(names.groupsTruncated, 'true');
   if (id.spiffeId !== undefined) headers.push(names.spiffeId, encodeHeaderValue(id.spiffeId));
 }

@@ -13,3 +13,5 @@ export { END_TIMING, WebSocketRelay, type EndTiming, type RelayHooks } from './w
 export { closeFrame } from './ws-frames.ts';
 export { compileAssertion } from './assertion.ts';
 export { compileIdentityHeaders, customIdentityHeaders } from './identity-headers.ts';
+export { compileGroupsFilter, groupsFilterFor } from './groups-filter.ts';
+export type { GroupsFilter, GroupsView } from './groups-filter.ts';

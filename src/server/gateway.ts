@@ -127,7 +127,7 @@ export class Gateway {
     if ((event === 'jwks_refreshed' || event === 'jwks_refresh_failed') && typeof detail.provider === 'string') {
       this.metrics.jwksFetch(detail.provider, event === 'jwks_refreshed');
     }
-    if (event.endsWith('_failed')) this.log.warn({ event, ...detail }, event);
+    if (event.endsWith('_failed') || event === 'session_claims_missing') this.log.warn({ event, ...detail }, event);
     else this.log.info({ event, ...detail }, event);
   };
 

@@ -68,9 +68,24 @@ describe('cookie session store', () => {
     expect(back?.refreshToken).toBeUndefined();
   });
 
-  it('refuses a session whose claims alone do not fit in a cookie', async () => {
+  it('a session whose claims alone exceed one cookie is sealed whole (split into cookies later), up to three cookies', async () => {
     const store = createCookieStore(sealer, 3_600_000);
-    await expect(store.write(session({ claims: { groups: Array.from({ length: 400 }, (_, i) => `group-${i}`) } }))).rejects.toBeInstanceOf(GatewayError);
+    const groups = Array.from({ length: 400 }, (_, i) => `group-${i}`);
+    const cookie = await store.write(session({ claims: { groups } }));
+    expect(cookie.length).toBeGreaterThan(3800);
+    expect(cookie.length).toBeLessThanOrEqual(3 * 3800 - 2);
+    expect((await store.read(cookie))?.claims.groups).toEqual(groups);
+  });
+
+  it('refuses a session that does not fit in three cookies with GW_ERR_SESSION_TOO_LARGE (502), its cause naming state.redis', async () => {
+    const store = createCookieStore(sealer, 3_600_000);
+    const err = await store.write(session({ claims: { groups: Array.from({ length: 1500 }, (_, i) => `group-${i}`) } })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).code).toBe('GW_ERR_SESSION_TOO_LARGE');
+    expect((err as GatewayError).status).toBe(502);
+    expect((err as GatewayError).detail).not.toContain('redis');
+    expect(((err as GatewayError).cause as Error).message).toContain('configure state.redis');
+    expect(((err as GatewayError).cause as Error).message).toContain('(1500 groups)');
   });
 
   it('back-channel revocation by sid and by subject ends sealed sessions', async () => {

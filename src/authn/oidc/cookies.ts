@@ -27,13 +27,18 @@ export function clearCookie(name: string): string {
   return `${name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`;
 }
 
-/** Whether a cookie name is the gateway's: the session cookie or one of its login transactions. */
+/** Whether `cookie` is one of the extra chunks (`<name>.1`, `<name>.2`) of a split session cookie `name`. */
+export function isChunkName(cookie: string, name: string): boolean {
+  return cookie.length === name.length + 2 && cookie.startsWith(name) && cookie[name.length] === '.' && /^[1-9]$/.test(cookie[name.length + 1] as string);
+}
+
+/** Whether a cookie name is the gateway's: the session cookie (or one of its chunks) or a login transaction. */
 export function isGatewayCookie(name: string, sessionCookie: string): boolean {
-  return name === sessionCookie || name.startsWith(`${sessionCookie}-tx-`);
+  return name === sessionCookie || isChunkName(name, sessionCookie) || name.startsWith(`${sessionCookie}-tx-`);
 }
 
 /**
- * Removes the gateway's cookies (the session cookie and its `-tx-` login transactions, by exact name)
+ * Removes the gateway's cookies (the session cookie, its chunks and its `-tx-` login transactions, by exact name)
  * from Cookie headers before forwarding upstream; the app's own cookies pass, even when their names
  * merely start with the session cookie's name.
  */

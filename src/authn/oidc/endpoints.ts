@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type RequestContext, GatewayError, identityToJson } from '../../core/index.ts';
 import type { OidcClient } from './client.ts';
-import { clearCookie } from './cookies.ts';
+import { clearSessionCookies } from './session-cookies.ts';
 import { finishLogin, startLogin, type LoginContext } from './login.ts';
 import { LogoutTokenError, type LogoutTokenVerifier } from './logout.ts';
 import { readForm, sendJson, sendLogoutPage, sendRedirect } from './respond.ts';
@@ -51,7 +51,7 @@ async function callback(d: EndpointDeps, x: Exchange): Promise<void> {
 async function logout(d: EndpointDeps, x: Exchange): Promise<void> {
   checkCrossSite(NO_EXCEPTIONS, x.ctx, () => d.lc.publicOrigins.originOf(x.ctx));
   const s = await d.auth.read(x.ctx.rawHeaders);
-  const cookies = [clearCookie(d.cookieName)];
+  const cookies = clearSessionCookies(d.cookieName);
   if (!s) return sendRedirect(x.res, '/', cookies, x.security);
   await d.store.destroy(s);
   d.onSessionEnd({ provider: s.provider, id: s.id });

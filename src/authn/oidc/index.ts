@@ -14,6 +14,8 @@ import { createLogoutTokenVerifier } from './logout.ts';
 import { providerParts } from './providers.ts';
 import { createSealer } from './sealed.ts';
 import { SessionAuth } from './session-auth.ts';
+import { newlyReadClaims, sessionClaimNames } from './session-claims.ts';
+import { MAX_CHUNKS, sessionHeaderBytes } from './session-cookies.ts';
 import { sessionParts } from './session-store.ts';
 import type { Session } from './sessions.ts';
 import { RpState } from './state.ts';
@@ -90,6 +92,12 @@ export function createRelyingParty(
   if (providers.length === 0) return null;
   const sessionCfg = config.session;
   if (!sessionCfg?.secret) throw Object.assign(new TypeError('oidc providers need session.secret (at least 32 characters)'), { path: ['session', 'secret'] });
+  const needed = sessionHeaderBytes(sessionCfg.cookie_name);
+  if (!config.state?.redis && !config.state?.sentinel && config.listen.limits.max_header_bytes < needed) {
+    throw Object.assign(new TypeError(`sealed sessions (no state.redis) may take ${MAX_CHUNKS} cookies: max_header_bytes must be at least ${needed}`), {
+      path: ['listen', 'limits', 'max_header_bytes'],
+    });
+  }
   const { redis, state, now } = services;
   const sealer = createSealer([sessionCfg.secret, ...sessionCfg.old_secrets]);
   const idp = providerParts(state, providers, baseDir, now);
@@ -97,7 +105,14 @@ export function createRelyingParty(
   const { store, refresher } = sessions.parts;
   const clients = new Map<string, OidcClient>([...idp.parts].map(([name, p]) => [name, p.client]));
   const cookieName = sessionCfg.cookie_name;
-  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now, publicOrigins };
+  const keepClaims = sessionClaimNames(config, providers.map(([, p]) => p));
+  const added = newlyReadClaims(state.keptClaims, keepClaims);
+  if (added.length > 0) {
+    // Sessions made under the running config do not have these: rules reading them see nothing until users log in again.
+    onEvent('session_claims_missing', { claims: added, message: `existing sessions lack the claims ${added.join(', ')} that this config reads (until their users log in again)` });
+  }
+  state.keptClaims ??= keepClaims; // the first config; later ones once they run (RpState.commit)
+  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now, publicOrigins, keepClaims };
   const auth = new SessionAuth({ store, refresher, clients, cookieName, idleMs: sessionCfg.idle_timeout, now, sessionOf: state.sessionOf });
   const deps: EndpointDeps = {
     lc,
@@ -130,6 +145,6 @@ export function createRelyingParty(
     idleMs: sessionCfg.idle_timeout,
     touchEveryMs: auth.touchEveryMs,
   };
-  state.bind(rp, { sessions: new Set([sessions.key]), providers: idp.keys });
+  state.bind(rp, { sessions: new Set([sessions.key]), providers: idp.keys, claims: keepClaims });
   return rp;
 }

@@ -6,6 +6,7 @@ import { type RequestContext, GatewayError, Redirect } from '../../core/index.ts
 import type { OidcClient } from './client.ts';
 import { clearCookie, hostCookie, parseCookies } from './cookies.ts';
 import { safeReturnTo } from './return-to.ts';
+import { joinSessionCookie, sessionCookies } from './session-cookies.ts';
 import type { Sealer } from './sealed.ts';
 import type { PublicOrigins } from '../../normalize/index.ts';
 import { newSessionId, type Session, type SessionStore } from './sessions.ts';
@@ -28,6 +29,8 @@ export interface LoginContext {
   now: () => number;
   /** listen.public_urls: the origin of redirect URIs, and (when set) the hosts that may start a login. */
   publicOrigins: PublicOrigins;
+  /** The claims a new session keeps (session-claims.ts): what the config reads, and session.keep_claims. */
+  keepClaims: ReadonlySet<string>;
 }
 
 /** The callback URL's origin: the host's public URL, else the scheme and host the client (or its trusted proxy) used. */
@@ -114,10 +117,10 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
   const claimsCfg = client.cfg.claims;
   const sub = tokens.claims[claimsCfg.subject];
   if (typeof sub !== 'string' || sub === '') throw loginFailed('the ID token has no subject');
-  // Every claim the IdP asserted is kept, so `claims:` rules (deny rules too) see the same identity a bearer
-  // token would give; only the token mechanics, meaningless once verified, are dropped to keep cookies small.
+  // Only the claims the config reads (rules, mappings, identity headers, assertion) and session.keep_claims
+  // are kept: a big identity (hundreds of groups, profile claims) costs only what is needed.
   const keep: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(tokens.claims)) if (!TOKEN_MECHANICS.has(k) && v !== undefined) keep[k] = v;
+  for (const [k, v] of Object.entries(tokens.claims)) if (lc.keepClaims.has(k) && !TOKEN_MECHANICS.has(k) && v !== undefined) keep[k] = v;
   const now = lc.now();
   const session: Session = {
     id: newSessionId(),
@@ -136,15 +139,16 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
   };
   // A session the browser already had (its own earlier login, or one an attacker planted) ends here: the
   // new login never continues it (no fixation) and an older, weaker login cannot be replayed after step-up.
-  const previous = parseCookies(ctx.rawHeaders).get(lc.cookieName);
-  if (previous !== undefined) {
+  const sent = parseCookies(ctx.rawHeaders);
+  const previous = joinSessionCookie(sent, lc.cookieName);
+  if (previous) {
     const old = await lc.store.read(previous).catch(() => undefined);
     if (old) await lc.store.destroy(old).catch(() => undefined);
   }
   const cookie = await lc.store.write(session);
   return {
     location: safeReturnTo(typeof tx.returnTo === 'string' ? tx.returnTo : '/'),
-    cookies: [hostCookie(lc.cookieName, cookie, lc.ttlMs / 1000), clearCookie(name)],
+    cookies: [...sessionCookies(lc.cookieName, cookie, lc.ttlMs / 1000, sent), clearCookie(name)],
     session,
   };
 }

@@ -1,22 +1,41 @@
 // Access-token refresh for a session: one IdP call per session at a time (RefreshLock), the rotated tokens
-// stored before the lock is released, and the result reused by requests that still carry the pre-refresh
-// cookie (so a rotated refresh token is never spent twice).
+// stored before the lock is released, and every request that still carries a cookie from before one or more
+// refreshes resolved to the session's current tokens (so a rotated refresh token is never presented twice).
 import type { Redis } from 'ioredis';
 import { GatewayError } from '../../core/index.ts';
 import type { OidcClient } from './client.ts';
 import { RefreshLock } from './refresh-lock.ts';
 import { SESSION_PREFIX, type Session, type SessionStore } from './sessions.ts';
 
-/** A refresh result is reused this long for requests that still carry the pre-refresh cookie. */
-const REFRESH_REUSE_MIN_MS = 30_000;
-const REFRESH_REUSE_MAX_MS = 600_000;
+/** Sessions whose refresh lineage is remembered (oldest dropped first past this). */
+const LINEAGE_ENTRIES = 100_000;
+/** Refresh this long before the access token expires (unless the IdP said when). */
+export const REFRESH_EARLY_S = 60;
+
+/** When the session's access token is due for a refresh (s), or undefined: never (no expiry known). */
+export function refreshDueAt(s: Session): number | undefined {
+  return s.accessRefreshAt ?? (s.accessExpiresAt === undefined ? undefined : s.accessExpiresAt - REFRESH_EARLY_S);
+}
+
+/** What a session's refreshes spent and bought: its refresh tokens already presented, and its latest state. */
+interface Lineage {
+  readonly spent: Set<string>;
+  session: Session;
+}
 
 export class Refresher {
   readonly lock: RefreshLock;
   readonly #redis: Redis | null;
   readonly #store: SessionStore;
-  /** Session id → the refresh token that was spent and what it bought (late requests with the old cookie). */
-  readonly #refreshed = new Map<string, { spent: string; session: Session; until: number }>();
+  /**
+   * Session id → every refresh token this process presented for it, and the session its last refresh
+   * made, for the session's whole lifetime: a request that still carries a cookie from one, two or more
+   * refreshes back resolves to the current tokens, so a rotated refresh token is never presented twice
+   * (the IdP's reuse detection would revoke the whole grant). With Redis the record is the current state
+   * anyway; this covers sealed cookies, which every old tab and retry keeps.
+   */
+  readonly #lineage = new Map<string, Lineage>();
+  #swept = 0;
   /** The clock session and access-token times are on (default Date.now). */
   readonly #now: () => number;
 
@@ -27,18 +46,35 @@ export class Refresher {
     this.lock = new RefreshLock(redis);
   }
 
-  /** The session with fresh tokens (or, when another instance's refresh could not be awaited, as it was). */
+  /**
+   * The session as its latest refresh left it, when `s` carries a refresh token that was already spent;
+   * else `s` itself.
+   */
+  current(s: Session): Session {
+    const known = s.refreshToken === undefined ? undefined : this.#lineage.get(s.id);
+    if (known === undefined || !known.spent.has(s.refreshToken as string)) return s;
+    return { ...known.session, lastSeen: Math.max(known.session.lastSeen, s.lastSeen) };
+  }
+
+  /**
+   * The session with fresh tokens (or, when another instance's refresh could not be awaited, as it was).
+   * A session whose refresh token was already spent here is served from its latest state (refreshed again
+   * only if that is due, with its own, unspent, refresh token).
+   */
   refresh(s: Session, client: OidcClient): Promise<Session> {
-    const spent = s.refreshToken as string;
-    const reuse = this.#refreshed.get(s.id);
-    if (reuse && reuse.spent === spent && reuse.until > this.#now()) {
-      return Promise.resolve({ ...reuse.session, lastSeen: Math.max(reuse.session.lastSeen, s.lastSeen) });
+    const cur = this.current(s);
+    if (cur !== s) {
+      const due = refreshDueAt(cur);
+      if (cur.refreshToken === undefined || due === undefined || due > this.#now() / 1000) return Promise.resolve(cur);
     }
+    const spent = cur.refreshToken as string;
     // The lock outlives the IdP call (its timeout, with margin).
-    return this.lock.run(s.id, client.cfg.timeout * 2 + 5_000, () => this.#spend(s, spent, client), () => this.#stored(s, spent));
+    return this.lock.run(cur.id, client.cfg.timeout * 2 + 5_000, () => this.#spend(cur, spent, client), () => this.#stored(cur, spent));
   }
 
   async #spend(s: Session, spent: string, client: OidcClient): Promise<Session> {
+    const known = this.#lineage.get(s.id);
+    if (known?.spent.has(spent)) return { ...known.session, lastSeen: Math.max(known.session.lastSeen, s.lastSeen) }; // never twice
     const t = await client.refresh(spent);
     // Refresh-token rotation: keep the new one when the IdP issues it.
     const next: Session = {
@@ -49,11 +85,24 @@ export class Refresher {
       accessRefreshAt: t.accessRefreshAt,
     };
     if (this.#redis !== null) await this.#store.write(next); // visible to the other instances before unlocking
-    const now = this.#now();
-    for (const [id, r] of this.#refreshed) if (r.until <= now) this.#refreshed.delete(id);
-    const until = Math.min(REFRESH_REUSE_MAX_MS, Math.max(REFRESH_REUSE_MIN_MS, (t.accessExpiresAt ?? 0) * 1000 - now));
-    this.#refreshed.set(s.id, { spent, session: next, until: now + until });
+    this.#remember(s.id, spent, next);
     return next;
+  }
+
+  #remember(id: string, spent: string, next: Session): void {
+    const now = this.#now();
+    if (now - this.#swept > 60_000) {
+      this.#swept = now;
+      for (const [k, l] of this.#lineage) if (l.session.expiresAt <= now) this.#lineage.delete(k);
+    }
+    let l = this.#lineage.get(id);
+    if (l === undefined) {
+      if (this.#lineage.size >= LINEAGE_ENTRIES) this.#lineage.delete(this.#lineage.keys().next().value as string);
+      this.#lineage.set(id, (l = { spent: new Set(), session: next }));
+    }
+    // A token the IdP did not rotate stays usable: only a token that was replaced counts as spent.
+    if (next.refreshToken !== spent) l.spent.add(spent);
+    l.session = next;
   }
 
   /** After another instance's refresh: what it stored, the session unchanged if it stored nothing new. */

@@ -8,6 +8,9 @@ interface Key {
   key: Uint8Array;
 }
 
+/** The longest token open() reads: a session split over its three cookies (session-cookies.ts). */
+const MAX_TOKEN_CHARS = 3 * 3800;
+
 export interface Sealer {
   seal(payload: object, purpose: string): Promise<string>;
   /** undefined for anything tampered, foreign, for another purpose, or unparseable. */
@@ -33,7 +36,7 @@ export function createSealer(secrets: readonly string[]): Sealer {
         .encrypt(current.key);
     },
     async open(token, purpose) {
-      if (token.length > 4096 || token.split('.').length !== 5) return undefined;
+      if (token.length > MAX_TOKEN_CHARS || token.split('.').length !== 5) return undefined;
       try {
         const header = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString()) as { kid?: string };
         const k = header.kid === undefined ? undefined : byKid.get(header.kid);

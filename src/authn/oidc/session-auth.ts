@@ -4,11 +4,11 @@
 import { type RequestContext, GatewayError, type Identity } from '../../core/index.ts';
 import { REALM, type AuthRequest, type Authenticator } from '../types.ts';
 import type { OidcClient } from './client.ts';
-import { hostCookie, parseCookies } from './cookies.ts';
-import type { Refresher } from './refresh.ts';
+import { parseCookies } from './cookies.ts';
+import { joinSessionCookie, sessionCookies } from './session-cookies.ts';
+import { refreshDueAt, type Refresher } from './refresh.ts';
 import type { Session, SessionStore } from './sessions.ts';
 
-const REFRESH_EARLY_S = 60;
 const TOUCHED_ENTRIES = 10_000;
 
 export interface SessionAuthOptions {
@@ -95,8 +95,8 @@ export class SessionAuth {
 
   /** The live session of the request's cookie, or undefined (none, unknown, expired, idle too long). */
   async read(raw: readonly string[]): Promise<Session | undefined> {
-    const cookie = parseCookies(raw).get(this.#o.cookieName);
-    if (cookie === undefined) return undefined;
+    const cookie = joinSessionCookie(parseCookies(raw), this.#o.cookieName);
+    if (cookie === undefined || cookie === '') return undefined;
     const s = await this.#o.store.read(cookie);
     if (!s) return undefined;
     const now = this.#o.now();
@@ -110,7 +110,7 @@ export class SessionAuth {
     if (!s || s.provider !== name) return undefined; // no session for this provider: not mine
     const now = this.#o.now();
     let changed = false;
-    const refreshAt = s.accessRefreshAt ?? (s.accessExpiresAt === undefined ? undefined : s.accessExpiresAt - REFRESH_EARLY_S);
+    const refreshAt = refreshDueAt(s);
     if (s.refreshToken && refreshAt !== undefined && refreshAt <= now / 1000) {
       try {
         s = await this.#o.refresher.refresh(s, client);
@@ -125,20 +125,20 @@ export class SessionAuth {
       if (recent !== undefined && now - recent.session.lastSeen < this.touchEveryMs) {
         // Requests still carrying the cookie from before this session's last touch (in flight, or a client
         // that kept it) get the cookie that touch sealed, instead of one sealed (and stored) each.
-        if (req.ctx) this.#pending.set(req.ctx, [hostCookie(this.#o.cookieName, recent.cookie, (recent.session.expiresAt - now) / 1000)]);
+        if (req.ctx) this.#pending.set(req.ctx, sessionCookies(this.#o.cookieName, recent.cookie, (recent.session.expiresAt - now) / 1000, parseCookies(req.rawHeaders)));
         return this.identity(recent.session, client);
       }
       s = { ...s, lastSeen: now };
       changed = true;
     }
-    if (changed && req.ctx) await this.#remember(s, req.ctx, now);
+    if (changed && req.ctx) await this.#remember(s, req.ctx, now, req.rawHeaders);
     return this.identity(s, client);
   }
 
   /** Stores the changed session and queues its new cookie for the request's answer. */
-  async #remember(s: Session, ctx: RequestContext, now: number): Promise<void> {
+  async #remember(s: Session, ctx: RequestContext, now: number, raw: readonly string[]): Promise<void> {
     const cookie = await this.#o.store.write(s);
-    this.#pending.set(ctx, [hostCookie(this.#o.cookieName, cookie, (s.expiresAt - now) / 1000)]);
+    this.#pending.set(ctx, sessionCookies(this.#o.cookieName, cookie, (s.expiresAt - now) / 1000, parseCookies(raw)));
     if (this.#touched.size >= TOUCHED_ENTRIES) this.#touched.delete(this.#touched.keys().next().value as string);
     this.#touched.set(s.id, { session: s, cookie });
   }

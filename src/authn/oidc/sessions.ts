@@ -5,6 +5,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GatewayError } from '../../core/index.ts';
 import type { Sealer } from './sealed.ts';
+import { CHUNK_CHARS, MAX_CHUNKS, MAX_SESSION_CHARS } from './session-cookies.ts';
 
 export interface Session {
   id: string;
@@ -44,9 +45,21 @@ export interface SessionStore {
   dispose(): void;
 }
 
-const MAX_COOKIE = 3800;
 /** Opened cookies kept per store (keyed by the cookie's SHA-256): a live session costs no decryption. */
 const OPENED_CACHE_ENTRIES = 10_000;
+
+/**
+ * A login whose sealed session does not fit in MAX_CHUNKS cookies: a clear refusal for the user (never a
+ * 500), and for the operator's log (the cause) what to change.
+ */
+function sessionTooLarge(s: Session, chars: number): GatewayError {
+  const groups = Array.isArray(s.claims.groups) ? ` (${s.claims.groups.length} groups)` : '';
+  const cause = new Error(
+    `the session of ${s.provider} subject ${JSON.stringify(s.sub)}${groups} needs ${chars} characters sealed, more than ${MAX_CHUNKS} cookies hold (${MAX_SESSION_CHARS}): ` +
+      'configure state.redis (sessions kept server-side, any size), or keep fewer claims (session.keep_claims, claims the rules read)',
+  );
+  return new GatewayError('GW_ERR_SESSION_TOO_LARGE', 'your identity (its groups and claims) is too large for this gateway\'s session cookies: contact the administrator', { cause });
+}
 
 export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
@@ -128,13 +141,14 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
       const known = lastUse.get(session.id);
       if (known !== undefined && known.at < session.lastSeen) known.at = session.lastSeen;
       let sealed = await sealer.seal(session, 'session');
-      if (sealed.length > MAX_COOKIE) {
+      if (sealed.length > CHUNK_CHARS) {
         // Large IdP tokens would push the cookie past what browsers keep (~4 KB) and headers past 431 limits:
         // keep the login, drop the tokens (no refresh or pass_token for this session; Redis keeps them).
         const { accessToken: _a, refreshToken: _r, idToken: _i, accessRefreshAt: _t, accessExpiresAt: _e, ...lean } = session;
         sealed = await sealer.seal(lean, 'session');
       }
-      if (sealed.length > MAX_COOKIE) throw new GatewayError('GW_ERR_INTERNAL', 'session too large for a cookie: configure state.redis');
+      // Still more than one cookie: split over MAX_CHUNKS cookies (session-cookies.ts); past that, refused.
+      if (sealed.length > MAX_SESSION_CHARS) throw sessionTooLarge(session, sealed.length);
       return sealed;
     },
     async destroy(session) {

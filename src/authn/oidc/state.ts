@@ -78,6 +78,8 @@ export class PartCache<T extends Part> {
 export interface PartKeys {
   readonly sessions: ReadonlySet<string>;
   readonly providers: ReadonlySet<string>;
+  /** The claims its new sessions keep (session-claims.ts). */
+  readonly claims?: ReadonlySet<string>;
 }
 
 /** Typed state that outlives reloads: one per gateway process. */
@@ -96,6 +98,8 @@ export class RpState {
    */
   readonly sessionOf = new WeakMap<Identity, Session>();
   readonly #keys = new WeakMap<object, PartKeys>();
+  /** The claims the running config's sessions keep (undefined before the first commit). */
+  keptClaims: ReadonlySet<string> | undefined;
 
   /** Records which parts `rp` uses, for commit(). */
   bind(rp: object, keys: PartKeys): void {
@@ -105,6 +109,7 @@ export class RpState {
   /** `rp` (null: no relying party) is the running one now: parts it does not use are disposed after a grace period. */
   commit(rp: object | null, graceMs = DISPOSE_GRACE_MS): void {
     const keys = rp === null ? undefined : this.#keys.get(rp);
+    if (keys?.claims !== undefined) this.keptClaims = keys.claims;
     this.sessions.keepOnly(keys?.sessions ?? new Set(), graceMs);
     this.providers.keepOnly(keys?.providers ?? new Set(), graceMs);
   }

@@ -57,6 +57,7 @@ export const FINDINGS = {
   'listen-plaintext': { tenets: [2], about: 'the main listener serves plain HTTP (only behind a TLS-terminating mesh)' },
   'trusted-proxies-any': { tenets: [6], about: 'trusted_proxies believes X-Forwarded-For from any address' },
   'identity-assertion-off': { tenets: [2], about: 'no signed X-ZT-Assertion: the upstream cannot verify identity headers' },
+  'groups-filter-truncates': { tenets: [4, 6], about: 'identity_headers.groups_filter cuts the groups at max: the app may not see a group it denies on' },
   'device-posture-unused': { tenets: [4, 5], about: 'no rule uses device posture (devices.inventory)' },
   'admin-missing': { tenets: [7], about: 'no admin listener: no health probes, no /metrics' },
   'admin-exposed': { tenets: [2], about: 'the admin listener is not on loopback (high when /metrics is unauthenticated)' },

@@ -186,6 +186,7 @@ function checkRoute(config: Config, r: RouteConfig, index: number, emit: Emit): 
       'switch to mode: enforce once the audit log shows no unexpected denials', about);
   }
   checkMfa(config, r, index, emit);
+  checkGroupsFilter(config, r, index, emit);
   (r.authorize?.allow ?? []).forEach((rule, i) => {
     if (!IDENTITY_CONDITIONS.some((k) => rule[k] !== undefined)) {
       emit('route-any-identity', 'medium', at('authorize', 'allow', i), `allow rule ${ruleName(rule, i)} admits any verified identity of the route's providers`,
@@ -225,6 +226,18 @@ function checkRoute(config: Config, r: RouteConfig, index: number, emit: Emit): 
 }
 
 /** A user route (oidc or jwt provider) whose allow rules let someone in without MFA. */
+/** A groups list cut at max: an app that denies on a group (deny if member of X) may not see X. */
+function checkGroupsFilter(config: Config, r: RouteConfig, index: number, emit: Emit): void {
+  if (r.public) return;
+  const own = r.identity_headers.groups_filter;
+  const max = (own ?? config.identity_headers.groups_filter)?.max;
+  if (max === undefined) return;
+  const path = own !== undefined ? ['routes', index, 'identity_headers', 'groups_filter', 'max'] : ['identity_headers', 'groups_filter', 'max'];
+  emit('groups-filter-truncates', 'medium', path,
+    `the upstream gets at most ${max} groups (Groups-Truncated: true past that): a cut group could be one the app denies on`,
+    'narrow groups_filter.include to the groups the app reads (and raise max), or deny in the gateway\'s policy, which sees every group', { route: r.name });
+}
+
 function checkMfa(config: Config, r: RouteConfig, index: number, emit: Emit): void {
   if (r.public || r.step_up?.acr !== undefined) return;
   const human = (r.authenticate ?? []).some((n) => ['oidc', 'jwt'].includes(config.identity_providers[n]?.type ?? ''));
