@@ -82,6 +82,7 @@ describe('identity header names and values', () => {
       user: 'X-ZT-User',
       email: 'X-ZT-Email',
       groups: 'X-ZT-Groups',
+      groupsTruncated: 'X-ZT-Groups-Truncated',
       method: 'X-ZT-Auth-Method',
       spiffeId: 'X-ZT-Spiffe-Id',
       assertion: 'X-ZT-Assertion',
