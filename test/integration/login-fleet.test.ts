@@ -11,6 +11,7 @@ import { fleetPki, fleetRoutes, startFleetGateway, type FleetGateway, type Fleet
 import { closeAllLive, closedWithin, openLive, startEchoUpstream, type EchoUpstream } from '../helpers/live.ts';
 import { redisForTests, type RedisServer } from '../helpers/redis.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { startGateway } from '../helpers/gateway.ts';
 import { testClock, waitFor, type TestClock } from '../helpers/wait.ts';
 import { CLOSE_TEXT } from '../../src/live/index.ts';
 
@@ -41,8 +42,8 @@ afterAll(async () => {
   await redis?.server?.stop();
 });
 
-async function fleet(clientId: string, opts: { login?: string; state?: string; now?: () => number } = {}): Promise<FleetGateway> {
-  const g = await startFleetGateway(op, pki, { clientId, routes: fleetRoutes(up.url, echo.url), login: opts.login ?? '{ host: auth.localhost }', ...opts });
+async function fleet(clientId: string, opts: { login?: string; state?: string; now?: () => number; moreRoutes?: string } = {}): Promise<FleetGateway> {
+  const g = await startFleetGateway(op, pki, { clientId, routes: fleetRoutes(up.url, echo.url) + (opts.moreRoutes ?? ''), login: opts.login ?? '{ host: auth.localhost }', ...opts });
   gateways.push(g);
   return g;
 }
@@ -51,13 +52,13 @@ async function fleet(clientId: string, opts: { login?: string; state?: string; n
 const codeGrants = (g: FleetGateway) => op.tokenRequests.filter((t) => t.clientId === g.clientId && t.grantType === 'authorization_code').length;
 
 /** Follows gateway redirects (never the IdP's) from `url`, with the browser's `jar`; the last answer and the trail. */
-async function follow(g: FleetGateway, url: string, jar: CookieJar, idp?: { jar: CookieJar; account: string }): Promise<{ last: Reply; trail: string[] }> {
+async function follow(g: FleetGateway, url: string, jar: CookieJar, idp?: { jar: CookieJar; account: string; otp?: string }): Promise<{ last: Reply; trail: string[] }> {
   const trail: string[] = [url];
   let next = url;
   for (let i = 0; i < 10; i++) {
     if (next.startsWith(op.issuer)) {
       if (!idp) throw new Error(`sent to the IdP (${next}) where no login was expected`);
-      next = (await loginAtProvider(op, next, idp.jar, { account: idp.account })).callback;
+      next = (await loginAtProvider(op, next, idp.jar, { account: idp.account, ...(idp.otp ? { otp: idp.otp } : {}) })).callback;
       trail.push(next);
       continue;
     }
@@ -70,10 +71,10 @@ async function follow(g: FleetGateway, url: string, jar: CookieJar, idp?: { jar:
 }
 
 /** Logs `account` in through the auth host starting at a.localhost; the browser jar (every host) and the IdP jar. */
-async function loginOnce(g: FleetGateway, account = 'bob'): Promise<{ jar: CookieJar; idpJar: CookieJar }> {
+async function loginOnce(g: FleetGateway, account = 'bob', otp?: string): Promise<{ jar: CookieJar; idpJar: CookieJar }> {
   const jar = new CookieJar();
   const idpJar = new CookieJar();
-  const { last, trail } = await follow(g, `${g.origin('a.localhost')}/app/x?y=1`, jar, { jar: idpJar, account });
+  const { last, trail } = await follow(g, `${g.origin('a.localhost')}/app/x?y=1`, jar, { jar: idpJar, account, ...(otp ? { otp } : {}) });
   expect(last.status).toBe(200);
   expect(trail.at(-1)).toBe(`${g.origin('a.localhost')}/app/x?y=1`);
   return { jar, idpJar };
@@ -269,5 +270,49 @@ describe('login.host with logout: host', () => {
 describe('login.host at load', () => {
   it('refuses an auth host that is not one of the gateway’s own hosts', async () => {
     await expect(fleet('fleet-bad', { login: '{ host: elsewhere.example }' })).rejects.toThrow(/login\.host.*not one of the gateway's own hosts/);
+  });
+});
+
+describe('login.host with step-up', () => {
+  it('a step-up on a.localhost goes through the auth host to the IdP (acr, prompt=login) and back; b.localhost keeps its session', async () => {
+    const g = await fleet('fleet-step-up', {
+      moreRoutes: `  - name: a-admin
+    match: { host: a.localhost, path: /admin }
+    upstream: { url: ${up.url} }
+    authenticate: [corp]
+    authorize: { allow: [{ authenticated: true }] }
+    step_up: { acr: mfa }
+`,
+    });
+    const { jar, idpJar } = await loginOnce(g, 'carol'); // password only
+    expect((await follow(g, `${g.origin('b.localhost')}/app/`, jar)).last.status).toBe(200);
+    const start = await g.send(`${g.origin('a.localhost')}/admin/`, { jar, headers: HTML });
+    expect(start.status).toBe(302);
+    const asked = new URL(start.location as string);
+    expect(asked.origin + asked.pathname).toBe(`${g.origin('auth.localhost')}/.zt/login`);
+    expect([asked.searchParams.get('acr'), asked.searchParams.get('prompt')]).toEqual(['mfa', 'login']);
+    const atAuth = await g.send(start.location as string, { jar, headers: HTML });
+    const authorize = new URL(atAuth.location as string);
+    expect(authorize.origin).toBe(op.issuer); // the auth host's session is not enough: the IdP is asked
+    expect([authorize.searchParams.get('acr_values'), authorize.searchParams.get('prompt')]).toEqual(['mfa', 'login']);
+    const { callback } = await loginAtProvider(op, authorize.href, idpJar, { account: 'carol', otp: '123456' });
+    const { last, trail } = await follow(g, callback, jar);
+    expect(last.status).toBe(200);
+    expect(trail.at(-1)).toBe(`${g.origin('a.localhost')}/admin/`);
+    expect((await g.send(`${g.origin('b.localhost')}/app/`, { jar, headers: API })).status).toBe(200);
+  });
+});
+
+describe('login.host needs an oidc provider', () => {
+  it('is refused at load without one', async () => {
+    const yaml = `listen: { address: 127.0.0.1:0, plaintext: true }
+login: { host: a.localhost }
+routes:
+  - name: a
+    match: { host: a.localhost, path: / }
+    upstream: { url: ${up.url} }
+    public: true
+`;
+    await expect(startGateway(yaml)).rejects.toThrow(/login\.host is where oidc logins happen/);
   });
 });
