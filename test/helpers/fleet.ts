@@ -46,12 +46,24 @@ export interface FleetGateway {
 export async function startFleetGateway(
   op: TestOP,
   pki: FleetPki,
-  opts: { clientId: string; routes: string; login?: string; state?: string; now?: () => number; logLevel?: string },
+  opts: {
+    clientId: string;
+    routes: string;
+    login?: string;
+    state?: string;
+    now?: () => number;
+    logLevel?: string;
+    /** listen.public_urls (a second instance that clients reach on the first one's port, as behind a balancer). */
+    publicUrls?: string[];
+    /** A second instance of an already registered client: no registration. */
+    registered?: boolean;
+  },
 ): Promise<FleetGateway> {
   const secret = `secret-of-${opts.clientId}`;
   const yaml = `listen:
   address: 127.0.0.1:0
   tls: { cert: gw.crt, key: gw.key }
+${opts.publicUrls ? `  public_urls: [${opts.publicUrls.join(', ')}]` : ''}
 shutdown: { drain_timeout: 1s }
 log: { level: ${opts.logLevel ?? 'info'}, access: true }
 ${opts.state ?? ''}
@@ -69,7 +81,7 @@ ${opts.routes}
   });
   const origin = (host: string) => `https://${host}:${gw.port}`;
   // ONE redirect URI: the auth host's.
-  await op.addClient({ client_id: opts.clientId, client_secret: secret, origin: origin('auth.localhost') });
+  if (!opts.registered) await op.addClient({ client_id: opts.clientId, client_secret: secret, origin: origin('auth.localhost') });
   const agent = fleetAgent(pki.ca);
   return {
     gw,

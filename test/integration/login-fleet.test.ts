@@ -316,3 +316,38 @@ routes:
     await expect(startGateway(yaml)).rejects.toThrow(/login\.host is where oidc logins happen/);
   });
 });
+
+describe('login.host over two instances sharing Redis', () => {
+  it('a code minted by one instance is taken once by the other; a fleet logout on one ends sessions and WebSockets on the other', async () => {
+    if (!redis.url) throw new Error('no Redis for the two-instance login fleet test');
+    const state = `state: { redis: "${redis.url}" }`;
+    const one = await fleet('fleet-two', { state });
+    // The second instance is reached, as behind a balancer, under the first one's origins.
+    const urls = ['auth.localhost', 'a.localhost', 'b.localhost'].map((h) => `https://${h}:${one.port}`);
+    const two = await startFleetGateway(op, pki, { clientId: 'fleet-two', routes: fleetRoutes(up.url, echo.url), login: '{ host: auth.localhost }', state, publicUrls: urls, registered: true });
+    gateways.push(two);
+    const { jar } = await loginOnce(one);
+    const code = await codeFor(one, 'b.localhost', jar);
+    const onTwo = (url: string) => url.replace(`:${one.port}/`, `:${two.port}/`);
+    const taken = await two.send(onTwo(`${one.origin('b.localhost')}/.zt/handoff?code=${code}`), { jar, headers: HTML });
+    expect(taken.status).toBe(302);
+    expect(taken.location).toBe('/app/');
+    expect((await two.send(onTwo(`${one.origin('b.localhost')}/app/`), { jar, headers: API })).status).toBe(200);
+    expect((await one.send(`${one.origin('b.localhost')}/app/`, { jar, headers: API })).status).toBe(200); // the session is in Redis
+    expectRefused(await one.send(`${one.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_unknown');
+
+    const ws = await openLive(`wss://b.localhost:${one.port}/live/ws`, { ca: pki.ca, lookup: loopback, headers: { cookie: jar.header(`${one.origin('b.localhost')}/live`) as string } } as never);
+    await ws.roundTrip('before');
+    const since = Date.now();
+    const out = await two.send(onTwo(`${one.origin('a.localhost')}/.zt/logout`), {
+      jar,
+      method: 'POST',
+      headers: { ...HTML, 'sec-fetch-site': 'same-origin' },
+    });
+    expect(out.status).toBe(302);
+    const closed = await closedWithin(ws, 1000, since);
+    expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1008, reason: CLOSE_TEXT.logout });
+    expect((await one.send(`${one.origin('b.localhost')}/app/`, { jar, headers: API })).status).toBe(401);
+    expect((await one.send(`${one.origin('auth.localhost')}/portal/`, { jar, headers: API })).status).toBe(401);
+  });
+});
