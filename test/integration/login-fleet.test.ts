@@ -336,6 +336,7 @@ describe('login.host over two instances sharing Redis', () => {
     expect((await one.send(`${one.origin('b.localhost')}/app/`, { jar, headers: API })).status).toBe(200); // the session is in Redis
     expectRefused(await one.send(`${one.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_unknown');
 
+    expect((await one.send(`${one.origin('auth.localhost')}/portal/`, { jar, headers: API })).status).toBe(200); // the auth host's own session
     const ws = await openLive(`wss://b.localhost:${one.port}/live/ws`, { ca: pki.ca, lookup: loopback, headers: { cookie: jar.header(`${one.origin('b.localhost')}/live`) as string } } as never);
     await ws.roundTrip('before');
     const since = Date.now();
