@@ -67,7 +67,7 @@ export function compileFleetLogin(config: Config, publicOrigins: PublicOrigins, 
   };
   const [hostPart, portPart] = cfg.host.toLowerCase().split(':') as [string, string | undefined];
   if (!owns(hostPart)) {
-    throw new ConfigError('CFG_BAD_VALUE', ['login', 'host'], `login.host ${hostPart} is not one of the gateway's own hosts (a route's match.host or a listen.public_urls host)`);
+    throw new ConfigError('CFG_BAD_VALUE', ['login', 'host'], `${hostPart} is not one of the gateway's own hosts (a route's match.host or a listen.public_urls host)`);
   }
   const fixedPort = portPart === undefined ? undefined : `:${portPart}`;
   const scheme = (ctx: RequestContext): string => {
