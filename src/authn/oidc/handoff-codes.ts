@@ -37,7 +37,12 @@ export function createHandoffCodes(redis: Redis | null, memory: Map<string, { te
         return code;
       }
       const t = now();
-      for (const [k, v] of memory) if (v.exp + HANDOFF_TTL_MS < t) memory.delete(k); // kept a while past expiry: a late code says "expired"
+      // Oldest first (every code lives as long): drop those well past expiry (kept a while so that a late code
+      // says "expired"), stopping at the first still kept: a mint costs what it drops, never a scan.
+      for (const [k, v] of memory) {
+        if (v.exp + HANDOFF_TTL_MS >= t) break;
+        memory.delete(k);
+      }
       if (memory.size >= MAX_MEMORY_CODES) memory.delete(memory.keys().next().value as string);
       memory.set(keyOf(code), { text, exp });
       return code;
