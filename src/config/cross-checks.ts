@@ -21,6 +21,9 @@ export function crossKeyProblems(config: Config): ConfigError[] {
   if (config.ext_authz && taken.includes(config.ext_authz.listen)) {
     out.push(new ConfigError('CFG_CONFLICT', ['ext_authz', 'listen'], 'ext_authz needs an address of its own (another listener uses this one)'));
   }
+  if (config.login && !Object.values(config.identity_providers).some((p) => p.type === 'oidc')) {
+    out.push(new ConfigError('CFG_CONFLICT', ['login'], 'login.host is where oidc logins happen: it needs an identity provider of type oidc'));
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@ import { checked, duration, GRANT_NAME, headerName, hostPort, oneOrMany, str } f
 import { identityProvider, type oidcProvider } from './schema-providers.ts';
 import { authorize, cors, groupsFilter, rateLimit, route, rule, securityHeaders } from './schema-route.ts';
 import { extAuthz } from './schema-ext-authz.ts';
+import { login } from './schema-login.ts';
 
 const tls = z.strictObject({
   cert: z.string().min(1).meta({ description: 'PEM certificate chain file' }),
@@ -160,6 +161,7 @@ export const configSchema = z.strictObject({
     .optional(),
   grants: z.record(z.string().regex(GRANT_NAME), grant).default({}).meta({ description: 'Just-in-time access grants by name' }),
   identity_providers: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), identityProvider).default({}),
+  login: login.optional(),
   session: z
     .strictObject({
       cookie_name: z.string().regex(/^__Host-[A-Za-z0-9_-]+$/, 'session cookies use the __Host- prefix').default('__Host-zt'),

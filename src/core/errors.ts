@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   GW_ERR_AMBIGUOUS_REQUEST: { status: 400, title: 'Ambiguous request refused' },
   GW_ERR_BAD_METHOD: { status: 400, title: 'Request method refused' },
   GW_ERR_BAD_IDENTITY_VALUE: { status: 400, title: 'Identity value refused' },
+  GW_ERR_LOGIN_HANDOFF: { status: 400, title: 'Login handoff refused' },
   GW_ERR_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_SUSPENDED: { status: 403, title: 'Subject suspended' },

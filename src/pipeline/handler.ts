@@ -12,7 +12,7 @@ import { enterTrace, sendProblem, GatewayError, headerOf, type Redirect, type Id
 import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
-import { isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
+import { HANDOFF_PATH, isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
 import { forAuthRequest, serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { extAuthzContext, isExtAuthzPath, serveExtAuthz } from './ext-authz-http.ts';
 import { randomUUID } from 'node:crypto';
@@ -119,7 +119,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         // state store: the per-IP pre-auth limit protects them like any authenticator.
         const serve = (): void => {
           // A Host no route names never starts a login: 404 before anything else.
-          if (c.target.path === LOGIN_PATH && !state.compiled.namesHost(c.host.name)) return fail(new GatewayError('GW_ERR_NO_ROUTE'), c.id);
+          if ((c.target.path === LOGIN_PATH || c.target.path === HANDOFF_PATH) && !state.compiled.namesHost(c.host.name) && state.compiled.rp?.authHost !== c.host.name) return fail(new GatewayError('GW_ERR_NO_ROUTE'), c.id);
           const served = state.compiled.rp?.serve(c, req, res, state.compiled.security.flat) ?? false;
           if (served === false) {
             const own = serveReserved(state, c, req, res);

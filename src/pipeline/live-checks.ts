@@ -85,6 +85,7 @@ export function judgedByClock(state: RuntimeState, ctx: PipelineContext): boolea
 
 /** Whether an announced session end covers this session. */
 export function sessionEndCovers(end: SessionEnd, s: OidcSession): boolean {
+  if (end.login !== undefined && end.login === s.login) return true; // login.host: a fleet logout
   if (end.provider !== s.provider) return false;
   if (end.id !== undefined && end.id === s.id) return true;
   if (end.sid !== undefined && end.sid === s.sid) return true;

@@ -8,6 +8,8 @@ import type { PipelineContext } from './route.ts';
 export const JWKS_PATH = '/.well-known/zt-gateway/jwks.json';
 /** Starts a login on purpose (authn/oidc endpoints.ts); only on a host some route names. */
 export const LOGIN_PATH = '/.zt/login';
+/** login.host: an app host takes the auth host's one-time login code here (authn/oidc handoff.ts). */
+export const HANDOFF_PATH = '/.zt/handoff';
 
 /** Where a forward-auth proxy's error page sends a refusal (`?code=<X-ZT-Error>`), e.g. nginx's error_page 403. */
 export const DENIED_PATH = '/.zt/denied';

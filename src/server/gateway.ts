@@ -119,6 +119,10 @@ export class Gateway {
     // Logout and back-channel logout here end live connections on every instance (Redis pub/sub) or here.
     const ends = createSessionEnds(this.#services.redis, this.log);
     this.#services.onSessionEnd = (end) => ends.announce(end);
+    // login.host fleet logout: sealed-cookie sessions of that login stop opening on every instance.
+    ends.onEnd((end) => {
+      if (end.login !== undefined) runtime.current.compiled.rp?.revokeLogin(end.login).catch(() => undefined);
+    });
     this.#triggers = new LiveTriggers(runtime, ends, this.#services.now, this.log);
     return runtime;
   }

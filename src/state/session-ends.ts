@@ -15,6 +15,8 @@ export interface SessionEndNotice {
   readonly sid?: string | undefined;
   readonly sub?: string | undefined;
   readonly before?: number | undefined;
+  /** login.host: every session of one auth-host login (fleet logout). */
+  readonly login?: string | undefined;
 }
 
 export interface SessionEnds {
@@ -36,8 +38,8 @@ function parseNotice(text: string): SessionEndNotice | undefined {
   if (v === null || typeof v !== 'object') return undefined;
   const o = v as Record<string, unknown>;
   const provider = str(o.provider);
-  const notice = { provider, id: str(o.id), sid: str(o.sid), sub: str(o.sub), before: typeof o.before === 'number' ? o.before : undefined };
-  if (provider === undefined || (notice.id ?? notice.sid ?? notice.sub) === undefined) return undefined;
+  const notice = { provider, id: str(o.id), sid: str(o.sid), sub: str(o.sub), before: typeof o.before === 'number' ? o.before : undefined, login: str(o.login) };
+  if (provider === undefined || (notice.id ?? notice.sid ?? notice.sub ?? notice.login) === undefined) return undefined;
   return notice as SessionEndNotice;
 }
 

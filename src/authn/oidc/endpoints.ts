@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type RequestContext, GatewayError, identityToJson } from '../../core/index.ts';
 import type { OidcClient } from './client.ts';
 import { clearSessionCookies } from './session-cookies.ts';
+import { finishHandoff, fleetLogin, handoffUrl, HANDOFF_PATH, type FleetDeps } from './handoff.ts';
 import { finishLogin, startLogin, type LoginContext } from './login.ts';
 import { LogoutTokenError, type LogoutTokenVerifier } from './logout.ts';
 import { readForm, sendJson, sendLogoutPage, sendRedirect } from './respond.ts';
@@ -23,7 +24,9 @@ export interface EndpointDeps {
   readonly logoutTokens: LogoutTokenVerifier;
   readonly onEvent: (event: string, detail: Record<string, unknown>) => void;
   /** Sessions ended here: their live connections (on every instance) end too. */
-  readonly onSessionEnd: (end: { provider: string; id?: string; sid?: string; sub?: string; before?: number }) => void;
+  readonly onSessionEnd: (end: { provider: string; id?: string; sid?: string; sub?: string; before?: number; login?: string }) => void;
+  /** login.host: one auth host for every host (handoff.ts); null without it. */
+  readonly fleet: FleetDeps | null;
 }
 
 /** One request to an endpoint. */
@@ -40,6 +43,15 @@ type Endpoint = (d: EndpointDeps, x: Exchange) => Promise<void>;
 /** /.zt/callback: the IdP's answer to a login; a new session, then back where the login started. */
 async function callback(d: EndpointDeps, x: Exchange): Promise<void> {
   const r = await finishLogin(d.lc, x.ctx);
+  // login.host: the login started on an app host; the auth host keeps its session and hands it over.
+  const location = r.handoff !== undefined && d.fleet !== null ? await handoffUrl(d.fleet, r.session, r.handoff) : r.location;
+  sendRedirect(x.res, location, r.cookies, x.security);
+}
+
+/** GET /.zt/handoff?code= (login.host): this host's session from the auth host's one-time code. */
+async function handoff(d: EndpointDeps, x: Exchange): Promise<void> {
+  if (d.fleet === null) throw new GatewayError('GW_ERR_NO_ROUTE');
+  const r = await finishHandoff(d.fleet, x.ctx);
   sendRedirect(x.res, r.location, r.cookies, x.security);
 }
 
@@ -55,6 +67,14 @@ async function logout(d: EndpointDeps, x: Exchange): Promise<void> {
   if (!s) return sendRedirect(x.res, '/', cookies, x.security);
   await d.store.destroy(s);
   d.onSessionEnd({ provider: s.provider, id: s.id });
+  if (d.fleet !== null) {
+    // login.host, logout: fleet: the login ends on every host (sessions and live connections); host: here only.
+    if (d.fleet.fleet.logout === 'fleet' && s.login !== undefined) {
+      await d.store.revoke(s.provider, { login: s.login });
+      d.onSessionEnd({ provider: s.provider, login: s.login });
+    }
+    if (d.fleet.fleet.logout === 'host') return sendRedirect(x.res, '/', cookies, x.security);
+  }
   const end = await endSessionUrl(d, s);
   sendRedirect(x.res, end?.href ?? '/', cookies, x.security);
 }
@@ -123,6 +143,10 @@ async function login(d: EndpointDeps, x: Exchange): Promise<void> {
   const params = new URLSearchParams(x.ctx.target.query.slice(1));
   const provider = params.get('provider') ?? d.defaultProvider;
   if (!provider || !d.clients.has(provider)) throw new GatewayError('GW_ERR_NO_ROUTE');
+  if (d.fleet !== null) {
+    const f = await fleetLogin(d.fleet, x.ctx, provider, d.fleet.fleet.isAuthHost(x.ctx) ? await d.auth.read(x.ctx.rawHeaders) : undefined);
+    return sendRedirect(x.res, f.location, f.cookies, x.security);
+  }
   const r = await startLogin(d.lc, x.ctx, provider, { returnTo: params.get('return_to') ?? '/', reason: 'login' });
   sendRedirect(x.res, r.location, r.cookies, x.security);
 }
@@ -136,6 +160,7 @@ const ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map([
   ['GET /.zt/userinfo', userinfo],
   ['GET /.zt/session', session],
   ['GET /.zt/login', login],
+  [`GET ${HANDOFF_PATH}`, handoff],
 ]);
 
 /** Serves the request when it is one of the endpoints; false: not ours. */

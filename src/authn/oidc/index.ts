@@ -9,6 +9,9 @@ import type { Authenticator } from '../types.ts';
 import { compilePublicOrigins, type PublicOrigins } from '../../normalize/index.ts';
 import type { OidcClient } from './client.ts';
 import { serveEndpoint, type EndpointDeps } from './endpoints.ts';
+import { compileFleetLogin } from './fleet.ts';
+import { startAppLogin, type FleetDeps } from './handoff.ts';
+import { createHandoffCodes } from './handoff-codes.ts';
 import { startLogin, type LoginContext } from './login.ts';
 import { createLogoutTokenVerifier } from './logout.ts';
 import { providerParts } from './providers.ts';
@@ -33,10 +36,14 @@ export interface SessionEnd {
   readonly sid?: string | undefined;
   readonly sub?: string | undefined;
   readonly before?: number | undefined;
+  /** login.host with logout: fleet: every session of this auth-host login, on every host. */
+  readonly login?: string | undefined;
 }
 
 export interface RelyingParty {
   readonly cookieName: string;
+  /** login.host's name: it serves /.zt/login even when only listen.public_urls names it. */
+  readonly authHost: string | undefined;
   readonly authenticators: ReadonlyMap<string, Authenticator>;
   /** Serves /.zt/callback, logout, backchannel-logout, userinfo, session, login; false: not ours. */
   serve(ctx: RequestContext, req: IncomingMessage, res: ServerResponse, security: readonly string[]): Promise<void> | false;
@@ -50,6 +57,8 @@ export interface RelyingParty {
    * already did it in a shared (Redis) store, so only per-instance (sealed-cookie) revocations apply here.
    */
   revokeSessions(subject: string, beforeMs: number, remote: boolean): Promise<number>;
+  /** A fleet logout announced (by this or another instance): that login's sessions stop opening here too. */
+  revokeLogin(login: string): Promise<void>;
   /** The session a session identity was made from (any config generation's), for live connections. */
   sessionOf(identity: Identity): Session | undefined;
   /** A live connection used its session at `atMs`: it does not go idle (see SessionStore.touch). */
@@ -112,7 +121,10 @@ export function createRelyingParty(
     onEvent('session_claims_missing', { claims: added, message: `existing sessions lack the claims ${added.join(', ')} that this config reads (until their users log in again)` });
   }
   state.keptClaims ??= keepClaims; // the first config; later ones once they run (RpState.commit)
-  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now, publicOrigins, keepClaims };
+    const fleetLogin = compileFleetLogin(config, publicOrigins, config.listen.public_urls);
+  const lc: LoginContext = { clients, sealer, store, cookieName, ttlMs: sessionCfg.ttl, usedStates: state.usedStates, now, publicOrigins, keepClaims, fleet: fleetLogin !== null };
+  const fleet: FleetDeps | null =
+    fleetLogin === null ? null : { fleet: fleetLogin, lc, codes: createHandoffCodes(redis, state.handoffCodes, now), onEvent };
   const auth = new SessionAuth({ store, refresher, clients, cookieName, idleMs: sessionCfg.idle_timeout, now, sessionOf: state.sessionOf });
   const deps: EndpointDeps = {
     lc,
@@ -125,11 +137,16 @@ export function createRelyingParty(
     logoutTokens: createLogoutTokenVerifier(idp.parts, redis, state.seenLogoutTokens),
     onEvent,
     onSessionEnd: (end) => services.onSessionEnd?.(end),
+    fleet,
   };
   const rp: RelyingParty = {
     cookieName,
+    authHost: fleetLogin?.host,
     authenticators: auth.authenticators,
-    startLogin: (ctx, provider, opts) => startLogin(lc, ctx, provider, { ...opts, returnTo: ctx.target.path + ctx.target.query }),
+    startLogin: (ctx, provider, opts) =>
+      fleet !== null && !fleet.fleet.isAuthHost(ctx)
+        ? startAppLogin(fleet, ctx, provider, ctx.target.path + ctx.target.query, opts)
+        : startLogin(lc, ctx, provider, { ...opts, returnTo: ctx.target.path + ctx.target.query }),
     accessToken: (identity) => auth.accessToken(identity),
     pendingCookies: (ctx) => auth.pendingCookies(ctx),
     async revokeSessions(subject, beforeMs, remote) {
@@ -137,6 +154,9 @@ export function createRelyingParty(
       let n = 0;
       for (const [name] of providers) n += await store.revoke(name, { sub: subject, before: beforeMs });
       return n;
+    },
+    async revokeLogin(login) {
+      if (store.kind === 'cookie') await store.revoke('', { login });
     },
     serve: (ctx, req, res, security) => serveEndpoint(deps, { ctx, req, res, security }),
     sessionOf: (identity) => state.sessionOf.get(identity),

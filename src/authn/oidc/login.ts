@@ -31,6 +31,14 @@ export interface LoginContext {
   publicOrigins: PublicOrigins;
   /** The claims a new session keeps (session-claims.ts): what the config reads, and session.keep_claims. */
   keepClaims: ReadonlySet<string>;
+  /** login.host is set: every new session carries a login id (a fleet logout ends its sessions everywhere). */
+  fleet?: boolean;
+}
+
+/** login.host: the app host that sent the browser here, and that browser's transaction there (handoff.ts). */
+export interface HandoffTarget {
+  origin: string;
+  tx: string;
 }
 
 /** The callback URL's origin: the host's public URL, else the scheme and host the client (or its trusted proxy) used. */
@@ -38,14 +46,14 @@ function callbackOrigin(lc: LoginContext, ctx: RequestContext): string {
   return lc.publicOrigins.originOf(ctx);
 }
 
-const txCookieName = (base: string, state: string) =>
+export const txCookieName = (base: string, state: string) =>
   `${base}-tx-${createHash('sha256').update(state).digest('base64url').slice(0, 10)}`;
 
 export async function startLogin(
   lc: LoginContext,
   ctx: RequestContext,
   provider: string,
-  opts: { returnTo: string; acr?: string; maxAgeS?: number; prompt?: string; reason: 'login' | 'step_up' },
+  opts: { returnTo: string; acr?: string; maxAgeS?: number; prompt?: string; reason: 'login' | 'step_up'; handoff?: HandoffTarget },
 ): Promise<Redirect> {
   const client = lc.clients.get(provider);
   if (!client) throw new GatewayError('GW_ERR_INTERNAL');
@@ -64,7 +72,7 @@ export async function startLogin(
     ...(opts.prompt ? { prompt: opts.prompt } : {}),
   });
   const tx = await lc.sealer.seal(
-    { state, nonce, verifier, provider, returnTo: safeReturnTo(opts.returnTo), maxAge: opts.maxAgeS, exp: Date.now() + TX_TTL_S * 1000 },
+    { state, nonce, verifier, provider, returnTo: safeReturnTo(opts.returnTo), maxAge: opts.maxAgeS, handoff: opts.handoff, exp: Date.now() + TX_TTL_S * 1000 },
     'login',
   );
   // Logins still pending in this browser (tabs restored on an expired session): keep the newest few, clear
@@ -78,6 +86,8 @@ export interface CallbackResult {
   location: string;
   cookies: string[];
   session: Session;
+  /** login.host: the app host to hand the new login to. */
+  handoff: HandoffTarget | undefined;
 }
 
 function loginFailed(detail: string, cause?: unknown): GatewayError {
@@ -127,6 +137,7 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
     provider: client.name,
     sub,
     sid: typeof tokens.claims.sid === 'string' ? tokens.claims.sid : undefined,
+    login: lc.fleet ? newSessionId() : undefined,
     claims: keep,
     createdAt: now,
     lastSeen: now,
@@ -150,5 +161,12 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
     location: safeReturnTo(typeof tx.returnTo === 'string' ? tx.returnTo : '/'),
     cookies: [...sessionCookies(lc.cookieName, cookie, lc.ttlMs / 1000, sent), clearCookie(name)],
     session,
+    handoff: handoffOf(tx.handoff),
   };
+}
+
+function handoffOf(v: unknown): HandoffTarget | undefined {
+  if (v === null || typeof v !== 'object') return undefined;
+  const { origin, tx } = v as Record<string, unknown>;
+  return typeof origin === 'string' && typeof tx === 'string' ? { origin, tx } : undefined;
 }

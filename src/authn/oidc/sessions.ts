@@ -13,6 +13,8 @@ export interface Session {
   sub: string;
   /** The IdP's session id (sid claim), for back-channel logout. */
   sid: string | undefined;
+  /** With login.host: the auth host's login this session came from (a fleet logout ends them all). */
+  login?: string | undefined;
   claims: Record<string, unknown>;
   createdAt: number; // ms
   lastSeen: number; // ms
@@ -37,8 +39,8 @@ export interface SessionStore {
   touch(session: Session, atMs: number): Promise<void>;
   /** The session's latest known use (ms), or undefined when it has ended (logged out, revoked, gone). */
   seen(session: Session): Promise<number | undefined>;
-  /** Ends every session of an IdP session (sid) or of a subject; returns how many were known. */
-  revoke(provider: string, by: { sid?: string; sub?: string; before?: number }): Promise<number>;
+  /** Ends every session of an IdP session (sid), of a subject, or of an auth-host login (any provider); returns how many were known. */
+  revoke(provider: string, by: { sid?: string; sub?: string; before?: number; login?: string }): Promise<number>;
   /** A reload's session secrets: cookies sealed only with a retired secret stop opening at once. */
   useSealer(sealer: Sealer): void;
   /** Releases its timers (the store is no longer used by any running config). */
@@ -74,9 +76,10 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
   const revokedIds = new Map<string, number>();
   const revokedSids = new Map<string, number>();
   const revokedSubsBefore = new Map<string, number>(); // provider|sub → sessions created before this are dead
+  const revokedLogins = new Map<string, number>(); // auth-host login id → until
   const sweep = () => {
     const t = now();
-    for (const m of [revokedIds, revokedSids]) for (const [k, until] of m) if (until < t) m.delete(k);
+    for (const m of [revokedIds, revokedSids, revokedLogins]) for (const [k, until] of m) if (until < t) m.delete(k);
     for (const [k, at] of revokedSubsBefore) if (at + maxTtlMs < t) revokedSubsBefore.delete(k);
   };
   /** Session id → its latest use known here (live touches, and later writes of those sessions). */
@@ -90,6 +93,7 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
   const revoked = (p: Session): boolean => {
     if (revokedIds.has(p.id)) return true;
     if (p.sid !== undefined && revokedSids.has(`${p.provider}|${p.sid}`)) return true;
+    if (p.login !== undefined && revokedLogins.has(p.login)) return true;
     const subCut = revokedSubsBefore.get(`${p.provider}|${p.sub}`);
     return subCut !== undefined && p.createdAt <= subCut;
   };
@@ -158,6 +162,7 @@ export function createCookieStore(initialSealer: Sealer, maxTtlMs: number, now: 
     async revoke(provider, by) {
       if (by.sid !== undefined) revokedSids.set(`${provider}|${by.sid}`, now() + maxTtlMs);
       if (by.sub !== undefined) revokedSubsBefore.set(`${provider}|${by.sub}`, by.before ?? now());
+      if (by.login !== undefined) revokedLogins.set(by.login, now() + maxTtlMs);
       return 0; // unknown: sealed sessions are not listed anywhere
     },
   };
@@ -221,6 +226,7 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
         const life = Math.max(1, s.expiresAt - now());
         if (s.sid !== undefined) multi.sadd(`${PREFIX}sid:${s.provider}:${s.sid}`, s.id).pexpire(`${PREFIX}sid:${s.provider}:${s.sid}`, life);
         multi.sadd(`${PREFIX}sub:${s.provider}:${s.sub}`, s.id).pexpire(`${PREFIX}sub:${s.provider}:${s.sub}`, life);
+        if (s.login !== undefined) multi.sadd(`${PREFIX}login:${s.login}`, s.id).pexpire(`${PREFIX}login:${s.login}`, life);
         await multi.exec();
       } catch (err) {
         throw unavailable(err);
@@ -238,6 +244,7 @@ export function createRedisStore(redis: Redis, initialSealer: Sealer, idleMs: nu
       const sets = [
         ...(by.sid !== undefined ? [`${PREFIX}sid:${provider}:${by.sid}`] : []),
         ...(by.sub !== undefined ? [`${PREFIX}sub:${provider}:${by.sub}`] : []),
+        ...(by.login !== undefined ? [`${PREFIX}login:${by.login}`] : []),
       ];
       let n = 0;
       try {

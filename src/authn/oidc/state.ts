@@ -92,6 +92,8 @@ export class RpState {
   readonly usedStates = new Map<string, number>();
   /** Logout-token ids already seen (provider|jti → until, ms), when no Redis shares them. */
   readonly seenLogoutTokens = new Map<string, number>();
+  /** login.host: one-time handoff codes (SHA-256 of the code → record), when no Redis shares them. */
+  readonly handoffCodes = new Map<string, { text: string; exp: number }>();
   /**
    * The session each session identity was made from: a live connection admitted by it is tied to that
    * session (logout, idle, ttl) whatever reload came since. Weak: gone with the identity.
