@@ -13,6 +13,8 @@ import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
+import { isCspReportPath, serveCspReport } from './csp-endpoint.ts';
+import { createLearnTap } from '../response/index.ts';
 import { serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { extAuthzContext, isExtAuthzPath, serveExtAuthz } from './ext-authz-http.ts';
 import { randomUUID } from 'node:crypto';
@@ -108,6 +110,11 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           }, (err: unknown) => fail(err, checked.id));
           return;
         }
+        if (isCspReportPath(c.target.path)) {
+          // Its own per-address budget: a page's burst of reports must not spend the user's pre-auth budget.
+          serveCspReport(state, c, req, res).catch((err: unknown) => fail(err, c.id));
+          return;
+        }
         // The gateway's own endpoints (login, callback, back-channel logout, grants) reach the IdP or the
         // state store: the per-IP pre-auth limit protects them like any authenticator.
         const serve = (): void => {
@@ -150,7 +157,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           outcome.authMethod = identity.method;
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
-        const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
+        const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}), ...(route.cspLearn ? { tap: createLearnTap(state.csp, route.name) } : {}) };
         const relay = (body?: Buffer | Readable): Promise<void> => {
           upstreamStartNs = process.hrtime.bigint();
           return forward(current, req, res, pool, route.upstream, plan, streams, outcome, body);
