@@ -81,7 +81,7 @@ export class CspStore {
     let e = keys.get(id);
     if (e === undefined) {
       if (keys.size >= MAX_KEYS) keys.delete(keys.keys().next().value as string); // least recently seen
-      e = { directive: v.directive, blocked: v.blocked, count: 0, clients: new Set(), first: now, last: now, samplePath: v.documentPath, loggedAt: 0 };
+      e = { directive: v.directive, blocked: v.blocked, count: 0, clients: new Set(), first: now, last: now, samplePath: v.documentPath, loggedAt: -Infinity };
     } else keys.delete(id); // re-inserted below: Map order is least → most recently seen
     keys.set(id, e);
     e.count++;
