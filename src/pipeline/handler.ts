@@ -157,7 +157,9 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           outcome.authMethod = identity.method;
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
-        const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}), ...(route.cspLearn ? { tap: createLearnTap(state.csp, route.name) } : {}) };
+        // security_headers.csp.learn: the forwarder shows this route's HTML bodies to the hashing tap.
+        const tap = route.cspLearn ? createLearnTap(state.csp, route.name) : undefined;
+        const plan: ResponsePlan = { security: route.security, cors, tap, ...(cookies ? { cookies } : {}) };
         const relay = (body?: Buffer | Readable): Promise<void> => {
           upstreamStartNs = process.hrtime.bigint();
           return forward(current, req, res, pool, route.upstream, plan, streams, outcome, body);

@@ -4,8 +4,9 @@
 // `csp suggest` show it. With `learn: true` the gateway hashes the page's inline script as it relays it; the
 // suggested 'sha256-…' is the script's, and with the suggestion pasted under the route and report_only: false
 // the script runs, while the same policy without the hash blocks it.
-// Chromium trusts exactly the test's localhost certificate (by SPKI hash); --short-reporting-delay makes it
-// deliver Reporting API reports at once instead of batching them for a minute.
+// Chromium sends its reports with the Reporting API (application/reports+json to the Reporting-Endpoints URL;
+// it ignores report-uri when report-to names an endpoint); --short-reporting-delay makes it deliver them at
+// once instead of batching them for a minute. It trusts exactly the test's localhost certificate (by SPKI hash).
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
