@@ -1,12 +1,15 @@
 // CSP violations aggregated per route, directive and blocked source, plus the inline hashes learned from
 // the pages of `learn: true` routes. One store per process: it outlives reloads. Bounded everywhere: at most
-// MAX_KEYS keys per route (the least recently seen is dropped), MAX_CLIENTS distinct addresses remembered
-// per key, MAX_HASHES learned hashes per route and directive, and a per-IP report budget.
+// MAX_KEYS keys per route (the least recently seen is dropped) and MAX_TOTAL_KEYS over all routes,
+// MAX_CLIENTS distinct addresses remembered per key, MAX_HASHES learned hashes per route and directive, and
+// a per-IP report budget.
 import type { CspViolation } from './csp-report.ts';
 
 export const MAX_KEYS = 1000;
 /** Distinct client addresses remembered per key: `clients` counts up to this. */
-export const MAX_CLIENTS = 1000;
+export const MAX_CLIENTS = 100;
+/** Keys over all routes: a report that would add one more drops the least recently seen key of its route. */
+export const MAX_TOTAL_KEYS = 50_000;
 export const MAX_HASHES = 500;
 /** Pages hashed per `learn: true` route (per process), and bytes read of each. */
 export const LEARN_PAGES = 50;
@@ -52,6 +55,7 @@ export class CspStore {
   readonly #learned = new Map<string, Record<LearnedDirective, Set<string>>>();
   readonly #pages = new Map<string, number>();
   readonly #budget = new Map<string, number>();
+  #keys = 0;
   #window = 0;
   readonly #o: CspStoreOptions;
   readonly #now: () => number;
@@ -80,7 +84,15 @@ export class CspStore {
     const id = `${v.directive} ${v.blocked}`;
     let e = keys.get(id);
     if (e === undefined) {
-      if (keys.size >= MAX_KEYS) keys.delete(keys.keys().next().value as string); // least recently seen
+      if (keys.size >= MAX_KEYS || (this.#keys >= MAX_TOTAL_KEYS && keys.size > 0)) {
+        keys.delete(keys.keys().next().value as string); // least recently seen
+        this.#keys--;
+      }
+      if (this.#keys >= MAX_TOTAL_KEYS) {
+        this.#o.count?.(route, v.directive); // counted, not aggregated: the store is full of other routes' keys
+        return;
+      }
+      this.#keys++;
       e = { directive: v.directive, blocked: v.blocked, count: 0, clients: new Set(), first: now, last: now, samplePath: v.documentPath, loggedAt: -Infinity };
     } else keys.delete(id); // re-inserted below: Map order is least → most recently seen
     keys.set(id, e);

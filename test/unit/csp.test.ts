@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { blockedSource, CspReportError, parseCspReport } from '../../src/response/csp-report.ts';
-import { CspStore, LEARN_PAGES, LEARN_PAGE_BYTES, MAX_KEYS, REPORTS_PER_MINUTE } from '../../src/response/csp-store.ts';
+import { CspStore, LEARN_PAGES, LEARN_PAGE_BYTES, MAX_CLIENTS, MAX_KEYS, MAX_TOTAL_KEYS, REPORTS_PER_MINUTE } from '../../src/response/csp-store.ts';
 import { createLearnTap, inlineHashes } from '../../src/response/csp-learn.ts';
 import { compileSecurityHeaders } from '../../src/response/security-headers.ts';
 import { suggest, type SuggestInput } from '../../src/cli/csp-suggest.ts';
@@ -65,6 +65,27 @@ describe('CspStore', () => {
     });
     expect(counted).toHaveLength(MAX_KEYS + 2);
     expect(store.violations('b')).toEqual([{ route: 'b', violations: [], learned: { 'script-src': [], 'style-src': [] } }]);
+  });
+
+  it('bounds the whole store: MAX_TOTAL_KEYS keys over all routes, MAX_CLIENTS addresses per key', () => {
+    const counted: string[] = [];
+    const store = new CspStore({ count: (r) => counted.push(r) });
+    const routes = Math.ceil(MAX_TOTAL_KEYS / MAX_KEYS);
+    for (let r = 0; r < routes; r++) for (let i = 0; i < MAX_KEYS; i++) store.add(`r${r}`, { directive: 'img-src', blocked: `https://h${i}.example`, documentPath: '' }, '1');
+    const total = () => store.violations().reduce((n, x) => n + x.violations.length, 0);
+    expect(total()).toBe(MAX_TOTAL_KEYS);
+    // A new route's first key: counted, not kept (nothing of its own to evict); a full route evicts its own oldest.
+    store.add('late', { directive: 'img-src', blocked: 'https://late.example', documentPath: '' }, '1');
+    expect(store.violations('late')[0]!.violations).toEqual([]);
+    store.add('r0', { directive: 'img-src', blocked: 'https://newer.example', documentPath: '' }, '1');
+    expect(total()).toBe(MAX_TOTAL_KEYS);
+    expect(store.violations('r0')[0]!.violations[0]!.blocked).toBe('https://newer.example');
+    expect(counted.filter((r) => r === 'late')).toHaveLength(1);
+    for (let i = 0; i < MAX_CLIENTS + 50; i++) store.add('c', { directive: 'img-src', blocked: 'https://c.example', documentPath: '' }, `10.0.${i >> 8}.${i & 255}`);
+    expect(store.violations('c')[0]!.violations).toEqual([]); // the store is full
+    const small = new CspStore();
+    for (let i = 0; i < MAX_CLIENTS + 50; i++) small.add('c', { directive: 'img-src', blocked: 'https://c.example', documentPath: '' }, `10.0.${i >> 8}.${i & 255}`);
+    expect(small.violations('c')[0]!.violations[0]).toMatchObject({ count: MAX_CLIENTS + 50, clients: MAX_CLIENTS });
   });
 
   it('logs a key at most once a minute, with its running totals', () => {
