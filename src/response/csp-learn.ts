@@ -11,10 +11,8 @@ export interface CspLearnTap {
   start(status: number, headers: IncomingHttpHeaders): { data(chunk: Buffer): void; end(): void } | null;
 }
 
-const SCRIPT = /<script\b([^>]*)>([\s\S]*?)<\/script\s*>/gi;
-const STYLE = /<style\b[^>]*>([\s\S]*?)<\/style\s*>/gi;
-const SRC_ATTR = /\bsrc\s*=/i;
-const TYPE_ATTR = /\btype\s*=\s*["']?([^"'\s>]+)/i;
+const SRC_ATTR = /(?:^|\s)src\s*=/i;
+const TYPE_ATTR = /(?:^|\s)type\s*=\s*["']?([^"'\s>]+)/i;
 const JS_TYPES = new Set(['', 'module', 'text/javascript', 'application/javascript', 'text/ecmascript', 'application/ecmascript']);
 
 export function createLearnTap(store: CspStore, route: string): CspLearnTap {
@@ -46,22 +44,46 @@ export function createLearnTap(store: CspStore, route: string): CspLearnTap {
   };
 }
 
-/** [directive, 'sha256-…'] of each inline script (JavaScript types only) and style of an HTML text. */
+/**
+ * [directive, 'sha256-…'] of each inline script (JavaScript types only) and style of an HTML text. One forward
+ * scan (every search starts where the previous one ended): linear in the page, whatever it contains.
+ */
 export function inlineHashes(html: string): Array<[LearnedDirective, string]> {
   const out: Array<[LearnedDirective, string]> = [];
-  for (const m of html.matchAll(SCRIPT)) {
-    const attrs = m[1] ?? '';
-    const body = m[2] ?? '';
+  for (const [attrs, body] of elements(html, 'script')) {
     if (SRC_ATTR.test(attrs) || body.length === 0) continue;
     const type = (TYPE_ATTR.exec(attrs)?.[1] ?? '').toLowerCase();
     if (!JS_TYPES.has(type)) continue;
     out.push(['script-src', sha256(body)]);
   }
-  for (const m of html.matchAll(STYLE)) {
-    const body = m[1] ?? '';
-    if (body.length > 0) out.push(['style-src', sha256(body)]);
-  }
+  for (const [, body] of elements(html, 'style')) if (body.length > 0) out.push(['style-src', sha256(body)]);
   return out;
+}
+
+/** Stateful (lastIndex) but only ever used by one synchronous scan at a time. */
+const TAGS = {
+  script: { open: /<script(?=[\s/>])/gi, close: /<\/script[\s/>]/gi },
+  style: { open: /<style(?=[\s/>])/gi, close: /<\/style[\s/>]/gi },
+} as const;
+
+/** [attributes, text] of each <tag …>text</tag> (raw-text elements end at the first `</tag`). */
+function* elements(html: string, tag: 'script' | 'style'): Generator<[string, string]> {
+  const { open, close } = TAGS[tag];
+  const gt = />/g;
+  let at = 0;
+  for (;;) {
+    open.lastIndex = at;
+    const o = open.exec(html);
+    if (o === null) return;
+    gt.lastIndex = o.index + tag.length + 1;
+    const g = gt.exec(html);
+    if (g === null) return;
+    close.lastIndex = g.index + 1;
+    const c = close.exec(html);
+    if (c === null) return;
+    yield [html.slice(o.index + tag.length + 1, g.index), html.slice(g.index + 1, c.index)];
+    at = c.index + c[0].length;
+  }
 }
 
 const sha256 = (text: string): string => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;

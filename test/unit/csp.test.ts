@@ -129,6 +129,15 @@ describe('learn: inline hashes', () => {
     ]);
   });
 
+  it('scans a hostile page in linear time (no backtracking on unclosed tags)', () => {
+    for (const html of ['<script '.repeat(130_000), '<script>'.repeat(130_000), `<script>${'<style>'.repeat(100_000)}`, '<script data-src="x">ok()</script>'.repeat(20_000)]) {
+      const t = performance.now();
+      inlineHashes(html);
+      expect(performance.now() - t).toBeLessThan(500);
+    }
+    expect(inlineHashes('<script data-src="x">ok()</script>')).toEqual([['script-src', sha('ok()')]]);
+  });
+
   it('taps only text/html 200 uncompressed pages, the first LEARN_PAGES of a route, at most LEARN_PAGE_BYTES each', async () => {
     const store = new CspStore();
     const tap = createLearnTap(store, 'r');
