@@ -1,4 +1,4 @@
-// zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema | admin | grants | version. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
+// zt-gateway CLI: start | validate | explain | test | audit-config | hash-key | schema | admin | grants | csp | version. Exit codes: 0 ok, 1 invalid input or refused, 2 usage.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { newApiKey } from '../authn/index.ts';
@@ -9,6 +9,7 @@ import { auditVerifyCommand } from './audit.ts';
 import { startCluster, startFailure } from './cluster.ts';
 import { explainCommand, policyTestCommand } from './policy.ts';
 import { ADMIN_USAGE, adminCommand } from './admin.ts';
+import { CSP_USAGE, cspCommand } from './csp.ts';
 import { validateCommand, type Output } from './validate.ts';
 import { versionCommand } from './version.ts';
 
@@ -29,7 +30,8 @@ const USAGE = `usage:
   zt-gateway hash-key                  print a new random API key and its SHA-256 for the keys file
   zt-gateway schema [--out <file>]     print the config JSON Schema
   zt-gateway version [--json]          print the version, git commit and Node version (also --version)
-${ADMIN_USAGE}`;
+${ADMIN_USAGE}
+${CSP_USAGE}`;
 
 const stdio: Output = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
@@ -111,6 +113,11 @@ async function adminCmd(rest: string[], io: Output, name: string): Promise<numbe
   return code < 0 ? usage(io) : code;
 }
 
+async function cspCmd(rest: string[], io: Output): Promise<number> {
+  const code = await cspCommand(rest, io);
+  return code < 0 ? usage(io) : code;
+}
+
 function schemaCmd(rest: string[]): number {
   const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
   const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
@@ -130,6 +137,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   admin: adminCmd,
   grants: adminCmd,
   schema: schemaCmd,
+  csp: cspCmd,
   version: versionCommand,
   '--version': versionCommand,
 });

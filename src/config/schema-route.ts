@@ -156,8 +156,18 @@ export const securityHeaders = z.strictObject({
     .union([
       z.literal(false),
       z.strictObject({
-        directives: z.record(z.string(), z.union([z.array(z.string()), z.literal(true)])).optional(),
-        report_only: z.boolean().default(false),
+        directives: z
+          .record(z.string(), z.union([z.array(z.string()), z.literal(true)]))
+          .optional()
+          .meta({ description: 'Directives added to (or replacing) the default policy; a route\'s are merged over the top-level ones' }),
+        report_only: z
+          .boolean()
+          .optional()
+          .meta({ description: 'Default true: send Content-Security-Policy-Report-Only (reports go to the gateway); false enforces' }),
+        learn: z
+          .boolean()
+          .optional()
+          .meta({ description: "Hash the inline scripts and styles of this route's HTML pages (bounded) so `csp suggest` can allow them by hash" }),
       }),
     ])
     .optional(),

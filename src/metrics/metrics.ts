@@ -41,6 +41,14 @@ export interface RouteSeries {
 
 export type LiveKindLabel = 'websocket' | 'stream';
 
+/** The directive label's closed vocabulary (CSP Level 3 fetch, document and navigation directives). */
+const CSP_DIRECTIVES: ReadonlySet<string> = new Set([
+  'default-src', 'script-src', 'script-src-elem', 'script-src-attr', 'style-src', 'style-src-elem', 'style-src-attr',
+  'img-src', 'font-src', 'connect-src', 'media-src', 'object-src', 'frame-src', 'child-src', 'worker-src',
+  'manifest-src', 'prefetch-src', 'base-uri', 'form-action', 'frame-ancestors', 'navigate-to', 'sandbox',
+  'require-trusted-types-for', 'trusted-types', 'webrtc', 'fenced-frame-src',
+]);
+
 let grantsSource: (() => number) | null = null;
 
 /**
@@ -84,6 +92,8 @@ export class Metrics {
   readonly #serviceDenied = new CellCounter(this.registry, 'zt_service_denied_total', 'Service-to-service requests denied by policy (lateral-movement attempts), by route', ['route'] as const);
   readonly #live = new CellGauge(this.registry, 'zt_live_connections', 'Open live connections (upgraded WebSockets, responses still streaming), by route and kind', ['route', 'kind'] as const);
   readonly #liveCloses = new CellCounter(this.registry, 'zt_live_connection_closes_total', 'Live connections ended, by route and end reason', ['route', 'reason'] as const);
+  readonly #csp = new CellCounter(this.registry, 'zt_csp_violations_total', 'Content-Security-Policy violations reported by browsers, by route and directive', ['route', 'directive'] as const);
+  readonly #cspCells = new Map<string, Cell>();
   #websockets = 0;
   #certificateExpiries: ReadonlyMap<string, number> = new Map();
   readonly #routes = new Map<string, RouteSeries>();
@@ -200,6 +210,15 @@ export class Metrics {
 
   serviceCall(mtls: boolean): void {
     (mtls ? this.#serviceCells.mtls : this.#serviceCells.other).n++;
+  }
+
+  /** One reported violation; `directive` outside the CSP vocabulary counts as `other`. */
+  cspViolation(route: string, directive: string): void {
+    const d = CSP_DIRECTIVES.has(directive) ? directive : 'other';
+    const key = `${route}\0${d}`;
+    let cell = this.#cspCells.get(key);
+    if (cell === undefined) this.#cspCells.set(key, (cell = this.#csp.cell({ route, directive: d })));
+    cell.n++;
   }
 
   rateLimited(limit: LimitLabel): void {

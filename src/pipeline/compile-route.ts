@@ -5,7 +5,7 @@ import { compileCrossSite, compileRouteAuth, compileStepUp, type CompiledProvide
 import { type MfaSets, compileRoutePolicy, createBodyParamGuard } from '../authz/index.ts';
 import { ConfigError, type ConfigReport, type KeyPath, type Config, type RouteConfig } from '../config/index.ts';
 import { compileIdentityHeaders, compileUpstream, groupsFilterFor } from '../proxy/index.ts';
-import { compileCors, compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
+import { compileCors, compileSecurityHeaders, cspReportToken, withCspReportToken, type CspTokenKey, type SecurityHeaderSet } from '../response/index.ts';
 import { compileRouteRisk, type RiskSettings } from '../risk/index.ts';
 import { compileRouteMatch } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
@@ -21,6 +21,9 @@ export interface RouteContext {
   readonly mfa: MfaSets;
   readonly grantNames: ReadonlySet<string>;
   readonly security: SecurityHeaderSet;
+  /** The top-level headers compiled for routes: the CSP reports to the gateway (token put in per route). */
+  readonly routeSecurity: SecurityHeaderSet;
+  readonly cspKey: CspTokenKey;
   readonly risk: RiskSettings | null;
   /** The validation compiler, loaded when some route has `validate:` (null: none has). */
   readonly compileValidator: RouteValidatorCompiler | null;
@@ -81,9 +84,11 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
   const identityHeaders = compileIdentityHeaders(r.identity_headers, ctx.config.identity_headers.prefix, under(at, ['identity_headers']));
   const stepUp = attempt(at, [], () => compileStepUp(r.step_up, auth.providers)) ?? null;
   const policy = compileRoutePolicy(r, { routePath: match.path, routeParams: match.template?.names ?? [], mfa: ctx.mfa, grants: ctx.grantNames }, !!ctx.config.devices, at);
-  const security = r.security_headers
-    ? attempt(at, ['security_headers'], () => compileSecurityHeaders(ctx.config.security_headers, r.security_headers))
-    : ctx.security;
+  const routeSet = r.security_headers
+    ? attempt(at, ['security_headers'], () => compileSecurityHeaders(ctx.config.security_headers, r.security_headers, true))
+    : ctx.routeSecurity;
+  const cspToken = routeSet?.csp?.reportsToGateway ? cspReportToken(ctx.cspKey, r.name) : null;
+  const security = routeSet && cspToken !== null ? withCspReportToken(routeSet, cspToken) : routeSet;
   const cors = r.cors ? compileCors(r.cors) : null;
   const validate = r.validate;
   const compileValidator = ctx.compileValidator;
@@ -112,6 +117,8 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     policy,
     mode: r.mode,
     security,
+    cspToken,
+    cspLearn: security.csp?.learn ?? false,
     cors,
     crossSite: compileCrossSite(r.cross_origin, r.cors),
     validator,

@@ -6,7 +6,7 @@ import { type MfaSets, compileDevices, type CompiledDevices, compileMfa } from '
 import { crossKeyProblems, CONFIG_INVALID, ConfigError, formatPath, type ConfigProblem, type ConfigReport, freezeData, type LoadedConfig, type Config } from '../config/index.ts';
 import { compileAddressSet, compilePublicOrigins, compileTrustedProxies, type AddressSet, type PublicOrigins } from '../normalize/index.ts';
 import { compileAssertion, type AssertionSigner, customIdentityHeaders } from '../proxy/index.ts';
-import { compileSecurityHeaders, type SecurityHeaderSet } from '../response/index.ts';
+import { compileSecurityHeaders, cspTokenKey, type SecurityHeaderSet } from '../response/index.ts';
 import { compileRisk, type RiskSettings } from '../risk/index.ts';
 import { compileNamedHosts, createRouter, createSpellingGuard, spellingConflicts, type Router, type SpellingGuard } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
@@ -50,6 +50,8 @@ export interface CompiledConfig {
   readonly risk: RiskSettings | null;
   /** Security headers for answers that belong to no route (problems, reserved paths). */
   readonly security: SecurityHeaderSet;
+  /** Routes by the token of their CSP report endpoint (`/.zt/csp-report/<token>`). */
+  readonly cspRoutes: ReadonlyMap<string, CompiledRoute>;
   /** Problems that do not stop the config from loading (e.g. a generated assertion key). */
   readonly warnings: readonly string[];
   /** Just-in-time grants by name. */
@@ -118,8 +120,12 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
   const security = attempt(report, ['security_headers'], () => compileSecurityHeaders(config.security_headers, undefined)) ?? NO_SECURITY_HEADERS;
   const mfa = compileMfa(config.authz.mfa);
   const grants = compileGrants(config, providers.providers, report);
-  const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, risk, compileValidator };
+  const routeSecurity = attempt((err) => report(err, true), ['security_headers'], () => compileSecurityHeaders(config.security_headers, undefined, true)) ?? NO_SECURITY_HEADERS;
+  const cspKey = cspTokenKey(config.session?.secret);
+  const routeContext = { config, baseDir, providers, customNames: customIdentityHeaders(config), mfa, grantNames: new Set(grants.keys()), security, routeSecurity, cspKey, risk, compileValidator };
   const routes = compileRoutes(routeContext, report);
+  const cspRoutes = new Map<string, CompiledRoute>();
+  for (const r of routes) if (r.cspToken !== null) cspRoutes.set(r.cspToken, r);
   for (const err of spellingConflicts(routes)) report(err);
   const tracer = problems.length > 0 ? null : await loadTracer(config.tracing, previous?.tracer);
 
@@ -142,6 +148,7 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
     devices,
     risk,
     security,
+    cspRoutes,
     warnings: Object.freeze(warnings),
     grants,
     tracer,

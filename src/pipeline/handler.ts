@@ -13,6 +13,8 @@ import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { HANDOFF_PATH, isReserved, LOGIN_PATH, serveReserved } from './reserved.ts';
+import { isCspReportPath, serveCspReport } from './csp-endpoint.ts';
+import { createLearnTap } from '../response/index.ts';
 import { forAuthRequest, serveVerify, verifyContext, VERIFY_PATH, wantsRedirect } from './verify.ts';
 import { extAuthzContext, isExtAuthzPath, serveExtAuthz } from './ext-authz-http.ts';
 import { randomUUID } from 'node:crypto';
@@ -115,6 +117,11 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           }, (err: unknown) => fail(err, checked.id));
           return;
         }
+        if (isCspReportPath(c.target.path)) {
+          // Its own per-address budget: a page's burst of reports must not spend the user's pre-auth budget.
+          serveCspReport(state, c, req, res).catch((err: unknown) => fail(err, c.id));
+          return;
+        }
         // The gateway's own endpoints (login, callback, back-channel logout, grants) reach the IdP or the
         // state store: the per-IP pre-auth limit protects them like any authenticator.
         const serve = (): void => {
@@ -157,7 +164,9 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
           outcome.authMethod = identity.method;
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
-        const plan: ResponsePlan = { security: route.security, cors, ...(cookies ? { cookies } : {}) };
+        // security_headers.csp.learn: the forwarder shows this route's HTML bodies to the hashing tap.
+        const tap = route.cspLearn ? createLearnTap(state.csp, route.name) : undefined;
+        const plan: ResponsePlan = { security: route.security, cors, tap, ...(cookies ? { cookies } : {}) };
         const relay = (body?: Buffer | Readable): Promise<void> => {
           upstreamStartNs = process.hrtime.bigint();
           return forward(current, req, res, pool, route.upstream, plan, streams, outcome, body);

@@ -1,4 +1,5 @@
 // Paths the gateway answers itself on every host of the main listener: never routed, never forwarded.
+// (/.zt/csp-report/<token> is served by csp-endpoint.ts, dispatched in handler.ts before the pre-auth limit.)
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RuntimeState } from './state.ts';
 import { GatewayError, type GatewayErrorCode } from '../core/index.ts';

@@ -42,6 +42,10 @@ export interface CompiledRoute extends RoutableRoute, RouteRef {
   /** null: no authorize block (public routes, or routes that always answer 401). */
   readonly policy: Policy | null;
   readonly security: SecurityHeaderSet;
+  /** The token of this route's CSP report endpoint (`/.zt/csp-report/<token>`); null: its policy reports elsewhere or is off. */
+  readonly cspToken: string | null;
+  /** `security_headers.csp.learn`: hash the inline scripts and styles of the HTML pages relayed for it. */
+  readonly cspLearn: boolean;
   readonly cors: CorsPolicy | null;
   /** Cross-site protection of cookie sessions; null: `cross_origin: { protect: false }`. */
   readonly crossSite: CrossSitePolicy | null;

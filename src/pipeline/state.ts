@@ -10,6 +10,7 @@ import type { RiskEngine } from '../risk/index.ts';
 import type { AccessStore } from '../state/index.ts';
 import type { LiveRegistry } from '../live/index.ts';
 import type { PipelineContext } from './route.ts';
+import type { CspStore } from '../response/index.ts';
 
 export interface RuntimeState {
   readonly generation: number;
@@ -20,6 +21,8 @@ export interface RuntimeState {
   readonly limits: RateLimits;
   /** Suspensions, revocations and grants: one store for the process, shared by every state. */
   readonly access: AccessStore;
+  /** CSP violations and learned inline hashes: one store for the process, shared by every state. */
+  readonly csp: CspStore;
   /** The assess stage's risk engine; null when nothing uses risk. */
   readonly risk: RiskEngine | null;
   inflight: number;

@@ -148,6 +148,8 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   #controller: Dispatcher.DispatchController | null = null;
   #gone = false;
   #settled = false;
+  /** The plan's body tap for this response (CSP learn); null: none. */
+  #tap: { data(chunk: Buffer): void; end(): void } | null = null;
   /** The upstream request's span, with tracing.otlp only. */
   span: ChildSpan | undefined = undefined;
 
@@ -193,6 +195,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     if (statusCode < 200) return; // 1xx interim answers (100 Continue, 103) are not relayed
     this.span?.set('http.response.status_code', statusCode);
     this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
+    if (this.#plan.tap !== undefined) this.#tap = this.#plan.tap.start(statusCode, headers);
     if (this.#settled) return;
     this.openedAt = Date.now();
     this.#live = true;
@@ -209,6 +212,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#tap !== null) this.#tap.data(chunk);
     if (this.#res.write(chunk)) return;
     controller.pause();
     this.#res.once('drain', this.#onDrain);
@@ -216,6 +220,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
 
   onResponseEnd(): void {
     this.#res.end();
+    if (this.#tap !== null) this.#tap.end();
     if (this.span !== undefined) this.#endSpan(undefined);
     this.#settle();
     this.#resolve();

@@ -5,7 +5,7 @@ export { appendForwardingHeaders, forward, type LiveStream, type StreamSink } fr
 export { appendIdentityHeaders, defaultHeaderNames } from './identity-headers.ts';
 export type { IdentityHeaderNames } from './identity-headers.ts';
 export { scrubUpgradeResponseHeaders } from './response-headers.ts';
-export type { ResponsePlan } from './response-headers.ts';
+export type { BodyTap, ResponsePlan } from './response-headers.ts';
 export { PoolRegistry, compileUpstream } from './upstream.ts';
 export type { UpstreamTarget } from './upstream.ts';
 export { createWebSocketTerminal, isWebSocketUpgrade, notWebSocketHandshake, type WebSocketTerminal } from './websocket.ts';

@@ -14,6 +14,13 @@ export interface ResponsePlan {
   readonly cors: readonly string[] | null;
   /** Set-Cookie values from the gateway itself (session refresh). */
   readonly cookies?: readonly string[];
+  /** Sees the response body as it is relayed (CSP learn); never holds or changes what the client gets. */
+  readonly tap?: BodyTap | undefined;
+}
+
+/** Told each response's head; returns a sink for its body, or null to skip it. */
+export interface BodyTap {
+  start(status: number, headers: IncomingHttpHeaders): { data(chunk: Buffer): void; end(): void } | null;
 }
 
 /**

@@ -17,7 +17,24 @@ export interface SecurityHeaderSet {
   readonly names: ReadonlySet<string>;
   /** Names for which an upstream's own value wins. */
   readonly keepUpstream: ReadonlySet<string>;
+  /** The Content-Security-Policy as sent (null: csp: false), for the report endpoint, the admin API and audits. */
+  readonly csp?: CompiledCsp | null;
 }
+
+export interface CompiledCsp {
+  readonly reportOnly: boolean;
+  readonly learn: boolean;
+  /** The policy's directives as sent, without the gateway's own report-uri/report-to. */
+  readonly directives: Readonly<Record<string, readonly string[]>>;
+  /** The policy reports to the gateway (`/.zt/csp-report/<token>`): the operator set no report-uri/report-to. */
+  readonly reportsToGateway: boolean;
+}
+
+/** Where a route's policy reports; the token is put in per route by `withCspReportToken`. */
+export const CSP_REPORT_PREFIX = '/.zt/csp-report/';
+const TOKEN_PLACEHOLDER = '__zt_csp_token__';
+/** The Reporting API endpoint name in `report-to` and `Reporting-Endpoints`. */
+export const CSP_REPORT_GROUP = 'zt-csp';
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -43,16 +60,34 @@ function record(mw: Middleware, into: Map<string, string>): void {
  * Route settings override the top-level ones key by key. Frozen (the sets are never changed). Throws
  * ConfigError with `path` relative to the security_headers block.
  */
-export function compileSecurityHeaders(global: SecurityHeadersConfig, route: SecurityHeadersConfig | undefined): SecurityHeaderSet {
+export function compileSecurityHeaders(global: SecurityHeadersConfig, route: SecurityHeadersConfig | undefined, reports = false): SecurityHeaderSet {
   try {
-    return headerSet({ ...global, ...(route ?? {}) });
+    return headerSet({ ...global, ...(route ?? {}), csp: mergeCsp(global.csp, route?.csp) }, reports);
   } catch (err) {
     // helmet refuses bad values (a CSP directive, a referrer policy token) by throwing.
     throw err instanceof ConfigError ? err : new ConfigError('CFG_BAD_VALUE', [], (err as Error).message);
   }
 }
 
-function headerSet(cfg: SecurityHeadersConfig): SecurityHeaderSet {
+type CspConfig = SecurityHeadersConfig['csp'];
+
+/** A route's csp is merged over the top-level one field by field, its directives name by name. */
+function mergeCsp(global: CspConfig, route: CspConfig): CspConfig {
+  if (route === undefined) return global;
+  if (route === false || global === undefined || global === false) return route;
+  return { ...global, ...route, directives: { ...(global.directives ?? {}), ...(route.directives ?? {}) } };
+}
+
+/**
+ * The set for one route: its report token put into report-uri, report-to's endpoint and Reporting-Endpoints.
+ * A set compiled without `reports` (or whose operator named their own report-uri) is returned as is.
+ */
+export function withCspReportToken(set: SecurityHeaderSet, token: string): SecurityHeaderSet {
+  if (!set.csp?.reportsToGateway) return set;
+  return Object.freeze({ ...set, flat: Object.freeze(set.flat.map((v) => v.replaceAll(TOKEN_PLACEHOLDER, token))) });
+}
+
+function headerSet(cfg: SecurityHeadersConfig, reports: boolean): SecurityHeaderSet {
   const headers = new Map<string, string>();
 
   const hsts = cfg.hsts ?? { max_age: 365 * 86_400_000, include_subdomains: true, preload: false };
@@ -63,19 +98,27 @@ function headerSet(cfg: SecurityHeadersConfig): SecurityHeaderSet {
     );
   }
   const frame = cfg.frame_options ?? 'deny';
-  const csp = cfg.csp ?? { report_only: false };
+  // Report-only by default (README "Content-Security-Policy"): a strict policy must not blank an app's pages.
+  const csp = cfg.csp ?? {};
+  let compiledCsp: CompiledCsp | null = null;
   if (csp !== false) {
+    const reportOnly = csp.report_only ?? true;
     // frame-ancestors follows X-Frame-Options unless the operator sets it.
     const directives: Record<string, string[] | null> =
       frame === false ? {} : { 'frame-ancestors': [frame === 'sameorigin' ? "'self'" : "'none'"] };
     // A report-only policy cannot upgrade requests (browsers ignore it there, with a console error): drop
     // helmet's default upgrade-insecure-requests unless the operator asks for it.
-    if (csp.report_only) directives['upgrade-insecure-requests'] = null;
+    if (reportOnly) directives['upgrade-insecure-requests'] = null;
     for (const [k, v] of Object.entries(csp.directives ?? {})) directives[k] = v === true ? [] : v;
-    record(
-      contentSecurityPolicy({ useDefaults: true, reportOnly: csp.report_only, directives }) as Middleware,
-      headers,
-    );
+    const own = Object.keys(directives).some((k) => k.toLowerCase() === 'report-uri' || k.toLowerCase() === 'report-to');
+    const policy = new Map<string, string>();
+    record(contentSecurityPolicy({ useDefaults: true, reportOnly, directives }) as Middleware, policy);
+    const name = reportOnly ? 'content-security-policy-report-only' : 'content-security-policy';
+    const value = policy.get(name) ?? '';
+    const reportsToGateway = reports && !own;
+    headers.set(name, reportsToGateway ? `${value};report-uri ${CSP_REPORT_PREFIX}${TOKEN_PLACEHOLDER};report-to ${CSP_REPORT_GROUP}` : value);
+    if (reportsToGateway) headers.set('reporting-endpoints', `${CSP_REPORT_GROUP}="${CSP_REPORT_PREFIX}${TOKEN_PLACEHOLDER}"`);
+    compiledCsp = Object.freeze({ reportOnly, learn: csp.learn ?? false, directives: parseDirectives(value), reportsToGateway });
   }
   if (frame !== false) record(xFrameOptions({ action: frame }), headers);
   record(xContentTypeOptions(), headers);
@@ -95,5 +138,16 @@ function headerSet(cfg: SecurityHeadersConfig): SecurityHeaderSet {
     flat: Object.freeze(flat),
     names: new Set(headers.keys()),
     keepUpstream: new Set((cfg.keep_upstream ?? []).map((h) => h.toLowerCase())),
+    csp: compiledCsp,
   });
+}
+
+/** `a b;c` → { a: [b], c: [] } (helmet's output: `;` between directives, one space between values). */
+function parseDirectives(value: string): Record<string, readonly string[]> {
+  const out: Record<string, readonly string[]> = {};
+  for (const part of value.split(';')) {
+    const [name, ...values] = part.trim().split(/\s+/);
+    if (name) out[name] = Object.freeze(values);
+  }
+  return Object.freeze(out);
 }

@@ -11,10 +11,11 @@ import { GatewayError, sendProblem } from '../core/index.ts';
 import { type Change, TOKEN_REVOCATION_TTL_MS, type Kind, approveGrant, GRANT_ID, grantAudit, grantView, revokeGrant, stateView } from '../state/index.ts';
 import { readJsonBody, textField } from '../validate/index.ts';
 import type { Runtime } from './runtime.ts';
+import { cspViolations } from './csp-violations.ts';
 
 export type AdminAction =
   | 'suspend' | 'unsuspend' | 'revoke-sessions' | 'revoke-token' | 'revoke-device' | 'state'
-  | 'grants-list' | 'grant-approve' | 'grant-revoke';
+  | 'grants-list' | 'grant-approve' | 'grant-revoke' | 'csp-violations';
 
 /** The routes the API serves; the OpenAPI file must describe exactly these (a test checks). */
 export const ADMIN_ROUTES: ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; path: string; action: AdminAction }> = [
@@ -27,6 +28,7 @@ export const ADMIN_ROUTES: ReadonlyArray<{ method: 'GET' | 'POST' | 'DELETE'; pa
   { method: 'GET', path: '/admin/v1/grants', action: 'grants-list' },
   { method: 'POST', path: '/admin/v1/grants/{id}/approve', action: 'grant-approve' },
   { method: 'POST', path: '/admin/v1/grants/{id}/revoke', action: 'grant-revoke' },
+  { method: 'GET', path: '/admin/v1/csp-violations', action: 'csp-violations' },
 ];
 
 /** Visible ASCII only: no spaces, controls or look-alikes in ids that end up in logs and Redis keys. */
@@ -132,7 +134,7 @@ export function createAdminApi(o: AdminApiOptions): (req: IncomingMessage, res: 
     let target: string | undefined;
     const fail = (err: unknown) => {
       const code = sendProblem(res, err, id);
-      if (actor !== null && action !== undefined && action !== 'state' && action !== 'grants-list') {
+      if (actor !== null && action !== undefined && action !== 'state' && action !== 'grants-list' && action !== 'csp-violations') {
         state.audit.record(undefined, res.statusCode, code, { decision: 'admin', action, actor, target, request_id: id });
       }
       if (!(err instanceof GatewayError) || err.status >= 500) o.log.warn({ req_id: id, err: err instanceof GatewayError ? err.cause : err }, 'admin request failed');
@@ -197,6 +199,8 @@ async function run(o: AdminApiOptions, m: Matched, actor: string, req: IncomingM
   switch (m.action) {
     case 'state':
       return { status: 200, body: stateView(access) };
+    case 'csp-violations':
+      return { status: 200, body: cspViolations(state.compiled, state.csp, new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('route')) };
     case 'grants-list':
       return { status: 200, body: { grants: [...access.list('grants').values()].map((g) => grantView(g, now)) } };
     case 'suspend':

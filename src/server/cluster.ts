@@ -14,6 +14,7 @@ import { createAdminListener } from './admin.ts';
 import { metricsGuard } from './metrics-auth.ts';
 import { generatedAssertionKey, shareGeneratedAssertionKey } from '../proxy/index.ts';
 import { buildInfo } from '../metrics/index.ts';
+import { processCspKey, shareProcessCspKey } from '../response/index.ts';
 
 const MAX_WORKERS = 256;
 const BACKOFF_MIN_MS = 100;
@@ -39,7 +40,13 @@ export function adoptPrimaryKeys(): void {
   const pem = process.env[SHARED_KEY_ENV];
   delete process.env[SHARED_KEY_ENV];
   if (pem) shareGeneratedAssertionKey(pem);
+  // Without session.secret the CSP report tokens come from a process key: one for all workers, so a report
+  // reaches whichever worker accepts it.
+  const csp = process.env[SHARED_CSP_KEY_ENV];
+  delete process.env[SHARED_CSP_KEY_ENV];
+  if (csp) shareProcessCspKey(csp);
 }
+const SHARED_CSP_KEY_ENV = 'ZT_CLUSTER_CSP_KEY';
 /** The worker's cluster id (1, 2, …; a restarted worker gets a new one) for its log lines. */
 export const workerId = (): number | undefined => cluster.worker?.id;
 
@@ -74,7 +81,7 @@ export async function runPrimary(config: Config, workers: number, log: Logger = 
   // Without identity_headers.assertion_key each process would generate its own: one key for all workers.
   const sharedKey = generatedAssertionKey().export({ type: 'pkcs8', format: 'pem' }).toString();
   const fork = (index: number, failures: number): void => {
-    const worker = cluster.fork({ [SHARED_KEY_ENV]: sharedKey });
+    const worker = cluster.fork({ [SHARED_KEY_ENV]: sharedKey, [SHARED_CSP_KEY_ENV]: processCspKey() });
     const slot: Slot = { worker, ready: false, generation: 0, startedAt: Date.now(), failures };
     slots[index] = slot;
     worker.on('message', (m: WorkerMessage) => {

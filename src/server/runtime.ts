@@ -12,6 +12,7 @@ import { createAccessStore, traceRedisCommands, type AccessStore } from '../stat
 import { createRiskEngine, MemoryProfileStore, RedisProfileStore, type ProfileStore, type RiskEngine } from '../risk/index.ts';
 import { Metrics } from '../metrics/index.ts';
 import { LiveRegistry } from '../live/index.ts';
+import { CspStore } from '../response/index.ts';
 import type { PipelineContext } from '../pipeline/index.ts';
 
 
@@ -41,6 +42,8 @@ export class Runtime implements RuntimeHandle {
   readonly metrics: Metrics;
   /** Live connections outlive reloads: a reload re-checks them against its new policy. */
   readonly live = new LiveRegistry<PipelineContext>();
+  /** CSP violations reported by browsers and hashes learned from pages: outlive reloads. */
+  readonly csp: CspStore;
 
   constructor(compiled: CompiledConfig, secure: boolean, log: Logger, redis: Redis | null, metrics = new Metrics()) {
     this.#secure = secure;
@@ -50,6 +53,7 @@ export class Runtime implements RuntimeHandle {
     this.#redisUrl = redisTarget(compiled);
     this.#redis = redis;
     this.#limiters = new LimiterRegistry(this.#redis);
+    this.csp = new CspStore({ count: (route, directive) => metrics.cspViolation(route, directive), log: (fields, msg) => log.warn(fields, msg) });
     this.#access = createAccessStore({ redis, log, maxStalenessMs: compiled.config.state?.max_staleness ?? 3000 });
     this.#current = this.#build(compiled);
   }
@@ -133,6 +137,7 @@ export class Runtime implements RuntimeHandle {
       ),
       limits: createRateLimits(compiled.config, this.#limiters),
       access: this.#access,
+      csp: this.csp,
       risk: this.#riskFor(compiled),
       inflight: 0,
       retired: false,

@@ -112,6 +112,17 @@ describe('audit-config on the bad example', () => {
     expect(Object.keys(FINDINGS).filter((id) => !ids.has(id))).toEqual(['admin-missing']);
   });
 
+  it('reports a report-only CSP (the default) as medium, once per route, with the way to enforce it', async () => {
+    const { report } = await jsonReport(['--config', BAD]);
+    const csp = report.findings.filter((f) => f.id === 'csp-report-only');
+    expect(csp.length).toBeGreaterThan(0);
+    for (const f of csp) {
+      expect(f).toMatchObject({ severity: 'medium', path: expect.stringMatching(/^routes\[\d+\]$/), route: expect.any(String) });
+      expect(f.fix).toBe(`run \`zt-gateway csp suggest --route ${f.route}\`, add its directives under the route, then set security_headers.csp.report_only: false`);
+    }
+    expect(new Set(csp.map((f) => f.route)).size).toBe(csp.length);
+  });
+
   it('scores the tenets from distinct finding ids (high 40, medium 20, low 10)', async () => {
     const { report } = await jsonReport(['--config', BAD]);
     const t = (n: number) => report.tenets.find((x) => x.tenet === n);

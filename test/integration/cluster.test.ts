@@ -190,6 +190,30 @@ routes:
     expect(JSON.parse([...bodies][0] as string).keys).toHaveLength(1);
   });
 
+  it('every worker issues the same CSP report token, and accepts reports for it (no session.secret: the primary key)', async () => {
+    const tokens = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const res = await request(`http://127.0.0.1:${port}/csp-token-${i}`, { headers: { connection: 'close' } });
+      await res.body.dump(); // 200 or 429 (the route's shared limit): both carry the route's policy
+      const m = /report-uri \/\.zt\/csp-report\/([A-Za-z0-9_-]{22});/.exec(String(res.headers['content-security-policy-report-only']));
+      tokens.add(m?.[1] ?? 'none');
+    }
+    const workers = new Set<unknown>();
+    await until('access logs of the token requests', () => {
+      const r = logs.filter((l) => l.msg === 'request' && String(l.path).startsWith('/csp-token-'));
+      return r.length === 8 ? r : undefined;
+    }).then((r) => r.forEach((l) => workers.add(l.worker)));
+    expect(workers.size).toBe(2);
+    expect(tokens.size).toBe(1);
+    expect([...tokens][0]).not.toBe('none');
+    const body = JSON.stringify({ 'csp-report': { 'effective-directive': 'img-src', 'blocked-uri': 'https://x.example/a.png', 'document-uri': 'http://h/' } });
+    for (let i = 0; i < 6; i++) {
+      const res = await request(`http://127.0.0.1:${port}/.zt/csp-report/${[...tokens][0]}`, { method: 'POST', headers: { connection: 'close', 'content-type': 'application/csp-report' }, body });
+      await res.body.dump();
+      expect(res.statusCode).toBe(204);
+    }
+  });
+
   it('forwards SIGHUP: every worker reloads', async () => {
     const before = logs.filter((l) => l.msg === 'config reloaded').length;
     primary.kill('SIGHUP');

@@ -1,5 +1,6 @@
 // Security response headers on every answer (proxied, 404, 401, 429), with configured values, per-route
-// overrides, report-only CSP, keep_upstream, and upstream attempts to weaken them.
+// overrides, the report-only CSP (the default) reporting to the gateway per route, report_only: false,
+// keep_upstream, and upstream attempts to weaken them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { hashKey } from '../../src/authn/api-key.ts';
@@ -18,13 +19,23 @@ const defaultCsp = (frameAncestors: string, scriptSrc = "'self'") => `${cspWitho
 
 const GLOBAL = {
   'strict-transport-security': 'max-age=172800; includeSubDomains; preload',
-  'content-security-policy': defaultCsp("'none'"),
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'strict-origin-when-cross-origin',
   'permissions-policy': 'camera=(), microphone=(), geolocation=()',
   'cross-origin-opener-policy': 'same-origin',
 } as const;
+
+/** The route's report endpoint token, after checking the report-only policy and Reporting-Endpoints that carry it. */
+function reportOnlyToken(headers: Record<string, string | string[] | undefined>, policy = cspWithout("'none'")): string {
+  const value = headers['content-security-policy-report-only'];
+  const m = /;report-uri \/\.zt\/csp-report\/([A-Za-z0-9_-]{22});report-to zt-csp$/.exec(String(value));
+  expect(m, String(value)).not.toBeNull();
+  const token = m![1] as string;
+  expect(value).toBe(`${policy};report-uri /.zt/csp-report/${token};report-to zt-csp`);
+  expect(headers['reporting-endpoints']).toBe(`zt-csp="/.zt/csp-report/${token}"`);
+  return token;
+}
 
 const UPSTREAM_CSP = "default-src 'self' https://legacy.example.com; script-src 'unsafe-inline'";
 
@@ -52,7 +63,7 @@ routes:
     upstream: { url: ${upstream}, timeout: 2s }
     public: true
     security_headers:
-      csp: { directives: { script-src: ["'self'", "https://cdn.example.com"] } }
+      csp: { report_only: false, directives: { script-src: ["'self'", "https://cdn.example.com"] } }
       frame_options: sameorigin
       referrer_policy: no-referrer
       cross_origin_opener_policy: same-origin-allow-popups
@@ -68,6 +79,11 @@ routes:
     upstream: { url: ${upstream}, timeout: 2s }
     public: true
     security_headers: { keep_upstream: [Content-Security-Policy] }
+  - name: enforced
+    match: { path: /enforced }
+    upstream: { url: ${upstream}, timeout: 2s }
+    public: true
+    security_headers: { csp: { report_only: false } }
   - name: off
     match: { path: /off }
     upstream: { url: ${upstream}, timeout: 2s }
@@ -81,7 +97,7 @@ let gw: TestGateway;
 beforeAll(async () => {
   upstream = await startUpstream((req, res) => {
     // Every upstream answer tries to weaken or duplicate the gateway's headers.
-    if (req.url?.startsWith('/keep') || req.url?.startsWith('/app/weak')) {
+    if (req.url?.startsWith('/keep') || req.url?.startsWith('/app/weak') || req.url?.startsWith('/enforced/weak')) {
       res.writeHead(200, {
         'content-type': 'text/html',
         'content-security-policy': UPSTREAM_CSP,
@@ -121,7 +137,11 @@ describe('security headers on every response', () => {
     const a = await get('/app/page');
     expect(a.status).toBe(200);
     expectHeaders(a.headers, GLOBAL);
-    expect(a.headers['content-security-policy-report-only']).toBeUndefined();
+    // Report-only by default, reporting to the gateway under this route's token.
+    const token = reportOnlyToken(a.headers);
+    expect(a.headers['content-security-policy']).toBeUndefined();
+    expect(reportOnlyToken((await get('/app/other')).headers)).toBe(token);
+    expect(reportOnlyToken((await get('/private/x', { authorization: `ApiKey ${KEY}` })).headers)).not.toBe(token);
   });
 
   it('sets them on a 404 problem', async () => {
@@ -129,6 +149,10 @@ describe('security headers on every response', () => {
     expect(a.status).toBe(404);
     expect((JSON.parse(a.body) as { code: string }).code).toBe('GW_ERR_NO_ROUTE');
     expectHeaders(a.headers, GLOBAL);
+    // No route, no report endpoint: the same policy, report-only, reporting nowhere.
+    expectHeaders(a.headers, { 'content-security-policy-report-only': cspWithout("'none'") });
+    expect(a.headers['content-security-policy']).toBeUndefined();
+    expect(a.headers['reporting-endpoints']).toBeUndefined();
   });
 
   it('sets them on a 401 problem', async () => {
@@ -137,6 +161,7 @@ describe('security headers on every response', () => {
     expect(a.status).toBe(401);
     expect((JSON.parse(a.body) as { code: string }).code).toBe('GW_ERR_UNAUTHENTICATED');
     expectHeaders(a.headers, GLOBAL);
+    reportOnlyToken(a.headers);
     expect(upstream.received.length).toBe(before);
     const ok = await get('/private/x', { authorization: `ApiKey ${KEY}` });
     expect(ok.status).toBe(200);
@@ -149,6 +174,7 @@ describe('security headers on every response', () => {
     expect(a.status).toBe(400);
     expect((JSON.parse(a.body) as { code: string }).code).toBe('GW_ERR_BAD_PATH');
     expectHeaders(a.headers, GLOBAL);
+    expectHeaders(a.headers, { 'content-security-policy-report-only': cspWithout("'none'") });
   });
 
   it('replaces an upstream that tries to send weaker values (X-Frame-Options, HSTS, CSP, …)', async () => {
@@ -157,6 +183,18 @@ describe('security headers on every response', () => {
     expectHeaders(a.headers, GLOBAL);
     expect(a.headers['x-legacy']).toBe('kept');
     expect(a.body).toBe('<html></html>');
+    // The gateway's policy is report-only there: the app's own enforced CSP passes beside it (a browser
+    // enforces each policy on its own, so a second one can only restrict more).
+    expect(a.headers['content-security-policy']).toBe(UPSTREAM_CSP);
+    reportOnlyToken(a.headers);
+    // Enforced (report_only: false): the gateway's CSP replaces the upstream's.
+    const e = await get('/enforced/weak');
+    expect(e.status).toBe(200);
+    expectHeaders(e.headers, GLOBAL);
+    const token = /report-uri \/\.zt\/csp-report\/([A-Za-z0-9_-]{22});/.exec(String(e.headers['content-security-policy']))?.[1];
+    expect(e.headers['content-security-policy']).toBe(`${defaultCsp("'none'")};report-uri /.zt/csp-report/${token};report-to zt-csp`);
+    expect(e.headers['content-security-policy-report-only']).toBeUndefined();
+    expect(e.headers['reporting-endpoints']).toBe(`zt-csp="/.zt/csp-report/${token}"`);
   });
 });
 
@@ -166,7 +204,6 @@ describe('per-route settings', () => {
     expect(a.status).toBe(200);
     expectHeaders(a.headers, {
       'strict-transport-security': 'max-age=3600',
-      'content-security-policy': defaultCsp("'self'", "'self' https://cdn.example.com"),
       'x-frame-options': 'SAMEORIGIN',
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
@@ -174,6 +211,11 @@ describe('per-route settings', () => {
       'permissions-policy': 'camera=(), microphone=(), geolocation=()',
       'cross-origin-opener-policy': 'same-origin-allow-popups',
     });
+    // report_only: false on the route enforces it there.
+    const csp = String(a.headers['content-security-policy']);
+    const token = /report-uri \/\.zt\/csp-report\/([A-Za-z0-9_-]{22});/.exec(csp)?.[1];
+    expect(csp).toBe(`${defaultCsp("'self'", "'self' https://cdn.example.com")};report-uri /.zt/csp-report/${token};report-to zt-csp`);
+    expect(a.headers['content-security-policy-report-only']).toBeUndefined();
   });
 
   it('report_only sends Content-Security-Policy-Report-Only instead of Content-Security-Policy', async () => {
@@ -184,22 +226,22 @@ describe('per-route settings', () => {
       // upgrade-insecure-requests has no effect in a report-only policy, so it is left out.
       `${cspWithout("'none'")};report-uri /csp-report`,
     );
-    const { 'content-security-policy': _csp, ...others } = GLOBAL;
-    expectHeaders(a.headers, others);
+    expectHeaders(a.headers, GLOBAL);
+    expect(a.headers['reporting-endpoints']).toBeUndefined(); // the operator's own report-uri: nothing to the gateway
   });
 
   it("keep_upstream: [content-security-policy] keeps the upstream's CSP; the other headers are still enforced", async () => {
     const a = await get('/keep/x');
     expect(a.status).toBe(200);
     expect(a.headers['content-security-policy']).toBe(UPSTREAM_CSP);
-    const { 'content-security-policy': _csp, ...others } = GLOBAL;
-    expectHeaders(a.headers, others);
+    expectHeaders(a.headers, GLOBAL);
+    reportOnlyToken(a.headers); // the gateway's own (report-only) policy still goes beside it
   });
 
   it('a header set to false on a route is not sent; the others still are', async () => {
     const a = await get('/off/x');
     expect(a.status).toBe(200);
-    for (const h of ['strict-transport-security', 'content-security-policy', 'permissions-policy', 'cross-origin-opener-policy']) {
+    for (const h of ['strict-transport-security', 'content-security-policy', 'content-security-policy-report-only', 'reporting-endpoints', 'permissions-policy', 'cross-origin-opener-policy']) {
       expect({ [h]: a.headers[h] }).toEqual({ [h]: undefined });
     }
     expectHeaders(a.headers, { 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'strict-origin-when-cross-origin' });

@@ -7,19 +7,21 @@ import { parseConfigText } from '../../src/config/load.ts';
 import type { SecurityHeadersConfig } from '../../src/config/schema.ts';
 import { responseHeaders } from '../../src/proxy/response-headers.ts';
 import { compileCors } from '../../src/response/cors.ts';
-import { compileSecurityHeaders } from '../../src/response/security-headers.ts';
+import { compileSecurityHeaders, withCspReportToken } from '../../src/response/security-headers.ts';
 import { tempDir } from '../helpers/gateway.ts';
 
 const CSP_BODY =
   "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'none';" +
   "img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline'";
+/** What `report_only: false` enforces: helmet's defaults with upgrade-insecure-requests. */
 const DEFAULT_CSP = `${CSP_BODY};upgrade-insecure-requests`;
 const DEFAULT_PERMISSIONS =
   'accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()';
 
 const DEFAULTS: Array<[string, string]> = [
   ['strict-transport-security', 'max-age=31536000; includeSubDomains'],
-  ['content-security-policy', DEFAULT_CSP],
+  // Report-only by default (the same strict policy, without upgrade-insecure-requests, which report-only ignores).
+  ['content-security-policy-report-only', CSP_BODY],
   ['x-frame-options', 'DENY'],
   ['x-content-type-options', 'nosniff'],
   ['referrer-policy', 'no-referrer'],
@@ -79,7 +81,7 @@ describe('compileSecurityHeaders', () => {
   it("frame-ancestors follows X-Frame-Options (DENY → 'none', SAMEORIGIN → 'self') unless set explicitly", () => {
     const same = asMap(compileSecurityHeaders(cfg({ frame_options: 'sameorigin' }), undefined).flat);
     expect(same['x-frame-options']).toBe('SAMEORIGIN');
-    expect(same['content-security-policy']).toBe(DEFAULT_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'"));
+    expect(same['content-security-policy-report-only']).toBe(CSP_BODY.replace("frame-ancestors 'none'", "frame-ancestors 'self'"));
     const explicit = asMap(
       compileSecurityHeaders(cfg({ csp: { report_only: false, directives: { 'frame-ancestors': ['https://portal.example.com'] } } }), undefined).flat,
     );
@@ -104,7 +106,7 @@ describe('compileSecurityHeaders', () => {
     expect(m['cross-origin-opener-policy']).toBe('same-origin-allow-popups');
     expect(m['permissions-policy']).toBe('camera=(self)');
     const off = compileSecurityHeaders(cfg({ referrer_policy: false, cross_origin_opener_policy: false, permissions_policy: false }), undefined);
-    expect([...off.names]).toEqual(['strict-transport-security', 'content-security-policy', 'x-frame-options', 'x-content-type-options']);
+    expect([...off.names]).toEqual(['strict-transport-security', 'content-security-policy-report-only', 'x-frame-options', 'x-content-type-options']);
   });
 
   it('a route overrides the top-level settings key by key', () => {
@@ -113,8 +115,51 @@ describe('compileSecurityHeaders', () => {
     const m = asMap(route.flat);
     expect(m['strict-transport-security']).toBe('max-age=172800; includeSubDomains; preload');
     expect(m['referrer-policy']).toBe('no-referrer');
-    expect(m['content-security-policy']).toBe(DEFAULT_CSP);
+    expect(m['content-security-policy-report-only']).toBe(CSP_BODY);
+    expect(m['content-security-policy']).toBeUndefined();
     expect([...route.keepUpstream]).toEqual(['content-security-policy', 'x-frame-options']);
+  });
+
+  it('report_only: false enforces, top level or per route; a route csp is merged over the top-level one', () => {
+    expect(asMap(compileSecurityHeaders(cfg({ csp: { report_only: false } }), undefined).flat)['content-security-policy']).toBe(DEFAULT_CSP);
+    // Per route, over the default.
+    const route = compileSecurityHeaders({}, cfg({ csp: { report_only: false } }));
+    expect(asMap(route.flat)['content-security-policy']).toBe(DEFAULT_CSP);
+    expect(route.names.has('content-security-policy-report-only')).toBe(false);
+    // Enforced globally; a route that only adds directives stays enforced and keeps the global ones.
+    const merged = compileSecurityHeaders(
+      cfg({ csp: { report_only: false, directives: { 'img-src': ["'self'", 'https://img.example.com'] } } }),
+      cfg({ csp: { directives: { 'script-src': ["'self'", "'sha256-abc='"] } } }),
+    );
+    expect(asMap(merged.flat)['content-security-policy']).toBe(
+      DEFAULT_CSP.replace("img-src 'self' data:", "img-src 'self' https://img.example.com").replace("script-src 'self';", "script-src 'self' 'sha256-abc=';"),
+    );
+    expect(merged.csp).toEqual({
+      reportOnly: false,
+      learn: false,
+      reportsToGateway: false,
+      directives: expect.objectContaining({ 'script-src': ["'self'", "'sha256-abc='"], 'upgrade-insecure-requests': [] }),
+    });
+    // A route can go back to report-only, or turn the policy off.
+    expect(compileSecurityHeaders(cfg({ csp: { report_only: false } }), cfg({ csp: { report_only: true } })).names.has('content-security-policy-report-only')).toBe(true);
+    expect(compileSecurityHeaders(cfg({ csp: { report_only: false } }), cfg({ csp: false })).csp).toBeNull();
+  });
+
+  it('reports to the gateway: report-uri, report-to and Reporting-Endpoints carry the route token; an own report-uri wins', () => {
+    const set = withCspReportToken(compileSecurityHeaders({}, undefined, true), 'T0kenT0kenT0kenT0ken_-');
+    expect(pairs(set.flat).slice(1, 3)).toEqual([
+      ['content-security-policy-report-only', `${CSP_BODY};report-uri /.zt/csp-report/T0kenT0kenT0kenT0ken_-;report-to zt-csp`],
+      ['reporting-endpoints', 'zt-csp="/.zt/csp-report/T0kenT0kenT0kenT0ken_-"'],
+    ]);
+    expect(set.csp?.reportsToGateway).toBe(true);
+    expect(set.csp?.directives['report-uri']).toBeUndefined(); // the policy as the operator wrote it
+    const enforced = withCspReportToken(compileSecurityHeaders(cfg({ csp: { report_only: false } }), undefined, true), 'x'.repeat(22));
+    expect(asMap(enforced.flat)['content-security-policy']).toBe(`${DEFAULT_CSP};report-uri /.zt/csp-report/${'x'.repeat(22)};report-to zt-csp`);
+    const own = compileSecurityHeaders(cfg({ csp: { directives: { 'report-uri': ['https://reports.example.com/csp'] } } }), undefined, true);
+    expect(own.csp?.reportsToGateway).toBe(false);
+    expect(withCspReportToken(own, 'y'.repeat(22))).toBe(own);
+    expect(asMap(own.flat)['content-security-policy-report-only']).toBe(`${CSP_BODY};report-uri https://reports.example.com/csp`);
+    expect(own.names.has('reporting-endpoints')).toBe(false);
   });
 
   it('refuses invalid values (helmet validates them)', () => {
@@ -145,11 +190,18 @@ describe('responseHeaders: merging the upstream answer with the route plan', () 
       'rid-1',
       { security, cors: null },
     );
-    expect(pairs(out)).toEqual([['content-type', 'text/html'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2'], ...DEFAULTS, ['x-request-id', 'rid-1']]);
+    // The gateway's policy is report-only: the upstream's own enforced CSP passes (browsers enforce each
+    // policy on its own, so it can only restrict more); every header the gateway sets is replaced.
+    expect(pairs(out)).toEqual([
+      ['content-type', 'text/html'], ['content-security-policy', 'default-src *'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2'], ...DEFAULTS, ['x-request-id', 'rid-1'],
+    ]);
+    const enforced = compileSecurityHeaders(cfg({ csp: { report_only: false } }), undefined);
+    const replaced = pairs(responseHeaders({ 'content-security-policy': 'default-src *' }, 'r', { security: enforced, cors: null }));
+    expect(replaced.filter(([n]) => n.startsWith('content-security-policy'))).toEqual([['content-security-policy', DEFAULT_CSP]]);
   });
 
   it("keep_upstream keeps the upstream's value and falls back to the gateway's when the upstream sent none", () => {
-    const keep = compileSecurityHeaders({}, cfg({ keep_upstream: ['content-security-policy'] }));
+    const keep = compileSecurityHeaders(cfg({ csp: { report_only: false } }), cfg({ keep_upstream: ['content-security-policy'] }));
     const withCsp = pairs(responseHeaders({ 'content-security-policy': "default-src 'self' legacy.example.com", 'x-frame-options': 'ALLOWALL' }, 'r', { security: keep, cors: null }));
     expect(withCsp.filter(([n]) => n === 'content-security-policy')).toEqual([['content-security-policy', "default-src 'self' legacy.example.com"]]);
     expect(withCsp.filter(([n]) => n === 'x-frame-options')).toEqual([['x-frame-options', 'DENY']]);
@@ -202,7 +254,18 @@ ${routeExtra}`;
   it('compiles the top-level set once and a per-route set only where a route overrides it', async () => {
     const c = await compile(base('', 'security_headers: { referrer_policy: same-origin }\n'));
     expect(asMap(c.security.flat)['referrer-policy']).toBe('same-origin');
-    expect(c.routes[0]?.security).toBe(c.security);
+    // A route's set differs from the top-level one only by its CSP report endpoint.
+    const token = c.routes[0]!.cspToken as string;
+    expect(token).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(c.cspRoutes.get(token)).toBe(c.routes[0]);
+    expect(asMap(c.security.flat)['content-security-policy-report-only']).toBe(CSP_BODY);
+    expect(pairs(c.routes[0]!.security.flat)).toEqual(
+      pairs(c.security.flat).flatMap(([n, v]): Array<[string, string]> =>
+        n === 'content-security-policy-report-only'
+          ? [[n, `${CSP_BODY};report-uri /.zt/csp-report/${token};report-to zt-csp`], ['reporting-endpoints', `zt-csp="/.zt/csp-report/${token}"`]]
+          : [[n, v]],
+      ),
+    );
     const r = await compile(base('    security_headers: { frame_options: sameorigin }\n', 'security_headers: { referrer_policy: same-origin }\n'));
     expect(asMap(r.routes[0]!.security.flat)['referrer-policy']).toBe('same-origin');
     expect(asMap(r.routes[0]!.security.flat)['x-frame-options']).toBe('SAMEORIGIN');

@@ -42,6 +42,7 @@ export const FINDINGS = {
   'auth-failures-missing': { tenets: [6], about: 'no rate_limits.auth_failures (brute-force lockout)' },
   'cors-insecure-origin': { tenets: [2, 4], about: 'a CORS origin over plain http:// (high with credentials: the equivalent of a wildcard)' },
   'cross-origin-unprotected': { tenets: [2, 6], about: 'a cookie-session route with cross_origin.protect: false: other sites\' pages can ride the session' },
+  'csp-report-only': { tenets: [6], about: 'a route whose Content-Security-Policy is report-only (the default): violations are reported, nothing is blocked' },
   'hsts-missing': { tenets: [2], about: 'Strict-Transport-Security turned off' },
   'hsts-weak': { tenets: [2], about: 'Strict-Transport-Security with a max_age below 180 days' },
   'session-ttl-long': { tenets: [3], about: 'session.ttl above 24 h (high) or 12 h (medium)' },

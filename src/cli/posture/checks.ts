@@ -223,6 +223,21 @@ function checkRoute(config: Config, r: RouteConfig, index: number, emit: Emit): 
       'remove protect: false; list the origins that may call in cross_origin.allow instead', about);
   }
   checkHsts(r.security_headers, at('security_headers', 'hsts'), emit, r.name);
+  checkCspReportOnly(config, r, index, emit);
+}
+
+/** The route's effective csp (a route's csp is merged over the top-level one): report-only unless report_only: false. */
+function checkCspReportOnly(config: Config, r: RouteConfig, index: number, emit: Emit): void {
+  const own = r.security_headers?.csp;
+  const global = config.security_headers.csp;
+  if (own === false || (own === undefined && global === false)) return;
+  const reportOnly = (own?.report_only ?? (global === false ? undefined : global?.report_only)) ?? true;
+  if (!reportOnly) return;
+  const path = own?.report_only !== undefined ? ['routes', index, 'security_headers', 'csp', 'report_only']
+    : global !== false && global?.report_only !== undefined ? ['security_headers', 'csp', 'report_only'] : ['routes', index];
+  emit('csp-report-only', 'medium', path,
+    'the Content-Security-Policy is report-only: injected scripts run; violations are only reported (GET /admin/v1/csp-violations)',
+    `run \`zt-gateway csp suggest --route ${r.name}\`, add its directives under the route, then set security_headers.csp.report_only: false`, { route: r.name });
 }
 
 /** A user route (oidc or jwt provider) whose allow rules let someone in without MFA. */
