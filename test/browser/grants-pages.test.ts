@@ -203,4 +203,17 @@ function grantsPages(): void {
     await page.close();
     expect(cspViolations).toEqual([]);
   });
+
+  it('Sign out on the 403 page ends the session and reaches the IdP (form-action allows its origin)', async () => {
+    const page = await open(alice);
+    const denied = await page.goto(`${g.origin}/db/console`);
+    expect(denied?.status()).toBe(403);
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(op.issuer)), page.click('form[action="/.zt/logout"] button')]);
+    expect(cspViolations).toEqual([]);
+    // The gateway session is gone: the protected page sends the browser to the IdP again.
+    const again = await page.goto(`${g.origin}/db/console`);
+    expect(page.url().startsWith(op.issuer)).toBe(true);
+    expect(again?.status()).not.toBe(403);
+    await page.close();
+  });
 }
