@@ -85,7 +85,8 @@ async function list(state: RuntimeState, ctx: PipelineContext, req: IncomingMess
     const rp = state.compiled.rp;
     const provider = state.compiled.grantsLoginProvider;
     const missing = err instanceof GatewayError && err.code === 'GW_ERR_UNAUTHENTICATED' && !err.headers.some(([, v]) => v.includes('error='));
-    if (page && missing && rp !== null && provider !== undefined) return sendRedirect(state, ctx, res, await rp.startLogin(ctx, provider, { reason: 'login' }));
+    // Only on a host some route names, as /.zt/login (a login's redirect URI is built from the Host).
+    if (page && missing && rp !== null && provider !== undefined && state.compiled.namesHost(ctx.host.name)) return sendRedirect(state, ctx, res, await rp.startLogin(ctx, provider, { reason: 'login' }));
     throw err;
   }
   const access = state.access;

@@ -160,6 +160,22 @@ function grantsPages(): void {
     await approverPage.close();
   });
 
+  it('a person not signed in who opens /.zt/grants signs in and comes back to it', async () => {
+    const jar = new CookieJar();
+    const start = await g.send('/.zt/grants', { jar, headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+    expect(start.status).toBe(302);
+    expect(start.location?.startsWith(op.issuer)).toBe(true);
+    const { callback } = await loginAtProvider(op, start.location as string, new CookieJar(), { account: 'carol', otp: '123456' });
+    const back = await g.send(callback.slice(g.origin.length), { jar });
+    expect({ status: back.status, location: back.location }).toEqual({ status: 302, location: '/.zt/grants' });
+    const list = await g.send('/.zt/grants', { jar, headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+    expect(list.status).toBe(200);
+    expect(list.text).toContain('Signed in as <strong>carol</strong>');
+    // A script without a session gets the 401 problem, not a redirect.
+    const api = await g.send('/.zt/grants');
+    expect({ status: api.status, code: api.json.code }).toEqual({ status: 401, code: 'GW_ERR_UNAUTHENTICATED' });
+  });
+
   it('deny: the approver denies a second request; bob sees it denied; audited grant.deny', async () => {
     const page = await open(bob);
     await page.goto(`${g.origin}/.zt/grants`);
