@@ -124,10 +124,15 @@ export function sendErrorPage(
   const pages = state.compiled.errorPages;
   const { body, csp } = pages.render(gw.status, values, pages.custom ? {} : { path: ctx?.target.path ?? '', actions: actions(state, ctx, gw, values, advice) });
   const headers: string[] = [];
-  for (const [n, v] of problem.headers) if (!PROBLEM_BODY_HEADERS.has(n)) headers.push(n, v);
+  const named = new Set<string>();
+  for (const [n, v] of problem.headers) {
+    if (PROBLEM_BODY_HEADERS.has(n)) continue;
+    headers.push(n, v);
+    named.add(n);
+  }
   for (let i = 0; i < security.length; i += 2) {
     const n = security[i] as string;
-    if (CSP_NAMES.has(n) || headers.includes(n)) continue;
+    if (CSP_NAMES.has(n) || named.has(n)) continue;
     headers.push(n, security[i + 1] as string);
   }
   headers.push('content-security-policy', csp, 'content-type', 'text/html; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'x-request-id', id);

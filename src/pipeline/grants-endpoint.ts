@@ -6,9 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Identity, GatewayError, headerOf, readRequestBody, type Redirect } from '../core/index.ts';
 import { readJsonBody } from '../validate/index.ts';
-import { checkCrossSite, NO_EXCEPTIONS } from '../authn/index.ts';
+import { checkCrossSite, NO_EXCEPTIONS, type RouteAuthentication } from '../authn/index.ts';
 import type { RuntimeState } from './state.ts';
-import { assessAccess, type CompiledGrant, approveGrant, denyGrant, GRANT_ID, grantAudit, grantState, grantView, requestGrant } from '../state/index.ts';
+import { assessAccess, approveGrant, denyGrant, GRANT_ID, grantAudit, grantState, grantView, requestGrant } from '../state/index.ts';
 import { countAuthFailure, isNavigation } from './chain.ts';
 import { GRANT_DECISION, GRANTS_PATH } from './grants-paths.ts';
 import { grantsPageContent } from './grants-page.ts';
@@ -16,19 +16,20 @@ import type { PipelineContext } from './route.ts';
 
 export { GRANTS_PATH, isGrantsPath } from './grants-paths.ts';
 
-async function authenticate(state: RuntimeState, grant: CompiledGrant, ctx: PipelineContext, req: IncomingMessage): Promise<Identity> {
-  if (grant.authenticate === null) throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'no identity provider can authenticate this grant');
+/** `auth`: the grant's providers (a request or decision), or every grant's (the list). */
+async function authenticate(state: RuntimeState, auth: RouteAuthentication | null, ctx: PipelineContext): Promise<Identity> {
+  if (auth === null) throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'no identity provider can authenticate this grant');
   // The same brute-force lockout as every authenticated route: locked out here too, failures counted here too.
   await state.limits.checkLockout(ctx);
   let identity: Identity;
   try {
-    identity = await grant.authenticate({ authorization: ctx.authorization, rawHeaders: ctx.rawHeaders, socket: ctx.connection, ctx });
+    identity = await auth({ authorization: ctx.authorization, rawHeaders: ctx.rawHeaders, socket: ctx.connection, ctx });
   } catch (err) {
     countAuthFailure(state, ctx, err);
     throw err;
   }
   ctx.identity = identity;
-  // JSON-only is the first defence; the cookie rule is the second (a same-site page can send JSON with fetch).
+  // Forms are allowed (the gateway's own pages send them): the cookie rule is what refuses other sites' pages.
   if (identity.method === 'session') checkCrossSite(NO_EXCEPTIONS, ctx, () => state.compiled.publicOrigins.originOf(ctx));
   // A suspended subject or revoked token cannot request or approve either (and the state must be current).
   assessAccess(state.access, { onStateError: 'deny' }, identity, () => undefined);
@@ -73,13 +74,13 @@ async function readFormBody(req: IncomingMessage): Promise<Record<string, unknow
 }
 
 /** GET /.zt/grants: the caller's own requests and, for approvers, the pending requests they may decide. */
-async function list(state: RuntimeState, ctx: PipelineContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function list(state: RuntimeState, ctx: PipelineContext, res: ServerResponse): Promise<void> {
   const auth = state.compiled.grantsAuthenticate;
   const page = isNavigation(ctx);
   let identity: Identity;
   try {
     if (auth === null) throw new GatewayError('GW_ERR_NO_ROUTE');
-    identity = await authenticate(state, { name: '', approvers: new Set(), maxDurationMs: 0, requestTtlMs: 0, authenticate: auth }, ctx, req);
+    identity = await authenticate(state, auth, ctx);
   } catch (err) {
     // A person who is not signed in signs in, then comes back here.
     const rp = state.compiled.rp;
@@ -119,7 +120,7 @@ export async function serveGrants(state: RuntimeState, ctx: PipelineContext, req
   const path = ctx.target.path;
   if (path === GRANTS_PATH && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
     await state.limits.preAuth(ctx);
-    return list(state, ctx, req, res);
+    return list(state, ctx, res);
   }
   const decision = GRANT_DECISION.exec(path);
   if (ctx.method !== 'POST' || (path !== GRANTS_PATH && !decision)) throw new GatewayError('GW_ERR_NO_ROUTE');
@@ -138,7 +139,7 @@ export async function serveGrants(state: RuntimeState, ctx: PipelineContext, req
     const name = typeof body?.grant === 'string' ? body.grant : '';
     const cfg = grants.get(name);
     if (!cfg) throw new GatewayError('GW_ERR_BAD_REQUEST', name ? `unknown grant "${name}"` : '"grant" names the grant to request');
-    const identity = await authenticate(state, cfg, ctx, req);
+    const identity = await authenticate(state, cfg.authenticate, ctx);
     const g = await requestGrant(access, grants, identity, body);
     audit('grant.request', g, 201, undefined, undefined, { justification: g.justification });
     return form ? seeList(state, ctx, res) : send(state, ctx, res, 201, grantView(g, access.now()));
@@ -151,7 +152,7 @@ export async function serveGrants(state: RuntimeState, ctx: PipelineContext, req
   const pending = access.get('grants', id);
   const cfg = pending ? grants.get(pending.grant) : undefined;
   if (!pending || !cfg) throw new GatewayError('GW_ERR_NO_ROUTE', 'no such grant request');
-  const approver = await authenticate(state, cfg, ctx, req);
+  const approver = await authenticate(state, cfg.authenticate, ctx);
   try {
     const who = { subject: approver.subject, groups: approver.groups };
     const g = deny ? await denyGrant(access, grants, id, who) : await approveGrant(access, grants, id, who);
