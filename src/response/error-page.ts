@@ -104,7 +104,7 @@ function fill(t: CompiledTemplate, values: PageValues, extras: PageExtras): stri
 
 const BUILTIN_STYLE = `body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
 main{max-width:34rem;margin:10vh auto;background:#fff;padding:2rem 2.25rem;border-radius:10px;box-shadow:0 1px 4px #0002}
-h1{font-size:1.4rem;margin:0 0 .25rem}.st{color:#6b7280;font-size:.95rem;margin:0}
+h1{font-size:1.4rem;margin:0 0 .25rem}h2{font-size:1.05rem;margin:1.25rem 0 .5rem}.st{color:#6b7280;font-size:.95rem;margin:0}
 p.d{margin:1rem 0}dl{font-size:.85rem;color:#4b5563;display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem}
 dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
 form{display:inline-block;margin:.5rem .5rem 0 0}form.ra{display:block;border-top:1px solid #e5e7eb;padding-top:1rem}
