@@ -203,6 +203,12 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   security_headers: securityHeaders.prefault({}),
+  error_pages: z
+    .strictObject({
+      dir: z.string().min(1).meta({ description: 'Directory (relative to the config file) of <status>.html templates and the required default.html; placeholders {{status}} {{title}} {{detail}} {{request_id}} {{time}} {{login_url}} {{logout_url}}, always HTML-escaped' }),
+    })
+    .optional()
+    .meta({ description: 'HTML pages for browser navigations that are refused (built-in pages when absent)' }),
   authz: z
     .strictObject({
       mfa: z

@@ -32,7 +32,7 @@ export function authenticateRequest(route: CompiledRoute, ctx: PipelineContext):
 }
 
 /** A top-level browser navigation (gets a login redirect); XHR, fetch, JSON and non-GET get a 401. */
-export function isNavigation(ctx: PipelineContext): boolean {
+export function isNavigation(ctx: Pick<PipelineContext, 'method' | 'rawHeaders'>): boolean {
   if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
   if (headerOf(ctx, 'x-requested-with') !== undefined) return false;
   const mode = headerOf(ctx, 'sec-fetch-mode');

@@ -125,7 +125,18 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     // A validated body is checked against its schema instead; report-only routes forward whatever they decide.
     bodyParams: policy !== null && policy.queryParams.size > 0 && validator === null && r.mode === 'enforce' ? createBodyParamGuard(policy.queryParams) : null,
     onStateError: r.on_state_error,
+    grantRules: grantRules(r),
   });
+}
+
+/** Allow rules that require a just-in-time grant, by label: a 403 page offers to request one of these. */
+function grantRules(r: RouteConfig): ReadonlyMap<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>();
+  (r.authorize?.allow ?? []).forEach((rule, i) => {
+    if (rule.grant === undefined) return;
+    out.set(rule.name ?? `allow[${i}]`, Object.freeze(Array.isArray(rule.grant) ? [...rule.grant] : [rule.grant]));
+  });
+  return out;
 }
 
 /** Request headers removed before forwarding: custom identity names, and the credentials the providers read. */

@@ -1,12 +1,12 @@
 // The config compiler: calls every step's compiler (each in its step's folder) and assembles the frozen
 // CompiledConfig that the request path reads. Runs at load and on reload, never per request. Every
 // problem is gathered (located in the file) and thrown together as one ConfigError.
-import { compileProviders, type ProviderEntry, type RelyingParty, type RpServices } from '../authn/index.ts';
+import { compileProviders, createRouteAuthentication, type Authenticator, type ProviderEntry, type RouteAuthentication, type RelyingParty, type RpServices } from '../authn/index.ts';
 import { type MfaSets, compileDevices, type CompiledDevices, compileMfa } from '../authz/index.ts';
 import { crossKeyProblems, CONFIG_INVALID, ConfigError, formatPath, type ConfigProblem, type ConfigReport, freezeData, type LoadedConfig, type Config } from '../config/index.ts';
 import { compileAddressSet, compilePublicOrigins, compileTrustedProxies, type AddressSet, type PublicOrigins } from '../normalize/index.ts';
 import { compileAssertion, type AssertionSigner, customIdentityHeaders } from '../proxy/index.ts';
-import { compileSecurityHeaders, cspTokenKey, type SecurityHeaderSet } from '../response/index.ts';
+import { compileErrorPages, compileSecurityHeaders, cspTokenKey, type ErrorPages, type SecurityHeaderSet } from '../response/index.ts';
 import { compileRisk, type RiskSettings } from '../risk/index.ts';
 import { compileNamedHosts, createRouter, createSpellingGuard, spellingConflicts, type Router, type SpellingGuard } from '../routing/index.ts';
 import type { CompiledRoute } from './route.ts';
@@ -60,6 +60,12 @@ export interface CompiledConfig {
   readonly tracer: GatewayTracer | null;
   /** The Envoy ext_authz gRPC listener (`ext_authz:`); null when not configured. */
   readonly extAuthz: ExtAuthzListener | null;
+  /** Pages for browser navigations (error_pages, or the built-in page): compiled here, re-read on reload. */
+  readonly errorPages: ErrorPages;
+  /** GET /.zt/grants: every provider some grant accepts, in order; null when no grant is configured. */
+  readonly grantsAuthenticate: RouteAuthentication | null;
+  /** The oidc provider a person signs in with to see /.zt/grants; undefined: none. */
+  readonly grantsLoginProvider: string | undefined;
 }
 
 export interface CompileOptions {
@@ -127,6 +133,8 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
   const cspRoutes = new Map<string, CompiledRoute>();
   for (const r of routes) if (r.cspToken !== null) cspRoutes.set(r.cspToken, r);
   for (const err of spellingConflicts(routes)) report(err);
+  const errorPages = attempt(report, [], () => compileErrorPages(config.error_pages?.dir, baseDir, idpOrigins(config))) ?? compileErrorPages(undefined, baseDir, []);
+  const grantsAuth = grantsAuthentication(config, providers.providers);
   const tracer = problems.length > 0 ? null : await loadTracer(config.tracing, previous?.tracer);
 
   if (problems.length > 0) throw ConfigError.of(problems);
@@ -153,5 +161,33 @@ export async function compileConfig(source: LoadedConfig, options: CompileOption
     grants,
     tracer,
     extAuthz,
+    errorPages,
+    grantsAuthenticate: grantsAuth.authenticate,
+    grantsLoginProvider: grantsAuth.login,
   });
+}
+
+/** Origins a sign-out form may end up at (RP-initiated logout redirects to the IdP): the oidc issuers'. */
+function idpOrigins(config: Config): string[] {
+  const out = new Set<string>();
+  for (const p of Object.values(config.identity_providers)) {
+    if (p.type !== 'oidc') continue;
+    try {
+      out.add(new URL(p.issuer).origin);
+    } catch {
+      // reported by the provider's own compile
+    }
+  }
+  return [...out];
+}
+
+function grantsAuthentication(config: Config, providers: ReadonlyMap<string, ProviderEntry>): { authenticate: RouteAuthentication | null; login: string | undefined } {
+  const names = new Set<string>();
+  for (const g of Object.values(config.grants)) for (const n of g.authenticate ?? Object.keys(config.identity_providers)) names.add(n);
+  const list: Authenticator[] = [];
+  for (const n of names) {
+    const a = providers.get(n)?.authenticator;
+    if (a) list.push(a);
+  }
+  return { authenticate: list.length > 0 ? createRouteAuthentication(list) : null, login: list.find((a) => a.type === 'oidc')?.name };
 }

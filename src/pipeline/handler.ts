@@ -20,6 +20,7 @@ import { extAuthzContext, isExtAuthzPath, serveExtAuthz } from './ext-authz-http
 import { randomUUID } from 'node:crypto';
 import { factsFromError } from '../metrics/index.ts';
 import { endExchange, type Outcome } from './exchange.ts';
+import { sendErrorPage } from './error-page.ts';
 
 const kBytes = Symbol('zt.bytes');
 type SocketWithMarks = { [kBytes]?: { read: number; written: number } };
@@ -208,7 +209,10 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
 
     function fail(err: unknown, id: string): void {
       factsFromError(err, outcome); // which limit refused it: read by the audit record and metrics
-      outcome.code = sendProblem(res, err, id, (ctx?.route ?? state.compiled).security.flat);
+      const security = (ctx?.route ?? state.compiled).security.flat;
+      // A browser navigation gets a page for people (same status and headers); anything else problem+json.
+      if (outcome.forwardAuth !== true && sendErrorPage(state, ctx, req, res, err, id, security)) outcome.code = err instanceof GatewayError ? err.code : 'GW_ERR_INTERNAL';
+      else outcome.code = sendProblem(res, err, id, security);
       if (!(err instanceof GatewayError) || err.status >= 500) {
         const cause = err instanceof GatewayError ? err.cause : err;
         log.warn({ req_id: id, code: outcome.code, err: cause }, 'request failed');

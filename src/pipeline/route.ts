@@ -51,6 +51,8 @@ export interface CompiledRoute extends RoutableRoute, RouteRef {
   readonly crossSite: CrossSitePolicy | null;
   /** When the suspension/revocation state cannot be confirmed: deny (503) or allow on the last known copy. */
   readonly onStateError: 'deny' | 'allow';
+  /** Allow rules (by label) that require a just-in-time grant, with the grants that satisfy them. */
+  readonly grantRules: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The context as the orchestrator sees it: its route is the full compiled route. */

@@ -8,3 +8,5 @@ export { CspStore, LEARN_PAGES, LEARN_PAGE_BYTES, MAX_KEYS, REPORTS_PER_MINUTE }
 export type { CspStoreOptions, CspViolationView, LearnedDirective } from './csp-store.ts';
 export { parseCspReport, CspReportError, type CspViolation, type CspReportFormat } from './csp-report.ts';
 export { createLearnTap, inlineHashes, type CspLearnTap } from './csp-learn.ts';
+export { BUILTIN_TEMPLATE, compileErrorPages, escapeHtml, PAGE_PLACEHOLDERS } from './error-page.ts';
+export type { ErrorPages, PageExtras, PagePlaceholder, PageValues } from './error-page.ts';

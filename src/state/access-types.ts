@@ -26,7 +26,7 @@ export interface Grant {
   readonly provider: string;
   readonly justification: string;
   readonly durationMs: number;
-  readonly status: 'pending' | 'approved' | 'revoked';
+  readonly status: 'pending' | 'approved' | 'revoked' | 'denied';
   readonly requestedAt: number;
   /** A pending request lapses at this time. */
   readonly requestExpiresAt: number;
@@ -36,6 +36,9 @@ export interface Grant {
   readonly expiresAt?: number | undefined;
   readonly revokedAt?: number | undefined;
   readonly revokedBy?: string | undefined;
+  /** Set when an approver denied the request (it never becomes active). */
+  readonly deniedAt?: number | undefined;
+  readonly deniedBy?: string | undefined;
 }
 
 /** The five collections, one Redis hash each. */
@@ -50,11 +53,12 @@ export interface Collections {
 export type Kind = keyof Collections;
 export const KINDS: readonly Kind[] = ['suspended', 'tokens', 'devices', 'sessions', 'grants'];
 
-export type GrantState = 'pending' | 'active' | 'expired' | 'lapsed' | 'revoked';
+export type GrantState = 'pending' | 'active' | 'expired' | 'lapsed' | 'revoked' | 'denied';
 
 /** What a grant is now: approval and expiry are judged against the clock, never stored. */
 export function grantState(g: Grant, nowMs: number): GrantState {
   if (g.status === 'revoked') return 'revoked';
+  if (g.status === 'denied') return 'denied';
   if (g.status === 'approved') return g.expiresAt !== undefined && nowMs < g.expiresAt ? 'active' : 'expired';
   return nowMs < g.requestExpiresAt ? 'pending' : 'lapsed';
 }
@@ -65,6 +69,7 @@ export const TOKEN_REVOCATION_TTL_MS = 30 * 86_400_000;
 
 export function grantEnd(g: Grant): number {
   if (g.status === 'revoked') return g.revokedAt ?? g.requestedAt;
+  if (g.status === 'denied') return g.deniedAt ?? g.requestedAt;
   if (g.status === 'approved') return g.expiresAt ?? g.requestedAt;
   return g.requestExpiresAt;
 }

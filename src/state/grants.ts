@@ -60,7 +60,8 @@ export async function requestGrant(store: AccessStore, grants: Grants, identity:
   return grant;
 }
 
-export async function approveGrant(store: AccessStore, grants: Grants, id: string, approver: Approver): Promise<Grant> {
+/** The checks an approval and a denial share: a pending request, an approver in one of its groups, not its requester. */
+function decidable(store: AccessStore, grants: Grants, id: string, approver: Approver): Grant {
   const g = find(store, id);
   const now = store.now();
   const state = grantState(g, now);
@@ -71,9 +72,23 @@ export async function approveGrant(store: AccessStore, grants: Grants, id: strin
   if (!approver.groups.some((group) => cfg.approvers.has(group))) {
     throw new GatewayError('GW_ERR_FORBIDDEN', `the approver is not in an approver group of ${g.grant}`);
   }
+  return g;
+}
+
+export async function approveGrant(store: AccessStore, grants: Grants, id: string, approver: Approver): Promise<Grant> {
+  const g = decidable(store, grants, id, approver);
+  const now = store.now();
   const approved: Grant = { ...g, status: 'approved', approvedAt: now, approvedBy: approver.subject, expiresAt: now + g.durationMs };
   await write(store, approved, g);
   return approved;
+}
+
+/** An approver refuses a pending request: it is kept (state denied) for the requester to see, never active. */
+export async function denyGrant(store: AccessStore, grants: Grants, id: string, approver: Approver): Promise<Grant> {
+  const g = decidable(store, grants, id, approver);
+  const denied: Grant = { ...g, status: 'denied', deniedAt: store.now(), deniedBy: approver.subject };
+  await write(store, denied, g);
+  return denied;
 }
 
 export async function revokeGrant(store: AccessStore, id: string, by: string): Promise<Grant> {
@@ -124,5 +139,7 @@ export function grantView(g: Grant, nowMs: number): Record<string, unknown> {
     expires_at: iso(g.expiresAt),
     revoked_at: iso(g.revokedAt),
     revoked_by: g.revokedBy,
+    denied_at: iso(g.deniedAt),
+    denied_by: g.deniedBy,
   };
 }

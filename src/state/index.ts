@@ -6,7 +6,7 @@ export type { AccessStore, Change } from './access.ts';
 export { assessAccess } from './assess.ts';
 export { compileGrants } from './grant-config.ts';
 export type { CompiledGrant } from './grant-config.ts';
-export { GRANT_ID, activeGrantCount, approveGrant, grantAudit, grantView, requestGrant, revokeGrant } from './grants.ts';
+export { GRANT_ID, activeGrantCount, approveGrant, denyGrant, grantAudit, grantView, requestGrant, revokeGrant } from './grants.ts';
 export { createRedis } from './redis.ts';
 export { traceRedisCommands } from './redis-trace.ts';
 export { stateView } from './view.ts';

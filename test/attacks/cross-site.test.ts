@@ -285,7 +285,7 @@ describe('forward-auth judges the checked request with the same rule', () => {
   });
 });
 
-describe('/.zt/grants: JSON only, and the cookie rule on top', () => {
+describe('/.zt/grants: the cookie rule for JSON and forms alike', () => {
   const request = (headers: Record<string, string>, auth: 'cookie' | 'bearer' = 'cookie') =>
     g.send('/.zt/grants', {
       method: 'POST',
@@ -306,9 +306,24 @@ describe('/.zt/grants: JSON only, and the cookie rule on top', () => {
     expect([...g.gw.gateway.runtime.access.list('grants').values()]).toHaveLength(1);
   });
 
-  it('a form body is still refused before anything else; a bearer token is not judged by origin', async () => {
-    const form = await g.send('/.zt/grants', { method: 'POST', cookie, headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }, body: 'grant=ops' });
-    expect(form.status).toBe(400);
+  it('a form (the gateway\'s own pages send one) from another origin is refused and files nothing; from the own origin it is filed (303)', async () => {
+    const form = (headers: Record<string, string>, what: string) =>
+      g.send('/.zt/grants', { method: 'POST', cookie, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers }, body: `grant=ops&duration=30m&justification=${what}` });
+    const count = () => [...g.gw.gateway.runtime.access.list('grants').values()].length;
+    const before = count();
+    for (const headers of [{ 'sec-fetch-site': 'same-site', origin: 'https://intranet.localhost' }, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, { origin: 'https://evil.example' }, { origin: 'null' }]) {
+      const r = await form(headers, 'forged');
+      expect({ headers, status: r.status }).toEqual({ headers, status: 403 });
+      expect(r.headers['content-type']).toBe('text/html; charset=utf-8'); // a page for the person, not a 303
+      expect(r.text).toContain('cannot use the session cookie');
+    }
+    expect(count()).toBe(before);
+    const ok = await form({ 'sec-fetch-site': 'same-origin', origin: own }, 'mine');
+    expect({ status: ok.status, location: ok.location }).toEqual({ status: 303, location: '/.zt/grants' });
+    expect(count()).toBe(before + 1);
+  });
+
+  it('a bearer token is not judged by origin', async () => {
     const r = await request({ origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }, 'bearer');
     expect(r.status).toBe(201);
   });

@@ -82,8 +82,12 @@ describe('the pre-auth limit covers /.zt/ endpoints', () => {
     for (const path of ['/.zt/login', '/.zt/callback?code=x&state=y', '/.zt/session', '/.well-known/zt-gateway/jwks.json']) {
       const r = await g.send(path, { headers: { accept: 'text/html' } });
       expect(r.status, path).toBe(429);
-      expect(r.json.code).toBe('GW_ERR_RATE_LIMITED');
+      // A navigation gets the page for people (same status, same Retry-After); a script problem+json.
+      expect(r.text).toContain('<h1>Too many requests</h1>');
       expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+      const api = await g.send(path);
+      expect(api.json.code).toBe('GW_ERR_RATE_LIMITED');
+      expect(Number(api.headers['retry-after'])).toBeGreaterThan(0);
     }
   });
 });

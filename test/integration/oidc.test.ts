@@ -344,7 +344,13 @@ describe('claims rules on browser sessions', () => {
     const before = upstream.received.length;
     const denied = await main.send('/no-contractors/page', { jar: m.jar, headers: HTML });
     expect(denied.status).toBe(403);
-    expect(denied.json.code).toBe('GW_ERR_FORBIDDEN');
+    // A navigation: the page for people (README "Pages for people"), with Sign out for the session.
+    expect(denied.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(denied.text).toContain('<h1>Access denied</h1>');
+    expect(denied.text).toContain('<form method="post" action="/.zt/logout">');
+    expect(denied.headers['content-security-policy']).toMatch(/form-action 'self' https?:\/\/[^;]+; /);
+    expect(main.gw.logs.find((l) => l.audit === true && l.request_id === denied.headers['x-request-id'])?.code).toBe('GW_ERR_FORBIDDEN');
+    expect((await main.send('/no-contractors/page', { jar: m.jar })).json.code).toBe('GW_ERR_FORBIDDEN');
     expect(upstream.received.slice(before).some((r) => r.url.startsWith('/no-contractors'))).toBe(false);
     const b = browser();
     await login(main, b, '/app/x', 'bob');
