@@ -144,7 +144,7 @@ export const securityHeaders = z.strictObject({
       z.literal(false),
       z.strictObject({
         directives: z.record(z.string(), z.union([z.array(z.string()), z.literal(true)])).optional(),
-        report_only: z.boolean().default(false),
+        report_only: z.boolean().default(true),
       }),
     ])
     .optional(),

@@ -63,7 +63,7 @@ function headerSet(cfg: SecurityHeadersConfig): SecurityHeaderSet {
     );
   }
   const frame = cfg.frame_options ?? 'deny';
-  const csp = cfg.csp ?? { report_only: false };
+  const csp = cfg.csp ?? { report_only: true };
   if (csp !== false) {
     // frame-ancestors follows X-Frame-Options unless the operator sets it.
     const directives: Record<string, string[] | null> =
