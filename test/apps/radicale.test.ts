@@ -75,6 +75,7 @@ describeApp('Radicale behind the gateway (X-Remote-User)', missing, () => {
 
   beforeAll(async () => {
     const port = await freePort();
+    radicalePort = port;
     writeFileSync(
       join(dir, 'config'),
       `[server]
@@ -144,8 +145,19 @@ mask_passwords = True
     return rawRequest(app.gw.port, `${head.join('\r\n')}\r\n\r\n${body}`, { tls: { ca: app.ca }, timeoutMs: 5000 });
   }
   const dav = (method: string, path: string, headers: string[] = [], body = '') => raw(method, path, [`Authorization: ApiKey ${DAV_KEY}`, ...headers], body);
-  /** Radicale's view of the requests tagged `X-Probe: probe`. */
-  const seen = (probe: string) => parseSeen(radicaleLog).filter((s) => s.probe === probe);
+  let radicalePort = 0;
+  let markers = 0;
+  /**
+   * Radicale's view of the requests tagged `X-Probe: probe`, once its log is read up to now: a marker request
+   * sent straight to Radicale (after the request under test was answered) must show in the log first.
+   */
+  async function seen(probe: string): Promise<Seen[]> {
+    const marker = `marker-${++markers}`;
+    const r = await fetch(`http://127.0.0.1:${radicalePort}/.well-known/caldav`, { headers: { 'X-Probe': marker }, redirect: 'manual' });
+    expect(r.status).toBe(301);
+    await waitFor(() => parseSeen(radicaleLog).some((s) => s.probe === marker), { timeoutMs: 5000, what: `Radicale's log of ${marker}` });
+    return parseSeen(radicaleLog).filter((s) => s.probe === probe);
+  }
 
   it('a CalDAV client with an API key: PROPFIND, MKCALENDAR, PUT and GET of an event as alice', async () => {
     const propfind = await dav('PROPFIND', '/alice/', ['Depth: 0', 'X-Probe: dav-propfind', 'Content-Type: application/xml'], '<?xml version="1.0"?><propfind xmlns="DAV:"><prop><current-user-principal/></prop></propfind>');
@@ -161,7 +173,7 @@ mask_passwords = True
 
     // What Radicale received, and what it stored: the user is alice, from the gateway.
     for (const probe of ['dav-propfind', 'dav-mkcalendar', 'dav-put', 'dav-get']) {
-      expect(seen(probe).map((s) => s.remoteUser)).toEqual([{ HTTP_X_REMOTE_USER: 'alice' }]);
+      expect((await seen(probe)).map((s) => s.remoteUser)).toEqual([{ HTTP_X_REMOTE_USER: 'alice' }]);
     }
     expect(readFileSync(join(collections, 'collection-root', 'alice', 'work', 'review.ics'), 'utf8')).toContain('UID:zt-apps-1@example.com');
   }, 30_000);
@@ -187,8 +199,8 @@ mask_passwords = True
     expect(results.propfind.status).toBe(207);
     expect(results.propfind.body).toContain('<href>/alice/work/review.ics</href>');
     expect(results.put).toBe(201);
-    expect(seen('session-propfind').map((s) => s.remoteUser)).toEqual([{ HTTP_X_REMOTE_USER: 'alice' }]);
-    expect(seen('session-put').map((s) => s.remoteUser)).toEqual([{ HTTP_X_REMOTE_USER: 'alice' }]);
+    expect((await seen('session-propfind')).map((s) => s.remoteUser)).toEqual([{ HTTP_X_REMOTE_USER: 'alice' }]);
+    expect((await seen('session-put')).map((s) => s.remoteUser)).toEqual([{ HTTP_X_REMOTE_USER: 'alice' }]);
     expect(readdirSync(join(collections, 'collection-root', 'alice', 'work')).filter((f) => f.endsWith('.ics')).sort()).toEqual(['from-browser.ics', 'review.ics']);
     // Radicale has no web UI here ([web] type = none): the screenshot shows its PROPFIND answer as the page got it.
     await page.evaluate((xml) => {
@@ -228,11 +240,11 @@ mask_passwords = True
       // As alice (API key), claiming bob: bob's home must not be created, alice's PROPFIND stays alice's.
       const r = await dav('PROPFIND', '/bob/', ['Depth: 0', `X-Probe: ${probe}`, ...headers]);
       expect({ name, status: r.status }).toEqual({ name, status: 403 }); // Radicale: alice may not read /bob/
-      expect({ name, seen: seen(probe).map((s) => s.remoteUser) }).toEqual({ name, seen: [{ HTTP_X_REMOTE_USER: 'alice' }] });
+      expect({ name, seen: (await seen(probe)).map((s) => s.remoteUser) }).toEqual({ name, seen: [{ HTTP_X_REMOTE_USER: 'alice' }] });
       // Without credentials the gateway answers 401 and Radicale sees nothing.
       const anon = await raw('PROPFIND', '/bob/', ['Depth: 0', `X-Probe: ${probe}-anon`, ...headers]);
       expect({ name, status: anon.status }).toEqual({ name, status: 401 });
-      expect(seen(`${probe}-anon`)).toEqual([]);
+      expect(await seen(`${probe}-anon`)).toEqual([]);
     }
   }, 60_000);
 
@@ -241,14 +253,14 @@ mask_passwords = True
       const probe = `public-${name.replace(/[^a-z]+/g, '-')}`;
       const r = await raw('GET', '/.well-known/caldav', [`X-Probe: ${probe}`, ...headers]);
       expect({ name, status: r.status }).toEqual({ name, status: 301 }); // Radicale's redirect to /
-      expect({ name, seen: seen(probe).map((s) => s.remoteUser) }).toEqual({ name, seen: [{}] });
+      expect({ name, seen: (await seen(probe)).map((s) => s.remoteUser) }).toEqual({ name, seen: [{}] });
     }
     // Whitespace before the colon and obs-fold: the HTTP parser refuses the request (400), nothing is forwarded.
     for (const [name, headers] of Object.entries({ 'space before colon': ['X-Remote-User : bob'], 'obs-fold': ['X-Note: a', ' X-Remote-User: bob'] })) {
       const probe = `malformed-${name.replace(/[^a-z]+/g, '-')}`;
       const r = await dav('PROPFIND', '/bob/', ['Depth: 0', `X-Probe: ${probe}`, ...headers]);
       expect({ name, status: r.status }).toEqual({ name, status: 400 });
-      expect(seen(probe)).toEqual([]);
+      expect(await seen(probe)).toEqual([]);
     }
 
     // Radicale's own account of every login, and its storage: alice only (anonymous on the public route).
