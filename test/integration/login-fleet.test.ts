@@ -91,9 +91,17 @@ async function codeFor(g: FleetGateway, host: 'a.localhost' | 'b.localhost', jar
   return handoff.searchParams.get('code') as string;
 }
 
-function expectRefused(r: Reply, reason: string): void {
+/**
+ * The browser navigated to /.zt/handoff, so the refusal is a page for people (400); its request id leads to the
+ * refusal's log event, which names the reason.
+ */
+function expectRefused(g: FleetGateway, r: Reply, reason: string): void {
   expect(r.status).toBe(400);
-  expect(r.json).toMatchObject({ code: 'GW_ERR_LOGIN_HANDOFF', reason });
+  expect(String(r.headers['content-type'])).toMatch(/^text\/html/);
+  const id = r.headers['x-request-id'] as string;
+  expect(r.text).toContain(id);
+  expect(g.gw.logs.find((l) => l.event === 'login_handoff_refused' && l.request_id === id)?.reason).toBe(reason);
+  expect(g.gw.logs.find((l) => l.msg === 'decision' && l.request_id === id)?.code).toBe('GW_ERR_LOGIN_HANDOFF');
   expect(r.setCookie.some((c) => c.startsWith('__Host-zt='))).toBe(false);
 }
 
@@ -146,7 +154,7 @@ describe.each([
     const first = await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML });
     expect(first.status).toBe(302);
     const again = await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML });
-    expectRefused(again, 'handoff_unknown');
+    expectRefused(g, again, 'handoff_unknown');
     await expectAudited(g, 'handoff_unknown', code);
   });
 
@@ -154,23 +162,23 @@ describe.each([
     const { jar } = await loginOnce(g);
     const code = await codeFor(g, 'b.localhost', jar);
     await g.send(`${g.origin('a.localhost')}/app/`, { jar, headers: HTML }); // a.localhost has its own transaction cookie too
-    expectRefused(await g.send(`${g.origin('a.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_wrong_host');
+    expectRefused(g, await g.send(`${g.origin('a.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_wrong_host');
     await expectAudited(g, 'handoff_wrong_host', code);
-    expectRefused(await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_unknown');
+    expectRefused(g, await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_unknown');
   });
 
   it('a code without the app host’s transaction cookie, or with another browser’s, is refused', async () => {
     const { jar } = await loginOnce(g);
     const code = await codeFor(g, 'b.localhost', jar);
     const bare = new CookieJar(); // the victim's code, opened in the attacker's browser (no transaction there)
-    expectRefused(await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar: bare, headers: HTML }), 'handoff_unbound');
+    expectRefused(g, await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar: bare, headers: HTML }), 'handoff_unbound');
     await expectAudited(g, 'handoff_unbound', code);
 
     // Login CSRF: the attacker's code, planted in a victim's browser that has a login transaction of its own.
     const victim = new CookieJar();
     await g.send(`${g.origin('b.localhost')}/app/`, { jar: victim, headers: HTML });
     const attackerCode = await codeFor(g, 'b.localhost', jar);
-    expectRefused(await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${attackerCode}`, { jar: victim, headers: HTML }), 'handoff_unbound');
+    expectRefused(g, await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${attackerCode}`, { jar: victim, headers: HTML }), 'handoff_unbound');
     expect(victim.get(g.origin('b.localhost'), '__Host-zt')).toBeUndefined();
   });
 
@@ -178,13 +186,13 @@ describe.each([
     const { jar } = await loginOnce(g);
     const code = await codeFor(g, 'b.localhost', jar);
     clock.advance(30_001);
-    expectRefused(await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_expired');
+    expectRefused(g, await g.send(`${g.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_expired');
     await expectAudited(g, 'handoff_expired', code);
   });
 
   it('malformed and unknown codes are refused', async () => {
     for (const code of ['', 'x', 'A'.repeat(43), `${'A'.repeat(42)}%2F`]) {
-      expectRefused(await g.send(`${g.origin('a.localhost')}/.zt/handoff?code=${code}`, { jar: new CookieJar(), headers: HTML }), 'handoff_unknown');
+      expectRefused(g, await g.send(`${g.origin('a.localhost')}/.zt/handoff?code=${code}`, { jar: new CookieJar(), headers: HTML }), 'handoff_unknown');
     }
   });
 
@@ -334,7 +342,7 @@ describe('login.host over two instances sharing Redis', () => {
     expect(taken.location).toBe('/app/');
     expect((await two.send(onTwo(`${one.origin('b.localhost')}/app/`), { jar, headers: API })).status).toBe(200);
     expect((await one.send(`${one.origin('b.localhost')}/app/`, { jar, headers: API })).status).toBe(200); // the session is in Redis
-    expectRefused(await one.send(`${one.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_unknown');
+    expectRefused(one, await one.send(`${one.origin('b.localhost')}/.zt/handoff?code=${code}`, { jar, headers: HTML }), 'handoff_unknown');
 
     expect((await one.send(`${one.origin('auth.localhost')}/portal/`, { jar, headers: API })).status).toBe(200); // the auth host's own session
     const ws = await openLive(`wss://b.localhost:${one.port}/live/ws`, { ca: pki.ca, lookup: loopback, headers: { cookie: jar.header(`${one.origin('b.localhost')}/live`) as string } } as never);

@@ -260,8 +260,12 @@ describe('a session too large even for three cookies', () => {
     const jar = new CookieJar();
     const r = await login(gw, jar, 'heidi');
     expect(r.status, r.text).toBe(502);
-    expect(r.json.code).toBe('GW_ERR_SESSION_TOO_LARGE');
-    expect(r.json.detail).toContain('too large');
+    // The callback is a browser navigation: the user gets a page for people, saying what went wrong.
+    expect(String(r.headers['content-type'])).toMatch(/^text\/html/);
+    expect(r.text).toContain('too large');
+    const id = r.headers['x-request-id'] as string;
+    expect(r.text).toContain(id);
+    expect(gw.gw.logs.find((l) => l.msg === 'decision' && l.request_id === id)?.code).toBe('GW_ERR_SESSION_TOO_LARGE');
     expect(r.text).not.toContain('redis'); // the remedy is the operator's, not the user's
     expect(r.setCookie.filter((l) => l.startsWith(`${NAME}=`) || l.startsWith(`${NAME}.`))).toEqual([]);
     const line = gw.gw.logs.find((l) => l.code === 'GW_ERR_SESSION_TOO_LARGE');
