@@ -1,7 +1,8 @@
 // Every file a config reads besides itself (certificates, keys, CAs, CRLs, the API keys file, the device
-// inventory, GeoIP databases), with the key that names it. The gateway watches these so a file rotated in
+// inventory, GeoIP databases, error page templates), with the key that names it. The gateway watches these so a file rotated in
 // place (cert-manager, a projected volume's symlink swap) takes effect without a config change.
-import { resolve } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Config } from './schema.ts';
 
 export interface MaterialFile {
@@ -64,5 +65,17 @@ export function materialFiles(config: Config, baseDir: string): readonly Materia
   add('devices.inventory', config.devices?.inventory);
   const geoip = config.risk?.geoip_db;
   (geoip === undefined ? [] : Array.isArray(geoip) ? geoip : [geoip]).forEach((f, i) => add(`risk.geoip_db[${i}]`, f));
+  const pages = config.error_pages?.dir;
+  if (pages !== undefined) {
+    // The templates present at load (a template added later is read on the next reload of any kind).
+    const dir = resolve(baseDir, pages);
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((n) => n.endsWith('.html'));
+    } catch {
+      // a missing directory is the config's load error, not this list's
+    }
+    for (const n of names.sort()) add(`error_pages.dir/${n}`, join(dir, n));
+  }
   return [...out.values()];
 }

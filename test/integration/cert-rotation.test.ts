@@ -256,3 +256,30 @@ routes: []
     }
   });
 });
+
+describe('error page templates (error_pages.dir)', () => {
+  it('an edited template is served within 2 s, with no config change', async () => {
+    const pagesDir = tempDir('ztgw-rotate-pages-');
+    mkdirSync(join(pagesDir, 'pages'));
+    writeFileSync(join(pagesDir, 'pages', 'default.html'), '<p>first {{status}}</p>');
+    const g = await startGateway(
+      `listen: { address: 127.0.0.1:0, plaintext: true }
+error_pages: { dir: pages }
+routes: []
+`,
+      { dir: pagesDir, watch: true },
+    );
+    const page = async (): Promise<string> => {
+      const res = await request(`${g.url}/nowhere`, { headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' } });
+      expect(res.statusCode).toBe(404);
+      return res.body.text();
+    };
+    try {
+      expect(await page()).toBe('<p>first 404</p>');
+      writeFileSync(join(pagesDir, 'pages', 'default.html'), '<p>second {{status}}</p>');
+      await waitFor(async () => (await page()) === '<p>second 404</p>', { timeoutMs: ROTATION_BOUND_MS, intervalMs: 100, what: 'the edited template' });
+    } finally {
+      await g.close();
+    }
+  });
+});
