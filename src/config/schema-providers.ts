@@ -2,13 +2,29 @@
 import { z } from 'zod';
 import { duration } from './schema-common.ts';
 
-/** Which claims carry subject, email, email_verified and groups (e.g. groups: roles). */
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+const segmentsOk = (segs: readonly string[]) => segs.every((s) => s !== '' && !FORBIDDEN.has(s));
+
+/**
+ * One claim source: a string (the top-level claim of that exact name when the token has one, else a dotted
+ * path such as realm_access.roles) or { path: [resource_access, my.client, roles] } (segments may hold dots).
+ */
+const claimSource = z.union([
+  z.string().min(1).refine((s) => segmentsOk(s.split('.')), { message: 'empty or forbidden (__proto__, constructor, prototype) path segment' }),
+  z.strictObject({
+    path: z.array(z.string().min(1)).min(1).max(16).refine(segmentsOk, { message: 'forbidden path segment (__proto__, constructor, prototype)' }),
+  }),
+]);
+/** One source, or several (groups: merged and de-duplicated in order; the others: the first that is present). */
+const claimSources = z.union([claimSource, z.array(claimSource).min(1).max(16)]);
+
+/** Which claims carry subject, email, email_verified and groups (e.g. groups: [realm_access.roles, groups]). */
 const claimNames = z
   .strictObject({
-    subject: z.string().default('sub'),
-    email: z.string().default('email'),
-    email_verified: z.string().default('email_verified'),
-    groups: z.string().default('groups'),
+    subject: claimSources.default('sub'),
+    email: claimSources.default('email'),
+    email_verified: claimSources.default('email_verified'),
+    groups: claimSources.default('groups'),
   })
   .prefault({});
 
@@ -59,6 +75,13 @@ export const oidcProvider = z.strictObject({
     .optional(),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['openid', 'email', 'profile']),
   claims: claimNames,
+  groups_overage: z
+    .strictObject({
+      endpoint: z.url({ protocol: /^https?$/ }).meta({ description: 'Microsoft Graph base, e.g. https://graph.microsoft.com/v1.0 (never a URL the token names)' }),
+      timeout: duration.prefault('5s'),
+    })
+    .optional()
+    .meta({ description: 'Entra ID group overage: fetch the groups from Graph (POST /me/getMemberGroups) once per session' }),
   ca: z.string().min(1).optional().meta({ description: 'PEM CA for the IdP HTTPS endpoints' }),
   timeout: duration.prefault('5s'),
 });

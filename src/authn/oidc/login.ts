@@ -111,9 +111,9 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
     if (err instanceof GatewayError) throw err;
     throw loginFailed('the authorization code or ID token was rejected', err);
   }
-  const claimsCfg = client.cfg.claims;
-  const sub = tokens.claims[claimsCfg.subject];
-  if (typeof sub !== 'string' || sub === '') throw loginFailed('the ID token has no subject');
+  const sub = client.mapping.subject(tokens.claims);
+  if (sub === undefined) throw loginFailed('the ID token has no subject');
+  if (client.mapping.groups(tokens.claims) === null) throw loginFailed('the identity carries too many groups');
   // Every claim the IdP asserted is kept, so `claims:` rules (deny rules too) see the same identity a bearer
   // token would give; only the token mechanics, meaningless once verified, are dropped to keep cookies small.
   const keep: Record<string, unknown> = {};
