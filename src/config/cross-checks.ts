@@ -21,6 +21,24 @@ export function crossKeyProblems(config: Config): ConfigError[] {
   if (config.ext_authz && taken.includes(config.ext_authz.listen)) {
     out.push(new ConfigError('CFG_CONFLICT', ['ext_authz', 'listen'], 'ext_authz needs an address of its own (another listener uses this one)'));
   }
+  out.push(...overageTokenProblems(config));
+  return out;
+}
+
+/**
+ * groups_overage asks the IdP for a Graph-audience access token: the session's token is then a token that reads
+ * the directory as the user, never one for the upstream. pass_token would hand it to the upstream.
+ */
+function overageTokenProblems(config: Config): ConfigError[] {
+  const graph = new Set(Object.entries(config.identity_providers).filter(([, p]) => p.type === 'oidc' && p.groups_overage !== undefined).map(([n]) => n));
+  if (graph.size === 0) return [];
+  const out: ConfigError[] = [];
+  config.routes.forEach((r, i) => {
+    const name = r.identity_headers?.pass_token === true ? r.authenticate?.find((p) => graph.has(p)) : undefined;
+    if (name === undefined) return;
+    const message = `provider "${name}" has groups_overage: its sessions hold a Graph-audience access token, which pass_token would give the upstream`;
+    out.push(new ConfigError('CFG_CONFLICT', ['routes', i, 'identity_headers', 'pass_token'], message));
+  });
   return out;
 }
 

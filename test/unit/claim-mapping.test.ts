@@ -145,3 +145,47 @@ describe('rule conditions on claims paths, and the groups overage', () => {
     expect(run(p, {}).allow).toBe(true);
   });
 });
+
+describe('groups_overage and pass_token', () => {
+  const config = (passToken: boolean, overage: boolean) =>
+    configSchema.parse({
+      listen: { address: '127.0.0.1:0', plaintext: true },
+      identity_providers: {
+        entra: {
+          type: 'oidc', issuer: 'https://login.microsoftonline.com/t/v2.0', client_id: 'c', client_secret: 's',
+          ...(overage ? { groups_overage: { endpoint: 'https://graph.microsoft.com/v1.0' } } : {}),
+        },
+      },
+      session: { secret: 'x'.repeat(40) },
+      routes: [{ name: 'r', upstream: { url: 'http://127.0.0.1:9' }, authenticate: ['entra'], authorize: { allow: [{ authenticated: true }] }, identity_headers: { pass_token: passToken } }],
+    });
+
+  it('a route passing the session token of a groups_overage provider is refused at load', async () => {
+    const { crossKeyProblems } = await import('../../src/config/cross-checks.ts');
+    const problems = crossKeyProblems(config(true, true));
+    expect(problems.map((p) => [p.code, p.path.join('.')])).toEqual([['CFG_CONFLICT', 'routes.0.identity_headers.pass_token']]);
+    expect(problems[0]?.message).toMatch(/Graph-audience/);
+    expect(crossKeyProblems(config(false, true))).toEqual([]);
+    expect(crossKeyProblems(config(true, false))).toEqual([]);
+  });
+
+  it('groups_overage.endpoint must be an http(s) URL', () => {
+    expect(() => configSchema.parse({
+      listen: { address: '127.0.0.1:0', plaintext: true },
+      identity_providers: { e: { type: 'oidc', issuer: 'https://i', client_id: 'c', client_secret: 's', groups_overage: { endpoint: 'file:///etc/passwd' } } },
+      routes: [{ name: 'r', upstream: { url: 'http://127.0.0.1:9' } }],
+    })).toThrow();
+  });
+});
+
+describe('params bound to claims paths', () => {
+  it('claims.a.b in params: exact top-level name first, else the path; own properties only', async () => {
+    const { identityField } = await import('../../src/authz/params.ts');
+    const id = (claims: Record<string, unknown>) => ({ claims }) as unknown as Identity;
+    const read = identityField('claims.org.tenants');
+    expect(read(id({ org: { tenants: ['t1', 2, { x: 1 }] } }))).toEqual(['t1', '2']);
+    expect(read(id({ 'org.tenants': 't9', org: { tenants: ['t1'] } }))).toEqual(['t9']);
+    expect(read(id(JSON.parse('{"org": {"__proto__": {"tenants": ["t1"]}}}')))).toBeUndefined();
+    expect(identityField('claims.constructor')(id({}))).toBeUndefined();
+  });
+});
