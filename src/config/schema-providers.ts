@@ -86,4 +86,25 @@ export const oidcProvider = z.strictObject({
   timeout: duration.prefault('5s'),
 });
 
-export const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider, oidcProvider]);
+/** GitHub (or GitHub Enterprise Server) as an OAuth 2.0 login: no OIDC, so the gateway asks its REST API. */
+export const githubProvider = z.strictObject({
+  type: z.literal('github'),
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1).meta({ description: 'The OAuth app secret (use ${env:…})' }),
+  url: z
+    .string()
+    .min(1)
+    .default('https://github.com')
+    .meta({ description: 'https://github.com, or a GitHub Enterprise Server base (its /login/oauth/* and /api/v3)' }),
+  allowed_organizations: z
+    .array(z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/))
+    .min(1)
+    .meta({ description: 'Only members of one of these organizations log in; groups are their orgs and org/team slugs' }),
+  membership_ttl: duration.prefault('10m').meta({ description: 'Organization and team membership is checked again this often' }),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['read:org', 'user:email']),
+  claims: claimNames,
+  ca: z.string().min(1).optional().meta({ description: 'PEM CA for a GitHub Enterprise Server with a private CA' }),
+  timeout: duration.prefault('5s'),
+});
+
+export const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider, oidcProvider, githubProvider]);

@@ -23,6 +23,8 @@ export interface TokenResult {
   accessExpiresAt: number | undefined;
   /** Seconds since the epoch: when to refresh (a quarter of the lifetime early, at most 60 s). */
   accessRefreshAt: number | undefined;
+  /** The claims were read again (type github's membership re-check): they replace the session's. */
+  claimsRechecked?: boolean;
 }
 
 export interface OidcClient {
@@ -36,6 +38,8 @@ export interface OidcClient {
   refresh(refreshToken: string): Promise<TokenResult>;
   endSessionUrl(params: Record<string, string>): Promise<URL | undefined>;
   jwksUri(): Promise<string | undefined>;
+  /** The session's claims are checked again this often (type github); a session that cannot be is over then. */
+  readonly recheckMs?: number;
   /** The dispatcher for this IdP's endpoints (its configured CA), undefined for the default. */
   readonly dispatcher: Agent | undefined;
 }

@@ -3,7 +3,7 @@
 // (session store, refresh lock, IdP clients) come from RpState, kept across reloads by config checksum.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
-import type { Config, OidcProviderConfig } from '../../config/index.ts';
+import type { Config } from '../../config/index.ts';
 import type { RequestContext, Redirect, Identity } from '../../core/index.ts';
 import type { Authenticator } from '../types.ts';
 import { compilePublicOrigins, type PublicOrigins } from '../../normalize/index.ts';
@@ -11,7 +11,7 @@ import type { OidcClient } from './client.ts';
 import { serveEndpoint, type EndpointDeps } from './endpoints.ts';
 import { startLogin, type LoginContext } from './login.ts';
 import { createLogoutTokenVerifier } from './logout.ts';
-import { providerParts } from './providers.ts';
+import { providerParts, type LoginProviderConfig } from './providers.ts';
 import { createSealer } from './sealed.ts';
 import { SessionAuth } from './session-auth.ts';
 import { sessionParts } from './session-store.ts';
@@ -86,7 +86,7 @@ export function createRelyingParty(
   onEvent: RpEvents = () => undefined,
   publicOrigins: PublicOrigins = compilePublicOrigins(config.listen.public_urls),
 ): RelyingParty | null {
-  const providers = Object.entries(config.identity_providers).filter((e): e is [string, OidcProviderConfig] => e[1].type === 'oidc');
+  const providers = Object.entries(config.identity_providers).filter((e): e is [string, LoginProviderConfig] => e[1].type === 'oidc' || e[1].type === 'github');
   if (providers.length === 0) return null;
   const sessionCfg = config.session;
   if (!sessionCfg?.secret) throw Object.assign(new TypeError('oidc providers need session.secret (at least 32 characters)'), { path: ['session', 'secret'] });

@@ -112,6 +112,8 @@ export class SessionAuth {
     let s = await this.read(req.rawHeaders);
     if (!s || s.provider !== name) return undefined; // no session for this provider: not mine
     const now = this.#o.now();
+    // Claims that must be checked again (GitHub membership) but whose token the cookie could not keep: over.
+    if (client.recheckMs !== undefined && !s.refreshToken && now - s.createdAt >= client.recheckMs) return undefined;
     let changed = false;
     const refreshAt = s.accessRefreshAt ?? (s.accessExpiresAt === undefined ? undefined : s.accessExpiresAt - REFRESH_EARLY_S);
     if (s.refreshToken && refreshAt !== undefined && refreshAt <= now / 1000) {
