@@ -21,7 +21,7 @@ export function crossKeyProblems(config: Config): ConfigError[] {
   if (config.ext_authz && taken.includes(config.ext_authz.listen)) {
     out.push(new ConfigError('CFG_CONFLICT', ['ext_authz', 'listen'], 'ext_authz needs an address of its own (another listener uses this one)'));
   }
-  out.push(...overageTokenProblems(config));
+  out.push(...overageTokenProblems(config), ...githubStepUpProblems(config));
   return out;
 }
 
@@ -38,6 +38,17 @@ function overageTokenProblems(config: Config): ConfigError[] {
     if (name === undefined) return;
     const message = `provider "${name}" has groups_overage: its sessions hold a Graph-audience access token, which pass_token would give the upstream`;
     out.push(new ConfigError('CFG_CONFLICT', ['routes', i, 'identity_headers', 'pass_token'], message));
+  });
+  return out;
+}
+
+/** GitHub logins carry no acr, amr or auth_time: a step_up on their route could never be met (a login loop). */
+function githubStepUpProblems(config: Config): ConfigError[] {
+  const out: ConfigError[] = [];
+  config.routes.forEach((r, i) => {
+    if (r.step_up === undefined) return;
+    const name = r.authenticate?.find((p) => config.identity_providers[p]?.type === 'github');
+    if (name !== undefined) out.push(new ConfigError('CFG_CONFLICT', ['routes', i, 'step_up'], `provider "${name}" is type github: a GitHub login carries no acr or auth_time, step_up could never be met`));
   });
   return out;
 }

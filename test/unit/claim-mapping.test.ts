@@ -189,3 +189,38 @@ describe('params bound to claims paths', () => {
     expect(identityField('claims.constructor')(id({}))).toBeUndefined();
   });
 });
+
+describe('type github at load', () => {
+  const base = (route: Record<string, unknown>, gh: Record<string, unknown> = {}) => ({
+    listen: { address: '127.0.0.1:0', plaintext: true },
+    identity_providers: { gh: { type: 'github', client_id: 'c', client_secret: 's', allowed_organizations: ['acme'], ...gh } },
+    session: { secret: 'x'.repeat(40) },
+    routes: [{ name: 'r', upstream: { url: 'http://127.0.0.1:9' }, authenticate: ['gh'], authorize: { allow: [{ authenticated: true }] }, ...route }],
+  });
+
+  it('step_up on a GitHub route is refused (a GitHub login carries no acr: it would loop)', async () => {
+    const { crossKeyProblems } = await import('../../src/config/cross-checks.ts');
+    const problems = crossKeyProblems(configSchema.parse(base({ step_up: { acr: 'mfa' } })));
+    expect(problems.map((p) => [p.code, p.path.join('.')])).toEqual([['CFG_CONFLICT', 'routes.0.step_up']]);
+    expect(crossKeyProblems(configSchema.parse(base({})))).toEqual([]);
+  });
+
+  it('allowed_organizations is required; membership_ttl defaults to 10m; url to github.com', () => {
+    const cfg = configSchema.parse(base({}));
+    const gh = cfg.identity_providers.gh;
+    expect(gh?.type === 'github' && [gh.url, gh.membership_ttl, gh.scopes]).toEqual(['https://github.com', 600_000, ['read:org', 'user:email']]);
+    const { allowed_organizations: _a, ...without } = base({}).identity_providers.gh;
+    expect(configSchema.safeParse({ ...base({}), identity_providers: { gh: without } }).success).toBe(false);
+    expect(configSchema.safeParse(base({}, { allowed_organizations: [] })).success).toBe(false);
+    expect(configSchema.safeParse(base({}, { allowed_organizations: ['../evil'] })).success).toBe(false);
+  });
+
+  it('API endpoints: api.github.com for github.com, <url>/api/v3 for Enterprise Server; https only off loopback', async () => {
+    const { githubEndpoints } = await import('../../src/authn/oidc/github.ts');
+    expect(githubEndpoints('https://github.com')).toEqual({ web: 'https://github.com', api: 'https://api.github.com' });
+    expect(githubEndpoints('https://ghe.example.com/')).toEqual({ web: 'https://ghe.example.com', api: 'https://ghe.example.com/api/v3' });
+    expect(() => githubEndpoints('http://ghe.example.com')).toThrow(/https/);
+    expect(() => githubEndpoints('https://ghe.example.com/?x=1')).toThrow(/plain/);
+    expect(githubEndpoints('http://127.0.0.1:8080').api).toBe('http://127.0.0.1:8080/api/v3');
+  });
+});

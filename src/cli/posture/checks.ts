@@ -227,7 +227,7 @@ function checkRoute(config: Config, r: RouteConfig, index: number, emit: Emit): 
 /** A user route (oidc or jwt provider) whose allow rules let someone in without MFA. */
 function checkMfa(config: Config, r: RouteConfig, index: number, emit: Emit): void {
   if (r.public || r.step_up?.acr !== undefined) return;
-  const human = (r.authenticate ?? []).some((n) => ['oidc', 'jwt'].includes(config.identity_providers[n]?.type ?? ''));
+  const human = (r.authenticate ?? []).some((n) => ['oidc', 'jwt', 'github'].includes(config.identity_providers[n]?.type ?? ''));
   if (!human) return;
   (r.authorize?.allow ?? []).forEach((rule, i) => {
     if (rule.mfa === true || isServiceOnly(rule)) return;
