@@ -216,8 +216,11 @@ describe('Entra ID group overage', () => {
     await login('/entra/x', 'carol', overage);
     const token = (graph.calls[0]?.authorization ?? '').slice('Bearer '.length);
     // oidc-provider issues opaque access tokens: never a JWT (three dot-separated parts) like the ID token.
-    expect(token.length).toBeGreaterThan(20);
     expect(token.split('.')).toHaveLength(1);
+    // The provider knows it: issued to this client for this user.
+    const issued = await op.provider.AccessToken.find(token);
+    expect(issued?.accountId).toBe('carol');
+    expect(issued?.clientId).toBe('gw-entra');
   });
 
   it('Graph refuses the token (401): the login is refused with reason groups-overage, no session', async () => {
