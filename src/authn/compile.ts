@@ -38,7 +38,7 @@ function asConfigError(err: unknown, fallback: (string | number)[]): ConfigError
  * imported only then: a config without OIDC never loads it. Reports an unusable one and marks its providers.
  */
 async function compileRelyingParty(config: Config, baseDir: string, options: ProviderOptions, report: ConfigReport, broken: Set<string>): Promise<RelyingParty | null> {
-  const oidcNames = Object.entries(config.identity_providers).filter(([, cfg]) => cfg.type === 'oidc').map(([name]) => name);
+  const oidcNames = Object.entries(config.identity_providers).filter(([, cfg]) => cfg.type === 'oidc' || cfg.type === 'github').map(([name]) => name);
   if (oidcNames.length === 0) return null;
   const { createRelyingParty, standaloneServices } = await import('./oidc/index.ts');
   try {
@@ -56,7 +56,7 @@ export async function compileProviders(config: Config, baseDir: string, options:
   const broken = new Set<string>();
   const rp = await compileRelyingParty(config, baseDir, options, report, broken);
   for (const [name, cfg] of Object.entries(config.identity_providers)) {
-    if (cfg.type === 'oidc') {
+    if (cfg.type === 'oidc' || cfg.type === 'github') {
       const a = rp?.authenticators.get(name);
       if (a) providers.set(name, { checksum: '', authenticator: a });
       continue;

@@ -6,6 +6,7 @@ import { Agent } from 'undici';
 import { GatewayError, type Identity } from '../core/index.ts';
 import { credentialsFor, isToken68, unauthenticated } from './credentials.ts';
 import { RemoteKeySource } from './jwks.ts';
+import { compileClaimMapping, MAX_GROUPS, type ClaimsConfig } from './claim-mapping.ts';
 import { REALM, type AuthRequest, type Authenticator } from './types.ts';
 
 export const MAX_TOKEN_BYTES = 8192;
@@ -21,7 +22,7 @@ export interface JwtProviderOptions {
   maxTokenAgeMs: number | undefined;
   typ: string | undefined;
   trustEmail: boolean;
-  claims: { subject: string; email: string; email_verified: string; groups: string };
+  claims: ClaimsConfig;
   jwks: { timeoutMs: number; cooldownMs: number; maxAgeMs: number; ca: string | undefined };
   cacheEntries: number;
   onEvent?: (event: string, detail: Record<string, unknown>) => void;
@@ -60,25 +61,22 @@ export function createJwtAuthenticator(o: JwtProviderOptions): Authenticator {
     ...(o.typ !== undefined ? { typ: o.typ } : {}),
   };
   const cache = new Map<string, CacheEntry>();
+  const mapping = compileClaimMapping(o.claims);
 
   function toIdentity(payload: JWTPayload): Identity {
-    const subject = payload[o.claims.subject];
-    if (typeof subject !== 'string' || subject === '') throw unauthenticated(challenge, `token has no ${o.claims.subject} claim`);
-    const email = payload[o.claims.email];
-    const rawGroups = payload[o.claims.groups];
-    const groups = Array.isArray(rawGroups)
-      ? rawGroups.filter((g): g is string => typeof g === 'string')
-      : typeof rawGroups === 'string'
-        ? [rawGroups]
-        : [];
+    const subject = mapping.subject(payload);
+    if (subject === undefined) throw unauthenticated(challenge, `token has no ${mapping.subjectName} claim`);
+    const email = mapping.email(payload);
+    const groups = mapping.groups(payload);
+    if (groups === null) throw unauthenticated(challenge, `token carries more than ${MAX_GROUPS} groups`);
     const amr = Array.isArray(payload.amr) ? payload.amr.filter((a): a is string => typeof a === 'string') : [];
     return Object.freeze({
       subject,
       provider: o.name,
       issuer: payload.iss,
       method: 'jwt',
-      email: typeof email === 'string' ? email : undefined,
-      emailVerified: typeof email === 'string' && (o.trustEmail || payload[o.claims.email_verified] === true),
+      email,
+      emailVerified: email !== undefined && (o.trustEmail || mapping.emailVerified(payload)),
       groups: Object.freeze(groups),
       claims: Object.freeze({ ...payload }),
       spiffeId: undefined,

@@ -96,7 +96,8 @@ export function buildAuthenticator(name: string, cfg: IdentityProviderConfig, ct
         clientTrust: ctx.clientTrust,
       });
     case 'oidc':
-      throw new TypeError('type oidc is built by the OIDC relying party (src/authn/oidc)');
+    case 'github':
+      throw new TypeError(`type ${cfg.type} is built by the login relying party (src/authn/oidc)`);
     case 'api_key':
       return createApiKeyAuthenticator({
         name,

@@ -2,7 +2,7 @@
 // (from the closed vocabulary) why it does not.
 import { compileAddressSet, canonicalPath } from '../normalize/index.ts';
 import { ConfigError, type RuleConfig } from '../config/index.ts';
-import type { Identity, Reason } from '../core/index.ts';
+import { claimReader, type Identity, type Reason } from '../core/index.ts';
 import type { Condition } from './input.ts';
 
 export type { Condition };
@@ -38,15 +38,6 @@ function spiffeMatcher(patterns: string[]): (id: string) => boolean {
     else exact.add(p);
   }
   return (id) => exact.has(id) || prefixes.some((pre) => id.startsWith(pre));
-}
-
-function claimAt(claims: Readonly<Record<string, unknown>>, path: string[]): unknown {
-  let v: unknown = claims;
-  for (const key of path) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-    v = Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined;
-  }
-  return v;
 }
 
 function claimTest(matcher: NonNullable<RuleConfig['claims']>[string]): (value: unknown) => boolean {
@@ -108,11 +99,12 @@ export function compileConditions(rule: RuleConfig, ctx: ConditionContext): Arra
     add('all_groups', (i) => (i.identity && need.every((g) => i.identity?.groups.includes(g)) ? null : i.identity ? 'groups-unauthorized' : 'unauthenticated'));
   }
   if (rule.claims !== undefined) {
-    const tests = Object.entries(rule.claims).map(([path, m]) => ({ path: path.split('.'), test: claimTest(m) }));
+    // `a.b`: the top-level claim named exactly `a.b` when there is one, else the path a → b (own properties only).
+    const tests = Object.entries(rule.claims).map(([path, m]) => ({ read: claimReader(path), test: claimTest(m) }));
     add('claims', (i) => {
       if (!i.identity) return 'unauthenticated';
       const claims = i.identity.claims;
-      return tests.every((t) => t.test(claimAt(claims, t.path))) ? null : 'claims-unauthorized';
+      return tests.every((t) => t.test(t.read(claims))) ? null : 'claims-unauthorized';
     });
   }
   const idField = (key: 'issuer' | 'provider' | 'method', reason: Reason, values: string | string[] | undefined) => {

@@ -1,19 +1,15 @@
 // Resource-level conditions: `params: { tenant: claims.tenant_ids }` binds a named path segment, and
 // `query_params` a query parameter, to a field of the verified identity. A value holds when it equals the
 // field, or one of its values when the field is a list. A missing field, segment or parameter fails (deny).
-import type { Identity } from '../core/index.ts';
+import { claimReader, type ClaimReader, type Identity } from '../core/index.ts';
 import { IDENTITY_FIELD } from '../config/index.ts';
 import type { Condition } from './input.ts';
 import { paramKeys } from '../normalize/index.ts';
 
 type FieldReader = (id: Identity) => readonly string[] | undefined;
 
-function claimValues(claims: Readonly<Record<string, unknown>>, path: readonly string[]): readonly string[] | undefined {
-  let v: unknown = claims;
-  for (const key of path) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
-    v = Object.hasOwn(v, key) ? (v as Record<string, unknown>)[key] : undefined;
-  }
+function claimValues(claims: Readonly<Record<string, unknown>>, read: ClaimReader): readonly string[] | undefined {
+  const v = read(claims);
   const scalar = (x: unknown): string | undefined =>
     typeof x === 'string' ? x : typeof x === 'number' && Number.isFinite(x) ? String(x) : undefined;
   if (Array.isArray(v)) {
@@ -35,8 +31,9 @@ export function identityField(ref: string): FieldReader {
   // Only a verified address identifies its owner; compared case-insensitively, like the email condition.
   if (ref === 'email') return (id) => (id.email !== undefined && id.emailVerified ? [id.email.toLowerCase()] : undefined);
   if (!IDENTITY_FIELD.test(ref)) throw new TypeError(`"${ref}" is not an identity field (subject, email, groups, claims.<path>)`);
-  const path = ref.split('.').slice(1);
-  return (id) => claimValues(id.claims, path);
+  // claims.<name>: the top-level claim named exactly <name> when there is one, else the dotted path (as rules read it).
+  const read = claimReader(ref.slice('claims.'.length));
+  return (id) => claimValues(id.claims, read);
 }
 
 function accepts(values: readonly string[] | undefined, value: string, lower: boolean): boolean {

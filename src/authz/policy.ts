@@ -6,7 +6,10 @@ import { queryParamKey } from './params.ts';
 
 type AuthzConfig = Config['authz'];
 import type { PolicyInput } from './input.ts';
-import type { Decision, RuleReason } from '../core/index.ts';
+import { hasGroupsOverage, type Decision, type RuleReason } from '../core/index.ts';
+
+/** An identity whose groups are unknown (Entra ID overage left unresolved) is denied everywhere. */
+const OVERAGE: Decision = Object.freeze({ allow: false, rule: undefined, reasons: Object.freeze([{ rule: '-', reason: 'groups-overage' }]) as readonly RuleReason[] });
 
 
 
@@ -80,6 +83,7 @@ export function compilePolicy(cfg: AuthorizeConfig, ctx: ConditionContext): Poli
     queryParams: new Set([...cfg.deny, ...cfg.allow].flatMap((r) => Object.keys(r.query_params ?? {}).map(queryParamKey))),
     usesClock: [...deny, ...allow].some((r) => r.conditions.some((c) => c.key === 'time' || c.key === 'grant')),
     evaluate(input) {
+      if (input.identity && hasGroupsOverage(input.identity.claims)) return OVERAGE;
       for (const rule of deny) {
         if (holds(rule, input)) return { allow: false, rule: rule.label, reasons: rule.matched };
       }

@@ -14,7 +14,7 @@ export function startFailure(err: unknown, io: Output): number {
 /** What several workers cannot do (yet) with this config: refused at start rather than silently lost. */
 export function clusterProblems(config: Config): string[] {
   const out: string[] = [];
-  const oidc = Object.values(config.identity_providers).some((p) => p.type === 'oidc');
+  const oidc = Object.values(config.identity_providers).some((p) => p.type === 'oidc' || p.type === 'github');
   // Cookie sessions are revoked in the memory of the one process that got the logout: the others would
   // keep accepting the session.
   if (oidc && !config.state?.redis && !config.state?.sentinel) {

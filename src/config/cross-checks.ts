@@ -24,6 +24,35 @@ export function crossKeyProblems(config: Config): ConfigError[] {
   if (config.login && !Object.values(config.identity_providers).some((p) => p.type === 'oidc')) {
     out.push(new ConfigError('CFG_CONFLICT', ['login'], 'login.host is where oidc logins happen: it needs an identity provider of type oidc'));
   }
+  out.push(...overageTokenProblems(config), ...githubStepUpProblems(config));
+  return out;
+}
+
+/**
+ * groups_overage asks the IdP for a Graph-audience access token: the session's token is then a token that reads
+ * the directory as the user, never one for the upstream. pass_token would hand it to the upstream.
+ */
+function overageTokenProblems(config: Config): ConfigError[] {
+  const graph = new Set(Object.entries(config.identity_providers).filter(([, p]) => p.type === 'oidc' && p.groups_overage !== undefined).map(([n]) => n));
+  if (graph.size === 0) return [];
+  const out: ConfigError[] = [];
+  config.routes.forEach((r, i) => {
+    const name = r.identity_headers?.pass_token === true ? r.authenticate?.find((p) => graph.has(p)) : undefined;
+    if (name === undefined) return;
+    const message = `provider "${name}" has groups_overage: its sessions hold a Graph-audience access token, which pass_token would give the upstream`;
+    out.push(new ConfigError('CFG_CONFLICT', ['routes', i, 'identity_headers', 'pass_token'], message));
+  });
+  return out;
+}
+
+/** GitHub logins carry no acr, amr or auth_time: a step_up on their route could never be met (a login loop). */
+function githubStepUpProblems(config: Config): ConfigError[] {
+  const out: ConfigError[] = [];
+  config.routes.forEach((r, i) => {
+    if (r.step_up === undefined) return;
+    const name = r.authenticate?.find((p) => config.identity_providers[p]?.type === 'github');
+    if (name !== undefined) out.push(new ConfigError('CFG_CONFLICT', ['routes', i, 'step_up'], `provider "${name}" is type github: a GitHub login carries no acr or auth_time, step_up could never be met`));
+  });
   return out;
 }
 

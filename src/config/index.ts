@@ -5,7 +5,7 @@ export type { ConfigProblem } from './errors.ts';
 export { loadConfigFile } from './load.ts';
 export type { LoadedConfig } from './load.ts';
 export { configJsonSchema, configSchema } from './schema.ts';
-export type { AuthorizeConfig, Config, CorsConfig, ExtAuthzConfig, IdentityProviderConfig, OidcProviderConfig, RateLimitConfig, RedisSentinelConfig, RiskConfig, RouteConfig, RuleConfig, GroupsFilterConfig, SecurityHeadersConfig, UpstreamConfig } from './schema.ts';
+export type { AuthorizeConfig, Config, CorsConfig, ExtAuthzConfig, GithubProviderConfig, IdentityProviderConfig, OidcProviderConfig, RateLimitConfig, RedisSentinelConfig, RiskConfig, RouteConfig, RuleConfig, GroupsFilterConfig, SecurityHeadersConfig, UpstreamConfig } from './schema.ts';
 export { GROUP_PATTERN_REGEX, HOST_PATTERN, IDENTITY_FIELD } from './checks.ts';
 export { crossKeyProblems, metricsAccess } from './cross-checks.ts';
 export { CONFIG_INVALID } from './errors.ts';

@@ -2,13 +2,29 @@
 import { z } from 'zod';
 import { duration } from './schema-common.ts';
 
-/** Which claims carry subject, email, email_verified and groups (e.g. groups: roles). */
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+const segmentsOk = (segs: readonly string[]) => segs.every((s) => s !== '' && !FORBIDDEN.has(s));
+
+/**
+ * One claim source: a string (the top-level claim of that exact name when the token has one, else a dotted
+ * path such as realm_access.roles) or { path: [resource_access, my.client, roles] } (segments may hold dots).
+ */
+const claimSource = z.union([
+  z.string().min(1).refine((s) => segmentsOk(s.split('.')), { message: 'empty or forbidden (__proto__, constructor, prototype) path segment' }),
+  z.strictObject({
+    path: z.array(z.string().min(1)).min(1).max(16).refine(segmentsOk, { message: 'forbidden path segment (__proto__, constructor, prototype)' }),
+  }),
+]);
+/** One source, or several (groups: merged and de-duplicated in order; the others: the first that is present). */
+const claimSources = z.union([claimSource, z.array(claimSource).min(1).max(16)]);
+
+/** Which claims carry subject, email, email_verified and groups (e.g. groups: [realm_access.roles, groups]). */
 const claimNames = z
   .strictObject({
-    subject: z.string().default('sub'),
-    email: z.string().default('email'),
-    email_verified: z.string().default('email_verified'),
-    groups: z.string().default('groups'),
+    subject: claimSources.default('sub'),
+    email: claimSources.default('email'),
+    email_verified: claimSources.default('email_verified'),
+    groups: claimSources.default('groups'),
   })
   .prefault({});
 
@@ -59,8 +75,36 @@ export const oidcProvider = z.strictObject({
     .optional(),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['openid', 'email', 'profile']),
   claims: claimNames,
+  groups_overage: z
+    .strictObject({
+      endpoint: z.url({ protocol: /^https?$/ }).meta({ description: 'Microsoft Graph base, e.g. https://graph.microsoft.com/v1.0 (never a URL the token names)' }),
+      timeout: duration.prefault('5s'),
+    })
+    .optional()
+    .meta({ description: 'Entra ID group overage: fetch the groups from Graph (POST /me/getMemberGroups) once per session' }),
   ca: z.string().min(1).optional().meta({ description: 'PEM CA for the IdP HTTPS endpoints' }),
   timeout: duration.prefault('5s'),
 });
 
-export const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider, oidcProvider]);
+/** GitHub (or GitHub Enterprise Server) as an OAuth 2.0 login: no OIDC, so the gateway asks its REST API. */
+export const githubProvider = z.strictObject({
+  type: z.literal('github'),
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1).meta({ description: 'The OAuth app secret (use ${env:…})' }),
+  url: z
+    .string()
+    .min(1)
+    .default('https://github.com')
+    .meta({ description: 'https://github.com, or a GitHub Enterprise Server base (its /login/oauth/* and /api/v3)' }),
+  allowed_organizations: z
+    .array(z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/))
+    .min(1)
+    .meta({ description: 'Only members of one of these organizations log in; groups are their orgs and org/team slugs' }),
+  membership_ttl: duration.prefault('10m').meta({ description: 'Organization and team membership is checked again this often' }),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default(['read:org', 'user:email']),
+  claims: claimNames,
+  ca: z.string().min(1).optional().meta({ description: 'PEM CA for a GitHub Enterprise Server with a private CA' }),
+  timeout: duration.prefault('5s'),
+});
+
+export const identityProvider = z.discriminatedUnion('type', [jwtProvider, mtlsProvider, apiKeyProvider, oidcProvider, githubProvider]);

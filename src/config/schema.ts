@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { cidrProblem, hostPatternProblem, identityPrefixProblem } from './checks.ts';
 import { checked, duration, GRANT_NAME, headerName, hostPort, oneOrMany, str } from './schema-common.ts';
-import { identityProvider, type oidcProvider } from './schema-providers.ts';
+import { identityProvider, type githubProvider, type oidcProvider } from './schema-providers.ts';
 import { authorize, cors, groupsFilter, rateLimit, route, rule, securityHeaders } from './schema-route.ts';
 import { extAuthz } from './schema-ext-authz.ts';
 import { login } from './schema-login.ts';
@@ -267,6 +267,7 @@ export type IdentityProviderConfig = Config['identity_providers'][string];
 export type SessionConfig = NonNullable<Config['session']>;
 export type RedisSentinelConfig = NonNullable<NonNullable<Config['state']>['sentinel']>;
 export type OidcProviderConfig = z.output<typeof oidcProvider>;
+export type GithubProviderConfig = z.output<typeof githubProvider>;
 export type RuleConfig = z.output<typeof rule>;
 export type GroupsFilterConfig = z.output<typeof groupsFilter>;
 export type AuthorizeConfig = z.output<typeof authorize>;

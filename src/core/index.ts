@@ -18,3 +18,5 @@ export type { PathTemplate, TemplateSegment } from './path-template.ts';
 export { canonicalPath, hexAt } from './path.ts';
 export { currentTrace, enterTrace } from './trace.ts';
 export type { ChildSpan, RequestTrace, SpanAttributes } from './trace.ts';
+export { claimReader, FORBIDDEN_SEGMENTS, hasGroupsOverage, sourceSegments, sourceTopLevel } from './claim-path.ts';
+export type { ClaimReader, ClaimSource } from './claim-path.ts';

@@ -31,6 +31,8 @@ export const REASONS = [
   'query-param-missing',
   'identity-field-missing',
   'risk-too-high',
+  // The token left its groups out (Entra ID overage) and they were not read from groups_overage: never "no groups".
+  'groups-overage',
   // Not rule outcomes: what metrics (zt_decisions_total) give as the reason for decisions without a policy.
   'public-route',
   'rate-limited',

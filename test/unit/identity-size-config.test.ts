@@ -11,6 +11,7 @@ import { parseConfigText } from '../../src/config/load.ts';
 import { compileConfig, type CompiledConfig } from '../../src/pipeline/compile.ts';
 import { compileGroupsFilter } from '../../src/proxy/groups-filter.ts';
 import { sessionClaimNames, newlyReadClaims } from '../../src/authn/oidc/session-claims.ts';
+import { compileClaimMapping } from '../../src/authn/claim-mapping.ts';
 import { postureFindings } from '../../src/cli/posture/checks.ts';
 import type { Identity } from '../../src/core/identity.ts';
 import { tempDir } from '../helpers/gateway.ts';
@@ -124,8 +125,13 @@ routes:
       deny: [{ claims: { "org.unit": sales } }]
       allow: [{ params: { tenant: claims.tenants.ids }, query_params: { team: claims.team } }]`;
     const { config } = parseConfigText(text, 'gw.yaml', tempDir(), {});
-    const names = sessionClaimNames(config, [config.identity_providers.corp as never]);
-    expect([...names].sort()).toEqual(['acr', 'amr', 'auth_time', 'email_verified', 'mail', 'name', 'org', 'picture', 'roles', 'team', 'tenants']);
+    const corp = config.identity_providers.corp as { claims: Parameters<typeof compileClaimMapping>[0] };
+    const names = sessionClaimNames(config, [compileClaimMapping(corp.claims)]);
+    // A dotted path is read as a claim of that exact name first, else by its first segment: both are kept.
+    // `_claim_names` stays so a group overage is never mistaken for no groups.
+    expect([...names].sort()).toEqual(
+      ['_claim_names', 'acr', 'amr', 'auth_time', 'email_verified', 'mail', 'name', 'org', 'org.unit', 'picture', 'roles', 'sub', 'team', 'tenants', 'tenants.ids'],
+    );
     expect(newlyReadClaims(undefined, names)).toEqual([]);
     expect(newlyReadClaims(new Set(['roles', 'mail']), new Set(['roles', 'mail', 'zeta', 'alpha']))).toEqual(['alpha', 'zeta']);
   });

@@ -9,6 +9,8 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import type { OidcProviderConfig } from '../../config/index.ts';
 import { GatewayError } from '../../core/index.ts';
 import { endWith, outboundSpan } from '../outbound-span.ts';
+import { compileClaimMapping, type ClaimMapping } from '../claim-mapping.ts';
+import { resolveGroupsOverage } from './groups-overage.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -21,17 +23,23 @@ export interface TokenResult {
   accessExpiresAt: number | undefined;
   /** Seconds since the epoch: when to refresh (a quarter of the lifetime early, at most 60 s). */
   accessRefreshAt: number | undefined;
+  /** The claims were read again (type github's membership re-check): they replace the session's. */
+  claimsRechecked?: boolean;
 }
 
 export interface OidcClient {
   readonly name: string;
   readonly cfg: OidcProviderConfig;
+  /** The provider's `claims:` block, compiled. */
+  readonly mapping: ClaimMapping;
   configuration(): Promise<oidc.Configuration>;
   authorizationUrl(p: { redirectUri: string; state: string; nonce: string; challenge: string; acr?: string; maxAge?: number; prompt?: string }): Promise<URL>;
   exchange(callbackUrl: URL, checks: { verifier: string; state: string; nonce: string; maxAge?: number }, redirectUri: string): Promise<TokenResult>;
   refresh(refreshToken: string): Promise<TokenResult>;
   endSessionUrl(params: Record<string, string>): Promise<URL | undefined>;
   jwksUri(): Promise<string | undefined>;
+  /** The session's claims are checked again this often (type github); a session that cannot be is over then. */
+  readonly recheckMs?: number;
   /** The dispatcher for this IdP's endpoints (its configured CA), undefined for the default. */
   readonly dispatcher: Agent | undefined;
 }
@@ -84,10 +92,9 @@ export function checkAtHash(idToken: string | undefined, claims: Record<string, 
   if (want.length !== got.length || !timingSafeEqual(want, got)) throw new TypeError('at_hash does not match the access token');
 }
 
-async function withUserInfo(c: oidc.Configuration, cfg: OidcProviderConfig, result: TokenResult): Promise<TokenResult> {
+async function withUserInfo(c: oidc.Configuration, mapping: ClaimMapping, result: TokenResult): Promise<TokenResult> {
   const claims = result.claims;
-  const wanted = [cfg.claims.email, cfg.claims.groups];
-  if (wanted.every((k) => claims[k] !== undefined) || !c.serverMetadata().userinfo_endpoint || !result.accessToken) return result;
+  if (mapping.complete(claims) || !c.serverMetadata().userinfo_endpoint || !result.accessToken) return result;
   const sub = claims.sub;
   if (typeof sub !== 'string') return result;
   let info: Record<string, unknown>;
@@ -126,6 +133,8 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
   if (!cfg.client_secret && !cfg.private_key_jwt) throw new TypeError('an oidc provider needs client_secret or private_key_jwt');
   if (cfg.client_secret && cfg.private_key_jwt) throw new TypeError('use either client_secret or private_key_jwt, not both');
   if (cfg.private_key_jwt) readFileSync(resolve(baseDir, cfg.private_key_jwt.key)); // fail at load when unreadable
+  const mapping = compileClaimMapping(cfg.claims);
+  if (cfg.groups_overage) checkIssuer(cfg.groups_overage.endpoint); // https (http only on loopback), at load
   const ca = cfg.ca ? readFileSync(resolve(baseDir, cfg.ca), 'utf8') : undefined;
   const agent = ca ? new Agent({ connect: { ca, rejectUnauthorized: true } }) : undefined;
   // Every call openid-client makes (discovery, token, userinfo, JWKS) goes through here: one span each when traced.
@@ -165,6 +174,7 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
   return {
     name,
     cfg,
+    mapping,
     dispatcher: agent,
     configuration,
     async authorizationUrl(p) {
@@ -207,7 +217,9 @@ export function createOidcClient(name: string, cfg: OidcProviderConfig, baseDir:
       );
       const result = toResult(tokens, clock());
       checkAtHash(result.idToken, result.claims, result.accessToken);
-      return withUserInfo(c, cfg, result);
+      const withInfo = await withUserInfo(c, mapping, result);
+      // Entra ID group overage: the groups from the configured Graph endpoint only, never the token's source.
+      return resolveGroupsOverage(cfg.groups_overage, withInfo);
     },
     async refresh(refreshToken) {
       return toResult(await oidc.refreshTokenGrant(await configuration(), refreshToken), clock());

@@ -3,7 +3,7 @@
 // (session store, refresh lock, IdP clients) come from RpState, kept across reloads by config checksum.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
-import type { Config, OidcProviderConfig } from '../../config/index.ts';
+import type { Config } from '../../config/index.ts';
 import type { RequestContext, Redirect, Identity } from '../../core/index.ts';
 import type { Authenticator } from '../types.ts';
 import { compilePublicOrigins, type PublicOrigins } from '../../normalize/index.ts';
@@ -14,7 +14,7 @@ import { startAppLogin, type FleetDeps } from './handoff.ts';
 import { createHandoffCodes } from './handoff-codes.ts';
 import { startLogin, type LoginContext } from './login.ts';
 import { createLogoutTokenVerifier } from './logout.ts';
-import { providerParts } from './providers.ts';
+import { providerParts, type LoginProviderConfig } from './providers.ts';
 import { createSealer } from './sealed.ts';
 import { SessionAuth } from './session-auth.ts';
 import { newlyReadClaims, sessionClaimNames } from './session-claims.ts';
@@ -97,7 +97,7 @@ export function createRelyingParty(
   onEvent: RpEvents = () => undefined,
   publicOrigins: PublicOrigins = compilePublicOrigins(config.listen.public_urls),
 ): RelyingParty | null {
-  const providers = Object.entries(config.identity_providers).filter((e): e is [string, OidcProviderConfig] => e[1].type === 'oidc');
+  const providers = Object.entries(config.identity_providers).filter((e): e is [string, LoginProviderConfig] => e[1].type === 'oidc' || e[1].type === 'github');
   if (providers.length === 0) return null;
   const sessionCfg = config.session;
   if (!sessionCfg?.secret) throw Object.assign(new TypeError('oidc providers need session.secret (at least 32 characters)'), { path: ['session', 'secret'] });
@@ -114,7 +114,7 @@ export function createRelyingParty(
   const { store, refresher } = sessions.parts;
   const clients = new Map<string, OidcClient>([...idp.parts].map(([name, p]) => [name, p.client]));
   const cookieName = sessionCfg.cookie_name;
-  const keepClaims = sessionClaimNames(config, providers.map(([, p]) => p));
+  const keepClaims = sessionClaimNames(config, [...clients.values()].map((c) => c.mapping));
   const added = newlyReadClaims(state.keptClaims, keepClaims);
   if (added.length > 0) {
     // Sessions made under the running config do not have these: rules reading them see nothing until users log in again.

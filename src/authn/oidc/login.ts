@@ -124,9 +124,9 @@ export async function finishLogin(lc: LoginContext, ctx: RequestContext): Promis
     if (err instanceof GatewayError) throw err;
     throw loginFailed('the authorization code or ID token was rejected', err);
   }
-  const claimsCfg = client.cfg.claims;
-  const sub = tokens.claims[claimsCfg.subject];
-  if (typeof sub !== 'string' || sub === '') throw loginFailed('the ID token has no subject');
+  const sub = client.mapping.subject(tokens.claims);
+  if (sub === undefined) throw loginFailed('the ID token has no subject');
+  if (client.mapping.groups(tokens.claims) === null) throw loginFailed('the identity carries too many groups');
   // Only the claims the config reads (rules, mappings, identity headers, assertion) and session.keep_claims
   // are kept: a big identity (hundreds of groups, profile claims) costs only what is needed.
   const keep: Record<string, unknown> = {};

@@ -3,17 +3,21 @@
 // names (CA, private key) are unchanged.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { OidcProviderConfig } from '../../config/index.ts';
+import type { GithubProviderConfig, OidcProviderConfig } from '../../config/index.ts';
+import { createGithubClient } from './github.ts';
 import { RemoteKeySource } from '../jwks.ts';
 import { createOidcClient } from './client.ts';
 import { checksum, type ProviderParts, type RpState } from './state.ts';
 
 export type { ProviderParts };
 
+/** The providers a browser logs in with: OpenID Providers, and GitHub (OAuth 2.0 and its REST API). */
+export type LoginProviderConfig = OidcProviderConfig | GithubProviderConfig;
+
 
 /** A checksum of the provider's config and of the files it names (their content, not just their path). */
-export function providerPartsKey(name: string, cfg: OidcProviderConfig, baseDir: string): string {
-  const files = [cfg.ca, cfg.private_key_jwt?.key].map((p) => {
+export function providerPartsKey(name: string, cfg: LoginProviderConfig, baseDir: string): string {
+  const files = [cfg.ca, cfg.type === 'oidc' ? cfg.private_key_jwt?.key : undefined].map((p) => {
     if (p === undefined) return null;
     try {
       return readFileSync(resolve(baseDir, p), 'utf8');
@@ -24,8 +28,8 @@ export function providerPartsKey(name: string, cfg: OidcProviderConfig, baseDir:
   return checksum(['provider', name, cfg, baseDir, files]);
 }
 
-function createProviderParts(name: string, cfg: OidcProviderConfig, baseDir: string, now: () => number): ProviderParts {
-  const client = createOidcClient(name, cfg, baseDir, now);
+function createProviderParts(name: string, cfg: LoginProviderConfig, baseDir: string, now: () => number): ProviderParts {
+  const client = cfg.type === 'github' ? createGithubClient(name, cfg, baseDir, now) : createOidcClient(name, cfg, baseDir, now);
   let keys: RemoteKeySource | undefined;
   return {
     client,
@@ -33,7 +37,7 @@ function createProviderParts(name: string, cfg: OidcProviderConfig, baseDir: str
       if (keys !== undefined) return keys;
       const jwksUri = await client.jwksUri();
       if (!jwksUri) return undefined;
-      keys = new RemoteKeySource({ jwksUri, issuer: cfg.issuer, timeoutMs: cfg.timeout, cooldownMs: 30_000, maxAgeMs: 600_000, dispatcher: client.dispatcher });
+      keys = new RemoteKeySource({ jwksUri, issuer: client.cfg.issuer, timeoutMs: cfg.timeout, cooldownMs: 30_000, maxAgeMs: 600_000, dispatcher: client.dispatcher });
       return keys;
     },
     dispose() {
@@ -48,7 +52,7 @@ function createProviderParts(name: string, cfg: OidcProviderConfig, baseDir: str
  */
 export function providerParts(
   state: RpState,
-  providers: ReadonlyArray<readonly [string, OidcProviderConfig]>,
+  providers: ReadonlyArray<readonly [string, LoginProviderConfig]>,
   baseDir: string,
   now: () => number,
 ): { keys: Set<string>; parts: Map<string, ProviderParts> } {

@@ -83,6 +83,7 @@ export class Refresher {
       refreshToken: t.refreshToken ?? s.refreshToken,
       accessExpiresAt: t.accessExpiresAt,
       accessRefreshAt: t.accessRefreshAt,
+      ...(t.claimsRechecked ? { claims: t.claims } : {}),
     };
     if (this.#redis !== null) await this.#store.write(next); // visible to the other instances before unlocking
     this.#remember(s.id, spent, next);

@@ -26,16 +26,19 @@ export interface SessionAuthOptions {
 /** The session's claims as the gateway's identity (the same object for the same cached session). */
 function identityOf(s: Session, client: OidcClient): Identity {
   const c = s.claims;
-  const groups = c[client.cfg.claims.groups];
-  const email = c[client.cfg.claims.email];
+  const m = client.mapping;
+  const email = m.email(c);
+  // Checked at login (more than MAX_GROUPS never makes a session): a session that has them anyway ends.
+  const groups = m.groups(c);
+  if (groups === null) throw new GatewayError('GW_ERR_UNAUTHENTICATED', 'the session carries too many groups');
   return Object.freeze({
     subject: s.sub,
     provider: s.provider,
     issuer: client.cfg.issuer,
     method: 'session',
-    email: typeof email === 'string' ? email : undefined,
-    emailVerified: typeof email === 'string' && c[client.cfg.claims.email_verified] === true,
-    groups: Object.freeze(Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : typeof groups === 'string' ? [groups] : []),
+    email,
+    emailVerified: email !== undefined && m.emailVerified(c),
+    groups: Object.freeze(groups),
     claims: Object.freeze({ ...c }),
     spiffeId: undefined,
     authTime: typeof c.auth_time === 'number' ? c.auth_time : Math.floor(s.createdAt / 1000),
@@ -109,6 +112,8 @@ export class SessionAuth {
     let s = await this.read(req.rawHeaders);
     if (!s || s.provider !== name) return undefined; // no session for this provider: not mine
     const now = this.#o.now();
+    // Claims that must be checked again (GitHub membership) but whose token the cookie could not keep: over.
+    if (client.recheckMs !== undefined && !s.refreshToken && now - s.createdAt >= client.recheckMs) return undefined;
     let changed = false;
     const refreshAt = refreshDueAt(s);
     if (s.refreshToken && refreshAt !== undefined && refreshAt <= now / 1000) {

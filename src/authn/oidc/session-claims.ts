@@ -1,27 +1,31 @@
 // Which IdP claims a session keeps: only those the compiled config can read (rule `claims:` conditions and
 // `claims.<path>` field references, the providers' claim mappings, what identities and the assertion read),
 // plus session.keep_claims. Known once at load; a big identity then costs only what the config needs.
-import type { Config, OidcProviderConfig, RuleConfig } from '../../config/index.ts';
+import type { Config, RuleConfig } from '../../config/index.ts';
+import { sourceTopLevel } from '../../core/index.ts';
+import type { ClaimMapping } from '../claim-mapping.ts';
 
-/** Read by every session identity (session-auth.ts) and the signed assertion, whatever the config. */
-const ALWAYS = ['auth_time', 'amr', 'acr'];
-
-function fieldClaim(ref: string): string | undefined {
-  return ref.startsWith('claims.') ? ref.slice('claims.'.length).split('.')[0] : undefined;
-}
+/**
+ * Read by every session identity (session-auth.ts) and the signed assertion, whatever the config; and the
+ * group-overage marker, so an identity whose groups are unknown is never kept as one with no groups.
+ */
+const ALWAYS = ['auth_time', 'amr', 'acr', '_claim_names'];
 
 function ruleClaims(rule: RuleConfig, out: Set<string>): void {
-  for (const path of Object.keys(rule.claims ?? {})) out.add(path.split('.')[0] as string);
+  // A path is read as a top-level claim of that exact name first, else by its first segment: keep both.
+  const add = (path: string): void => {
+    for (const n of sourceTopLevel(path)) out.add(n);
+  };
+  for (const path of Object.keys(rule.claims ?? {})) add(path);
   for (const ref of [...Object.values(rule.params ?? {}), ...Object.values(rule.query_params ?? {})]) {
-    const c = fieldClaim(ref);
-    if (c !== undefined) out.add(c);
+    if (ref.startsWith('claims.')) add(ref.slice('claims.'.length));
   }
 }
 
 /** The top-level claim names new sessions keep (a claim read at `a.b` keeps all of `a`). */
-export function sessionClaimNames(config: Config, providers: readonly OidcProviderConfig[]): ReadonlySet<string> {
+export function sessionClaimNames(config: Config, mappings: readonly ClaimMapping[]): ReadonlySet<string> {
   const out = new Set<string>([...ALWAYS, ...(config.session?.keep_claims ?? [])]);
-  for (const p of providers) out.add(p.claims.email).add(p.claims.email_verified).add(p.claims.groups);
+  for (const m of mappings) for (const n of m.reads) out.add(n);
   for (const r of config.routes) for (const rule of [...(r.authorize?.allow ?? []), ...(r.authorize?.deny ?? [])]) ruleClaims(rule, out);
   return out;
 }

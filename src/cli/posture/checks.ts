@@ -216,7 +216,7 @@ function checkRoute(config: Config, r: RouteConfig, index: number, emit: Emit): 
       `CORS trusts ${origin} over plain HTTP${credentials ? ' with credentials: anyone on that network path can be that origin and read authenticated answers' : ''}`,
       'list https:// origins only', about);
   }
-  const cookieSession = (r.authenticate ?? []).some((n) => config.identity_providers[n]?.type === 'oidc');
+  const cookieSession = (r.authenticate ?? []).some((n) => ['oidc', 'github'].includes(config.identity_providers[n]?.type ?? ''));
   if (!r.cross_origin.protect && cookieSession) {
     emit('cross-origin-unprotected', 'high', at('cross_origin', 'protect'),
       'cross_origin.protect: false: a page of any other origin can send POST/PUT/DELETE and open WebSockets with the user\'s session cookie',
@@ -255,7 +255,7 @@ function checkGroupsFilter(config: Config, r: RouteConfig, index: number, emit: 
 
 function checkMfa(config: Config, r: RouteConfig, index: number, emit: Emit): void {
   if (r.public || r.step_up?.acr !== undefined) return;
-  const human = (r.authenticate ?? []).some((n) => ['oidc', 'jwt'].includes(config.identity_providers[n]?.type ?? ''));
+  const human = (r.authenticate ?? []).some((n) => ['oidc', 'jwt', 'github'].includes(config.identity_providers[n]?.type ?? ''));
   if (!human) return;
   (r.authorize?.allow ?? []).forEach((rule, i) => {
     if (rule.mfa === true || isServiceOnly(rule)) return;
