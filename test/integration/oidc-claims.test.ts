@@ -11,7 +11,8 @@ import { createCA } from '../../tools/pki.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startIdp, type TestIdp } from '../helpers/idp.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { CookieJar, loginAtProvider, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
+import { CookieJar, loginAtProvider, startOidcGateway, startOidcProvider, type OidcGateway, type Reply, type TestOP } from '../helpers/oidc-provider.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const HTML = { accept: 'text/html' };
 
@@ -139,6 +140,18 @@ async function login(path: string, account: string, change: (c: Record<string, u
   return { jar, cb };
 }
 
+/**
+ * The callback is a browser navigation: a refusal is a page for people. Its request id leads to the decision
+ * record's code; the page says what went wrong (the detail).
+ */
+async function refusedPage(r: Reply): Promise<{ code: unknown; text: string }> {
+  expect(String(r.headers['content-type'])).toMatch(/^text\/html/);
+  const id = r.headers['x-request-id'] as string;
+  expect(r.text).toContain(id);
+  const record = await waitFor(() => g.gw.logs.find((l) => l.msg === 'decision' && l.request_id === id), { what: `the decision record of ${id}` });
+  return { code: record.code, text: r.text };
+}
+
 const decisionsFor = (route: string) => g.gw.logs.filter((l) => l.audit === true && l.msg === 'decision' && l.route === route);
 
 describe('Keycloak-shaped tokens', () => {
@@ -227,7 +240,9 @@ describe('Entra ID group overage', () => {
     graph.mode = 401;
     const { jar, cb } = await login('/entra/x', 'alice', overage);
     expect(cb.status).toBe(403);
-    expect(cb.json).toMatchObject({ code: 'GW_ERR_FORBIDDEN', reason: 'groups-overage' });
+    const page = await refusedPage(cb);
+    expect(page.code).toBe('GW_ERR_FORBIDDEN');
+    expect(page.text).toContain('groups-overage');
     expect(cb.setCookie.some((c) => c.startsWith('__Host-zt='))).toBe(false);
     expect(evil.calls).toEqual([]);
     const before = upstream.received.length;
@@ -241,7 +256,7 @@ describe('Entra ID group overage', () => {
     const { cb } = await login('/entra/x', 'alice', overage);
     const ms = Date.now() - t0;
     expect(cb.status).toBe(503);
-    expect(cb.json).toMatchObject({ code: 'GW_ERR_DEPENDENCY_UNAVAILABLE' });
+    expect((await refusedPage(cb)).code).toBe('GW_ERR_DEPENDENCY_UNAVAILABLE');
     expect(ms).toBeLessThan(4_000);
     expect(evil.calls).toEqual([]);
   });
@@ -256,8 +271,10 @@ describe('Entra ID group overage', () => {
   it('without groups_overage: the overage login is refused with reason groups-overage; nothing is called', async () => {
     const { cb } = await login('/none/x', 'alice', overage);
     expect(cb.status).toBe(403);
-    expect(cb.json).toMatchObject({ code: 'GW_ERR_FORBIDDEN', reason: 'groups-overage' });
-    expect(cb.json.detail).toMatch(/groups_overage/);
+    const page = await refusedPage(cb);
+    expect(page.code).toBe('GW_ERR_FORBIDDEN');
+    expect(page.text).toContain('groups-overage');
+    expect(page.text).toMatch(/groups_overage/);
     expect(graph.calls).toEqual([]);
     expect(evil.calls).toEqual([]);
   });
