@@ -84,6 +84,10 @@ export class Metrics {
   readonly #serviceDenied = new CellCounter(this.registry, 'zt_service_denied_total', 'Service-to-service requests denied by policy (lateral-movement attempts), by route', ['route'] as const);
   readonly #live = new CellGauge(this.registry, 'zt_live_connections', 'Open live connections (upgraded WebSockets, responses still streaming), by route and kind', ['route', 'kind'] as const);
   readonly #liveCloses = new CellCounter(this.registry, 'zt_live_connection_closes_total', 'Live connections ended, by route and end reason', ['route', 'reason'] as const);
+  readonly #epHealthy = new CellGauge(this.registry, 'zt_upstream_endpoint_healthy', '1 when the upstream endpoint is neither ejected nor failing its health check, by route and endpoint index', ['route', 'endpoint'] as const);
+  readonly #epInflight = new CellGauge(this.registry, 'zt_upstream_endpoint_inflight', 'Requests in flight to the upstream endpoint, by route and endpoint index', ['route', 'endpoint'] as const);
+  readonly #epEjections = new CellCounter(this.registry, 'zt_upstream_endpoint_ejections_total', 'Outlier ejections of the upstream endpoint, by route and endpoint index', ['route', 'endpoint'] as const);
+  readonly #retries = new CellCounter(this.registry, 'zt_upstream_retries_total', 'Upstream requests sent again after a retryable failure, by route', ['route'] as const);
   #websockets = 0;
   readonly #routes = new Map<string, RouteSeries>();
   /** method → [mfa false, mfa true]. */
@@ -133,6 +137,17 @@ export class Metrics {
   }
 
   /** Resolves (once) the cells of a route; called for every route when a config is installed. */
+  /** A route's upstream cells (balancer state), resolved when the runtime builds the route's endpoints. */
+  upstreamCells(route: string): { retries: Cell; endpoint(index: number): { healthy: Cell; inflight: Cell; ejections: Cell } } {
+    return {
+      retries: this.#retries.cell({ route }),
+      endpoint: (index: number) => {
+        const labels = { route, endpoint: String(index) };
+        return { healthy: this.#epHealthy.cell(labels), inflight: this.#epInflight.cell(labels), ejections: this.#epEjections.cell(labels) };
+      },
+    };
+  }
+
   route(name: string): RouteSeries {
     let s = this.#routes.get(name);
     if (s === undefined) {

@@ -129,7 +129,7 @@ export function mutateRequest(
   }
   const signer = state.compiled.assertion;
   if (!route.assertion || signer === null) return;
-  const token = signer.sign(identity, route.upstream.origin);
+  const token = signer.sign(identity, route.upstream.audience);
   if (typeof token === 'string') {
     headers.push(route.identityHeaders.assertion, token);
     return;
