@@ -40,7 +40,10 @@ const upstreamFleet = {
   retries: z
     .strictObject({
       attempts: z.number().int().min(1).max(10).meta({ description: 'Retries after the first attempt' }),
-      on: z.array(z.enum(['connect_failure', 'reset', '502', '503', '504'])).min(1).default(['connect_failure', 'reset']),
+      on: z
+        .array(z.union([z.enum(['connect_failure', 'reset', '502', '503', '504']), z.literal(502), z.literal(503), z.literal(504)]))
+        .min(1)
+        .default(['connect_failure', 'reset']),
       budget: z
         .strictObject({ percent: z.number().min(0).max(100).default(20), min_concurrency: z.number().int().min(0).default(3) })
         .prefault({}),

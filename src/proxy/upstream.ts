@@ -106,7 +106,7 @@ export function compileUpstream(cfg: UpstreamConfig, baseDir: string, matchPath 
         attempts: r.attempts,
         connectFailure: r.on.includes('connect_failure'),
         reset: r.on.includes('reset'),
-        statuses: new Set(r.on.filter((o) => /^\d+$/.test(o)).map(Number)),
+        statuses: new Set(r.on.map(String).filter((o) => /^\d+$/.test(o)).map(Number)),
         percent: r.budget.percent,
         minConcurrency: r.budget.min_concurrency,
       })
