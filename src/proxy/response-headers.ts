@@ -45,7 +45,8 @@ function mapLocation(value: string, edit: ResponseEdit, rewrite: PrefixRewrite):
 function mapCookiePath(value: string, rewrite: PrefixRewrite): string {
   return value.replace(/(;\s*path=)([^;]*)/i, (whole, attr: string, path: string) => {
     const back = unrewritePath(rewrite, path.trim());
-    return back === undefined ? whole : attr + back;
+    // Path=/ under a stripped /app covers /app itself: /app, not /app/.
+    return back === undefined ? whole : attr + (back.length > 1 && back.endsWith('/') ? back.slice(0, -1) : back);
   });
 }
 
