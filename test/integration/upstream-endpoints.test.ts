@@ -57,7 +57,7 @@ function metric(text: string, name: string, labels: string): number | undefined 
 }
 
 beforeAll(async () => {
-  for (const n of ['a', 'b', 'c', 'l1', 'l2', 'r1', 'r2', 'p1', 'p2', 'n1', 'n2', 'h1', 's1']) up[n] = await named(n);
+  for (const n of ['a', 'b', 'c', 'l1', 'l2', 'r1', 'r2', 'm1', 'm2', 'p1', 'p2', 'n1', 'n2', 'h1', 's1']) up[n] = await named(n);
   up.s503 = await named('s503', 503);
   closedA = await freePort();
   closedB = await freePort();
@@ -88,6 +88,13 @@ routes:
       timeout: 2s
       connect_timeout: 1s
       retries: { attempts: 2, on: [connect_failure, reset, 503] }
+    public: true
+  - name: midflight
+    match: { path: /midflight }
+    upstream:
+      endpoints: [${u('m1')}, ${u('m2')}]
+      timeout: 3s
+      retries: { attempts: 1, on: [reset] }
     public: true
   - name: nobudget
     match: { path: /nobudget }
@@ -199,6 +206,21 @@ describe('several upstream endpoints', () => {
     expect(r1.received.filter((r) => r.url.startsWith('/retry/post'))).toHaveLength(1);
     const m = await metrics();
     expect(metric(m, 'zt_upstream_retries_total', 'route="retry"')).toBeGreaterThanOrEqual(5);
+  });
+
+  it('an endpoint killed while a GET is in flight there: the GET is sent again to the other endpoint (no client error)', async () => {
+    const m1 = up.m1 as Upstream;
+    const m2 = up.m2 as Upstream;
+    // Round robin: the first slow GET is held by m1, the second by m2.
+    const first = get('/midflight/slow/1');
+    const second = get('/midflight/slow/2');
+    await waitFor(() => m2.received.some((r) => r.url === '/midflight/slow/2') || undefined, { what: 'm2 to hold a request' });
+    await kill(m2);
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect([a.headers['x-upstream'], b.headers['x-upstream']]).toEqual(['m1', 'm1']);
+    expect(m1.received.map((r) => r.url).sort()).toEqual(['/midflight/slow/1', '/midflight/slow/2']);
+    expect(metric(await metrics(), 'zt_upstream_retries_total', 'route="midflight"')).toBe(1);
   });
 
   it('no retry outside the budget (percent 0, min_concurrency 0): the dead endpoint answers 502', async () => {
