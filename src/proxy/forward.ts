@@ -91,6 +91,11 @@ export function forward<C extends RequestContext>(
   const retries = upstream.retries;
   const replayable = retries !== null && isIdempotent(ctx.method) && (!ctx.hasBody || Buffer.isBuffer(body));
   const dispatchBody = body ?? (ctx.hasBody ? req : null);
+  if (retries === null) {
+    // No retries on this route: one attempt, no budget to keep (it never resolves with a failure to retry).
+    const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, endpoint.target);
+    return attemptOnce(ctx, res, endpoint, path, dispatchBody, headers, plan, sink, facts, span, null, group, false) as Promise<unknown> as Promise<void>;
+  }
   group.active++;
   let attempt = 0;
   const run = async (): Promise<void> => {
@@ -149,17 +154,23 @@ function attemptOnce<C extends RequestContext>(
       } else resolve(undefined);
     });
     if (span !== undefined) handler.span = span;
-    endpoint.pool.dispatch(
-      {
-        path: path + ctx.target.query,
-        method: ctx.method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        headersTimeout: endpoint.target.headersTimeout,
-        bodyTimeout: endpoint.target.bodyTimeout,
-      },
-      handler,
-    );
+    try {
+      endpoint.pool.dispatch(
+        {
+          path: path + ctx.target.query,
+          method: ctx.method as Dispatcher.HttpMethod,
+          headers,
+          body,
+          headersTimeout: endpoint.target.headersTimeout,
+          bodyTimeout: endpoint.target.bodyTimeout,
+        },
+        handler,
+      );
+    } catch (err) {
+      // A bug, not an upstream failure: the endpoint's counts stay right, the request gets a 500.
+      done(undefined);
+      reject(err);
+    }
   });
 }
 
