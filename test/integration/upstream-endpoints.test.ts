@@ -57,7 +57,7 @@ function metric(text: string, name: string, labels: string): number | undefined 
 }
 
 beforeAll(async () => {
-  for (const n of ['a', 'b', 'c', 'l1', 'l2', 'r1', 'r2', 'm1', 'm2', 'p1', 'p2', 'n1', 'n2', 'h1', 's1']) up[n] = await named(n);
+  for (const n of ['a', 'b', 'c', 'l1', 'l2', 'r1', 'r2', 'm1', 'm2', 'v1', 'v2', 'p1', 'p2', 'n1', 'n2', 'h1', 's1']) up[n] = await named(n);
   up.s503 = await named('s503', 503);
   closedA = await freePort();
   closedB = await freePort();
@@ -96,6 +96,13 @@ routes:
       timeout: 3s
       retries: { attempts: 1, on: [reset] }
     public: true
+  - name: validated
+    match: { path: /validated }
+    upstream:
+      endpoints: [${u('v1')}, ${u('v2')}]
+      retries: { attempts: 1, on: [connect_failure, reset] }
+    public: true
+    validate: { body: { type: object, required: [n], properties: { n: { type: integer } }, additionalProperties: false }, max_body: 16kb }
   - name: nobudget
     match: { path: /nobudget }
     upstream:
@@ -221,6 +228,29 @@ describe('several upstream endpoints', () => {
     expect([a.headers['x-upstream'], b.headers['x-upstream']]).toEqual(['m1', 'm1']);
     expect(m1.received.map((r) => r.url).sort()).toEqual(['/midflight/slow/1', '/midflight/slow/2']);
     expect(metric(await metrics(), 'zt_upstream_retries_total', 'route="midflight"')).toBe(1);
+  });
+
+  it('a PUT whose body the gateway held for validation is retried with the same bytes; an unvalidated POST is not', async () => {
+    const v1 = up.v1 as Upstream;
+    const v2 = up.v2 as Upstream;
+    await kill(v2);
+    const body = JSON.stringify({ n: 42 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await get(`/validated/${i}`, { method: 'PUT', body, headers: { 'content-type': 'application/json' } });
+      statuses.push(r.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    const got = v1.received.filter((r) => r.url.startsWith('/validated/'));
+    expect(got).toHaveLength(4);
+    for (const r of got) {
+      expect(r.bodyBytes).toBe(Buffer.byteLength(body));
+      expect(r.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    }
+    // POST is not idempotent: held or not, a failure on the dead endpoint is answered, never retried.
+    const posts: number[] = [];
+    for (let i = 0; i < 2; i++) posts.push((await get(`/validated/p${i}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status);
+    expect(posts.sort()).toEqual([200, 502]);
   });
 
   it('no retry outside the budget (percent 0, min_concurrency 0): the dead endpoint answers 502', async () => {
