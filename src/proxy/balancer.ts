@@ -3,7 +3,7 @@
 // the route's upstream did not change, so health state and timers carry over); the request path only picks.
 import type { Pool } from 'undici';
 import { GatewayError } from '../core/index.ts';
-import type { EndpointTarget, UpstreamTarget } from './upstream.ts';
+import { endpointPool, type EndpointTarget, type UpstreamTarget } from './upstream.ts';
 
 /** A pre-resolved metric cell (metrics/series.ts), passed in: proxy/ does not import metrics/. */
 export interface CountCell {
@@ -34,6 +34,8 @@ export class Endpoint {
   consecutiveErrors = 0;
   /** Positive: consecutive good checks; negative: consecutive failed ones. */
   streak = 0;
+  /** The health checks' own connection: never queued behind the route's requests in `pool`. */
+  checker: Pool | undefined;
   #ejectTimer: NodeJS.Timeout | undefined;
 
   constructor(target: EndpointTarget, pool: Pool, cells: EndpointCells) {
@@ -87,6 +89,8 @@ export class Endpoint {
 
   stop(): void {
     clearTimeout(this.#ejectTimer);
+    this.checker?.destroy().catch(() => undefined);
+    this.checker = undefined;
   }
 }
 
@@ -202,7 +206,8 @@ export class UpstreamGroup {
     if (health === null) return;
     let ok = false;
     try {
-      const res = await ep.pool.request({
+      ep.checker ??= endpointPool(ep.target, 1);
+      const res = await ep.checker.request({
         method: 'GET',
         path: health.path,
         headers: { host: ep.target.hostHeader, 'user-agent': 'zt-gateway-health' },

@@ -187,6 +187,21 @@ function readPem(path: string): string {
   }
 }
 
+/** An undici Pool to one endpoint, with its TLS settings (certificates always verified). */
+export function endpointPool(target: EndpointTarget, connections: number): Pool {
+  return new Pool(target.origin, {
+    connections,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+    connect: {
+      timeout: target.connectTimeout,
+      ...(target.tls ?? {}),
+      rejectUnauthorized: true,
+    },
+  });
+}
+
 /** Pools shared by successive configs; a reload closes only the pools no route uses any more. */
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>();
@@ -194,17 +209,7 @@ export class PoolRegistry {
   get(target: EndpointTarget): Pool {
     let pool = this.#pools.get(target.poolKey);
     if (pool === undefined) {
-      pool = new Pool(target.origin, {
-        connections: target.connections,
-        pipelining: 1,
-        keepAliveTimeout: 4_000,
-        keepAliveMaxTimeout: 60_000,
-        connect: {
-          timeout: target.connectTimeout,
-          ...(target.tls ?? {}),
-          rejectUnauthorized: true,
-        },
-      });
+      pool = endpointPool(target, target.connections);
       this.#pools.set(target.poolKey, pool);
     }
     return pool;
