@@ -66,7 +66,7 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
         endpoint.begin();
         socket.once('close', () => endpoint.end());
         if (route.requestHeaders !== null) mutateRequestHeaders(current.upstreamHeaders, route.requestHeaders);
-        const path = route.upstream.rewrite === null ? current.target.path : rewritePath(route.upstream.rewrite, current.target.path);
+        const path = route.upstream.rewrite === null ? current.target.path : (outcome.forwardedPath = rewritePath(route.upstream.rewrite, current.target.path));
         const conn = (live = new LiveWebSocket(runtime, state, log, current, outcome, trace));
         const onError = (err: GatewayError, cause: Error): void => {
           if (!conn.isOpen && !socket.destroyed) endpoint.failed(route.upstream.outlier);

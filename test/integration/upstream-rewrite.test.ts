@@ -12,9 +12,11 @@ import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { headerNames, startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { rawRequest } from '../helpers/raw.ts';
+import { closeAllLive, openLive, startEchoUpstream, type EchoUpstream } from '../helpers/live.ts';
 
 let app: Upstream;
 let other: Upstream;
+let echo: EchoUpstream;
 let gw: TestGateway;
 
 beforeAll(async () => {
@@ -32,6 +34,7 @@ beforeAll(async () => {
     return true;
   });
   other = await startUpstream();
+  echo = await startEchoUpstream();
   gw = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true }
 log: { audit: audit.log }
 routes:
@@ -47,6 +50,11 @@ routes:
     match: { path: /v1/api }
     upstream: { url: ${app.url}, strip_prefix: /v1, rewrite_prefix: /new }
     public: true
+  - name: wsapp
+    match: { path: /wsapp }
+    upstream: { url: ${echo.url}, strip_prefix: /wsapp, rewrite_prefix: /live }
+    public: true
+    request_headers: { set: { X-Tenant: acme } }
   - name: headers
     match: { path: /hdr }
     upstream: { url: ${app.url} }
@@ -61,7 +69,9 @@ routes:
 });
 
 afterAll(async () => {
+  closeAllLive();
   await gw?.close();
+  await echo?.close();
   await app?.close();
   await other?.close();
 });
@@ -124,6 +134,14 @@ describe('strip_prefix and rewrite_prefix', () => {
     expect((await get('/app/redirect-root')).headers.location).toBe('/app/x');
     expect((await get('/old/cookies')).headers['set-cookie']).toEqual(['a=1; Path=/old/sub; HttpOnly', 'b=2; path=/', 'c=3; Path=/newer']);
     expect((await get('/app/cookies')).headers['set-cookie']).toEqual(['a=1; Path=/app/new/sub; HttpOnly', 'b=2; path=/app', 'c=3; Path=/app/newer']);
+  });
+
+  it('WebSocket upgrades get the same rewrite and request headers', async () => {
+    const c = await openLive(`${gw.url.replace('http:', 'ws:')}/wsapp/socket?room=1`);
+    await c.roundTrip('hi');
+    expect(echo.connections.map((x) => x.url)).toEqual(['/live/socket?room=1']);
+    expect(echo.connections[0]?.headers['x-tenant']).toBe('acme');
+    c.ws.close();
   });
 
   it('the audit record names the client path and the forwarded path', async () => {
