@@ -19,7 +19,7 @@ const OWNED = new Set([
   'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade',
   'expect', 'proxy-authenticate',
 ]);
-const OWNED_FAMILIES = ['x-forwarded-', ':'];
+const OWNED_FAMILIES = ['x-forwarded-', 'sec-websocket-', ':'];
 
 /** Security headers the gateway sets (any route may set them): never removed or replaced by response_headers. */
 const SECURITY = new Set([
@@ -49,7 +49,10 @@ export function compileHeaderMutation(cfg: MutationConfig, side: 'request_header
   if (cfg === undefined || (cfg.set === undefined && cfg.remove === undefined)) return null;
   const check = (name: string, at: (string | number)[]): string => {
     const lower = name.toLowerCase();
-    const problem = owned(lower, ctx) ?? (side === 'response_headers' && (SECURITY.has(lower) || ctx.securityNames.has(lower)) ? `${lower} is a security header the gateway sets` : undefined);
+    const problem =
+      owned(lower, ctx) ??
+      (side === 'response_headers' && (SECURITY.has(lower) || ctx.securityNames.has(lower)) ? `${lower} is a security header the gateway sets` : undefined) ??
+      (side === 'response_headers' && lower.startsWith('access-control-') ? `${lower}: CORS answers come from the route's cors block` : undefined);
     if (problem !== undefined) throw new ConfigError('CFG_BAD_VALUE', [side, ...at], problem);
     return lower;
   };

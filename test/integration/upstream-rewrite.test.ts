@@ -234,5 +234,16 @@ routes:
       expect(await refusal(`    response_headers: { set: { ${name}: x } }`), name).toEqual([['CFG_BAD_VALUE', `routes.0.response_headers.set.${name}`]]);
     }
     expect(await refusal('    response_headers: { remove: [Transfer-Encoding] }')).toEqual([['CFG_BAD_VALUE', 'routes.0.response_headers.remove.0']]);
+    expect(await refusal('    response_headers: { set: { Access-Control-Allow-Origin: "*" } }')).toEqual([['CFG_BAD_VALUE', 'routes.0.response_headers.set.Access-Control-Allow-Origin']]);
+    expect(await refusal('    request_headers: { set: { Sec-WebSocket-Protocol: x } }')).toEqual([['CFG_BAD_VALUE', 'routes.0.request_headers.set.Sec-WebSocket-Protocol']]);
+    // Harmless names pass.
+    await compileConfig(
+      parseConfigText(
+        `listen: { address: 127.0.0.1:0, plaintext: true }\nroutes:\n  - name: app\n    upstream: { url: http://127.0.0.1:9 }\n    public: true\n    request_headers: { set: { X-Tenant: a }, remove: [X-Debug] }\n    response_headers: { set: { Cache-Control: no-store }, remove: [Server-Timing] }\n`,
+        'gw.yaml',
+        tempDir(),
+        {},
+      ),
+    );
   });
 });
