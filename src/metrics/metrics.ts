@@ -84,7 +84,7 @@ export class Metrics {
   readonly #serviceDenied = new CellCounter(this.registry, 'zt_service_denied_total', 'Service-to-service requests denied by policy (lateral-movement attempts), by route', ['route'] as const);
   readonly #live = new CellGauge(this.registry, 'zt_live_connections', 'Open live connections (upgraded WebSockets, responses still streaming), by route and kind', ['route', 'kind'] as const);
   readonly #liveCloses = new CellCounter(this.registry, 'zt_live_connection_closes_total', 'Live connections ended, by route and end reason', ['route', 'reason'] as const);
-  readonly #epHealthy = new CellGauge(this.registry, 'zt_upstream_endpoint_healthy', '1 when the upstream endpoint is neither ejected nor failing its health check, by route and endpoint index', ['route', 'endpoint'] as const);
+  readonly #epHealthy = new CellGauge(this.registry, 'zt_upstream_endpoint_healthy', '1 when the upstream endpoint is neither ejected nor failing its health check, by route and endpoint index (across workers: the lowest)', ['route', 'endpoint'] as const, 'min');
   readonly #epInflight = new CellGauge(this.registry, 'zt_upstream_endpoint_inflight', 'Requests in flight to the upstream endpoint, by route and endpoint index', ['route', 'endpoint'] as const);
   readonly #epEjections = new CellCounter(this.registry, 'zt_upstream_endpoint_ejections_total', 'Outlier ejections of the upstream endpoint, by route and endpoint index', ['route', 'endpoint'] as const);
   readonly #retries = new CellCounter(this.registry, 'zt_upstream_retries_total', 'Upstream requests sent again after a retryable failure, by route', ['route'] as const);
