@@ -104,7 +104,8 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     upstream,
     requestHeaders,
     responseEdit,
-    spelling: Object.freeze({ origin: upstream.origin, caseInsensitive: r.upstream.case_insensitive, allowEncodedSemicolon: r.upstream.allow_encoded_semicolon }),
+    // The app behind the upstream: its endpoints' origins (one origin for `url:`), in a fixed order.
+    spelling: Object.freeze({ origin: upstream.endpoints.map((e) => e.origin).sort().join(' '), caseInsensitive: r.upstream.case_insensitive, allowEncodedSemicolon: r.upstream.allow_encoded_semicolon }),
     public: r.public,
     websocket: r.websocket !== false,
     websocketLifetime: typeof r.websocket === 'object' ? (r.websocket.max_lifetime ?? null) : null,

@@ -215,6 +215,25 @@ routes:
     await expect(compileConfig(parseConfigText(mixed, 'gw.yaml', tempDir(), {}))).rejects.toThrow(/same scheme/);
   });
 
+  it('case_insensitive belongs to the app: routes to the same endpoints (in any order) must agree', async () => {
+    const text = `listen: { address: 127.0.0.1:0, plaintext: true }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: { endpoints: [http://127.0.0.1:9, http://127.0.0.1:10], case_insensitive: true }
+    public: true
+  - name: b
+    match: { path: /b }
+    upstream: { endpoints: [http://127.0.0.1:10, http://127.0.0.1:9] }
+    public: true
+`;
+    const err = await compileConfig(parseConfigText(text, 'gw.yaml', tempDir(), {})).then(
+      () => undefined,
+      (e: unknown) => e as ConfigError,
+    );
+    expect(err?.problems.map((p) => [p.code, p.keyPath.join('.')])).toEqual([['CFG_CONFLICT', 'routes.1.upstream.case_insensitive']]);
+  });
+
   it('request_headers naming what the gateway owns', async () => {
     for (const name of ['Host', 'Authorization', 'Cookie', 'X-Forwarded-For', 'X-Forwarded-Anything', 'Forwarded', 'X-Request-Id', 'traceparent', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Upgrade', 'X-Zt-User', 'X-Zt-Anything']) {
       expect(await refusal(`    request_headers: { set: { ${name}: v } }`), name).toEqual([['CFG_BAD_VALUE', `routes.0.request_headers.set.${name}`]]);
