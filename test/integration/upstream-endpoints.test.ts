@@ -133,6 +133,13 @@ routes:
       timeout: 5s
       health: { path: /healthz, interval: 300ms, timeout: 150ms, healthy_after: 1, unhealthy_after: 1 }
     public: true
+  - name: allhung
+    match: { path: /allhung }
+    upstream:
+      url: http://127.0.0.1:${hungPort}
+      timeout: 5s
+      health: { path: /healthz, interval: 300ms, timeout: 150ms, healthy_after: 2, unhealthy_after: 1 }
+    public: true
   - name: single
     match: { path: /single }
     upstream: { url: ${u('p2')} }
@@ -306,6 +313,18 @@ describe('several upstream endpoints', () => {
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(h1.received.filter((r) => r.url !== '/healthz').length - before).toBe(6);
     expect(metric(await metrics(), 'zt_upstream_endpoint_healthy', 'route="health",endpoint="1"')).toBe(1);
+  });
+
+  it('its only endpoint hung and unhealthy: 503 GW_ERR_NO_HEALTHY_UPSTREAM at once (not after the 5s timeout), Retry-After', async () => {
+    await waitFor(async () => metric(await metrics(), 'zt_upstream_endpoint_healthy', 'route="allhung",endpoint="0"') === 0 || undefined, { timeoutMs: 5000, what: 'the hung endpoint to fail its health check' });
+    const accepted = hungSockets.size;
+    const t0 = performance.now();
+    const r = await get('/allhung/x');
+    expect(performance.now() - t0).toBeLessThan(200);
+    expect(r.status).toBe(503);
+    expect(r.json().code).toBe('GW_ERR_NO_HEALTHY_UPSTREAM');
+    expect(r.headers['retry-after']).toBe('1'); // two passing checks 300ms apart
+    expect(hungSockets.size).toBeLessThanOrEqual(accepted + 1); // at most a health check's connection, no request
   });
 
   it('the one-endpoint url: form still works, endpoint label 0', async () => {
