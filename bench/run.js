@@ -232,6 +232,11 @@ routes:
 ${routes}`;
 }
 const upstreamYaml = `{ url: ${target}, connections: 128 }`;
+let second;
+/** A second upstream process of the same kind as the node one (on the upstream's CPU), for the endpoints scenario. */
+const secondUpstream = async () => (second ??= await startProcess(['bench/servers/upstream.js'], { cpu: 1 }));
+const twoEndpointsRoute = (u) =>
+  `  - { name: app, match: { path: / }, upstream: { endpoints: [${target}, http://127.0.0.1:${u.port}], balance: round_robin, connections: 128 }, public: true }\n`;
 const publicRoute = (name, path, url = target) => `  - { name: ${name}, match: { path: ${path} }, upstream: { url: ${url}, connections: 128 }, public: true }\n`;
 const jwtRoute = `  - name: api
     match: { path: / }
@@ -343,6 +348,8 @@ const scenarios = [
   { name: 'zt-gateway public route, POST 1 KB JSON', ...jsonPost, start: () => startGateway(publicRoute('app', '/')) },
   { name: 'zt-gateway validated 1 KB JSON body', ...jsonPost, start: () => startGateway(validatedRoute) },
   { name: 'zt-gateway full pipeline, 2 workers', headers: auth, start: () => startGateway(fullRoute, 'AUDIT', { workers: 2 }) },
+  // Two upstream processes (the second started on first use) behind one route, round robin (issue 20).
+  { name: 'zt-gateway 2 endpoints round robin', start: () => secondUpstream().then((u) => startGateway(twoEndpointsRoute(u))) },
   { name: 'zt-gateway 10 routes', path: '/', start: () => startGateway(manyRoutes(10)) },
   { name: 'zt-gateway 10,000 routes', path: '/', start: () => startGateway(manyRoutes(10_000)) },
 ].filter((s) => !opts.only || opts.only.split(',').some((part) => s.name.includes(part.trim())) || s.name === 'bare undici proxy');

@@ -12,8 +12,51 @@ const upstreamTls = z.strictObject({
   servername: z.string().min(1).optional(),
 });
 
+const upstreamUrl = checked(z.string(), upstreamUrlProblem);
+const prefixPath = z.string().regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@-]+\/)*[A-Za-z0-9._~!$&'()*+,;=:@-]*$/, 'a path such as /app (segments, no trailing slash, no . or ..)');
+
+/** Several endpoints: balancing, health, outlier ejection and retries (one-endpoint routes may use them too). */
+const upstreamFleet = {
+  endpoints: z.array(upstreamUrl).min(1).max(64).optional().meta({ description: 'Several http(s)://host:port backends of one scheme (instead of url)' }),
+  balance: z.enum(['round_robin', 'least_request', 'random']).default('round_robin'),
+  audience: z.string().min(1).optional().meta({ description: "The signed assertion's audience (default: the first endpoint's origin)" }),
+  health: z
+    .strictObject({
+      path: z.string().regex(/^\/[\x21-\x7e]*$/, 'an absolute path such as /healthz'),
+      interval: duration.prefault('5s'),
+      timeout: duration.prefault('2s'),
+      healthy_after: z.number().int().min(1).max(100).default(2),
+      unhealthy_after: z.number().int().min(1).max(100).default(2),
+    })
+    .optional()
+    .meta({ description: 'Active health checks (GET path on each endpoint; 2xx/3xx is healthy)' }),
+  outlier: z
+    .strictObject({
+      consecutive_errors: z.number().int().min(1).max(1000).default(5),
+      ejection: duration.prefault('30s'),
+    })
+    .optional()
+    .meta({ description: 'Passive checks: this many consecutive connect failures/resets/502-504 eject the endpoint for `ejection`' }),
+  retries: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(10).meta({ description: 'Retries after the first attempt' }),
+      on: z
+        .array(z.union([z.enum(['connect_failure', 'reset', '502', '503', '504']), z.literal(502), z.literal(503), z.literal(504)]))
+        .min(1)
+        .default(['connect_failure', 'reset']),
+      budget: z
+        .strictObject({ percent: z.number().min(0).max(100).default(20), min_concurrency: z.number().int().min(0).default(3) })
+        .prefault({}),
+    })
+    .optional()
+    .meta({ description: 'Idempotent requests only, never after a request body byte or a response byte went through' }),
+  strip_prefix: prefixPath.optional().meta({ description: "Removed from the forwarded path (segment boundary, within match.path); '' becomes /" }),
+  rewrite_prefix: prefixPath.optional().meta({ description: 'Put in place of strip_prefix (or of match.path when strip_prefix is absent)' }),
+};
+
 export const upstream = z.strictObject({
-  url: checked(z.string(), upstreamUrlProblem).meta({ description: 'http(s)://host:port of the backend; no path, query or credentials' }),
+  url: upstreamUrl.optional().meta({ description: 'http(s)://host:port of the backend; no path, query or credentials' }),
+  ...upstreamFleet,
   timeout: duration.prefault('30s').meta({ description: 'Time to wait for the response headers' }),
   connect_timeout: duration.prefault('10s'),
   body_timeout: duration.prefault('5m').meta({ description: 'Longest pause between body chunks' }),
@@ -28,6 +71,11 @@ export const upstream = z.strictObject({
   allow_encoded_semicolon: z.boolean().default(false).meta({
     description: 'Forward %3B in paths (refused by default: a backend that decodes before cutting ;params reads /admin%3Bx as /admin)',
   }),
+});
+
+const headerMutation = z.strictObject({
+  set: z.record(headerName, z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'a header value (no control characters)')).optional(),
+  remove: z.array(headerName).optional(),
 });
 
 const match = z.strictObject({
@@ -216,4 +264,6 @@ export const route = z.strictObject({
     .default('deny')
     .meta({ description: 'When the suspension/revocation state cannot be confirmed: deny (503) or allow with the last known copy' }),
   validate: validateSchema.optional().meta({ description: 'Validate requests (OpenAPI file or inline JSON Schemas) before forwarding' }),
+  request_headers: headerMutation.optional().meta({ description: 'Headers set on / removed from the request sent upstream' }),
+  response_headers: headerMutation.optional().meta({ description: 'Headers set on / removed from the response sent to the client' }),
 });

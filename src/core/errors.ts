@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   GW_ERR_SESSION_TOO_LARGE: { status: 502, title: 'Identity too large for a session' },
   GW_ERR_DEPENDENCY_UNAVAILABLE: { status: 503, title: 'Dependency unavailable' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Shutting down' },
+  GW_ERR_NO_HEALTHY_UPSTREAM: { status: 503, title: 'No healthy upstream' },
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
   GW_ERR_HTTP_VERSION: { status: 505, title: 'HTTP version not supported' },
 } as const satisfies Record<string, { status: number; title: string }>;

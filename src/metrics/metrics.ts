@@ -94,6 +94,10 @@ export class Metrics {
   readonly #liveCloses = new CellCounter(this.registry, 'zt_live_connection_closes_total', 'Live connections ended, by route and end reason', ['route', 'reason'] as const);
   readonly #csp = new CellCounter(this.registry, 'zt_csp_violations_total', 'Content-Security-Policy violations reported by browsers, by route and directive', ['route', 'directive'] as const);
   readonly #cspCells = new Map<string, Cell>();
+  readonly #epHealthy = new CellGauge(this.registry, 'zt_upstream_endpoint_healthy', '1 when the upstream endpoint is neither ejected nor failing its health check, by route and endpoint index (across workers: the lowest)', ['route', 'endpoint'] as const, 'min');
+  readonly #epInflight = new CellGauge(this.registry, 'zt_upstream_endpoint_inflight', 'Requests in flight to the upstream endpoint, by route and endpoint index', ['route', 'endpoint'] as const);
+  readonly #epEjections = new CellCounter(this.registry, 'zt_upstream_endpoint_ejections_total', 'Outlier ejections of the upstream endpoint, by route and endpoint index', ['route', 'endpoint'] as const);
+  readonly #retries = new CellCounter(this.registry, 'zt_upstream_retries_total', 'Upstream requests sent again after a retryable failure, by route', ['route'] as const);
   #websockets = 0;
   #certificateExpiries: ReadonlyMap<string, number> = new Map();
   readonly #routes = new Map<string, RouteSeries>();
@@ -157,6 +161,17 @@ export class Metrics {
   }
 
   /** Resolves (once) the cells of a route; called for every route when a config is installed. */
+  /** A route's upstream cells (balancer state), resolved when the runtime builds the route's endpoints. */
+  upstreamCells(route: string): { retries: Cell; endpoint(index: number): { healthy: Cell; inflight: Cell; ejections: Cell } } {
+    return {
+      retries: this.#retries.cell({ route }),
+      endpoint: (index: number) => {
+        const labels = { route, endpoint: String(index) };
+        return { healthy: this.#epHealthy.cell(labels), inflight: this.#epInflight.cell(labels), ejections: this.#epEjections.cell(labels) };
+      },
+    };
+  }
+
   route(name: string): RouteSeries {
     let s = this.#routes.get(name);
     if (s === undefined) {

@@ -116,7 +116,8 @@ export class CellHistogram<L extends string> {
 
 /** A prom-client Gauge whose values live in cells resolved once per label set (set at scrape time). */
 export class CellGauge<L extends string> extends LabelledCells<L> {
-  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[]) {
+  /** aggregator: how the cluster primary merges the workers' values (a state such as health: 'min'). */
+  constructor(registry: Registry, name: string, help: string, labelNames: readonly L[], aggregator: 'sum' | 'min' | 'max' = 'sum') {
     super(labelNames);
     const cells = this.cells;
     new Gauge({
@@ -124,7 +125,7 @@ export class CellGauge<L extends string> extends LabelledCells<L> {
       help,
       labelNames: [...labelNames],
       registers: [registry],
-      aggregator: 'sum',
+      aggregator,
       collect() {
         this.reset();
         for (const { labels, cell } of cells.values()) this.set(labels, cell.n);

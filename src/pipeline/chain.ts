@@ -149,7 +149,7 @@ export function mutateRequest(
   }
   const signer = state.compiled.assertion;
   if (!route.assertion || signer === null) return;
-  const token = signer.sign(identity, route.upstream.origin, groups);
+  const token = signer.sign(identity, route.upstream.audience, groups);
   if (typeof token === 'string') {
     headers.push(route.identityHeaders.assertion, token);
     return;

@@ -4,7 +4,7 @@
 import { compileCrossSite, compileRouteAuth, compileStepUp, type CompiledProviders, type Authenticator } from '../authn/index.ts';
 import { type MfaSets, compileRoutePolicy, createBodyParamGuard } from '../authz/index.ts';
 import { ConfigError, type ConfigReport, type KeyPath, type Config, type RouteConfig } from '../config/index.ts';
-import { compileIdentityHeaders, compileUpstream, groupsFilterFor } from '../proxy/index.ts';
+import { compileHeaderMutation, compileIdentityHeaders, compileUpstream, groupsFilterFor } from '../proxy/index.ts';
 import { compileCors, compileSecurityHeaders, cspReportToken, withCspReportToken, type CspTokenKey, type SecurityHeaderSet } from '../response/index.ts';
 import { compileRouteRisk, type RiskSettings } from '../risk/index.ts';
 import { compileRouteMatch } from '../routing/index.ts';
@@ -78,7 +78,7 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
     if (!silent) report(err);
   };
   const match = compileRouteMatch(r.match, under(at, ['match']));
-  const upstream = attempt(at, ['upstream'], () => compileUpstream(r.upstream, ctx.baseDir));
+  const upstream = attempt(at, ['upstream'], () => compileUpstream(r.upstream, ctx.baseDir, r.match.path));
   if (failed || upstream === undefined) return undefined;
   const auth = compileRouteAuth(r, ctx.providers, at);
   const identityHeaders = compileIdentityHeaders(r.identity_headers, ctx.config.identity_headers.prefix, under(at, ['identity_headers']));
@@ -94,13 +94,23 @@ export function compileRoute(r: RouteConfig, index: number, ctx: RouteContext, r
   const compileValidator = ctx.compileValidator;
   const validator = validate && compileValidator ? (attempt(at, [], () => compileValidator(validate, match, r.mode, ctx.baseDir)) ?? null) : null;
   const scoresRisk = attempt(at, [], () => compileRouteRisk(r, ctx.risk)) ?? false;
-  if (failed || security === undefined) return undefined;
+  const headerContext = { identityPrefix: ctx.config.identity_headers.prefix.toLowerCase(), customNames: ctx.customNames, securityNames: security?.names ?? new Set<string>() };
+  const requestHeaders = attempt(at, [], () => compileHeaderMutation(r.request_headers, 'request_headers', headerContext));
+  const responseMutation = attempt(at, [], () => compileHeaderMutation(r.response_headers, 'response_headers', headerContext));
+  if (failed || security === undefined || requestHeaders === undefined || responseMutation === undefined) return undefined;
+  const responseEdit =
+    responseMutation === null && upstream.rewrite === null
+      ? undefined
+      : Object.freeze({ mutation: responseMutation, rewrite: upstream.rewrite, origins: new Set(upstream.endpoints.map((e) => e.origin)) });
   return Object.freeze({
     index,
     name: r.name,
     ...match,
     upstream,
-    spelling: Object.freeze({ origin: upstream.origin, caseInsensitive: r.upstream.case_insensitive, allowEncodedSemicolon: r.upstream.allow_encoded_semicolon }),
+    requestHeaders,
+    responseEdit,
+    // The app behind the upstream: its endpoints' origins (one origin for `url:`), in a fixed order.
+    spelling: Object.freeze({ origin: upstream.endpoints.map((e) => e.origin).sort().join(' '), caseInsensitive: r.upstream.case_insensitive, allowEncodedSemicolon: r.upstream.allow_encoded_semicolon }),
     public: r.public,
     websocket: r.websocket !== false,
     websocketLifetime: typeof r.websocket === 'object' ? (r.websocket.max_lifetime ?? null) : null,

@@ -17,6 +17,8 @@ export interface Outcome extends RequestFacts {
   forwardAuth?: boolean;
   /** A streaming response ended by a trigger or shutdown (runtime.live), not by its own end. */
   endReason?: string | undefined;
+  /** The path sent upstream when the route rewrites its prefix (the record's `path` is the client's). */
+  forwardedPath?: string | undefined;
 }
 
 /** What a record reads of the request itself: an IncomingMessage, or a gRPC ext_authz check's method and peer. */
@@ -46,6 +48,8 @@ const STEP_UP_UPGRADE = Object.freeze({ upgrade: 'websocket', decision: 'step_up
 function auditExtra(e: Ending): Record<string, unknown> | undefined {
   const extra = baseExtra(e);
   const reason = e.outcome.endReason;
+  const forwarded = e.outcome.forwardedPath;
+  if (forwarded !== undefined) return { ...extra, forwarded_path: forwarded, ...(reason === undefined ? {} : { end_reason: reason }) };
   return reason === undefined ? extra : { ...extra, end_reason: reason };
 }
 

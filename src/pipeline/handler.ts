@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../audit/index.ts';
-import { forward, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
+import { forward, mutateRequestHeaders, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
 import { enterTrace, sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
@@ -156,8 +156,8 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         }
       }
       const route = resolveRoute(state, current);
-      const pool = state.pools.get(route.upstream.poolKey);
-      if (pool === undefined) throw new GatewayError('GW_ERR_INTERNAL');
+      const group = state.upstreams.get(route.name);
+      if (group === undefined) throw new GatewayError('GW_ERR_INTERNAL');
       const cors = route.cors ? route.cors.actual(origin) : null;
       const send = (identity: Identity | null): void => {
         if (identity !== null) {
@@ -167,10 +167,11 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         const cookies = state.compiled.rp?.pendingCookies(current);
         // security_headers.csp.learn: the forwarder shows this route's HTML bodies to the hashing tap.
         const tap = route.cspLearn ? createLearnTap(state.csp, route.name) : undefined;
-        const plan: ResponsePlan = { security: route.security, cors, tap, ...(cookies ? { cookies } : {}) };
+        const plan: ResponsePlan = { security: route.security, cors, tap, ...(cookies ? { cookies } : {}), edit: route.responseEdit };
+        if (route.requestHeaders !== null) mutateRequestHeaders(current.upstreamHeaders, route.requestHeaders);
         const relay = (body?: Buffer | Readable): Promise<void> => {
           upstreamStartNs = process.hrtime.bigint();
-          return forward(current, req, res, pool, route.upstream, plan, streams, outcome, body);
+          return forward(current, req, res, group, plan, streams, outcome, body);
         };
         // validate (after authorize: no body is held for a caller who may not call), or, on a route whose
         // policy reads query parameters, the form-body check: both hold the body, then forward it intact.

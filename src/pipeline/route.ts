@@ -2,7 +2,7 @@
 import type { CrossSitePolicy, RouteAuthentication } from '../authn/index.ts';
 import type { BodyParamGuard, Policy } from '../authz/index.ts';
 import type { CorsPolicy, SecurityHeaderSet } from '../response/index.ts';
-import type { GroupsFilter, IdentityHeaderNames, UpstreamTarget } from '../proxy/index.ts';
+import type { GroupsFilter, HeaderMutation, IdentityHeaderNames, ResponseEdit, UpstreamTarget } from '../proxy/index.ts';
 import type { RouteValidator } from '../validate/index.ts';
 import type { RequestContext, RouteRef } from '../core/index.ts';
 import type { PathSpelling, RoutableRoute } from '../routing/index.ts';
@@ -19,6 +19,10 @@ export interface CompiledRoute extends RoutableRoute, RouteRef {
    */
   readonly bodyParams: BodyParamGuard | null;
   readonly upstream: UpstreamTarget;
+  /** request_headers { set, remove }; null: none. */
+  readonly requestHeaders: HeaderMutation | null;
+  /** response_headers and the Location / Set-Cookie mapping of a prefix rewrite; undefined: none. */
+  readonly responseEdit: ResponseEdit | undefined;
   readonly websocket: boolean;
   /** ms after the upstream's 101 at which a WebSocket is ended (`lifetime`); null: no limit. */
   readonly websocketLifetime: number | null;

@@ -11,12 +11,15 @@ import type { AccessStore } from '../state/index.ts';
 import type { LiveRegistry } from '../live/index.ts';
 import type { PipelineContext } from './route.ts';
 import type { CspStore } from '../response/index.ts';
+import type { UpstreamGroup } from '../proxy/index.ts';
 
 export interface RuntimeState {
   readonly generation: number;
   readonly compiled: CompiledConfig;
   readonly normalize: Normalizer;
   readonly pools: ReadonlyMap<string, Pool>;
+  /** Each route's endpoints (balancing, health, retries), by route name. */
+  readonly upstreams: ReadonlyMap<string, UpstreamGroup>;
   readonly audit: AuditLog;
   readonly limits: RateLimits;
   /** Suspensions, revocations and grants: one store for the process, shared by every state. */

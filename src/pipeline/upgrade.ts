@@ -7,7 +7,7 @@ import type { Logger } from '../audit/index.ts';
 import { enterTrace, ERROR_CODES, GatewayError, writeProblemToSocket, type GatewayErrorCode, type Redirect } from '../core/index.ts';
 import type { ServerTrace } from '../tracing/index.ts';
 import { factsFromError } from '../metrics/index.ts';
-import { createWebSocketTerminal } from '../proxy/index.ts';
+import { createWebSocketTerminal, mutateRequestHeaders, rewritePath } from '../proxy/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
 import { endExchange, type Outcome } from './exchange.ts';
@@ -59,15 +59,24 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
       const proceed = (redirect: Redirect | undefined): void => {
         // A socket cannot follow a login redirect: it is told to authenticate, as an API call would be.
         if (redirect) return refuse(new GatewayError('GW_ERR_UNAUTHENTICATED', 'login required'), current.id);
+        const group = state.upstreams.get(route.name);
+        if (group === undefined) throw new GatewayError('GW_ERR_INTERNAL');
+        // The same balancing and health as plain requests; the socket counts as in flight until it closes.
+        const endpoint = group.pick();
+        endpoint.begin();
+        socket.once('close', () => endpoint.end());
+        if (route.requestHeaders !== null) mutateRequestHeaders(current.upstreamHeaders, route.requestHeaders);
+        const path = route.upstream.rewrite === null ? current.target.path : (outcome.forwardedPath = rewritePath(route.upstream.rewrite, current.target.path));
         const conn = (live = new LiveWebSocket(runtime, state, log, current, outcome, trace));
         const onError = (err: GatewayError, cause: Error): void => {
+          if (!conn.isOpen && !socket.destroyed) endpoint.failed(route.upstream.outlier);
           // After the 101 the client's socket carries frames, not an HTTP answer: the relay ends both sides.
           // Or the client left first: the handshake was abandoned, nobody to answer.
           if (conn.isOpen || socket.destroyed) return void log.info({ req_id: current.id, err: cause.message }, 'websocket upstream socket closed');
           refuse(err, current.id);
           log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
         };
-        terminal(req, socket, head, current, route.upstream, onError, conn);
+        terminal(req, socket, head, current, endpoint.target, path, onError, conn);
       };
       const admitted = admit(state, route, current);
       // catch() after then(): an exception inside proceed() must become a problem answer too, not an

@@ -1,14 +1,23 @@
 // forward stage: stream the request to the route's upstream over its undici Pool and the response back.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { forwardedElement } from '../normalize/index.ts';
 import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError } from '../core/index.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
-import type { UpstreamTarget } from './upstream.ts';
+import { rewritePath, type EndpointTarget, type RetryPolicy } from './upstream.ts';
+import { failureKind, isIdempotent, type Endpoint, type UpstreamGroup } from './balancer.ts';
+
+/** How one attempt ended, for the balancer: failed (outlier), and the error to answer or retry. */
+interface AttemptOutcome {
+  /** true: a connect failure, reset, timeout or 502-504; false: an answer; undefined: the client left. */
+  failed: boolean | undefined;
+  error?: GatewayError;
+  retry?: boolean;
+}
 
 /** The gateway's own headers on the upstream request: rebuilt, never taken from the client. */
-export function appendForwardingHeaders(ctx: RequestContext, headers: string[], upstream: UpstreamTarget): void {
+export function appendForwardingHeaders(ctx: RequestContext, headers: string[], upstream: EndpointTarget): void {
   // Forwarded describes this hop (what the gateway itself saw); X-Forwarded-Proto/-Host the original request.
   const own = forwardedElement(ctx.peerIp, ctx.secure ? 'https' : 'http', ctx.host.authority);
   headers.push(
@@ -62,42 +71,123 @@ export function forward<C extends RequestContext>(
   ctx: C,
   req: IncomingMessage,
   res: ServerResponse,
-  pool: Pool,
-  upstream: UpstreamTarget,
+  group: UpstreamGroup,
   plan: ResponsePlan,
   sink: StreamSink<C>,
   /** Told the reason when a trigger or shutdown ended the response (the request's audit record shows it). */
-  facts: { endReason?: string | undefined },
+  facts: { endReason?: string | undefined; forwardedPath?: string | undefined },
   /** A validated body held in memory (sent with its exact length), or a replay stream; default: `req`. */
   body?: Buffer | Readable,
 ): Promise<void> {
+  const upstream = group.upstream;
+  let endpoint = group.pick(); // throws GW_ERR_NO_HEALTHY_UPSTREAM before anything is sent
   const headers = ctx.upstreamHeaders;
   if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
-  appendForwardingHeaders(ctx, headers, upstream);
+  appendForwardingHeaders(ctx, headers, endpoint.target);
+  const path = upstream.rewrite === null ? ctx.target.path : rewritePath(upstream.rewrite, ctx.target.path);
+  if (upstream.rewrite !== null) facts.forwardedPath = path;
   const trace = ctx.trace;
-  const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, upstream);
-  return new Promise((resolve, reject) => {
-    const handler = new ForwardHandler(ctx, res, plan, sink, facts, resolve, reject);
+  // Retried only when the request can be sent again as it was: an idempotent method, and no body or one held.
+  const retries = upstream.retries;
+  const replayable = retries !== null && isIdempotent(ctx.method) && (!ctx.hasBody || Buffer.isBuffer(body));
+  const dispatchBody = body ?? (ctx.hasBody ? req : null);
+  if (retries === null) {
+    // No retries on this route: one attempt, no budget to keep (it never resolves with a failure to retry).
+    const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, endpoint.target);
+    return attemptOnce(ctx, res, endpoint, path, dispatchBody, headers, plan, sink, facts, span, null, group, false) as Promise<unknown> as Promise<void>;
+  }
+  group.active++;
+  let attempt = 0;
+  const run = async (): Promise<void> => {
+    for (;;) {
+      const retrying = attempt > 0;
+      const allowRetry = replayable && attempt < (retries as RetryPolicy).attempts;
+      const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, endpoint.target);
+      const result = await attemptOnce(ctx, res, endpoint, path, dispatchBody, headers, plan, sink, facts, span, allowRetry ? (retries as RetryPolicy) : null, group, retrying);
+      if (result === undefined) return;
+      // A retryable failure within the budget, before anything reached the client: another endpoint when there is one.
+      attempt++;
+      group.cells.retries.n++;
+      endpoint = group.pick(endpoint);
+      if (!endpoint.target.preserveHost) setHost(headers, endpoint.target.hostHeader);
+    }
+  };
+  return run().finally(() => group.active--);
+}
+
+/**
+ * One attempt on one endpoint. Resolves undefined when the exchange is over (answered, or the client left),
+ * or with the failure to retry (only when `retry` is given and nothing reached the client); rejects with a
+ * GatewayError when nothing has been sent to the client yet.
+ */
+function attemptOnce<C extends RequestContext>(
+  ctx: C,
+  res: ServerResponse,
+  endpoint: Endpoint,
+  path: string,
+  body: Buffer | Readable | IncomingMessage | null,
+  headers: string[],
+  plan: ResponsePlan,
+  sink: StreamSink<C>,
+  facts: { endReason?: string | undefined },
+  span: ChildSpan | undefined,
+  retry: RetryPolicy | null,
+  group: UpstreamGroup,
+  retrying: boolean,
+): Promise<GatewayError | undefined> {
+  const upstream = group.upstream;
+  endpoint.begin();
+  if (retrying) group.activeRetries++;
+  return new Promise<GatewayError | undefined>((resolve, reject) => {
+    const done = (failed: boolean | undefined): void => {
+      endpoint.end();
+      if (retrying) group.activeRetries--;
+      if (failed === true) endpoint.failed(upstream.outlier);
+      else if (failed === false) endpoint.succeeded();
+    };
+    const may = retry === null ? null : { policy: retry, may: () => group.mayRetry() };
+    const handler = new ForwardHandler(ctx, res, plan, sink, facts, may, (outcome) => {
+      done(outcome.failed);
+      if (outcome.error !== undefined) {
+        if (outcome.retry) resolve(outcome.error);
+        else reject(outcome.error);
+      } else resolve(undefined);
+    });
     if (span !== undefined) handler.span = span;
-    pool.dispatch(
-      {
-        path: ctx.target.path + ctx.target.query,
-        method: ctx.method as Dispatcher.HttpMethod,
-        headers,
-        body: body ?? (ctx.hasBody ? req : null),
-        headersTimeout: upstream.headersTimeout,
-        bodyTimeout: upstream.bodyTimeout,
-      },
-      handler,
-    );
+    try {
+      endpoint.pool.dispatch(
+        {
+          path: path + ctx.target.query,
+          method: ctx.method as Dispatcher.HttpMethod,
+          headers,
+          body,
+          headersTimeout: endpoint.target.headersTimeout,
+          bodyTimeout: endpoint.target.bodyTimeout,
+        },
+        handler,
+      );
+    } catch (err) {
+      // A bug, not an upstream failure: the endpoint's counts stay right, the request gets a 500.
+      done(undefined);
+      reject(err);
+    }
   });
+}
+
+function setHost(headers: string[], host: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === 'host') {
+      headers[i + 1] = host;
+      return;
+    }
+  }
 }
 
 /**
  * The upstream request's client span (tracing.otlp): the upstream is told its traceparent, so the
  * upstream's own spans hang under the gateway's; the client's traceparent and tracestate never pass as sent.
  */
-function upstreamSpan(trace: RequestTrace, ctx: RequestContext, headers: string[], upstream: UpstreamTarget): ChildSpan {
+function upstreamSpan(trace: RequestTrace, ctx: RequestContext, headers: string[], upstream: EndpointTarget): ChildSpan {
   const origin = new URL(upstream.origin);
   const span = trace.child(ctx.method, {
     'http.request.method': ctx.method,
@@ -128,6 +218,12 @@ function removeHeaders(headers: string[], a: string, b: string): void {
   headers.length = w;
 }
 
+/** Whether a failed attempt may be sent again: the route's policy and its budget, read at the failure. */
+interface RetryGate {
+  readonly policy: RetryPolicy;
+  may(): boolean;
+}
+
 class ClientGone extends Error {
   override readonly name = 'ClientGone';
 }
@@ -143,8 +239,11 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   readonly #facts: { endReason?: string | undefined };
   /** Registered in the sink (the head was sent and the body has not ended). */
   #live = false;
-  readonly #resolve: () => void;
-  readonly #reject: (err: GatewayError) => void;
+  readonly #finish: (outcome: AttemptOutcome) => void;
+  readonly #retry: RetryGate | null;
+  /** Given up for a retry: undici's later callbacks for this attempt are ignored. */
+  #abandoned = false;
+  #status = 0;
   #controller: Dispatcher.DispatchController | null = null;
   #gone = false;
   #settled = false;
@@ -159,16 +258,16 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     plan: ResponsePlan,
     sink: StreamSink<C>,
     facts: { endReason?: string | undefined },
-    resolve: () => void,
-    reject: (err: GatewayError) => void,
+    retry: RetryGate | null,
+    finish: (outcome: AttemptOutcome) => void,
   ) {
     this.ctx = ctx;
     this.#res = res;
     this.#plan = plan;
     this.#sink = sink;
     this.#facts = facts;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.#finish = finish;
+    this.#retry = retry;
     // A client that left while it was being authenticated: its request is never sent.
     if (res.destroyed) this.#gone = true;
     else res.once('close', this.#onClose);
@@ -193,7 +292,17 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx interim answers (100 Continue, 103) are not relayed
+    this.#status = statusCode;
     this.span?.set('http.response.status_code', statusCode);
+    const retry = this.#retry;
+    if (retry !== null && !this.#gone && retry.policy.statuses.has(statusCode) && retry.may()) {
+      // Not relayed: this answer is dropped and the request sent again (on another endpoint when there is one).
+      this.#abandoned = true;
+      if (this.span !== undefined) this.#endSpan(`status_${statusCode}`);
+      this.#settle();
+      _controller.abort(new ClientGone('retried'));
+      return this.#finish({ failed: true, error: new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE'), retry: true });
+    }
     this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
     if (this.#plan.tap !== undefined) this.#tap = this.#plan.tap.start(statusCode, headers);
     if (this.#settled) return;
@@ -212,6 +321,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#abandoned) return;
     if (this.#tap !== null) this.#tap.data(chunk);
     if (this.#res.write(chunk)) return;
     controller.pause();
@@ -219,25 +329,34 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   }
 
   onResponseEnd(): void {
+    if (this.#abandoned) return;
     this.#res.end();
     if (this.#tap !== null) this.#tap.end();
     if (this.span !== undefined) this.#endSpan(undefined);
     this.#settle();
-    this.#resolve();
+    this.#finish({ failed: this.#status >= 502 && this.#status <= 504 });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    if (this.#abandoned) return;
     const res = this.#res;
     if (this.span !== undefined) this.#endSpan(this.#gone ? 'client_gone' : upstreamError(err).code);
     this.#settle();
     // The client left (closed, reset, or its upload broke off): nobody to answer, no upstream to blame.
-    if (this.#gone || res.destroyed) return this.#resolve();
+    if (this.#gone || res.destroyed) return this.#finish({ failed: undefined });
     // Too late for a problem body: cut the connection so the client sees a truncated response.
     if (res.headersSent) {
       res.destroy();
-      return this.#resolve();
+      return this.#finish({ failed: true });
     }
-    this.#reject(upstreamError(err));
+    const error = upstreamError(err);
+    const retry = this.#retry;
+    if (retry !== null && this.#status === 0) {
+      const kind = failureKind(err);
+      const retryable = (kind === 'connect_failure' && retry.policy.connectFailure) || (kind === 'reset' && retry.policy.reset);
+      if (retryable && retry.may()) return this.#finish({ failed: true, error, retry: true });
+    }
+    this.#finish({ failed: true, error });
   }
 
   #endSpan(error: string | undefined): void {

@@ -2,6 +2,8 @@
 // with the route's security headers and CORS answer. The security list is precomputed per route.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { SecurityHeaderSet } from '../response/index.ts';
+import type { HeaderMutation } from './header-rules.ts';
+import { unrewritePath, type PrefixRewrite } from './upstream.ts';
 
 export const DROPPED = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
@@ -16,11 +18,51 @@ export interface ResponsePlan {
   readonly cookies?: readonly string[];
   /** Sees the response body as it is relayed (CSP learn); never holds or changes what the client gets. */
   readonly tap?: BodyTap | undefined;
+  /** The route's response_headers and prefix rewrite (Location and Set-Cookie Path mapped back). */
+  readonly edit?: ResponseEdit | undefined;
 }
 
 /** Told each response's head; returns a sink for its body, or null to skip it. */
 export interface BodyTap {
   start(status: number, headers: IncomingHttpHeaders): { data(chunk: Buffer): void; end(): void } | null;
+}
+
+export interface ResponseEdit {
+  readonly mutation: HeaderMutation | null;
+  readonly rewrite: PrefixRewrite | null;
+  /** The endpoints' origins: an absolute Location on one of them is mapped back too (made relative). */
+  readonly origins: ReadonlySet<string>;
+}
+
+/** nginx's proxy_redirect default: a Location into the rewritten space points back into the client's. */
+function mapLocation(value: string, edit: ResponseEdit, rewrite: PrefixRewrite): string {
+  let rest = value;
+  if (!value.startsWith('/')) {
+    const m = /^https?:\/\/[^/?#]+/i.exec(value);
+    if (m === null || !edit.origins.has(m[0].toLowerCase())) return value;
+    rest = value.slice(m[0].length) || '/';
+  } else if (value.startsWith('//')) return value;
+  const cut = rest.search(/[?#]/);
+  const path = cut === -1 ? rest : rest.slice(0, cut);
+  const back = unrewritePath(rewrite, path);
+  if (back === undefined) return value;
+  return back + (cut === -1 ? '' : rest.slice(cut));
+}
+
+function mapCookiePath(value: string, rewrite: PrefixRewrite): string {
+  return value.replace(/(;\s*path=)([^;]*)/i, (whole, attr: string, path: string) => {
+    const back = unrewritePath(rewrite, path.trim());
+    // Path=/ under a stripped /app covers /app itself: /app, not /app/.
+    return back === undefined ? whole : attr + (back.length > 1 && back.endsWith('/') ? back.slice(0, -1) : back);
+  });
+}
+
+function edited(name: string, value: string, edit: ResponseEdit | undefined): string {
+  const rewrite = edit?.rewrite;
+  if (rewrite === null || rewrite === undefined || edit === undefined) return value;
+  if (name === 'location') return mapLocation(value, edit, rewrite);
+  if (name === 'set-cookie') return mapCookiePath(value, rewrite);
+  return value;
 }
 
 /**
@@ -56,9 +98,18 @@ export function responseHeaders(headers: IncomingHttpHeaders, requestId: string,
     if (plan.cors !== null && name.startsWith('access-control-')) continue;
     const value = headers[name];
     if (value === undefined) continue;
+    const edit = plan.edit;
+    if (edit !== undefined) {
+      if (edit.mutation?.remove.has(name)) continue;
+      if (typeof value === 'string') out.push(name, edited(name, value, edit));
+      else for (const v of value) out.push(name, edited(name, v, edit));
+      continue;
+    }
     if (typeof value === 'string') out.push(name, value);
     else for (const v of value) out.push(name, v);
   }
+  const set = plan.edit?.mutation?.set;
+  if (set !== undefined) for (const v of set) out.push(v);
   const flat = security.flat;
   for (let i = 0; i < flat.length; i += 2) {
     if (kept !== null && kept.has(flat[i] as string)) continue;

@@ -5,7 +5,10 @@ import { resolve } from 'node:path';
 import { Pool } from 'undici';
 import { ConfigError, type UpstreamConfig } from '../config/index.ts';
 
-export interface UpstreamTarget {
+/** One endpoint of a route's upstream: what a request or WebSocket handshake needs to reach it. */
+export interface EndpointTarget {
+  /** Position in `upstream.endpoints` (0 for the `url:` form): the `endpoint` metric label. */
+  readonly index: number;
   /** scheme://host:port, no trailing slash. */
   readonly origin: string;
   /** The Host header sent upstream when the route does not preserve the client's. */
@@ -20,33 +23,148 @@ export interface UpstreamTarget {
   readonly connections: number;
 }
 
+export type Balance = 'round_robin' | 'least_request' | 'random';
+export type RetryOn = 'connect_failure' | 'reset' | '502' | '503' | '504';
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly connectFailure: boolean;
+  readonly reset: boolean;
+  /** Upstream statuses that are retried (a subset of 502, 503, 504). */
+  readonly statuses: ReadonlySet<number>;
+  readonly percent: number;
+  readonly minConcurrency: number;
+}
+
+export interface HealthPolicy {
+  readonly path: string;
+  readonly interval: number;
+  readonly timeout: number;
+  readonly healthyAfter: number;
+  readonly unhealthyAfter: number;
+}
+
+export interface OutlierPolicy {
+  readonly consecutiveErrors: number;
+  readonly ejection: number;
+}
+
+/** strip_prefix / rewrite_prefix, compiled: `from` (no trailing slash, '' for /) becomes `to` (same form). */
+export interface PrefixRewrite {
+  readonly from: string;
+  readonly to: string;
+}
+
+/** A route's upstream: its endpoints (the fields of the first one are repeated at the top level). */
+export interface UpstreamTarget extends EndpointTarget {
+  readonly endpoints: readonly EndpointTarget[];
+  /** The signed assertion's audience: upstream.audience, else the first endpoint's origin. */
+  readonly audience: string;
+  readonly balance: Balance;
+  readonly retries: RetryPolicy | null;
+  readonly outlier: OutlierPolicy | null;
+  readonly health: HealthPolicy | null;
+  readonly rewrite: PrefixRewrite | null;
+}
+
 /** Validates and resolves an upstream: frozen; throws ConfigError with `path` relative to the upstream. */
-export function compileUpstream(cfg: UpstreamConfig, baseDir: string): UpstreamTarget {
-  const url = upstreamUrl(cfg.url);
-  if (cfg.tls && url.protocol !== 'https:') throw new ConfigError('CFG_CONFLICT', ['tls'], 'upstream.tls needs an https:// URL');
+export function compileUpstream(cfg: UpstreamConfig, baseDir: string, matchPath = '/'): UpstreamTarget {
+  if ((cfg.url === undefined) === (cfg.endpoints === undefined)) {
+    throw new ConfigError('CFG_CONFLICT', [], 'upstream needs exactly one of url and endpoints');
+  }
+  const texts = cfg.endpoints ?? [cfg.url as string];
+  const urls = texts.map((t, i) => upstreamUrl(t, cfg.endpoints ? ['endpoints', i] : ['url']));
+  const first = urls[0] as URL;
+  if (urls.some((u) => u.protocol !== first.protocol)) throw new ConfigError('CFG_CONFLICT', ['endpoints'], 'all endpoints must use the same scheme');
+  if (new Set(urls.map((u) => u.origin)).size !== urls.length) throw new ConfigError('CFG_DUPLICATE', ['endpoints'], 'an endpoint is listed twice');
+  if (cfg.tls && first.protocol !== 'https:') throw new ConfigError('CFG_CONFLICT', ['tls'], 'upstream.tls needs an https:// URL');
   const read = (p: string | undefined) => (p === undefined ? undefined : readPem(resolve(baseDir, p)));
   const tls = cfg.tls
     ? Object.freeze({ ca: read(cfg.tls.ca), cert: read(cfg.tls.cert), key: read(cfg.tls.key), servername: cfg.tls.servername })
     : null;
   if (tls && (tls.cert === undefined) !== (tls.key === undefined)) throw new ConfigError('CFG_CONFLICT', ['tls'], 'upstream.tls needs both cert and key');
-  const poolKey = createHash('sha256')
-    .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls]))
-    .digest('base64url');
+  const endpoints = urls.map((url, index): EndpointTarget => {
+    const poolKey = createHash('sha256')
+      .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls]))
+      .digest('base64url');
+    return Object.freeze({
+      index,
+      origin: url.origin,
+      hostHeader: url.host,
+      preserveHost: cfg.preserve_host,
+      poolKey,
+      headersTimeout: cfg.timeout,
+      bodyTimeout: cfg.body_timeout,
+      tls,
+      connectTimeout: cfg.connect_timeout,
+      connections: cfg.connections,
+    });
+  });
+  const r = cfg.retries;
+  const retries: RetryPolicy | null = r
+    ? Object.freeze({
+        attempts: r.attempts,
+        connectFailure: r.on.includes('connect_failure'),
+        reset: r.on.includes('reset'),
+        statuses: new Set(r.on.map(String).filter((o) => /^\d+$/.test(o)).map(Number)),
+        percent: r.budget.percent,
+        minConcurrency: r.budget.min_concurrency,
+      })
+    : null;
+  const h = cfg.health;
+  if (h && h.timeout >= h.interval) throw new ConfigError('CFG_CONFLICT', ['health', 'timeout'], 'health.timeout must be shorter than health.interval');
   return Object.freeze({
-    origin: url.origin,
-    hostHeader: url.host,
-    preserveHost: cfg.preserve_host,
-    poolKey,
-    headersTimeout: cfg.timeout,
-    bodyTimeout: cfg.body_timeout,
-    tls,
-    connectTimeout: cfg.connect_timeout,
-    connections: cfg.connections,
+    ...(endpoints[0] as EndpointTarget),
+    endpoints: Object.freeze(endpoints),
+    audience: cfg.audience ?? first.origin,
+    balance: cfg.balance,
+    retries,
+    outlier: cfg.outlier ? Object.freeze({ consecutiveErrors: cfg.outlier.consecutive_errors, ejection: cfg.outlier.ejection }) : null,
+    health: h ? Object.freeze({ path: h.path, interval: h.interval, timeout: h.timeout, healthyAfter: h.healthy_after, unhealthyAfter: h.unhealthy_after }) : null,
+    rewrite: compileRewrite(cfg.strip_prefix, cfg.rewrite_prefix, matchPath),
   });
 }
 
-function upstreamUrl(text: string): URL {
-  const bad = (message: string) => new ConfigError('CFG_BAD_VALUE', ['url'], message);
+/** '' for '/', else the path without a trailing slash. */
+const bare = (p: string): string => (p === '/' ? '' : p.replace(/\/$/, ''));
+
+/**
+ * strip_prefix must lie within the route's match.path on a segment boundary (so every request the route takes
+ * starts with it); rewrite_prefix alone replaces the literal part of match.path.
+ */
+function compileRewrite(strip: string | undefined, rewrite: string | undefined, matchPath: string): PrefixRewrite | null {
+  if (strip === undefined && rewrite === undefined) return null;
+  const exact = matchPath.startsWith('=');
+  const raw = exact ? matchPath.slice(1) : matchPath;
+  const brace = raw.indexOf('{');
+  // The literal segments before any template parameter.
+  const literal = bare(brace === -1 ? raw : raw.slice(0, raw.lastIndexOf('/', brace)));
+  const from = strip === undefined ? literal : bare(strip);
+  if (from.includes('{')) throw new ConfigError('CFG_BAD_VALUE', ['strip_prefix'], 'strip_prefix cannot contain a template parameter');
+  if (!(literal === from || literal.startsWith(`${from}/`))) {
+    throw new ConfigError('CFG_CONFLICT', [strip === undefined ? 'rewrite_prefix' : 'strip_prefix'], `strip_prefix must be a segment prefix of match.path (${matchPath})`);
+  }
+  return Object.freeze({ from, to: rewrite === undefined ? '' : bare(rewrite) });
+}
+
+/** The path forwarded upstream: the authorized path with the route's compiled prefix rewrite and nothing else. */
+export function rewritePath(rewrite: PrefixRewrite, path: string): string {
+  const { from, to } = rewrite;
+  if (from !== '' && !(path === from || (path.startsWith(from) && path.charCodeAt(from.length) === 47))) return path;
+  const out = to + path.slice(from.length);
+  return out === '' ? '/' : out;
+}
+
+/** The inverse for Location and Set-Cookie Path (nginx's proxy_redirect default): undefined when outside `to`. */
+export function unrewritePath(rewrite: PrefixRewrite, path: string): string | undefined {
+  const { from, to } = rewrite;
+  if (to !== '' && !(path === to || (path.startsWith(to) && path.charCodeAt(to.length) === 47))) return undefined;
+  const out = from + path.slice(to.length);
+  return out === '' ? '/' : out;
+}
+
+function upstreamUrl(text: string, at: (string | number)[]): URL {
+  const bad = (message: string) => new ConfigError('CFG_BAD_VALUE', at, message);
   let url: URL;
   try {
     url = new URL(text);
@@ -69,24 +187,29 @@ function readPem(path: string): string {
   }
 }
 
+/** An undici Pool to one endpoint, with its TLS settings (certificates always verified). */
+export function endpointPool(target: EndpointTarget, connections: number): Pool {
+  return new Pool(target.origin, {
+    connections,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+    connect: {
+      timeout: target.connectTimeout,
+      ...(target.tls ?? {}),
+      rejectUnauthorized: true,
+    },
+  });
+}
+
 /** Pools shared by successive configs; a reload closes only the pools no route uses any more. */
 export class PoolRegistry {
   readonly #pools = new Map<string, Pool>();
 
-  get(target: UpstreamTarget): Pool {
+  get(target: EndpointTarget): Pool {
     let pool = this.#pools.get(target.poolKey);
     if (pool === undefined) {
-      pool = new Pool(target.origin, {
-        connections: target.connections,
-        pipelining: 1,
-        keepAliveTimeout: 4_000,
-        keepAliveMaxTimeout: 60_000,
-        connect: {
-          timeout: target.connectTimeout,
-          ...(target.tls ?? {}),
-          rejectUnauthorized: true,
-        },
-      });
+      pool = endpointPool(target, target.connections);
       this.#pools.set(target.poolKey, pool);
     }
     return pool;

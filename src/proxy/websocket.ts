@@ -8,7 +8,7 @@ import type { ProxyServer, ServerOptions } from 'http-proxy-3';
 import { GatewayError, type RequestContext } from '../core/index.ts';
 import { appendForwardingHeaders, setTraceHeaders } from './forward.ts';
 import { scrubUpgradeResponseHeaders } from './response-headers.ts';
-import type { UpstreamTarget } from './upstream.ts';
+import type { EndpointTarget } from './upstream.ts';
 import { WebSocketRelay, type RelayHooks } from './ws-relay.ts';
 
 /**
@@ -44,7 +44,7 @@ function headerObject(flat: readonly string[]): Record<string, string> {
  * Per-call http-proxy-3 options for a route's upstream. setupOutgoing copies host/hostname/ca/cert/key from
  * `target` and builds on `ssl`, so the TLS name goes there; `connectTimeout` is the WS path's connect bound.
  */
-function wsTarget(upstream: UpstreamTarget): ServerOptions {
+function wsTarget(upstream: EndpointTarget): ServerOptions {
   const origin = new URL(upstream.origin);
   const https = origin.protocol === 'https:';
   // WHATWG keeps IPv6 brackets in hostname; node:http wants the bare address.
@@ -91,7 +91,9 @@ export type WebSocketTerminal = (
   socket: Duplex,
   head: Buffer,
   ctx: RequestContext,
-  upstream: UpstreamTarget,
+  upstream: EndpointTarget,
+  /** The path sent upstream (after the route's prefix rewrite). */
+  path: string,
   onError: (err: GatewayError, cause: Error) => void,
   hooks: RelayHooks,
 ) => void;
@@ -135,7 +137,7 @@ async function createProxy(): Promise<ProxyServer> {
 export function createWebSocketTerminal(): WebSocketTerminal {
   let proxy: ProxyServer | undefined;
   let loading: Promise<ProxyServer> | undefined;
-  return (req, socket, head, ctx, upstream, onError, hooks) => {
+  return (req, socket, head, ctx, upstream, path, onError, hooks) => {
     hooksOf.set(socket, hooks);
     const headers = ctx.upstreamHeaders;
     appendForwardingHeaders(ctx, headers, upstream);
@@ -143,7 +145,7 @@ export function createWebSocketTerminal(): WebSocketTerminal {
     if (ctx.trace !== undefined) setTraceHeaders(headers, ctx.trace.traceparent, ctx.trace.tracestate);
     headers.push('connection', 'Upgrade', 'upgrade', 'websocket');
     // http-proxy-3 reads the request object: hand it the canonical target and the filtered headers only.
-    req.url = ctx.target.path + ctx.target.query;
+    req.url = path + ctx.target.query;
     req.headers = headerObject(headers);
     const relay = (p: ProxyServer): void => p.ws(req, socket, head, wsTarget(upstream), (err: Error) => onError(wsUpstreamError(err), err));
     if (proxy !== undefined) return relay(proxy);

@@ -5,7 +5,7 @@ import type { Pool } from 'undici';
 import { createAuditLog, type AuditLog, type Logger } from '../audit/index.ts';
 import { prepareAdmission, type CompiledConfig, type RuntimeHandle, type RuntimeState } from '../pipeline/index.ts';
 import { createNormalizer } from '../normalize/index.ts';
-import { PoolRegistry } from '../proxy/index.ts';
+import { PoolRegistry, UpstreamGroup, type UpstreamTarget } from '../proxy/index.ts';
 import { createRateLimits, LimiterRegistry } from '../ratelimit/index.ts';
 import type { Redis } from 'ioredis';
 import { createAccessStore, traceRedisCommands, type AccessStore } from '../state/index.ts';
@@ -22,12 +22,19 @@ function redisTarget(compiled: CompiledConfig): string | undefined {
   return state?.sentinel ? JSON.stringify(state.sentinel) : state?.redis;
 }
 
+/** What makes two configs' upstream groups the same (then the running one, with its health state, is kept). */
+function groupKey(route: string, u: UpstreamTarget): string {
+  return JSON.stringify([route, { ...u, tls: null }, u.retries && [...u.retries.statuses]]);
+}
+
 export class Runtime implements RuntimeHandle {
   #current: RuntimeState;
   #generation = 0;
   readonly #registry = new PoolRegistry();
   readonly #secure: boolean;
   readonly #onRetired: Array<RuntimeState> = [];
+  /** The current config's upstream groups by route name + upstream identity: a reload keeps unchanged ones (health state, timers). */
+  #groups = new Map<string, UpstreamGroup>();
 
   readonly #log: Logger;
   readonly #audits = new Map<string, AuditLog>();
@@ -94,6 +101,7 @@ export class Runtime implements RuntimeHandle {
   }
 
   async close(): Promise<void> {
+    for (const group of this.#groups.values()) group.stop();
     await this.#registry.closeAll();
     await this.#access.close();
     await this.#current.compiled.tracer?.shutdown(); // exports the spans still queued
@@ -112,10 +120,20 @@ export class Runtime implements RuntimeHandle {
 
   #build(compiled: CompiledConfig): RuntimeState {
     const pools = new Map<string, Pool>();
+    const upstreams = new Map<string, UpstreamGroup>();
+    const groups = new Map<string, UpstreamGroup>();
     for (const r of compiled.routes) {
-      pools.set(r.upstream.poolKey, this.#registry.get(r.upstream));
+      for (const e of r.upstream.endpoints) pools.set(e.poolKey, this.#registry.get(e));
+      const key = groupKey(r.name, r.upstream);
+      const group = this.#groups.get(key) ?? groups.get(key) ?? new UpstreamGroup(r.upstream, (e) => this.#registry.get(e), this.metrics.upstreamCells(r.name));
+      groups.set(key, group);
+      upstreams.set(r.name, group);
       this.metrics.route(r.name); // resolve the route's metric cells now, not on its first request
     }
+    // Health checks run for the current config's upstreams only: a reload stops those it dropped or changed.
+    for (const [key, group] of this.#groups) if (!groups.has(key)) group.stop();
+    for (const group of groups.values()) group.start();
+    this.#groups = groups;
     prepareAdmission(compiled.routes); // each route's step list, built now rather than on its first request
     if (this.#redis) traceRedisCommands(this.#redis, compiled.tracer !== null);
     return {
@@ -130,6 +148,7 @@ export class Runtime implements RuntimeHandle {
         secure: this.#secure,
       }),
       pools,
+      upstreams,
       // Like every path in the config, a relative audit file is relative to the config file.
       audit: this.#auditFor(
         compiled.config.log.audit === 'stdout' ? 'stdout' : resolve(compiled.source.baseDir, compiled.config.log.audit),

@@ -222,16 +222,16 @@ describe('credentials never reach the logs', () => {
 describe('unexpected exceptions', () => {
   function injectFaultyPool(route: string): () => void {
     const state = gateway.runtime.current;
-    const key = state.compiled.routes.find((r) => r.name === route)!.upstream.poolKey;
-    const pools = state.pools as Map<string, Pool>;
-    const real = pools.get(key)!;
+    // The pool of the route's (only) endpoint, as its balancer hands it out.
+    const endpoint = state.upstreams.get(route)!.endpoints[0] as unknown as { pool: Pool };
+    const real = endpoint.pool;
     const faulty = {
       stream() {
         throw new TypeError(`cannot read /etc/zt/secret.key at Object.<anonymous> (${SECRETS.bearer})`);
       },
     } as unknown as Pool;
-    pools.set(key, faulty);
-    return () => pools.set(key, real);
+    endpoint.pool = faulty;
+    return () => (endpoint.pool = real);
   }
 
   it('answers 500 GW_ERR_INTERNAL without stack or message, logs the cause, and keeps serving', async () => {

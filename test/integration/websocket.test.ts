@@ -323,7 +323,8 @@ describe('WebSocket through the gateway', () => {
     // routes are frozen, so the running state gets a router that hands out faulty copies of the two routes.
     type Route = { name: string; upstream: { origin: string } };
     type Compiled = { routes: Route[]; router: { match(h: string, p: string, m: string): Route | undefined } };
-    const state = gw.gateway.runtime.current as unknown as { compiled: Compiled };
+    type Group = { pick(): { target: { origin: string } } };
+    const state = gw.gateway.runtime.current as unknown as { compiled: Compiled; upstreams: Map<string, Group> };
     const real = state.compiled;
     const routes = real.routes;
     const unhandled: unknown[] = [];
@@ -335,6 +336,10 @@ describe('WebSocket through the gateway', () => {
       for (const name of ['wsfault', 'wslimited']) {
         const route = routes.find((r) => r.name === name) as Route;
         faulty.set(route, { ...route, upstream: { ...route.upstream, origin: 'not a url' } });
+        // The endpoint the route's balancer hands out is the faulty one.
+        const group = state.upstreams.get(name) as Group;
+        state.upstreams.set(name, { pick: () => Object.assign(Object.create(Object.getPrototypeOf(group.pick())) as object, group.pick(), { target: { ...group.pick().target, origin: 'not a url' } }) });
+        restore.push(() => state.upstreams.set(name, group));
       }
       const match = (h: string, p: string, m: string) => {
         const r = real.router.match(h, p, m);

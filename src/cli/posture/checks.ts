@@ -196,18 +196,23 @@ function checkRoute(config: Config, r: RouteConfig, index: number, emit: Emit): 
   if (!r.rate_limit) {
     emit('route-no-rate-limit', 'low', at(), 'no per-route rate_limit: one caller can use the whole upstream', 'add rate_limit: { per: subject, limit: 100, window: 1m } (per: ip on public routes)', about);
   }
-  const url = new URL(r.upstream.url);
-  if (url.protocol === 'http:') {
-    if (isLoopbackHost(url.hostname)) {
-      emit('upstream-plaintext-loopback', 'info', at('upstream', 'url'), `plain HTTP to ${url.host} on loopback`, 'make sure the app listens on 127.0.0.1 only (sidecar)', about);
-    } else {
-      emit('upstream-plaintext', 'high', at('upstream', 'url'), `plain HTTP to ${url.host}: identity headers and data cross the network unencrypted, and anyone on it can reach the app directly`,
-        'use https:// with upstream.tls { ca, cert, key } (mTLS), or run the gateway as a sidecar with the app on 127.0.0.1', about);
+  // Each endpoint is checked as the one `url` is.
+  const urls = r.upstream.endpoints ?? (r.upstream.url === undefined ? [] : [r.upstream.url]);
+  urls.forEach((text, i) => {
+    const url = new URL(text);
+    const key: (string | number)[] = r.upstream.endpoints ? ['upstream', 'endpoints', i] : ['upstream', 'url'];
+    if (url.protocol === 'http:') {
+      if (isLoopbackHost(url.hostname)) {
+        emit('upstream-plaintext-loopback', 'info', at(...key), `plain HTTP to ${url.host} on loopback`, 'make sure the app listens on 127.0.0.1 only (sidecar)', about);
+      } else {
+        emit('upstream-plaintext', 'high', at(...key), `plain HTTP to ${url.host}: identity headers and data cross the network unencrypted, and anyone on it can reach the app directly`,
+          'use https:// with upstream.tls { ca, cert, key } (mTLS), or run the gateway as a sidecar with the app on 127.0.0.1', about);
+      }
+    } else if (r.upstream.tls?.cert === undefined) {
+      emit('upstream-no-mtls', 'low', at('upstream'), `TLS to ${url.host} without a client certificate: the app cannot tell the gateway from any other caller`,
+        'set upstream.tls.cert and key, and have the app require them', about);
     }
-  } else if (r.upstream.tls?.cert === undefined) {
-    emit('upstream-no-mtls', 'low', at('upstream'), `TLS to ${url.host} without a client certificate: the app cannot tell the gateway from any other caller`,
-      'set upstream.tls.cert and key, and have the app require them', about);
-  }
+  });
   for (const [i, origin] of (r.cors?.origins ?? []).entries()) {
     const o = new URL(origin);
     if (o.protocol !== 'http:' || isLoopbackHost(o.hostname)) continue;
