@@ -3,11 +3,11 @@
 // an HTML login form a browser fills in), Debian's Chromium trusting exactly that certificate, and the
 // "must run under CI=true" rule for apps that may be missing on a developer machine.
 import { spawnSync } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium as launchTrusting } from '../helpers/browser.ts';
 import { describe, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 // The demo IdP is plain JavaScript (examples/ is not type-checked).
@@ -15,7 +15,7 @@ import { DEMO_ACCOUNTS, startDemoIdp } from '../../examples/demo/idp.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
-export const CHROMIUM = '/usr/bin/chromium';
+export { CHROMIUM };
 export const inCi = process.env.CI === 'true';
 export const SCREENSHOTS = join(root, 'test-output', 'apps');
 export const STEP_MS = 15_000;
@@ -41,28 +41,10 @@ export function describeApp(title: string, missing: string | undefined, body: ()
   }
 }
 
-/** base64 SHA-256 of a certificate's SubjectPublicKeyInfo: what --ignore-certificate-errors-spki-list takes. */
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
-}
-
 /** Chromium trusting exactly `cert` (no ignoreHTTPSErrors: any other certificate problem still fails). */
 export function launchChromium(cert: string): Promise<Browser> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      `--ignore-certificate-errors-spki-list=${spkiHash(cert)}`,
-    ],
-    timeout: 20_000,
-  });
+  return launchTrusting([cert]);
 }
 
 export interface AppGateway {

@@ -4,15 +4,14 @@
 //
 // TLS stays verified: Chromium trusts exactly the test certificate for localhost (by its SPKI hash).
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { ACCOUNTS, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const inCi = process.env.CI === 'true';
 const STEP_MS = 10_000;
 const TITLE = 'a 300-group user logs in without Redis (Chromium)';
@@ -27,11 +26,6 @@ else if (inCi) {
 } else {
   console.warn(`test/browser/big-identity.test.ts skipped: no Chromium at ${CHROMIUM} (with CI=true this test fails instead)`);
   describe.skip(TITLE, bigIdentity);
-}
-
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
 }
 
 const GROUPS = [...Array.from({ length: 290 }, (_, i) => `team-${String(289 - i).padStart(3, '0')}`), ...Array.from({ length: 10 }, (_, i) => `ops-${i}`)];
@@ -58,19 +52,7 @@ function bigIdentity(): void {
     identity_headers: { groups_filter: { include: [ops-, "/^team-00[0-4]$/"], max: 12 } }
 `,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        `--ignore-certificate-errors-spki-list=${spkiHash(leaf.cert)}`,
-      ],
-      timeout: 20_000,
-    });
+    browser = await launchChromium([leaf.cert]);
   }, 60_000);
 
   afterAll(async () => {

@@ -6,11 +6,11 @@
 // The session comes from a real oidc-provider login (node client); its cookie is handed to Chromium as the
 // browser would have stored it. Chromium trusts exactly the test's localhost certificate (by SPKI hash).
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { type Browser, type BrowserContext } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { createCA } from '../../tools/pki.ts';
@@ -18,7 +18,6 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { CookieJar, loginAtProvider, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const inCi = process.env.CI === 'true';
 const TITLE = 'cross-site requests from a same-site page (Chromium)';
 if (existsSync(CHROMIUM)) describe(TITLE, crossSite);
@@ -31,11 +30,6 @@ else if (inCi) {
 } else {
   console.warn(`test/browser/cross-site.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; with CI=true this test fails instead)`);
   describe.skip(TITLE, crossSite);
-}
-
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
 }
 
 /** A form that posts itself on load, and a button that opens a WebSocket, both aimed at `gw`. */
@@ -98,11 +92,7 @@ function crossSite(): void {
     expect((await g.send(callback.slice(g.origin.length), { jar })).status).toBe(302);
     const value = jar.get(g.origin, '__Host-zt') as string;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', `--ignore-certificate-errors-spki-list=${spkiHash(leaf.cert)}`],
-      timeout: 20_000,
-    });
+    browser = await launchChromium([leaf.cert]);
     context = await browser.newContext();
     context.setDefaultTimeout(10_000);
     await context.addCookies([{ name: '__Host-zt', value, url: `${g.origin}/`, secure: true, httpOnly: true, sameSite: 'Lax' }]);

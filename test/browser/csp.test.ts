@@ -8,9 +8,10 @@
 // it ignores report-uri when report-to names an endpoint); --short-reporting-delay makes it deliver them at
 // once instead of batching them for a minute. It trusts exactly the test's localhost certificate (by SPKI hash).
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { type Browser, type BrowserContext } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { admin, ADMIN_TOKEN, ADMIN_TOKEN_HASH } from '../helpers/access.ts';
@@ -21,7 +22,6 @@ import { scrape } from '../helpers/metrics.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const inCi = process.env.CI === 'true';
 const TITLE = 'CSP reports from a real browser, csp suggest, and the enforced policy (Chromium)';
 if (existsSync(CHROMIUM)) describe(TITLE, cspInBrowser);
@@ -36,10 +36,6 @@ else if (inCi) {
   describe.skip(TITLE, cspInBrowser);
 }
 
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
-}
 
 const SCRIPT = "document.documentElement.dataset.ran = 'yes';";
 const PAGE = `<!doctype html><html><head><title>csp</title><script>${SCRIPT}</script></head><body><p>legacy page</p></body></html>`;
@@ -86,14 +82,7 @@ function cspInBrowser(): void {
     const leaf = await ca.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
     gw = await startGateway(CONFIG(upstream.url, routes(upstream.url)), { files: { 'gw.crt': leaf.cert, 'gw.key': leaf.key } });
     origin = `https://localhost:${gw.port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run',
-        '--short-reporting-delay', `--ignore-certificate-errors-spki-list=${spkiHash(leaf.cert)}`,
-      ],
-      timeout: 20_000,
-    });
+    browser = await launchChromium([leaf.cert], ['--short-reporting-delay']);
     context = await browser.newContext();
     context.setDefaultTimeout(10_000);
   }, 180_000);

@@ -4,9 +4,9 @@
 // (oidc-provider) knows ONE redirect URI, the auth host's. The browser logs in once, on a.localhost, and then
 // reaches b.localhost without seeing the IdP; a logout on a.localhost (logout: fleet) ends b.localhost's session
 // and the WebSocket b.localhost's page holds open.
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOidcProvider, type TestOP } from '../helpers/oidc-provider.ts';
 import { fleetPki, fleetRoutes, startFleetGateway, type FleetGateway } from '../helpers/fleet.ts';
@@ -14,7 +14,6 @@ import { startEchoUpstream, type EchoUpstream } from '../helpers/live.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const inCi = process.env.CI === 'true';
 const STEP_MS = 10_000;
 const TITLE = 'one login for many apps (Chromium, auth.localhost → a.localhost, b.localhost)';
@@ -29,11 +28,6 @@ else if (inCi) {
 } else {
   console.warn(`test/browser/fleet-login.test.ts skipped: no Chromium at ${CHROMIUM} (with CI=true this test fails instead)`);
   describe.skip(TITLE, fleetInBrowser);
-}
-
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
 }
 
 function fleetInBrowser(): void {
@@ -88,19 +82,7 @@ function fleetInBrowser(): void {
     up = await startUpstream();
     echo = await startEchoUpstream();
     g = await startFleetGateway(op, pki, { clientId: 'fleet-browser', routes: fleetRoutes(up.url, echo.url), login: '{ host: auth.localhost }', logLevel: 'warn' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        `--ignore-certificate-errors-spki-list=${spkiHash(pki.cert)}`,
-      ],
-      timeout: 20_000,
-    });
+    browser = await launchChromium([pki.cert]);
     context = await browser.newContext();
     context.setDefaultTimeout(STEP_MS);
     context.setDefaultNavigationTimeout(STEP_MS);

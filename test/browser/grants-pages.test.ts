@@ -8,19 +8,18 @@
 // Sessions come from real oidc-provider logins (node client, as test/browser/cross-site.test.ts does: the test
 // IdP's login prompt is not a page); Chromium gets the cookies as it would have stored them.
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { CookieJar, loginAtProvider, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const inCi = process.env.CI === 'true';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const SHOTS = join(root, 'test-output', 'browser');
@@ -35,11 +34,6 @@ else if (inCi) {
 } else {
   console.warn(`test/browser/grants-pages.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; with CI=true this test fails instead)`);
   describe.skip(TITLE, grantsPages);
-}
-
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
 }
 
 function grantsPages(): void {
@@ -106,11 +100,7 @@ function grantsPages(): void {
     });
     await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', r));
     attackerOrigin = `https://localhost:${(attacker.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', `--ignore-certificate-errors-spki-list=${spkiHash(leaf.cert)}`],
-      timeout: 20_000,
-    });
+    browser = await launchChromium([leaf.cert]);
     bob = await contextFor('bob');
     alice = await contextFor('alice');
   }, 60_000);

@@ -6,19 +6,18 @@
 // TLS stays verified: Chromium trusts exactly the demo's localhost certificate (by its SPKI hash), nothing else.
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/build.ts';
 import { tempDir } from '../helpers/gateway.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const inCi = process.env.CI === 'true';
 const STEP_MS = 10_000;
 
@@ -33,11 +32,6 @@ else if (inCi) {
 } else {
   console.warn(`test/browser/live-logout.test.ts skipped: no Chromium at ${CHROMIUM} (with CI=true this test fails instead)`);
   describe.skip(TITLE, liveLogout);
-}
-
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
 }
 
 interface Demo {
@@ -85,11 +79,7 @@ function liveLogout(): void {
     ensureBuilt(); // the demo runs the built gateway (dist/)
     demo = await startDemo(stateDir);
     const leaf = readFileSync(join(stateDir, 'localhost.crt'), 'utf8');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', `--ignore-certificate-errors-spki-list=${spkiHash(leaf)}`],
-      timeout: 20_000,
-    });
+    browser = await launchChromium([leaf]);
     context = await browser.newContext();
     context.setDefaultTimeout(STEP_MS);
     context.setDefaultNavigationTimeout(STEP_MS);

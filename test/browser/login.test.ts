@@ -7,18 +7,17 @@
 // TLS stays verified: Chromium trusts exactly the demo's localhost certificate (by its SPKI hash), nothing else.
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/gateway.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const inCi = process.env.CI === 'true';
 const haveChromium = existsSync(CHROMIUM);
 const SCREENSHOT = join(root, 'test-output', 'browser', 'login.png');
@@ -36,12 +35,6 @@ else if (inCi) {
 } else {
   console.warn(`test/browser/login.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; with CI=true this test fails instead)`);
   describe.skip(TITLE, browserLogin);
-}
-
-/** base64 SHA-256 of a certificate's SubjectPublicKeyInfo: what --ignore-certificate-errors-spki-list takes. */
-function spkiHash(pem: string): string {
-  const der = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
 }
 
 function browserLogin(): void {
@@ -99,21 +92,7 @@ function browserLogin(): void {
     idpOrigin = idp[1] as string;
 
     const leaf = readFileSync(join(stateDir, 'localhost.crt'), 'utf8');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        // Trust the demo gateway's certificate and only it (Playwright always passes a --user-data-dir,
-        // which this switch requires). No ignoreHTTPSErrors: any other certificate problem still fails.
-        `--ignore-certificate-errors-spki-list=${spkiHash(leaf)}`,
-      ],
-      timeout: 20_000,
-    });
+    browser = await launchChromium([leaf]);
     context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     context.setDefaultTimeout(STEP_MS);
     context.setDefaultNavigationTimeout(STEP_MS);

@@ -20,8 +20,11 @@ export function spkiHash(pem: string): string {
   return createHash('sha256').update(der).digest('base64');
 }
 
-/** Headless Chromium that trusts exactly `trusted` (PEM leaf certificates) besides the system's roots. */
-export function launchChromium(trusted: readonly string[]): Promise<Browser> {
+/**
+ * Headless Chromium (with the flags every browser test uses) that trusts exactly `trusted` (PEM leaf
+ * certificates) besides the system's roots; `extra` adds switches (e.g. --short-reporting-delay).
+ */
+export function launchChromium(trusted: readonly string[], extra: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -33,6 +36,7 @@ export function launchChromium(trusted: readonly string[]): Promise<Browser> {
       '--no-first-run',
       // No ignoreHTTPSErrors: any other certificate problem still fails.
       `--ignore-certificate-errors-spki-list=${trusted.map(spkiHash).join(',')}`,
+      ...extra,
     ],
     timeout: 20_000,
   });
