@@ -15,9 +15,22 @@ export function sendProblem(res: ServerResponse, err: unknown, requestId: string
     if (!problem.headers.some(([n]) => n === extra[i])) headers.push(extra[i] as string, extra[i + 1] as string);
   }
   headers.push('x-request-id', requestId);
+  if (isHttp2(res)) dropConnectionHeaders(headers);
   res.writeHead(problem.status, headers);
   res.end(problem.body);
   return problem.code;
+}
+
+/** An HTTP/2 (compat) response: it has a stream, and node refuses connection-specific fields on it. */
+export function isHttp2(res: ServerResponse): boolean {
+  return (res as { stream?: unknown }).stream !== undefined;
+}
+
+function dropConnectionHeaders(headers: string[]): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = (headers[i] as string).toLowerCase();
+    if (name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding' || name === 'upgrade' || name === 'proxy-connection') headers.splice(i, 2);
+  }
 }
 
 /** For sockets that have no ServerResponse: answer once, then close. */

@@ -2,14 +2,17 @@
 // optional HTTP→HTTPS redirect listener. Parser-level refusals get the same problem JSON as any other.
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex as DuplexStream, type Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import type { CompiledConfig, TlsMaterial } from '../pipeline/index.ts';
-import { GatewayError, type GatewayErrorCode, writeProblemToSocket } from '../core/index.ts';
+import { GatewayError, type GatewayErrorCode, sendProblem, writeProblemToSocket } from '../core/index.ts';
 import type { SniContexts } from './sni.ts';
 import { isClosing, protocolRefusal, refuseRequest, refuseUpgrade, takesEveryUpgrade } from './protocol.ts';
+import { H2Sessions, h2Options } from './h2.ts';
+import { adaptHeaders, certificateCovers, presentAsHttp1 } from './h2-request.ts';
 
 export function secureContextOptions(tls: TlsMaterial) {
   return {
@@ -37,7 +40,20 @@ export interface MainListenerHandlers {
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
-export function createMainListener(compiled: CompiledConfig, handlers: MainListenerHandlers, log: Logger, sni?: SniContexts): Server {
+export interface MainListener {
+  /** node:http's Server, or node:http2's secure server with HTTP/1.1 fallback (same listen/close/upgrade API). */
+  readonly server: Server;
+  /** The HTTP/2 sessions (listen.http2 on TLS, or h2c); undefined when the listener speaks HTTP/1.1 only. */
+  readonly h2: H2Sessions | undefined;
+}
+
+/** HTTP/2 on this listener: default with TLS (listen.http2), h2c only when enabled on a plain one. */
+export function speaksHttp2(compiled: CompiledConfig): boolean {
+  const listen = compiled.config.listen;
+  return compiled.tls ? listen.http2 !== false : listen.h2c;
+}
+
+export function createMainListener(compiled: CompiledConfig, handlers: MainListenerHandlers, log: Logger, sni?: SniContexts): MainListener {
   const limits = compiled.config.listen.limits;
   const options = {
     maxHeaderSize: limits.max_header_bytes,
@@ -50,23 +66,67 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
     noDelay: true,
     shouldUpgradeCallback: takesEveryUpgrade,
   };
+  const h2 = speaksHttp2(compiled)
+    ? new H2Sessions({ maxHeaderBytes: limits.max_header_bytes, requestTimeout: limits.request_timeout, idleTimeout: limits.keep_alive_timeout })
+    : undefined;
   // Protocol refusals first (server/protocol.ts): a version other than 1.0/1.1, an Upgrade that is not a
   // WebSocket handshake. Either closes the connection, so nothing behind it on the socket is handled.
   const request = (req: IncomingMessage, res: ServerResponse): void => {
+    if (h2 !== undefined && req.httpVersionMajor === 2) return h2Request(h2, req as unknown as Http2ServerRequest, res as unknown as Http2ServerResponse);
     if (isClosing(req)) return;
     const refusal = protocolRefusal(req, false);
     if (refusal) return refuseRequest(req, res, refusal, log);
     handlers.request(req, res);
   };
+  const h2Request = (sessions: H2Sessions, req: Http2ServerRequest, res: Http2ServerResponse): void => {
+    const stream = req.stream;
+    const socket = sessions.socketOf(stream.session as ServerHttp2Session | undefined);
+    if (socket === undefined) return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    const asH1 = res as unknown as ServerResponse;
+    // request_timeout per stream: the whole request (headers were atomic) must have arrived by then.
+    const timer = setTimeout(() => {
+      if (req.complete) return;
+      if (!res.headersSent) refuseH2(asH1, new GatewayError('GW_ERR_REQUEST_TIMEOUT'), socket, log);
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }, limits.request_timeout);
+    timer.unref();
+    req.once('end', () => clearTimeout(timer));
+    stream.once('close', () => clearTimeout(timer));
+    let adapted;
+    try {
+      adapted = adaptHeaders(req.rawHeaders, req.method, !stream.endAfterHeaders);
+      if (compiled.tls && adapted.hostName !== '' && !certificateCovers(socket, adapted.hostName)) {
+        throw new GatewayError('GW_ERR_MISDIRECTED', 'this connection\'s certificate does not cover that host: open a new connection');
+      }
+    } catch (err) {
+      return refuseH2(asH1, err, socket, log);
+    }
+    presentAsHttp1(req, adapted, socket);
+    handlers.request(req as unknown as IncomingMessage, asH1);
+  };
   const server: Server = compiled.tls
-    ? https.createServer({ ...options, ...secureContextOptions(compiled.tls), ...(sni ? { SNICallback: sni.callback } : {}) }, request)
+    ? h2 !== undefined
+      ? (http2.createSecureServer(
+          { ...options, ...h2Options(h2.limits), allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'], ...secureContextOptions(compiled.tls), ...(sni ? { SNICallback: sni.callback } : {}) },
+          request as never,
+        ) as unknown as Server)
+      : https.createServer({ ...options, ...secureContextOptions(compiled.tls), ...(sni ? { SNICallback: sni.callback } : {}) }, request)
     : http.createServer(options, request);
+  if (h2 !== undefined && compiled.tls) {
+    // HTTP/1.1 on the same listener keeps every limit it had (node:http2 reads them from the server object).
+    Object.assign(server, options);
+    server.prependListener('secureConnection', (s: Socket) => h2.connection(s));
+    server.on('session', (session: ServerHttp2Session) => h2.session(session));
+  }
+  if (h2 !== undefined && !compiled.tls) acceptPriorKnowledge(server, h2, request, log);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const refusal = protocolRefusal(req, true);
     if (refusal) return refuseUpgrade(socket, refusal, log);
     handlers.upgrade(req, socket, head);
   });
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    // node:http2's compat layer hands an HTTP/2 CONNECT here with a response in place of a socket.
+    if (h2 !== undefined && req.httpVersionMajor === 2) return h2Request(h2, req as unknown as Http2ServerRequest, socket as unknown as Http2ServerResponse);
     writeProblemToSocket(socket, new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported'), randomUUID());
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -76,7 +136,49 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
     writeProblemToSocket(socket, new GatewayError(code), randomUUID());
   });
   server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'tls handshake failed'));
-  return server;
+  return { server, h2 };
+}
+
+function refuseH2(res: ServerResponse, err: unknown, socket: Socket, log: Logger): void {
+  const id = randomUUID();
+  const code = sendProblem(res, err, id);
+  log.info({ msg: 'client error', code, reason: err instanceof GatewayError ? err.detail : undefined, req_id: id, client_ip: socket.remoteAddress, http: '2' }, 'client error');
+}
+
+/** The HTTP/2 connection preface: a plain connection that starts with it is h2c with prior knowledge. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/**
+ * h2c (listen.h2c): the plain listener reads the first bytes of each connection; the HTTP/2 preface hands it
+ * to an HTTP/2 server of its own (never listening), anything else stays with node:http as before.
+ */
+function acceptPriorKnowledge(server: Server, h2: H2Sessions, request: (req: IncomingMessage, res: ServerResponse) => void, log: Logger): void {
+  const h2c = http2.createServer(h2Options(h2.limits), request as never);
+  h2c.on('session', (session: ServerHttp2Session) => h2.session(session));
+  const plain = server.listeners('connection') as Array<(s: Socket) => void>;
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    let seen = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      seen = Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, PREFACE.length);
+      const isH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (isH2 && seen.length < PREFACE.length) return; // wait for the whole preface
+      socket.off('data', onData);
+      if (isH2) {
+        // nghttp2 reads the socket's handle directly: the bytes already read reach it through a replaying stream.
+        h2.connection(socket);
+        h2c.emit('connection', replaying(socket, seen));
+        return;
+      }
+      socket.pause();
+      socket.unshift(seen);
+      for (const l of plain) l.call(server, socket);
+      socket.resume();
+    };
+    socket.on('data', onData);
+    socket.once('error', (err) => log.debug({ err: err.message }, 'connection error before the first request'));
+  });
 }
 
 /** Plain-HTTP listener that only redirects to the HTTPS entry point (same host, same path). */
@@ -91,4 +193,39 @@ export function createRedirectListener(httpsPort: () => number): Server {
     const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url}`;
     res.writeHead(308, { location, 'content-length': '0', connection: 'close' }).end();
   });
+}
+
+/** A duplex over `socket` that first yields `seen` (the bytes read while looking for the preface). */
+function replaying(socket: Socket, seen: Buffer): Duplex {
+  const d = new PassThroughDuplex(socket);
+  d.push(seen);
+  socket.on('data', (c: Buffer) => {
+    if (!d.push(c)) socket.pause();
+  });
+  socket.on('end', () => d.push(null));
+  socket.on('close', () => d.destroy());
+  socket.on('error', (err) => d.destroy(err));
+  return d;
+}
+
+class PassThroughDuplex extends DuplexStream {
+  readonly #socket: Socket;
+  constructor(socket: Socket) {
+    super();
+    this.#socket = socket;
+  }
+  override _read(): void {
+    this.#socket.resume();
+  }
+  override _write(chunk: Buffer, enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#socket.write(chunk, enc, cb);
+  }
+  override _final(cb: () => void): void {
+    this.#socket.end();
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    this.#socket.destroy(err ?? undefined);
+    cb(err);
+  }
 }

@@ -1,0 +1,205 @@
+// HTTP/2 on the TLS listener (ALPN h2 with http/1.1 fallback) and h2c on a plain one: the same pipeline
+// and the same answers as over HTTP/1.1, the same headers at the upstream, the HTTP/2-only refusals.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import { Agent, request } from 'undici';
+import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
+import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
+import { headerNames, startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { h2Connect, h2Outcome, h2Request } from '../helpers/h2.ts';
+
+let ca: CertificateAuthority;
+let cert: Issued;
+let upstream: Upstream;
+let gw: TestGateway;
+let h2cGw: TestGateway;
+let dispatcher: Agent;
+
+beforeAll(async () => {
+  ca = await createCA('h2 test CA');
+  cert = await ca.issue({ cn: 'localhost', dns: ['localhost', 'app.test'], ips: ['127.0.0.1'] });
+  upstream = await startUpstream();
+  const routes = `routes:
+  - name: app
+    match: { path: / }
+    upstream: { url: ${upstream.url}, timeout: 2s, connect_timeout: 1s }
+    public: true
+`;
+  gw = await startGateway(`listen:
+  address: 127.0.0.1:0
+  tls: { cert: gw.crt, key: gw.key }
+shutdown: { drain_timeout: 1s }
+${routes}`, { dir: tempDir('ztgw-h2-'), files: { 'gw.crt': cert.cert, 'gw.key': cert.key } });
+  h2cGw = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true, h2c: true }
+shutdown: { drain_timeout: 1s }
+${routes}`);
+  dispatcher = new Agent({ connect: { ca: ca.cert } });
+});
+
+afterAll(async () => {
+  await dispatcher?.close();
+  await gw?.close();
+  await h2cGw?.close();
+  await upstream?.close();
+});
+
+describe('ALPN', () => {
+  it('offers h2 first and http/1.1 as the fallback', async () => {
+    for (const [offered, chosen] of [[['h2', 'http/1.1'], 'h2'], [['http/1.1'], 'http/1.1']] as const) {
+      const proto = await new Promise<string | false>((resolve, reject) => {
+        const s = tls.connect({ port: gw.port, host: '127.0.0.1', servername: 'localhost', ca: ca.cert, ALPNProtocols: [...offered] }, () => {
+          resolve(s.alpnProtocol ?? false);
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+      expect(proto).toBe(chosen);
+    }
+  });
+
+  it('never advertises SETTINGS_ENABLE_CONNECT_PROTOCOL; caps concurrent streams and the header list', async () => {
+    const session = http2.connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      const settings = await new Promise<http2.Settings>((r) => session.once('remoteSettings', r));
+      expect(settings.enableConnectProtocol).toBe(false);
+      expect(settings.maxConcurrentStreams).toBe(100);
+      expect(settings.maxHeaderListSize).toBe(16_384);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+describe('the same pipeline over HTTP/2', () => {
+  it('forwards a GET: the upstream sees HTTP/1.1 with Host from :authority, no pseudo-header', async () => {
+    upstream.reset();
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      const res = await h2Request(session, { ':method': 'GET', ':path': '/hello?x=1', ':authority': `localhost:${gw.port}`, cookie: 'a=1', 'x-custom': 'v' }, undefined);
+      expect(res.status).toBe(200);
+      expect(res.headers.server).toBeUndefined();
+      expect(res.headers['x-powered-by']).toBeUndefined();
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      const rec = upstream.received.at(-1)!;
+      expect(rec.url).toBe('/hello?x=1');
+      expect(rec.headers['x-forwarded-host']).toBe(`localhost:${gw.port}`);
+      expect(rec.headers['x-forwarded-proto']).toBe('https');
+      expect(rec.headers['x-custom']).toBe('v');
+      expect(headerNames(rec).some((n) => n.startsWith(':'))).toBe(false);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('joins split cookie fields into one Cookie line (RFC 9113 §8.2.3)', async () => {
+    upstream.reset();
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      // node's client sends an array of cookies as separate fields
+      const res = await h2Request(session, { ':path': '/c', ':authority': `localhost:${gw.port}`, cookie: ['a=1', 'b=2'] });
+      expect(res.status).toBe(200);
+      const rec = upstream.received.at(-1)!;
+      expect(headerNames(rec).filter((n) => n === 'cookie')).toHaveLength(1);
+      expect(rec.headers.cookie).toBe('a=1; b=2');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('relays a request body without Content-Length (DATA frames) intact, chunked to the upstream', async () => {
+    upstream.reset();
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      const body = 'x'.repeat(100_000);
+      const res = await h2Request(session, { ':method': 'POST', ':path': '/upload', ':authority': `localhost:${gw.port}`, 'content-type': 'text/plain' }, body);
+      expect(res.status).toBe(200);
+      const rec = upstream.received.at(-1)!;
+      expect(rec.bodyBytes).toBe(100_000);
+      expect(rec.headers['transfer-encoding']).toBe('chunked');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('answers the gateway\'s own refusals as problem JSON over h2 (no connection-specific header)', async () => {
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      const res = await h2Request(session, { ':path': '/a/%2e%2e/b', ':authority': `localhost:${gw.port}` });
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(/problem\+json/);
+      expect(res.headers.connection).toBeUndefined();
+    } finally {
+      session.close();
+    }
+  });
+
+  it('HTTP/1.1 on the same listener is unchanged', async () => {
+    upstream.reset();
+    const res = await request(`${gw.url}/h1`, { dispatcher });
+    expect(res.statusCode).toBe(200);
+    await res.body.text();
+    expect(upstream.received.at(-1)!.headers['x-forwarded-host']).toBe(`127.0.0.1:${gw.port}`);
+  });
+});
+
+describe('h2c (prior knowledge) on a plain listener that enables it', () => {
+  it('serves h2c and HTTP/1.1 on the same port', async () => {
+    upstream.reset();
+    const session = await h2Connect(h2cGw.url);
+    try {
+      const res = await h2Request(session, { ':path': '/h2c', ':authority': `127.0.0.1:${h2cGw.port}` });
+      expect(res.status).toBe(200);
+      expect(upstream.received.at(-1)!.url).toBe('/h2c');
+    } finally {
+      session.close();
+    }
+    const h1 = await request(`${h2cGw.url}/h1`);
+    expect(h1.statusCode).toBe(200);
+    await h1.body.text();
+  });
+});
+
+describe('421 for an :authority the certificate does not cover', () => {
+  it('refuses it before the pipeline; a covered name on the same connection passes', async () => {
+    upstream.reset();
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      const other = await h2Request(session, { ':path': '/x', ':authority': 'other.example' });
+      expect(other.status).toBe(421);
+      expect(JSON.parse(other.body).code).toBe('GW_ERR_MISDIRECTED');
+      expect(upstream.received).toHaveLength(0);
+      const ok = await h2Request(session, { ':path': '/y', ':authority': 'app.test' });
+      expect(ok.status).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+describe('HTTP/2 refusals', () => {
+  it(':authority and host that disagree: 400, nothing forwarded', async () => {
+    upstream.reset();
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      const res = await h2Request(session, { ':path': '/x', ':authority': 'localhost', host: 'app.test' });
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.body).code).toBe('GW_ERR_BAD_HOST');
+      expect(upstream.received).toHaveLength(0);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('CONNECT: refused, nothing forwarded', async () => {
+    upstream.reset();
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
+    try {
+      const out = await h2Outcome(session, { ':method': 'CONNECT', ':authority': 'localhost:443' });
+      expect(out.status ?? 0).toBe(400);
+      expect(upstream.received).toHaveLength(0);
+    } finally {
+      session.close();
+    }
+  });
+});
