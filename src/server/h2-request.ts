@@ -5,7 +5,7 @@
 // Refusals at this edge: what nghttp2 lets through but HTTP/2 forbids, CONNECT, and a `:authority` the
 // connection's certificate does not cover (421: browsers coalesce connections across host names).
 import { X509Certificate } from 'node:crypto';
-import type { Http2ServerRequest } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../core/index.ts';
@@ -32,7 +32,12 @@ function hostNameOf(authority: string): string {
 }
 
 /** Throws the refusal, or returns the HTTP/1.1-shaped header list the pipeline reads. */
-export function adaptHeaders(raw: readonly string[], method: string, hasBody: boolean): AdaptedRequest {
+export function adaptHeaders(raw: readonly string[], method: string, hasBody: boolean, maxHeaderBytes: number): AdaptedRequest {
+  // The header list size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2): nghttp2 advertises
+  // the limit but does not enforce it on what it receives.
+  let size = 0;
+  for (let i = 0; i < raw.length; i++) size += (raw[i] as string).length + (i % 2 === 0 ? 32 : 0);
+  if (size > maxHeaderBytes) throw new GatewayError('GW_ERR_HEADERS_TOO_LARGE');
   if (method === 'CONNECT') throw new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported');
   let authority: string | undefined;
   let host: string | undefined;
@@ -106,7 +111,15 @@ export function certificateCovers(socket: Socket, name: string): boolean {
 }
 
 /** Makes req read like an HTTP/1.1 request to the pipeline (own properties shadow the compat getters). */
-export function presentAsHttp1(req: Http2ServerRequest, adapted: AdaptedRequest, socket: Socket): void {
+export function presentAsHttp1(req: Http2ServerRequest, res: Http2ServerResponse, adapted: AdaptedRequest, socket: Socket): void {
   Object.defineProperty(req, 'rawHeaders', { value: adapted.rawHeaders, configurable: true });
   Object.defineProperty(req, 'socket', { value: socket, configurable: true });
+  // The compat response has no `destroyed`: a stream the client reset must read as a response that is gone
+  // (else a forward started after the reset would wait for a 'drain' that never comes).
+  const stream = req.stream;
+  Object.defineProperty(res, 'destroyed', { get: () => stream.destroyed || stream.closed, configurable: true });
+  // ...and compat's writableFinished is true for any closed stream, a reset one included: only a stream
+  // whose writable side finished (END_STREAM sent) has a complete response.
+  const reset = (): boolean => stream.rstCode !== undefined && stream.rstCode !== 0;
+  Object.defineProperty(res, 'writableFinished', { get: () => res.writableEnded && stream.writableFinished && !reset(), configurable: true });
 }

@@ -138,7 +138,8 @@ export class H2Sessions {
       state.resets = 0;
     }
     if (++state.resets <= H2_RESET_LIMIT || session.destroyed) return;
-    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    session.destroy();
+    // GOAWAY (last stream 0: nothing more is processed), flushed before the connection is cut.
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM, 0);
+    setTimeout(() => session.destroy(), 50).unref();
   }
 }

@@ -94,14 +94,15 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
     stream.once('close', () => clearTimeout(timer));
     let adapted;
     try {
-      adapted = adaptHeaders(req.rawHeaders, req.method, !stream.endAfterHeaders);
+      adapted = adaptHeaders(req.rawHeaders, req.method, !stream.endAfterHeaders, limits.max_header_bytes);
       if (compiled.tls && adapted.hostName !== '' && !certificateCovers(socket, adapted.hostName)) {
         throw new GatewayError('GW_ERR_MISDIRECTED', 'this connection\'s certificate does not cover that host: open a new connection');
       }
     } catch (err) {
+      if (stream.destroyed || stream.closed) return;
       return refuseH2(asH1, err, socket, log);
     }
-    presentAsHttp1(req, adapted, socket);
+    presentAsHttp1(req, res, adapted, socket);
     handlers.request(req as unknown as IncomingMessage, asH1);
   };
   const server: Server = compiled.tls
