@@ -18,6 +18,8 @@ export interface UpstreamTarget {
   readonly tls: Readonly<{ ca?: string; cert?: string; key?: string; servername?: string }> | null;
   readonly connectTimeout: number;
   readonly connections: number;
+  /** upstream.http2: undici's HTTP/2 (ALPN h2 on https, h2c with prior knowledge on http). */
+  readonly http2: boolean;
 }
 
 /** Validates and resolves an upstream: frozen; throws ConfigError with `path` relative to the upstream. */
@@ -30,7 +32,7 @@ export function compileUpstream(cfg: UpstreamConfig, baseDir: string): UpstreamT
     : null;
   if (tls && (tls.cert === undefined) !== (tls.key === undefined)) throw new ConfigError('CFG_CONFLICT', ['tls'], 'upstream.tls needs both cert and key');
   const poolKey = createHash('sha256')
-    .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls]))
+    .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls, cfg.http2]))
     .digest('base64url');
   return Object.freeze({
     origin: url.origin,
@@ -42,6 +44,7 @@ export function compileUpstream(cfg: UpstreamConfig, baseDir: string): UpstreamT
     tls,
     connectTimeout: cfg.connect_timeout,
     connections: cfg.connections,
+    http2: cfg.http2,
   });
 }
 
@@ -78,7 +81,10 @@ export class PoolRegistry {
     if (pool === undefined) {
       pool = new Pool(target.origin, {
         connections: target.connections,
-        pipelining: 1,
+        // HTTP/2: streams multiplexed per connection (the upstream's SETTINGS may lower it); h2c on http://.
+        ...(target.http2
+          ? { allowH2: true, pipelining: 100, h2Options: { maxConcurrentStreams: 100 }, ...(target.origin.startsWith('http:') ? { useH2c: true } : {}) }
+          : { pipelining: 1 }),
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 60_000,
         connect: {

@@ -203,3 +203,48 @@ describe('HTTP/2 refusals', () => {
     }
   });
 });
+
+describe('upstream: { http2: true }', () => {
+  it('h2c with prior knowledge on http://, and h2 over TLS on https://; HTTP/1.1 stays the default', async () => {
+    const seen: Array<{ version: string; path: string; authority: string | undefined; body: number }> = [];
+    const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
+      let body = 0;
+      req.on('data', (c: Buffer) => (body += c.length));
+      req.on('end', () => {
+        seen.push({ version: req.httpVersion, path: req.url, authority: req.authority, body });
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(`h2 upstream ${req.httpVersion}`);
+      });
+    };
+    const h2c = http2.createServer(handler);
+    const upCert = await ca.issue({ cn: '127.0.0.1', ips: ['127.0.0.1'] });
+    const h2s = http2.createSecureServer({ cert: upCert.cert, key: upCert.key }, handler);
+    await Promise.all([h2c, h2s].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+    const port = (s: http2.Http2Server | http2.Http2SecureServer) => (s.address() as { port: number }).port;
+    const local = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true }
+shutdown: { drain_timeout: 1s }
+routes:
+  - name: h2c
+    match: { path: /h2c }
+    upstream: { url: http://127.0.0.1:${port(h2c)}, http2: true, timeout: 2s, connect_timeout: 1s }
+    public: true
+  - name: h2s
+    match: { path: /h2s }
+    upstream: { url: https://127.0.0.1:${port(h2s)}, http2: true, tls: { ca: ca.crt }, timeout: 2s, connect_timeout: 1s }
+    public: true
+`, { files: { 'ca.crt': ca.cert } });
+    try {
+      for (const path of ['/h2c/a', '/h2s/b']) {
+        const res = await request(`${local.url}${path}`, { method: 'POST', body: 'hello' });
+        expect(res.statusCode).toBe(200);
+        expect(await res.body.text()).toBe('h2 upstream 2.0');
+      }
+      expect(seen).toEqual([
+        { version: '2.0', path: '/h2c/a', authority: `127.0.0.1:${port(h2c)}`, body: 5 },
+        { version: '2.0', path: '/h2s/b', authority: `127.0.0.1:${port(h2s)}`, body: 5 },
+      ]);
+    } finally {
+      await local.close();
+      for (const s of [h2c, h2s]) await new Promise<void>((r) => s.close(() => r()));
+    }
+  });
+});
