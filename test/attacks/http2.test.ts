@@ -1,6 +1,8 @@
 // HTTP/2-specific refusals and limits, each with a raw client: node:http2's client where it lets us, a
 // hand-written frame writer (test/helpers/h2-frames.ts) for what it forbids. Every case asserts the
 // observable result (RST_STREAM / GOAWAY code, or the status) and that the upstream received nothing.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
@@ -264,6 +266,29 @@ describe('mTLS over HTTP/2', () => {
       expect(upstream.received).toHaveLength(0);
     } finally {
       session.close();
+    }
+  });
+});
+
+describe('client CA reload with HTTP/2 sessions open', () => {
+  it('a session verified against the replaced CA gets GOAWAY; a new one is verified afresh', async () => {
+    upstream.reset();
+    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost', cert: client.cert, key: client.key });
+    const first = await h2Request(session, { ':path': '/svc/before', ':authority': `localhost:${gw.port}` });
+    expect(first.status).toBe(200);
+    const goaway = new Promise<number>((r) => session.once('goaway', (code: number) => r(code)));
+    const other = await createCA('another client CA');
+    writeFileSync(join(gw.dir, 'ca.crt'), `${ca.cert}\n${other.cert}`);
+    expect(await gw.gateway.reload()).toBe(true);
+    expect(await goaway).toBe(0);
+    session.destroy();
+    const fresh = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost', cert: client.cert, key: client.key });
+    try {
+      const res = await h2Request(fresh, { ':path': '/svc/after', ':authority': `localhost:${gw.port}` });
+      expect(res.status).toBe(200);
+      expect(upstream.received.map((r) => r.url)).toEqual(['/svc/before', '/svc/after']);
+    } finally {
+      fresh.close();
     }
   });
 });

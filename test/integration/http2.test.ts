@@ -248,3 +248,40 @@ routes:
     }
   });
 });
+
+describe('shutdown with HTTP/2 sessions', () => {
+  it('an in-flight h2 request finishes, idle sessions get GOAWAY, stop() returns promptly', async () => {
+    const slow = await startUpstream((_req, res) => {
+      setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('late'), 300);
+      return true;
+    });
+    const local = await startGateway(`listen:
+  address: 127.0.0.1:0
+  tls: { cert: gw.crt, key: gw.key }
+shutdown: { drain_timeout: 2s }
+routes:
+  - name: app
+    match: { path: / }
+    upstream: { url: ${slow.url}, timeout: 2s, connect_timeout: 1s }
+    public: true
+`, { dir: tempDir('ztgw-h2s-'), files: { 'gw.crt': cert.cert, 'gw.key': cert.key } });
+    try {
+      const busy = await h2Connect(local.url, { ca: ca.cert, servername: 'localhost' });
+      const idle = await h2Connect(local.url, { ca: ca.cert, servername: 'localhost' });
+      const idleGoaway = new Promise<number>((r) => idle.once('goaway', (code: number) => r(code)));
+      const inFlight = h2Request(busy, { ':path': '/slow', ':authority': `localhost:${local.port}` });
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      await local.close();
+      expect(Date.now() - started).toBeLessThan(1500);
+      expect(await idleGoaway).toBe(0);
+      const res = await inFlight;
+      expect(res.status).toBe(200);
+      expect(res.body).toBe('late');
+      busy.destroy();
+      idle.destroy();
+    } finally {
+      await slow.close();
+    }
+  });
+});
