@@ -2,6 +2,7 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { toProblem } from './errors.ts';
+import { grpcMessage, grpcStatusOf, isGrpcResponse, respondTrailersOnly } from './grpc.ts';
 
 export function sendProblem(res: ServerResponse, err: unknown, requestId: string, extra: readonly string[] = []): string {
   const problem = toProblem(err, requestId);
@@ -9,6 +10,7 @@ export function sendProblem(res: ServerResponse, err: unknown, requestId: string
     res.destroy();
     return problem.code;
   }
+  if (isGrpcResponse(res)) return sendGrpcStatus(res, problem.status, problem.code, JSON.parse(problem.body).detail as string, requestId);
   const headers = problem.headers.flat();
   for (let i = 0; i < extra.length; i += 2) {
     // The problem's own headers (nosniff, content-type) stay; add the security headers it lacks.
@@ -19,6 +21,17 @@ export function sendProblem(res: ServerResponse, err: unknown, requestId: string
   res.writeHead(problem.status, headers);
   res.end(problem.body);
   return problem.code;
+}
+
+/** A trailers-only gRPC error: HTTP 200 and grpc-status / grpc-message in the only HEADERS frame. */
+function sendGrpcStatus(res: ServerResponse, status: number, code: string, detail: string, requestId: string): string {
+  respondTrailersOnly(res, 200, [
+    'content-type', 'application/grpc',
+    'grpc-status', String(grpcStatusOf(status)),
+    'grpc-message', grpcMessage(`${code}: ${detail}`),
+    'x-request-id', requestId,
+  ]);
+  return code;
 }
 
 /** An HTTP/2 (compat) response: it has a stream, and node refuses connection-specific fields on it. */

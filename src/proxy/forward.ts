@@ -3,7 +3,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { forwardedElement } from '../normalize/index.ts';
-import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError } from '../core/index.ts';
+import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError, grpcTimeoutMs, headerOf, isGrpcContentType, isHttp2, respondTrailersOnly } from '../core/index.ts';
+import { DROPPED } from './response-headers.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
 
@@ -73,6 +74,8 @@ export function forward<C extends RequestContext>(
 ): Promise<void> {
   const headers = ctx.upstreamHeaders;
   if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
+  let headersTimeout = upstream.headersTimeout;
+  if (upstream.http2 && isGrpcContentType(headerOf(ctx, 'content-type'))) headersTimeout = grpcHeaders(ctx, headers, headersTimeout);
   appendForwardingHeaders(ctx, headers, upstream);
   const trace = ctx.trace;
   const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, upstream);
@@ -85,7 +88,7 @@ export function forward<C extends RequestContext>(
         method: ctx.method as Dispatcher.HttpMethod,
         headers,
         body: body ?? (ctx.hasBody ? req : null),
-        headersTimeout: upstream.headersTimeout,
+        headersTimeout,
         bodyTimeout: upstream.bodyTimeout,
       },
       handler,
@@ -192,7 +195,9 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx interim answers (100 Continue, 103) are not relayed
     this.span?.set('http.response.status_code', statusCode);
-    this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
+    // A gRPC trailers-only answer (grpc-status in the headers) stays one HEADERS frame with END_STREAM.
+    if (headers['grpc-status'] !== undefined && isHttp2(this.#res)) respondTrailersOnly(this.#res, statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
+    else this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
     if (this.#settled) return;
     this.openedAt = Date.now();
     this.#live = true;
@@ -209,13 +214,16 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#res.writableEnded) return; // a trailers-only answer already ended it
     if (this.#res.write(chunk)) return;
     controller.pause();
     this.#res.once('drain', this.#onDrain);
   }
 
-  onResponseEnd(): void {
-    this.#res.end();
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    // Trailers (gRPC's grpc-status) are relayed to an HTTP/2 client; HTTP/1.1 answers stay as they were.
+    if (isHttp2(this.#res) && !this.#res.writableEnded) relayTrailers(this.#res, trailers);
+    if (!this.#res.writableEnded) this.#res.end();
     if (this.span !== undefined) this.#endSpan(undefined);
     this.#settle();
     this.#resolve();
@@ -249,6 +257,32 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     this.#live = false;
     this.#sink.closed(this, this.#facts.endReason ?? (this.#gone ? 'client' : 'upstream'));
   }
+}
+
+/**
+ * gRPC to an HTTP/2 upstream: `te: trailers` (gRPC servers require it; it was dropped as hop-by-hop on the way
+ * in), and `grpc-timeout` honoured up to upstream.timeout (the deadline sent on is capped to it too).
+ * Returns the response-headers timeout for this call.
+ */
+function grpcHeaders(ctx: RequestContext, headers: string[], upstreamTimeout: number): number {
+  headers.push('te', 'trailers');
+  const asked = grpcTimeoutMs(headerOf(ctx, 'grpc-timeout'));
+  if (asked === undefined || asked <= upstreamTimeout) return asked ?? upstreamTimeout;
+  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'grpc-timeout') headers[i + 1] = `${upstreamTimeout}m`;
+  return upstreamTimeout;
+}
+
+function relayTrailers(res: ServerResponse, trailers: IncomingHttpHeaders | undefined): void {
+  if (trailers === undefined || trailers === null) return;
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  for (const name in trailers) {
+    const value = trailers[name];
+    if (value === undefined || DROPPED.has(name) || name.charCodeAt(0) === 58) continue;
+    out[name] = value;
+    any = true;
+  }
+  if (any) res.addTrailers(out);
 }
 
 function setContentLength(headers: string[], length: number): void {

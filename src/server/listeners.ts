@@ -8,7 +8,7 @@ import { Duplex as DuplexStream, type Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import type { CompiledConfig, TlsMaterial } from '../pipeline/index.ts';
-import { GatewayError, type GatewayErrorCode, sendProblem, writeProblemToSocket } from '../core/index.ts';
+import { GatewayError, type GatewayErrorCode, isGrpcContentType, markGrpc, sendProblem, writeProblemToSocket } from '../core/index.ts';
 import type { SniContexts } from './sni.ts';
 import { isClosing, protocolRefusal, refuseRequest, refuseUpgrade, takesEveryUpgrade } from './protocol.ts';
 import { H2Sessions, h2Options } from './h2.ts';
@@ -83,6 +83,7 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
     const socket = sessions.socketOf(stream.session as ServerHttp2Session | undefined);
     if (socket === undefined) return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     const asH1 = res as unknown as ServerResponse;
+    if (isGrpcContentType(req.headers['content-type'])) markGrpc(asH1); // its refusals become gRPC statuses
     // request_timeout per stream: the whole request (headers were atomic) must have arrived by then.
     const timer = setTimeout(() => {
       if (req.complete) return;
