@@ -17,6 +17,7 @@ const service: grpc.ServiceDefinition = {
   Say: { path: '/demo.Echo/Say', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
   Count: { path: '/demo.Echo/Count', requestStream: false, responseStream: true, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
   Secret: { path: '/demo.Echo/Secret', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
+  Slow: { path: '/demo.Echo/Slow', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
   Fail: { path: '/demo.Echo/Fail', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
 };
 const Client = grpc.makeGenericClientConstructor(service, 'Echo');
@@ -27,6 +28,7 @@ let idp: TestIdp;
 let server: grpc.Server;
 let h1: Upstream;
 let gw: TestGateway;
+const slowDeadlines: number[] = [];
 const seen: Array<{ method: string; te: unknown; user: unknown; deadline: boolean }> = [];
 
 function client(): grpc.Client {
@@ -65,6 +67,11 @@ beforeAll(async () => {
     Secret: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       record(call, 'Secret');
       cb(null, { text: 'secret' });
+    },
+    Slow: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
+      record(call, 'Slow');
+      slowDeadlines.push(Number(call.getDeadline()) - Date.now());
+      setTimeout(() => cb(null, { text: 'late' }), 3000).unref();
     },
     Fail: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       record(call, 'Fail');
@@ -167,6 +174,23 @@ describe('gRPC through the gateway (h2 both sides)', () => {
       const { err } = await unary(c, 'Secret', { text: 'x' }, bearer(token));
       expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(seen.length).toBe(before);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('grpc-timeout above upstream.timeout is capped to it: the server is told 2 s, the client gets DEADLINE_EXCEEDED from the gateway', async () => {
+    const token = await idp.sign({ sub: 'frank', aud: 'gw' });
+    const c = client();
+    try {
+      const started = Date.now();
+      const { err } = await unary(c, 'Slow', { text: 'x' }, bearer(token), { deadline: Date.now() + 10_000 });
+      expect(err?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+      expect(err?.details).toMatch(/^GW_ERR_UPSTREAM_TIMEOUT/);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(slowDeadlines).toHaveLength(1);
+      expect(slowDeadlines[0]).toBeLessThanOrEqual(2000);
+      expect(slowDeadlines[0]).toBeGreaterThan(1000);
     } finally {
       c.close();
     }
