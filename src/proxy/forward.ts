@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
 import { forwardedElement } from '../normalize/index.ts';
-import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError, grpcTimeoutMs, headerOf, isGrpcContentType, isHttp2, respondTrailersOnly } from '../core/index.ts';
+import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError, grpcMessage, grpcTimeoutMs, headerOf, isGrpcContentType, isGrpcResponse, isHttp2, respondTrailersOnly } from '../core/index.ts';
 import { DROPPED } from './response-headers.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import type { UpstreamTarget } from './upstream.ts';
@@ -210,7 +210,14 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     this.#facts.endReason = reason;
     this.#gone = true;
     this.#controller?.abort(new ClientGone(`ended: ${reason}`));
-    this.#res.destroy();
+    // A gRPC stream ends with a status in its trailers (the client reads why), any other response is cut.
+    const res = this.#res;
+    if (isGrpcResponse(res) && res.headersSent && !res.writableEnded && !res.destroyed) {
+      res.addTrailers({ 'grpc-status': String(grpcEndStatus(reason)), 'grpc-message': grpcMessage(`ended: ${reason}`) });
+      res.end();
+      return;
+    }
+    res.destroy();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -270,6 +277,13 @@ function grpcHeaders(ctx: RequestContext, headers: string[], upstreamTimeout: nu
   if (asked === undefined || asked <= upstreamTimeout) return asked ?? upstreamTimeout;
   for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'grpc-timeout') headers[i + 1] = `${upstreamTimeout}m`;
   return upstreamTimeout;
+}
+
+/** Why a live gRPC stream was ended, as its status: shutdown UNAVAILABLE, a session gone UNAUTHENTICATED, else PERMISSION_DENIED. */
+function grpcEndStatus(reason: string): number {
+  if (reason === 'shutdown') return 14;
+  if (reason === 'logout' || reason === 'expired' || reason === 'lifetime') return 16;
+  return 7;
 }
 
 function relayTrailers(res: ServerResponse, trailers: IncomingHttpHeaders | undefined): void {

@@ -2,6 +2,7 @@
 // Unary and server-streaming calls with their trailers (grpc-status) relayed; the gateway's own refusals are
 // trailers-only gRPC statuses: UNAUTHENTICATED (no token), PERMISSION_DENIED (a deny rule on a method path),
 // RESOURCE_EXHAUSTED (a rate limit), UNAVAILABLE (a route whose upstream is HTTP/1.1).
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
@@ -17,6 +18,7 @@ const service: grpc.ServiceDefinition = {
   Say: { path: '/demo.Echo/Say', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
   Count: { path: '/demo.Echo/Count', requestStream: false, responseStream: true, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
   Secret: { path: '/demo.Echo/Secret', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
+  Forever: { path: '/demo.Echo/Forever', requestStream: false, responseStream: true, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
   Slow: { path: '/demo.Echo/Slow', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
   Fail: { path: '/demo.Echo/Fail', requestStream: false, responseStream: false, requestSerialize: ser, requestDeserialize: de, responseSerialize: ser, responseDeserialize: de },
 };
@@ -28,6 +30,7 @@ let idp: TestIdp;
 let server: grpc.Server;
 let h1: Upstream;
 let gw: TestGateway;
+let gwYaml = '';
 const slowDeadlines: number[] = [];
 const seen: Array<{ method: string; te: unknown; user: unknown; deadline: boolean }> = [];
 
@@ -68,6 +71,13 @@ beforeAll(async () => {
       record(call, 'Secret');
       cb(null, { text: 'secret' });
     },
+    Forever: (call: grpc.ServerWritableStream<Msg, Msg>) => {
+      record(call, 'Forever');
+      let n = 0;
+      const timer = setInterval(() => call.write({ text: 'tick', n: ++n }), 50);
+      call.on('cancelled', () => clearInterval(timer));
+      call.on('close', () => clearInterval(timer));
+    },
     Slow: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
       record(call, 'Slow');
       slowDeadlines.push(Number(call.getDeadline()) - Date.now());
@@ -80,7 +90,7 @@ beforeAll(async () => {
   });
   const port = await new Promise<number>((r, j) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
   h1 = await startUpstream();
-  gw = await startGateway(`listen:
+  gwYaml = `listen:
   address: 127.0.0.1:0
   tls: { cert: gw.crt, key: gw.key }
 shutdown: { drain_timeout: 1s }
@@ -99,7 +109,8 @@ routes:
     authorize:
       deny: [{ name: no-secrets, paths: /demo.Echo/Secret }]
       allow: [{ authenticated: true }]
-`, { dir: tempDir('ztgw-grpc-'), files: { 'gw.crt': cert.cert, 'gw.key': cert.key } });
+`;
+  gw = await startGateway(gwYaml, { dir: tempDir('ztgw-grpc-'), files: { 'gw.crt': cert.cert, 'gw.key': cert.key } });
 });
 
 afterAll(async () => {
@@ -176,6 +187,35 @@ describe('gRPC through the gateway (h2 both sides)', () => {
       expect(seen.length).toBe(before);
     } finally {
       c.close();
+    }
+  });
+
+  it('a streaming call is a live connection: a reload that denies it ends it with PERMISSION_DENIED in its trailers', async () => {
+    const token = await idp.sign({ sub: 'gina', aud: 'gw' });
+    const c = client();
+    try {
+      const got: Msg[] = [];
+      let call: grpc.ClientReadableStream<Msg> | undefined;
+      const status = new Promise<grpc.StatusObject>((resolve) => {
+        call = c.makeServerStreamRequest('/demo.Echo/Forever', ser, de as (b: Buffer) => Msg, { text: 'go' }, bearer(token));
+        call.on('data', (m: Msg) => got.push(m));
+        call.on('status', resolve);
+        call.on('error', () => undefined);
+      });
+      let done = false;
+      void status.then(() => (done = true));
+      while (got.length < 2 && !done) await new Promise((r) => setTimeout(r, 20));
+      expect(got.length).toBeGreaterThanOrEqual(2);
+      writeFileSync(gw.configFile, gwYaml.replace('deny: [{ name: no-secrets, paths: /demo.Echo/Secret }]', 'deny: [{ name: no-secrets, paths: /demo.Echo/Secret }, { name: no-forever, paths: /demo.Echo/Forever }]'));
+      expect(await gw.gateway.reload()).toBe(true);
+      const s = await status;
+      expect(s.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(s.details).toBe('ended: policy');
+      void call;
+    } finally {
+      c.close();
+      writeFileSync(gw.configFile, gwYaml);
+      await gw.gateway.reload();
     }
   });
 
