@@ -25,12 +25,14 @@ export function sendProblem(res: ServerResponse, err: unknown, requestId: string
 
 /** A trailers-only gRPC error: HTTP 200 and grpc-status / grpc-message in the only HEADERS frame. */
 function sendGrpcStatus(res: ServerResponse, status: number, code: string, detail: string, requestId: string): string {
+  // The wire says 200 + grpc-status; the access log, audit record and metrics keep the refusal's HTTP status.
   respondTrailersOnly(res, 200, [
     'content-type', 'application/grpc',
     'grpc-status', String(grpcStatusOf(status)),
     'grpc-message', grpcMessage(`${code}: ${detail}`),
     'x-request-id', requestId,
   ]);
+  res.statusCode = status;
   return code;
 }
 

@@ -172,6 +172,10 @@ describe('gRPC through the gateway (h2 both sides)', () => {
       expect(err?.code).toBe(grpc.status.UNAUTHENTICATED);
       expect(err?.details).toMatch(/^GW_ERR_UNAUTHENTICATED/);
       expect(seen.length).toBe(before);
+      // The access log keeps the refusal's HTTP meaning (the wire said 200 + grpc-status 16).
+      await new Promise((r) => setTimeout(r, 50));
+      const line = gw.logs.filter((l) => l.msg === 'request' && l.path === '/demo.Echo/Say').at(-1);
+      expect(line?.status).toBe(401);
     } finally {
       c.close();
     }
