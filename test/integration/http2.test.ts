@@ -58,6 +58,31 @@ describe('ALPN', () => {
     }
   });
 
+  it('listen.http2: false offers no h2 (HTTP/1.1 only, as before)', async () => {
+    const h1only = await startGateway(`listen:
+  address: 127.0.0.1:0
+  tls: { cert: gw.crt, key: gw.key }
+  http2: false
+routes:
+  - { name: app, match: { path: / }, upstream: { url: ${upstream.url} }, public: true }
+`, { dir: tempDir('ztgw-h1only-'), files: { 'gw.crt': cert.cert, 'gw.key': cert.key } });
+    try {
+      const proto = await new Promise<string | false>((resolve, reject) => {
+        const s = tls.connect({ port: h1only.port, host: '127.0.0.1', servername: 'localhost', ca: ca.cert, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+          resolve(s.alpnProtocol ?? false);
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+      expect(proto).not.toBe('h2');
+      const res = await request(`${h1only.url}/x`, { dispatcher });
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+    } finally {
+      await h1only.close();
+    }
+  });
+
   it('never advertises SETTINGS_ENABLE_CONNECT_PROTOCOL; caps concurrent streams and the header list', async () => {
     const session = http2.connect(gw.url, { ca: ca.cert, servername: 'localhost' });
     try {
