@@ -202,6 +202,40 @@ describe('421 for an :authority the certificate does not cover', () => {
   });
 });
 
+describe('421 with SNI certificates (listen.tls.certificates)', () => {
+  it('judges :authority by the certificate the connection was given for its SNI name', async () => {
+    const other = await ca.issue({ cn: 'b.test', dns: ['b.test'] });
+    const sni = await startGateway(`listen:
+  address: 127.0.0.1:0
+  tls:
+    cert: gw.crt
+    key: gw.key
+    certificates: [{ hosts: [b.test], cert: b.crt, key: b.key }]
+routes:
+  - { name: app, match: { path: / }, upstream: { url: ${upstream.url} }, public: true }
+`, { dir: tempDir('ztgw-h2sni-'), files: { 'gw.crt': cert.cert, 'gw.key': cert.key, 'b.crt': other.cert, 'b.key': other.key } });
+    try {
+      const b = await h2Connect(sni.url, { ca: ca.cert, servername: 'b.test' });
+      try {
+        expect((await h2Request(b, { ':path': '/1', ':authority': 'b.test' })).status).toBe(200);
+        // The default certificate covers localhost, but this connection was given b.test's: a coalesced request.
+        expect((await h2Request(b, { ':path': '/2', ':authority': 'localhost' })).status).toBe(421);
+      } finally {
+        b.close();
+      }
+      const d = await h2Connect(sni.url, { ca: ca.cert, servername: 'localhost' });
+      try {
+        expect((await h2Request(d, { ':path': '/3', ':authority': 'localhost' })).status).toBe(200);
+        expect((await h2Request(d, { ':path': '/4', ':authority': 'b.test' })).status).toBe(421);
+      } finally {
+        d.close();
+      }
+    } finally {
+      await sni.close();
+    }
+  });
+});
+
 describe('HTTP/2 refusals', () => {
   it(':authority and host that disagree: 400, nothing forwarded', async () => {
     upstream.reset();
