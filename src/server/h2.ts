@@ -43,6 +43,8 @@ interface SessionState {
   readonly socket: Socket;
   open: number;
   idle: NodeJS.Timeout | undefined;
+  /** When the last stream closed (the idle timer is armed once and checks this, not re-armed per stream). */
+  idleSince: number;
   resets: number;
   windowStart: number;
 }
@@ -74,7 +76,7 @@ export class H2Sessions {
     const socket = this.#pending;
     this.#pending = undefined;
     if (socket === undefined) return void session.destroy();
-    const state: SessionState = { socket, open: 0, idle: undefined, resets: 0, windowStart: Date.now() };
+    const state: SessionState = { socket, open: 0, idle: undefined, idleSince: Date.now(), resets: 0, windowStart: Date.now() };
     this.#sessions.set(session, state);
     this.#bySocket.set(socket, session);
     this.#armIdle(session, state);
@@ -100,33 +102,30 @@ export class H2Sessions {
     for (const [session, state] of this.#sessions) if (which(state.socket) && !session.closed) session.close();
   }
 
-  /** Closes idle sessions at once (no open stream). */
-  closeIdle(): void {
-    for (const [session, state] of this.#sessions) if (state.open === 0) session.close();
-  }
-
   destroyAll(): void {
     for (const session of this.#sessions.keys()) session.destroy();
   }
 
-  #armIdle(session: ServerHttp2Session, state: SessionState): void {
-    clearTimeout(state.idle);
+  #armIdle(session: ServerHttp2Session, state: SessionState, delay = this.limits.idleTimeout): void {
     state.idle = setTimeout(() => {
-      if (state.open > 0) return;
+      state.idle = undefined;
+      if (state.open > 0 || session.closed || session.destroyed) return; // re-armed when the last stream closes
+      const left = state.idleSince + this.limits.idleTimeout - Date.now();
+      if (left > 0) return this.#armIdle(session, state, left);
       session.close(); // GOAWAY NO_ERROR
       setTimeout(() => session.destroy(), 1000).unref();
-    }, this.limits.idleTimeout);
+    }, delay);
     state.idle.unref();
   }
 
   #stream(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream): void {
     state.open++;
-    clearTimeout(state.idle);
-    state.idle = undefined;
     stream.once('close', () => {
       state.open--;
       if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) this.#reset(session, state);
-      if (state.open === 0 && !session.closed && !session.destroyed) this.#armIdle(session, state);
+      if (state.open > 0 || session.closed || session.destroyed) return;
+      state.idleSince = Date.now();
+      if (state.idle === undefined) this.#armIdle(session, state);
     });
   }
 

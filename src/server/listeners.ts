@@ -4,15 +4,15 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import https from 'node:https';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { Duplex as DuplexStream, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../audit/index.ts';
 import type { CompiledConfig, TlsMaterial } from '../pipeline/index.ts';
-import { GatewayError, type GatewayErrorCode, isGrpcContentType, markGrpc, sendProblem, writeProblemToSocket } from '../core/index.ts';
+import { GatewayError, type GatewayErrorCode, writeProblemToSocket } from '../core/index.ts';
 import type { SniContexts } from './sni.ts';
 import { isClosing, protocolRefusal, refuseRequest, refuseUpgrade, takesEveryUpgrade } from './protocol.ts';
 import { H2Sessions, h2Options } from './h2.ts';
-import { adaptHeaders, certificateCovers, presentAsHttp1 } from './h2-request.ts';
+import { acceptPriorKnowledge, createH2RequestHandler } from './h2-listener.ts';
 
 export function secureContextOptions(tls: TlsMaterial) {
   return {
@@ -72,40 +72,13 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
   // Protocol refusals first (server/protocol.ts): a version other than 1.0/1.1, an Upgrade that is not a
   // WebSocket handshake. Either closes the connection, so nothing behind it on the socket is handled.
   const request = (req: IncomingMessage, res: ServerResponse): void => {
-    if (h2 !== undefined && req.httpVersionMajor === 2) return h2Request(h2, req as unknown as Http2ServerRequest, res as unknown as Http2ServerResponse);
+    if (h2Request !== undefined && req.httpVersionMajor === 2) return h2Request(req as unknown as Http2ServerRequest, res as unknown as Http2ServerResponse);
     if (isClosing(req)) return;
     const refusal = protocolRefusal(req, false);
     if (refusal) return refuseRequest(req, res, refusal, log);
     handlers.request(req, res);
   };
-  const h2Request = (sessions: H2Sessions, req: Http2ServerRequest, res: Http2ServerResponse): void => {
-    const stream = req.stream;
-    const socket = sessions.socketOf(stream.session as ServerHttp2Session | undefined);
-    if (socket === undefined) return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-    const asH1 = res as unknown as ServerResponse;
-    if (isGrpcContentType(req.headers['content-type'])) markGrpc(asH1); // its refusals become gRPC statuses
-    // request_timeout per stream: the whole request (headers were atomic) must have arrived by then.
-    const timer = setTimeout(() => {
-      if (req.complete) return;
-      if (!res.headersSent) refuseH2(asH1, new GatewayError('GW_ERR_REQUEST_TIMEOUT'), socket, log);
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-    }, limits.request_timeout);
-    timer.unref();
-    req.once('end', () => clearTimeout(timer));
-    stream.once('close', () => clearTimeout(timer));
-    let adapted;
-    try {
-      adapted = adaptHeaders(req.rawHeaders, req.method, !stream.endAfterHeaders, limits.max_header_bytes);
-      if (compiled.tls && adapted.hostName !== '' && !certificateCovers(socket, adapted.hostName)) {
-        throw new GatewayError('GW_ERR_MISDIRECTED', 'this connection\'s certificate does not cover that host: open a new connection');
-      }
-    } catch (err) {
-      if (stream.destroyed || stream.closed) return;
-      return refuseH2(asH1, err, socket, log);
-    }
-    presentAsHttp1(req, res, adapted, socket);
-    handlers.request(req as unknown as IncomingMessage, asH1);
-  };
+  const h2Request = h2 === undefined ? undefined : createH2RequestHandler(h2, compiled, handlers.request, log);
   const server: Server = compiled.tls
     ? h2 !== undefined
       ? (http2.createSecureServer(
@@ -128,7 +101,7 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
   });
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     // node:http2's compat layer hands an HTTP/2 CONNECT here with a response in place of a socket.
-    if (h2 !== undefined && req.httpVersionMajor === 2) return h2Request(h2, req as unknown as Http2ServerRequest, socket as unknown as Http2ServerResponse);
+    if (h2Request !== undefined && req.httpVersionMajor === 2) return h2Request(req as unknown as Http2ServerRequest, socket as unknown as Http2ServerResponse);
     writeProblemToSocket(socket, new GatewayError('GW_ERR_BAD_METHOD', 'CONNECT is not supported'), randomUUID());
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -139,48 +112,6 @@ export function createMainListener(compiled: CompiledConfig, handlers: MainListe
   });
   server.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'tls handshake failed'));
   return { server, h2 };
-}
-
-function refuseH2(res: ServerResponse, err: unknown, socket: Socket, log: Logger): void {
-  const id = randomUUID();
-  const code = sendProblem(res, err, id);
-  log.info({ msg: 'client error', code, reason: err instanceof GatewayError ? err.detail : undefined, req_id: id, client_ip: socket.remoteAddress, http: '2' }, 'client error');
-}
-
-/** The HTTP/2 connection preface: a plain connection that starts with it is h2c with prior knowledge. */
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-
-/**
- * h2c (listen.h2c): the plain listener reads the first bytes of each connection; the HTTP/2 preface hands it
- * to an HTTP/2 server of its own (never listening), anything else stays with node:http as before.
- */
-function acceptPriorKnowledge(server: Server, h2: H2Sessions, request: (req: IncomingMessage, res: ServerResponse) => void, log: Logger): void {
-  const h2c = http2.createServer(h2Options(h2.limits), request as never);
-  h2c.on('session', (session: ServerHttp2Session) => h2.session(session));
-  const plain = server.listeners('connection') as Array<(s: Socket) => void>;
-  server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => {
-    let seen = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      seen = Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, PREFACE.length);
-      const isH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (isH2 && seen.length < PREFACE.length) return; // wait for the whole preface
-      socket.off('data', onData);
-      if (isH2) {
-        // nghttp2 reads the socket's handle directly: the bytes already read reach it through a replaying stream.
-        h2.connection(socket);
-        h2c.emit('connection', replaying(socket, seen));
-        return;
-      }
-      socket.pause();
-      socket.unshift(seen);
-      for (const l of plain) l.call(server, socket);
-      socket.resume();
-    };
-    socket.on('data', onData);
-    socket.once('error', (err) => log.debug({ err: err.message }, 'connection error before the first request'));
-  });
 }
 
 /** Plain-HTTP listener that only redirects to the HTTPS entry point (same host, same path). */
@@ -195,39 +126,4 @@ export function createRedirectListener(httpsPort: () => number): Server {
     const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url}`;
     res.writeHead(308, { location, 'content-length': '0', connection: 'close' }).end();
   });
-}
-
-/** A duplex over `socket` that first yields `seen` (the bytes read while looking for the preface). */
-function replaying(socket: Socket, seen: Buffer): Duplex {
-  const d = new PassThroughDuplex(socket);
-  d.push(seen);
-  socket.on('data', (c: Buffer) => {
-    if (!d.push(c)) socket.pause();
-  });
-  socket.on('end', () => d.push(null));
-  socket.on('close', () => d.destroy());
-  socket.on('error', (err) => d.destroy(err));
-  return d;
-}
-
-class PassThroughDuplex extends DuplexStream {
-  readonly #socket: Socket;
-  constructor(socket: Socket) {
-    super();
-    this.#socket = socket;
-  }
-  override _read(): void {
-    this.#socket.resume();
-  }
-  override _write(chunk: Buffer, enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#socket.write(chunk, enc, cb);
-  }
-  override _final(cb: () => void): void {
-    this.#socket.end();
-    cb();
-  }
-  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
-    this.#socket.destroy(err ?? undefined);
-    cb(err);
-  }
 }
