@@ -140,6 +140,27 @@ describe('a raw client: what HTTP/2 forbids never reaches the upstream', () => {
   });
 });
 
+describe('concurrent streams', () => {
+  it('more than 100 open streams: the extra ones are refused (REFUSED_STREAM or PROTOCOL_ERROR)', async () => {
+    const c = await rawH2(gw.port, ca.cert);
+    try {
+      await c.waitFor((f) => f.type === FRAME.SETTINGS && (f.flags & FLAG.ACK) !== 0, 2000);
+      const block = headerBlock([...requestHeaders(gw.port, '/open'), ['content-type', 'text/plain']]);
+      const frames: Buffer[] = [];
+      for (let i = 0; i < 110; i++) frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1 + 2 * i, block)); // bodies never end
+      c.send(Buffer.concat(frames));
+      const refused = await c.waitFor((f) => f.type === FRAME.RST_STREAM || f.type === FRAME.GOAWAY, 3000);
+      expect(refused).toBeDefined();
+      if (refused!.type === FRAME.RST_STREAM) {
+        expect(refused!.stream).toBeGreaterThan(1 + 2 * 99);
+        expect([7, PROTOCOL_ERROR]).toContain(errorCode(refused!));
+      } else expect(errorCode(refused!)).toBe(PROTOCOL_ERROR);
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('rapid reset (CVE-2023-44487)', () => {
   it('closes the session after a bounded number of resets; the upstream sees a bounded number of requests', async () => {
     upstream.reset();
