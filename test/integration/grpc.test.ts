@@ -31,6 +31,7 @@ let server: grpc.Server;
 let h1: Upstream;
 let gw: TestGateway;
 let gwYaml = '';
+let grpcPort = 0;
 const slowDeadlines: number[] = [];
 const seen: Array<{ method: string; te: unknown; user: unknown; deadline: boolean }> = [];
 
@@ -88,7 +89,7 @@ beforeAll(async () => {
       cb({ code: grpc.status.FAILED_PRECONDITION, details: 'not now' });
     },
   });
-  const port = await new Promise<number>((r, j) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
+  const port = (grpcPort = await new Promise<number>((r, j) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p)))));
   h1 = await startUpstream();
   gwYaml = `listen:
   address: 127.0.0.1:0
@@ -269,6 +270,26 @@ describe('gRPC through the gateway (h2 both sides)', () => {
       expect(h1.received).toHaveLength(0);
     } finally {
       c.close();
+    }
+  });
+
+  it('h2c: a plain listener with listen.h2c carries gRPC from an insecure grpc-js client', async () => {
+    const plain = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true, h2c: true }
+shutdown: { drain_timeout: 1s }
+routes:
+  - name: echo
+    match: { path: /demo.Echo }
+    upstream: { url: http://127.0.0.1:${grpcPort}, http2: true, timeout: 2s, connect_timeout: 1s }
+    public: true
+`);
+    const c = new Client(`127.0.0.1:${plain.port}`, grpc.credentials.createInsecure());
+    try {
+      const { err, res } = await unary(c, 'Say', { text: 'h2c' });
+      expect(err).toBeNull();
+      expect(res).toEqual({ text: 'hello h2c' });
+    } finally {
+      c.close();
+      await plain.close();
     }
   });
 });

@@ -8,6 +8,7 @@ import { createCA, type CertificateAuthority, type Issued } from '../../tools/pk
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { headerNames, startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { h2Connect, h2Outcome, h2Request } from '../helpers/h2.ts';
+import { rawRequest } from '../helpers/raw.ts';
 
 let ca: CertificateAuthority;
 let cert: Issued;
@@ -182,6 +183,11 @@ describe('h2c (prior knowledge) on a plain listener that enables it', () => {
     const h1 = await request(`${h2cGw.url}/h1`);
     expect(h1.statusCode).toBe(200);
     await h1.body.text();
+  });
+
+  it('a request line that is not the HTTP/2 preface (PRI * HTTP/2.0 spelled differently) stays with HTTP/1.1: 505', async () => {
+    const res = await rawRequest(h2cGw.port, 'PRI * HTTP/2.0\r\nHost: x\r\n\r\n');
+    expect(res.status).toBe(505);
   });
 });
 
