@@ -253,6 +253,22 @@ describe('limits HTTP/1.1 has', () => {
     await new Promise((r) => (session.closed ? r(undefined) : session.once('close', r)));
   });
 
+  it('a header block dripped slowly (HEADERS, then a CONTINUATION now and then) is cut by the idle timeout', async () => {
+    upstream.reset();
+    const c = await rawH2(tight.port, ca.cert);
+    c.send(frame(FRAME.HEADERS, 0, 1, headerBlock(requestHeaders(tight.port, '/drip'))));
+    const started = Date.now();
+    const drip = setInterval(() => c.send(frame(FRAME.CONTINUATION, 0, 1, headerBlock([['x-d', 'x']]))), 250); // nghttp2's 8-frame CONTINUATION cap would take 2 s
+    try {
+      await c.closed;
+      expect(Date.now() - started).toBeLessThan(1600); // keep_alive_timeout 300 ms + the 1 s grace
+      expect(upstream.received).toHaveLength(0);
+    } finally {
+      clearInterval(drip);
+      c.close();
+    }
+  });
+
   it('a client that opens no stream at all is closed too', async () => {
     const c = await rawH2(tight.port, ca.cert);
     const goaway = await c.waitFor((f) => f.type === FRAME.GOAWAY, 2000);
