@@ -84,7 +84,7 @@ export class PoolRegistry {
         // HTTP/2: streams multiplexed per connection (the upstream's SETTINGS may lower it); h2c on http://.
         ...(target.http2
           ? { allowH2: true, pipelining: 100, h2Options: { maxConcurrentStreams: 100 }, ...(target.origin.startsWith('http:') ? { useH2c: true } : {}) }
-          : { pipelining: 1 }),
+          : { pipelining: 1, allowH2: false }), // undici 8 offers h2 by ALPN unless told not to
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 60_000,
         connect: {

@@ -113,6 +113,10 @@ describe('the same pipeline over HTTP/2', () => {
       expect(rec.headers['x-forwarded-proto']).toBe('https');
       expect(rec.headers['x-custom']).toBe('v');
       expect(headerNames(rec).some((n) => n.startsWith(':'))).toBe(false);
+      await new Promise((r) => setTimeout(r, 30));
+      const line = gw.logs.filter((l) => l.msg === 'request' && l.path === '/hello').at(-1);
+      expect(line?.protocol).toBe('h2');
+      expect(line?.status).toBe(200);
     } finally {
       session.close();
     }
@@ -162,10 +166,14 @@ describe('the same pipeline over HTTP/2', () => {
 
   it('HTTP/1.1 on the same listener is unchanged', async () => {
     upstream.reset();
-    const res = await request(`${gw.url}/h1`, { dispatcher });
+    const h1Only = new Agent({ connect: { ca: ca.cert }, allowH2: false });
+    const res = await request(`${gw.url}/h1`, { dispatcher: h1Only });
     expect(res.statusCode).toBe(200);
     await res.body.text();
     expect(upstream.received.at(-1)!.headers['x-forwarded-host']).toBe(`127.0.0.1:${gw.port}`);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(gw.logs.filter((l) => l.msg === 'request' && l.path === '/h1').at(-1)).not.toHaveProperty('protocol');
+    await h1Only.close();
   });
 });
 
@@ -282,7 +290,7 @@ describe('upstream: { http2: true }', () => {
     };
     const h2c = http2.createServer(handler);
     const upCert = await ca.issue({ cn: '127.0.0.1', ips: ['127.0.0.1'] });
-    const h2s = http2.createSecureServer({ cert: upCert.cert, key: upCert.key }, handler);
+    const h2s = http2.createSecureServer({ cert: upCert.cert, key: upCert.key, allowHTTP1: true }, handler);
     await Promise.all([h2c, h2s].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
     const port = (s: http2.Http2Server | http2.Http2SecureServer) => (s.address() as { port: number }).port;
     const local = await startGateway(`listen: { address: 127.0.0.1:0, plaintext: true }
@@ -291,6 +299,10 @@ routes:
   - name: h2c
     match: { path: /h2c }
     upstream: { url: http://127.0.0.1:${port(h2c)}, http2: true, timeout: 2s, connect_timeout: 1s }
+    public: true
+  - name: h1s
+    match: { path: /h1s }
+    upstream: { url: https://127.0.0.1:${port(h2s)}, tls: { ca: ca.crt }, timeout: 2s, connect_timeout: 1s }
     public: true
   - name: h2s
     match: { path: /h2s }
@@ -307,6 +319,11 @@ routes:
         { version: '2.0', path: '/h2c/a', authority: `127.0.0.1:${port(h2c)}`, body: 5 },
         { version: '2.0', path: '/h2s/b', authority: `127.0.0.1:${port(h2s)}`, body: 5 },
       ]);
+      // Without upstream.http2 an upstream that offers h2 by ALPN is still spoken to in HTTP/1.1.
+      const h1res = await request(`${local.url}/h1s/c`);
+      expect(h1res.statusCode).toBe(200);
+      expect(await h1res.body.text()).toBe('h2 upstream 1.1');
+      expect(seen.at(-1)?.version).toBe('1.1');
     } finally {
       await local.close();
       for (const s of [h2c, h2s]) await new Promise<void>((r) => s.close(() => r()));
