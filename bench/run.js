@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import WebSocket from 'ws';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -221,13 +221,14 @@ const RISK = `${TRUSTED}\nrisk: { geoip_db: "${GEOIP}" }`;
 const hasRedis = await redisReachable();
 
 function gatewayConfig({ port, routes, extra = '' }) {
-  return `listen: { address: 127.0.0.1:${port}, plaintext: true }
+  const listen = extra.includes('TLS') ? `listen: { address: 127.0.0.1:${port}, tls: { cert: ${tlsFiles.cert}, key: ${tlsFiles.key} } }` : `listen: { address: 127.0.0.1:${port}, plaintext: true }`;
+  return `${listen}
 log: { level: warn, access: false${extra.includes('AUDIT') ? `, audit: ${join(work, `audit-${port}.log`)}` : ''} }
 reload: { watch: false }
 identity_providers:
   bench: { type: jwt, issuer: ${issuer}, audiences: [gw], algorithms: [ES256], jwks_uri: ${issuer}/jwks.json }
 ${extra.includes('OIDC') ? `  corp: { type: oidc, issuer: ${issuer}, client_id: bench, client_secret: bench-only }\nsession: { secret: ${SESSION_SECRET}, ttl: 8h, idle_timeout: 8h }` : ''}
-${extra.replace('AUDIT', '').replace('OIDC', '')}
+${extra.replace('AUDIT', '').replace('OIDC', '').replace('TLS', '')}
 routes:
 ${routes}`;
 }
@@ -312,6 +313,24 @@ async function ownResponseHeaders() {
   return gatewayHeaders;
 }
 
+// HTTP/2 and HTTP/1.1 over TLS on the same h2-enabled listener, both loaded by h2load (nghttp2-client), so the
+// two differ only in the protocol. The certificate is made here (tools/pki.ts); h2load does not verify it.
+const hasH2load = onPath('h2load');
+const tlsFiles = { cert: join(work, 'gw.crt'), key: join(work, 'gw.key') };
+if (hasH2load) {
+  const { createCA } = await import('../tools/pki.ts');
+  const issued = await (await createCA('bench CA')).issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+  writeFileSync(tlsFiles.cert, issued.cert);
+  writeFileSync(tlsFiles.key, issued.key);
+}
+const h2Scenarios = hasH2load
+  ? [
+      { name: 'zt-gateway full pipeline, TLS HTTP/1.1 (h2load --h1)', headers: auth, tls: true, h2load: 'h1', start: () => startGateway(fullRoute, 'AUDIT TLS') },
+      { name: 'zt-gateway full pipeline, TLS HTTP/2 (h2load)', headers: auth, tls: true, h2load: 'h2', start: () => startGateway(fullRoute, 'AUDIT TLS') },
+    ]
+  : [];
+if (!hasH2load && process.env.CI === 'true' && (!opts.only || /HTTP\/2|TLS/.test(opts.only))) throw new Error('h2load is required under CI (Debian: nghttp2-client)');
+
 const scenarios = [
   { name: 'bare undici proxy', start: () => startProcess(['bench/servers/undici-proxy.js'], { cpu: 0, env: { TARGET: target } }) },
   {
@@ -352,12 +371,15 @@ const scenarios = [
   { name: 'zt-gateway 2 endpoints round robin', start: () => secondUpstream().then((u) => startGateway(twoEndpointsRoute(u))) },
   { name: 'zt-gateway 10 routes', path: '/', start: () => startGateway(manyRoutes(10)) },
   { name: 'zt-gateway 10,000 routes', path: '/', start: () => startGateway(manyRoutes(10_000)) },
+  ...h2Scenarios,
 ].filter((s) => !opts.only || opts.only.split(',').some((part) => s.name.includes(part.trim())) || s.name === 'bare undici proxy');
 const skipped = [
   ...(hasRedis ? [] : [{ name: 'zt-gateway full pipeline, Redis limits', why: 'no Redis at 127.0.0.1:6379' }]),
+  ...(hasH2load ? [] : [{ name: 'zt-gateway full pipeline, TLS HTTP/1.1 and HTTP/2', why: 'h2load not installed (Debian: nghttp2-client)' }]),
 ];
 
-function load(url, headers, seconds, method = 'GET', body = undefined) {
+function load(url, headers, seconds, method = 'GET', body = undefined, h2 = undefined) {
+  if (h2 !== undefined) return h2load(url, headers, seconds, h2);
   if (loader === 'wrk') return wrk(url, headers, seconds, method, body);
   return new Promise((resolve, reject) => {
     autocannon({ url, connections, pipelining: 1, duration: seconds, headers, method, ...(body ? { body } : {}) }, (err, r) => (err ? reject(err) : resolve(r)));
@@ -402,17 +424,54 @@ function wrk(url, headers = {}, seconds, method = 'GET', body = undefined) {
   });
 }
 
+/**
+ * h2load on the load CPU: `h2` ('h2', or 'h1': HTTP/1.1 by ALPN http/1.1), one request in flight per
+ * connection and the same connection count as the other loaders, so the two differ only in the protocol. Latency percentiles come
+ * from its per-request log.
+ */
+function h2load(url, headers = {}, seconds, mode) {
+  const log = join(work, `h2load-${Date.now()}.log`);
+  const args = ['-c', String(connections), '-D', String(Math.max(1, Math.round(seconds))), '--log-file', log, ...(mode === 'h1' ? ['--h1'] : []), '-m', '1'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  const cmd = hasTaskset ? 'taskset' : 'h2load';
+  const argv = hasTaskset ? ['-c', '1', 'h2load', ...args, url] : [...args, url];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1]);
+      if (code !== 0 || !Number.isFinite(rps)) return reject(new Error(`h2load failed (${code}): ${out.slice(0, 500)}`));
+      const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+      const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+      const times = readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2]) / 1000).filter(Number.isFinite).sort((a, b) => a - b);
+      const pct = (p) => (times.length ? times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] : NaN);
+      resolve({
+        requests: { average: rps },
+        latency: { p50: pct(50), p99: pct(99) },
+        non2xx: codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : 0,
+        // h2load counts requests still open when -D ends as failed: only errors and timeouts count here.
+        errors: req ? Number(req[6]) + Number(req[7]) : 1,
+      });
+    });
+  });
+}
+
 // ------------------------------------------------------------------------------------------ throughput
 const samples = new Map(scenarios.map((s) => [s.name, []]));
+/** The warm-up check of the TLS scenarios: the bench's own certificate. */
+const insecureTls = new Agent({ connect: { rejectUnauthorized: false } });
 for (let round = 1; round <= rounds; round++) {
   for (const s of scenarios) {
     const server = await s.start();
-    const url = `http://127.0.0.1:${server.port}${s.path ?? '/'}`;
-    const check = await request(url, { headers: s.headers ?? {}, method: s.method ?? 'GET', ...(s.body ? { body: s.body } : {}) });
+    const url = `${s.tls ? 'https' : 'http'}://127.0.0.1:${server.port}${s.path ?? '/'}`;
+    const check = await request(url, { headers: s.headers ?? {}, method: s.method ?? 'GET', ...(s.body ? { body: s.body } : {}), ...(s.tls ? { dispatcher: insecureTls } : {}) });
     const answer = await check.body.text();
     if (check.statusCode !== 200) throw new Error(`${s.name}: warm-up request answered ${check.statusCode} ${answer.slice(0, 300)}`);
-    if (warmup > 0) await load(url, s.headers, warmup, s.method, s.body);
-    const r = await load(url, s.headers, duration, s.method, s.body);
+    if (warmup > 0) await load(url, s.headers, warmup, s.method, s.body, s.h2load);
+    const r = await load(url, s.headers, duration, s.method, s.body, s.h2load);
     await server.stop();
     const ok = r.non2xx === 0 && r.errors === 0;
     samples.get(s.name).push({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, ok, non2xx: r.non2xx, errors: r.errors });

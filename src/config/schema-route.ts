@@ -62,6 +62,7 @@ export const upstream = z.strictObject({
   body_timeout: duration.prefault('5m').meta({ description: 'Longest pause between body chunks' }),
   connections: z.number().int().min(1).max(10_000).default(128),
   preserve_host: z.boolean().default(false).meta({ description: "Send the client's Host instead of the upstream's" }),
+  http2: z.boolean().default(false).meta({ description: 'Speak HTTP/2 to the upstream: ALPN h2 on https://, h2c with prior knowledge on http:// (default HTTP/1.1)' }),
   tls: upstreamTls.optional(),
   case_insensitive: z.boolean().default(false).meta({
     description:

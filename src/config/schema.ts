@@ -45,6 +45,8 @@ const listen = z
       .meta({ description: 'Serve plain HTTP (only behind a TLS-terminating mesh). Requires that tls is absent.' }),
     redirect_http: hostPort.optional().meta({ description: 'Extra plain-HTTP listener that redirects to https' }),
     limits: limits.prefault({}),
+    http2: z.boolean().optional().meta({ description: 'Offer HTTP/2 (ALPN h2, http/1.1 fallback) on the TLS listener; default true with TLS' }),
+    h2c: z.boolean().default(false).meta({ description: 'Plain listener only: also accept HTTP/2 with prior knowledge (h2c); HTTP/1.1 stays' }),
     public_urls: z
       .array(z.string().regex(/^https?:\/\/[^/?#@\s]+\/?$/, 'a URL such as https://crm.example.com:8444 (scheme, host and optional port only)'))
       .optional()
@@ -56,6 +58,12 @@ const listen = z
     }
     if (v.tls && v.plaintext) {
       ctx.addIssue({ code: 'custom', params: { code: 'CFG_CONFLICT' }, path: ['plaintext'], message: 'plaintext: true cannot be combined with tls' });
+    }
+    if (v.h2c && v.tls) {
+      ctx.addIssue({ code: 'custom', params: { code: 'CFG_CONFLICT' }, path: ['h2c'], message: 'h2c is for a plain listener; a TLS listener offers h2 through ALPN (listen.http2)' });
+    }
+    if (v.http2 === true && !v.tls) {
+      ctx.addIssue({ code: 'custom', params: { code: 'CFG_CONFLICT' }, path: ['http2'], message: 'http2 needs listen.tls (use h2c: true for HTTP/2 with prior knowledge on a plain listener)' });
     }
     if (v.redirect_http && !v.tls) {
       ctx.addIssue({ code: 'custom', params: { code: 'CFG_CONFLICT' }, path: ['redirect_http'], message: 'redirect_http needs listen.tls' });

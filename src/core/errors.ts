@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   GW_ERR_NO_ROUTE: { status: 404, title: 'Not found' },
   GW_ERR_VALIDATION: { status: 400, title: 'Request validation failed' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
+  GW_ERR_MISDIRECTED: { status: 421, title: 'Misdirected request' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   GW_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },

@@ -2,6 +2,7 @@
 import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { toProblem } from './errors.ts';
+import { grpcMessage, grpcStatusOf, isGrpcResponse, respondTrailersOnly } from './grpc.ts';
 
 export function sendProblem(res: ServerResponse, err: unknown, requestId: string, extra: readonly string[] = []): string {
   const problem = toProblem(err, requestId);
@@ -9,15 +10,42 @@ export function sendProblem(res: ServerResponse, err: unknown, requestId: string
     res.destroy();
     return problem.code;
   }
+  if (isGrpcResponse(res)) return sendGrpcStatus(res, problem.status, problem.code, JSON.parse(problem.body).detail as string, requestId);
   const headers = problem.headers.flat();
   for (let i = 0; i < extra.length; i += 2) {
     // The problem's own headers (nosniff, content-type) stay; add the security headers it lacks.
     if (!problem.headers.some(([n]) => n === extra[i])) headers.push(extra[i] as string, extra[i + 1] as string);
   }
   headers.push('x-request-id', requestId);
+  if (isHttp2(res)) dropConnectionHeaders(headers);
   res.writeHead(problem.status, headers);
   res.end(problem.body);
   return problem.code;
+}
+
+/** A trailers-only gRPC error: HTTP 200 and grpc-status / grpc-message in the only HEADERS frame. */
+function sendGrpcStatus(res: ServerResponse, status: number, code: string, detail: string, requestId: string): string {
+  // The wire says 200 + grpc-status; the access log, audit record and metrics keep the refusal's HTTP status.
+  respondTrailersOnly(res, 200, [
+    'content-type', 'application/grpc',
+    'grpc-status', String(grpcStatusOf(status)),
+    'grpc-message', grpcMessage(`${code}: ${detail}`),
+    'x-request-id', requestId,
+  ]);
+  res.statusCode = status;
+  return code;
+}
+
+/** An HTTP/2 (compat) response: it has a stream, and node refuses connection-specific fields on it. */
+export function isHttp2(res: ServerResponse): boolean {
+  return (res as { stream?: unknown }).stream !== undefined;
+}
+
+function dropConnectionHeaders(headers: string[]): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = (headers[i] as string).toLowerCase();
+    if (name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding' || name === 'upgrade' || name === 'proxy-connection') headers.splice(i, 2);
+  }
 }
 
 /** For sockets that have no ServerResponse: answer once, then close. */

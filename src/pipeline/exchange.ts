@@ -22,7 +22,7 @@ export interface Outcome extends RequestFacts {
 }
 
 /** What a record reads of the request itself: an IncomingMessage, or a gRPC ext_authz check's method and peer. */
-export type RequestHead = Pick<IncomingMessage, 'method'> & { readonly socket: { readonly remoteAddress?: string | undefined } };
+export type RequestHead = Pick<IncomingMessage, 'method'> & Partial<Pick<IncomingMessage, 'httpVersionMajor'>> & { readonly socket: { readonly remoteAddress?: string | undefined } };
 
 export interface Ending {
   readonly kind: 'request' | 'upgrade';
@@ -52,6 +52,8 @@ function auditExtra(e: Ending): Record<string, unknown> | undefined {
   if (forwarded !== undefined) return { ...extra, forwarded_path: forwarded, ...(reason === undefined ? {} : { end_reason: reason }) };
   return reason === undefined ? extra : { ...extra, end_reason: reason };
 }
+
+const H2 = Object.freeze({ protocol: 'h2' });
 
 function baseExtra(e: Ending): Record<string, unknown> | undefined {
   const { ctx, outcome } = e;
@@ -95,6 +97,7 @@ export function endExchange(runtime: RuntimeHandle, state: RuntimeState, log: Lo
     completed: e.completed,
     bytes_in: e.bytesIn,
     bytes_out: e.bytesOut,
+    ...(e.req.httpVersionMajor === 2 ? H2 : undefined), // HTTP/2 requests say so; HTTP/1.1 lines are unchanged
   });
 }
 

@@ -8,7 +8,7 @@ import type { Logger } from '../audit/index.ts';
 import { forward, mutateRequestHeaders, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
-import { enterTrace, sendProblem, GatewayError, headerOf, type Redirect, type Identity } from '../core/index.ts';
+import { enterTrace, sendProblem, GatewayError, headerOf, isGrpcContentType, type Redirect, type Identity } from '../core/index.ts';
 import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
@@ -163,6 +163,10 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         if (identity !== null) {
           outcome.subject = identity.subject;
           outcome.authMethod = identity.method;
+        }
+        // gRPC needs HTTP/2 (and its trailers) to the upstream: on an HTTP/1.1 route it is UNAVAILABLE.
+        if (!route.upstream.http2 && isGrpcContentType(headerOf(current, 'content-type'))) {
+          return fail(new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE', 'gRPC needs upstream.http2 on this route'), current.id);
         }
         const cookies = state.compiled.rp?.pendingCookies(current);
         // security_headers.csp.learn: the forwarder shows this route's HTML bodies to the hashing tap.

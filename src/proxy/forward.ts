@@ -3,7 +3,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardedElement } from '../normalize/index.ts';
-import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError } from '../core/index.ts';
+import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError, grpcMessage, grpcTimeoutMs, headerOf, isGrpcContentType, isGrpcResponse, isHttp2, respondTrailersOnly } from '../core/index.ts';
+import { DROPPED } from './response-headers.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import { rewritePath, type EndpointTarget, type RetryPolicy } from './upstream.ts';
 import { failureKind, isIdempotent, type Endpoint, type UpstreamGroup } from './balancer.ts';
@@ -83,6 +84,9 @@ export function forward<C extends RequestContext>(
   let endpoint = group.pick(); // throws GW_ERR_NO_HEALTHY_UPSTREAM before anything is sent
   const headers = ctx.upstreamHeaders;
   if (Buffer.isBuffer(body)) setContentLength(headers, body.length);
+  // gRPC: te: trailers kept, grpc-timeout honoured up to upstream.timeout (the same for every endpoint).
+  let headersTimeout = upstream.headersTimeout;
+  if (upstream.http2 && isGrpcContentType(headerOf(ctx, 'content-type'))) headersTimeout = grpcHeaders(ctx, headers, headersTimeout);
   appendForwardingHeaders(ctx, headers, endpoint.target);
   const path = upstream.rewrite === null ? ctx.target.path : rewritePath(upstream.rewrite, ctx.target.path);
   if (upstream.rewrite !== null) facts.forwardedPath = path;
@@ -94,7 +98,7 @@ export function forward<C extends RequestContext>(
   if (retries === null) {
     // No retries on this route: one attempt, no budget to keep (it never resolves with a failure to retry).
     const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, endpoint.target);
-    return attemptOnce(ctx, res, endpoint, path, dispatchBody, headers, plan, sink, facts, span, null, group, false) as Promise<unknown> as Promise<void>;
+    return attemptOnce(ctx, res, endpoint, path, headersTimeout, dispatchBody, headers, plan, sink, facts, span, null, group, false) as Promise<unknown> as Promise<void>;
   }
   group.active++;
   let attempt = 0;
@@ -103,7 +107,7 @@ export function forward<C extends RequestContext>(
       const retrying = attempt > 0;
       const allowRetry = replayable && attempt < (retries as RetryPolicy).attempts;
       const span = trace === undefined ? undefined : upstreamSpan(trace, ctx, headers, endpoint.target);
-      const result = await attemptOnce(ctx, res, endpoint, path, dispatchBody, headers, plan, sink, facts, span, allowRetry ? (retries as RetryPolicy) : null, group, retrying);
+      const result = await attemptOnce(ctx, res, endpoint, path, headersTimeout, dispatchBody, headers, plan, sink, facts, span, allowRetry ? (retries as RetryPolicy) : null, group, retrying);
       if (result === undefined) return;
       // A retryable failure within the budget, before anything reached the client: another endpoint when there is one.
       attempt++;
@@ -125,6 +129,7 @@ function attemptOnce<C extends RequestContext>(
   res: ServerResponse,
   endpoint: Endpoint,
   path: string,
+  headersTimeout: number,
   body: Buffer | Readable | IncomingMessage | null,
   headers: string[],
   plan: ResponsePlan,
@@ -161,7 +166,7 @@ function attemptOnce<C extends RequestContext>(
           method: ctx.method as Dispatcher.HttpMethod,
           headers,
           body,
-          headersTimeout: endpoint.target.headersTimeout,
+          headersTimeout,
           bodyTimeout: endpoint.target.bodyTimeout,
         },
         handler,
@@ -303,7 +308,9 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
       _controller.abort(new ClientGone('retried'));
       return this.#finish({ failed: true, error: new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE'), retry: true });
     }
-    this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
+    // A gRPC trailers-only answer (grpc-status in the headers) stays one HEADERS frame with END_STREAM.
+    if (headers['grpc-status'] !== undefined && isHttp2(this.#res)) respondTrailersOnly(this.#res, statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
+    else this.#res.writeHead(statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
     if (this.#plan.tap !== undefined) this.#tap = this.#plan.tap.start(statusCode, headers);
     if (this.#settled) return;
     this.openedAt = Date.now();
@@ -317,20 +324,30 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     this.#facts.endReason = reason;
     this.#gone = true;
     this.#controller?.abort(new ClientGone(`ended: ${reason}`));
-    this.#res.destroy();
+    // A gRPC stream ends with a status in its trailers (the client reads why), any other response is cut.
+    const res = this.#res;
+    if (isGrpcResponse(res) && res.headersSent && !res.writableEnded && !res.destroyed) {
+      res.addTrailers({ 'grpc-status': String(grpcEndStatus(reason)), 'grpc-message': grpcMessage(`ended: ${reason}`) });
+      res.end();
+      return;
+    }
+    res.destroy();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#abandoned) return;
+    if (this.#res.writableEnded) return; // a trailers-only answer already ended it
     if (this.#tap !== null) this.#tap.data(chunk);
     if (this.#res.write(chunk)) return;
     controller.pause();
     this.#res.once('drain', this.#onDrain);
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     if (this.#abandoned) return;
-    this.#res.end();
+    // Trailers (gRPC's grpc-status) are relayed to an HTTP/2 client; HTTP/1.1 answers stay as they were.
+    if (isHttp2(this.#res) && !this.#res.writableEnded) relayTrailers(this.#res, trailers);
+    if (!this.#res.writableEnded) this.#res.end();
     if (this.#tap !== null) this.#tap.end();
     if (this.span !== undefined) this.#endSpan(undefined);
     this.#settle();
@@ -373,6 +390,39 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     this.#live = false;
     this.#sink.closed(this, this.#facts.endReason ?? (this.#gone ? 'client' : 'upstream'));
   }
+}
+
+/**
+ * gRPC to an HTTP/2 upstream: `te: trailers` (gRPC servers require it; it was dropped as hop-by-hop on the way
+ * in), and `grpc-timeout` honoured up to upstream.timeout (the deadline sent on is capped to it too).
+ * Returns the response-headers timeout for this call.
+ */
+function grpcHeaders(ctx: RequestContext, headers: string[], upstreamTimeout: number): number {
+  headers.push('te', 'trailers');
+  const asked = grpcTimeoutMs(headerOf(ctx, 'grpc-timeout'));
+  if (asked === undefined || asked <= upstreamTimeout) return asked ?? upstreamTimeout;
+  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'grpc-timeout') headers[i + 1] = `${upstreamTimeout}m`;
+  return upstreamTimeout;
+}
+
+/** Why a live gRPC stream was ended, as its status: shutdown UNAVAILABLE, a session gone UNAUTHENTICATED, else PERMISSION_DENIED. */
+function grpcEndStatus(reason: string): number {
+  if (reason === 'shutdown') return 14;
+  if (reason === 'logout' || reason === 'expired' || reason === 'lifetime') return 16;
+  return 7;
+}
+
+function relayTrailers(res: ServerResponse, trailers: IncomingHttpHeaders | undefined): void {
+  if (trailers === undefined || trailers === null) return;
+  const out: Record<string, string | string[]> = {};
+  let any = false;
+  for (const name in trailers) {
+    const value = trailers[name];
+    if (value === undefined || DROPPED.has(name) || name.charCodeAt(0) === 58) continue;
+    out[name] = value;
+    any = true;
+  }
+  if (any) res.addTrailers(out);
 }
 
 function setContentLength(headers: string[], length: number): void {

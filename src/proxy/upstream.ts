@@ -21,6 +21,8 @@ export interface EndpointTarget {
   readonly tls: Readonly<{ ca?: string; cert?: string; key?: string; servername?: string }> | null;
   readonly connectTimeout: number;
   readonly connections: number;
+  /** upstream.http2: undici's HTTP/2 (ALPN h2 on https, h2c with prior knowledge on http). */
+  readonly http2: boolean;
 }
 
 export type Balance = 'round_robin' | 'least_request' | 'random';
@@ -85,7 +87,7 @@ export function compileUpstream(cfg: UpstreamConfig, baseDir: string, matchPath 
   if (tls && (tls.cert === undefined) !== (tls.key === undefined)) throw new ConfigError('CFG_CONFLICT', ['tls'], 'upstream.tls needs both cert and key');
   const endpoints = urls.map((url, index): EndpointTarget => {
     const poolKey = createHash('sha256')
-      .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls]))
+      .update(JSON.stringify([url.origin, cfg.connections, cfg.connect_timeout, tls, cfg.http2]))
       .digest('base64url');
     return Object.freeze({
       index,
@@ -98,6 +100,7 @@ export function compileUpstream(cfg: UpstreamConfig, baseDir: string, matchPath 
       tls,
       connectTimeout: cfg.connect_timeout,
       connections: cfg.connections,
+      http2: cfg.http2,
     });
   });
   const r = cfg.retries;
@@ -191,7 +194,10 @@ function readPem(path: string): string {
 export function endpointPool(target: EndpointTarget, connections: number): Pool {
   return new Pool(target.origin, {
     connections,
-    pipelining: 1,
+    // HTTP/2: streams multiplexed per connection (the upstream's SETTINGS may lower it); h2c on http://.
+    ...(target.http2
+      ? { allowH2: true, pipelining: 100, h2Options: { maxConcurrentStreams: 100 }, ...(target.origin.startsWith('http:') ? { useH2c: true } : {}) }
+      : { pipelining: 1, allowH2: false }), // undici 8 offers h2 by ALPN unless told not to
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
     connect: {

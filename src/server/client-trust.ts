@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { clientTrustOf, recordClientTrust } from '../authn/index.ts';
 import type { TlsMaterial } from '../pipeline/index.ts';
+import type { H2Sessions } from './h2.ts';
 
 function hasClientCertificate(socket: Socket): boolean {
   const peer = (socket as TLSSocket).getPeerCertificate?.();
@@ -22,7 +23,7 @@ export interface ClientTrustTracker {
   trustChanged(): void;
 }
 
-export function trackClientTrust(server: Server, current: () => string | undefined): ClientTrustTracker {
+export function trackClientTrust(server: Server, current: () => string | undefined, h2?: H2Sessions): ClientTrustTracker {
   const accepted = new Map<string, string>();
   const open = new Set<Socket>();
   const lastResponse = new WeakMap<Socket, ServerResponse>();
@@ -49,6 +50,7 @@ export function trackClientTrust(server: Server, current: () => string | undefin
   // A request on a connection verified against replaced material is answered, then the connection closes,
   // so the client's next request gets a fresh handshake against the current CA/CRL.
   server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.httpVersionMajor === 2) return; // HTTP/2: stale sessions get GOAWAY in trustChanged()
     lastResponse.set(req.socket, res);
     if (stale(req.socket, current())) res.shouldKeepAlive = false;
   });
@@ -57,7 +59,11 @@ export function trackClientTrust(server: Server, current: () => string | undefin
     trustChanged() {
       server.closeIdleConnections();
       const trust = current();
+      // HTTP/2: GOAWAY to sessions verified against the old material; their open streams finish, the
+      // client's next request opens a new connection (a request meanwhile is refused by mtls.ts).
+      h2?.closeAll((socket) => stale(socket, trust));
       for (const socket of open) {
+        if (h2?.sessionOf(socket) !== undefined) continue;
         if (!stale(socket, trust)) continue;
         if (socket.destroyed) continue; // idle: closed above
         const res = lastResponse.get(socket);

@@ -15,6 +15,7 @@ import { metricsGuard } from './metrics-auth.ts';
 import { createAdminApi } from './admin-api.ts';
 import { readAdminTls, wireAccessState } from './access-wiring.ts';
 import { createMainListener, createRedirectListener, secureContextOptions } from './listeners.ts';
+import type { H2Sessions } from './h2.ts';
 import { Runtime } from './runtime.ts';
 import { SniContexts, type SniTable } from './sni.ts';
 import { certificateExpiries, MaterialWatch } from './material-watch.ts';
@@ -66,6 +67,8 @@ export class Gateway {
   readonly #opts: GatewayOptions;
   #runtime: Runtime | undefined;
   #main: Server | undefined;
+  /** HTTP/2 sessions of the main listener (listen.http2 / h2c). */
+  #h2: H2Sessions | undefined;
   #admin: Server | undefined;
   #redirect: Server | undefined;
   /** The Envoy ext_authz gRPC listener (`ext_authz:`). */
@@ -147,16 +150,17 @@ export class Gateway {
     const runtime = (this.#runtime = await this.#init(source));
     const compiled = runtime.current.compiled;
     if (compiled.tls) this.#sni.install(SniContexts.build(compiled.tls));
-    const main = createMainListener(
+    const listener = createMainListener(
       compiled,
       { request: createRequestHandler(runtime, this.log), upgrade: createUpgradeHandler(runtime, this.log, this.#upgraded) },
       this.log,
       this.#sni,
     );
-    this.#main = main;
+    const main = (this.#main = listener.server);
+    this.#h2 = listener.h2;
     // Client CA presence cannot change on reload (refused there), so tracking is decided once here.
     if (compiled.tls?.clientTrust !== undefined) {
-      this.#clientTrust = trackClientTrust(main, () => this.runtime.current.compiled.tls?.clientTrust);
+      this.#clientTrust = trackClientTrust(main, () => this.runtime.current.compiled.tls?.clientTrust, listener.h2);
     }
     await listenOn(main, compiled.config.listen.address);
     await runtime.access.ready; // bounded: protected routes fail closed until the state is loaded
@@ -372,6 +376,8 @@ export class Gateway {
     const drainMs = this.runtime.current.compiled.config.shutdown.drain_timeout;
     const main = this.#main;
     const closed = main ? new Promise<void>((r) => main.close(() => r())) : Promise.resolve();
+    const h2 = this.#h2;
+    h2?.closeAll(); // GOAWAY: open streams finish, no new ones
     main?.closeIdleConnections();
     const idleSweep = setInterval(() => main?.closeIdleConnections(), 100);
     let timer: NodeJS.Timeout | undefined;
@@ -382,7 +388,8 @@ export class Gateway {
     if (result === 'timeout') {
       this.log.warn({ drain_timeout_ms: drainMs }, 'drain timeout: closing remaining connections');
       await this.#endLive();
-      main?.closeAllConnections();
+      if (typeof main?.closeAllConnections === 'function') main.closeAllConnections();
+      h2?.destroyAll();
       for (const s of this.#upgraded) s.destroy();
     }
     await Promise.all([

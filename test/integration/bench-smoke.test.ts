@@ -31,6 +31,13 @@ describe('bench harness smoke', () => {
     }
   }, 150_000);
 
+  it('runs the full pipeline over TLS as HTTP/1.1 and as HTTP/2 with h2load', () => {
+    const { stdout, json } = runBench('TLS', []);
+    expect(stdout).toMatch(/\| zt-gateway full pipeline, TLS HTTP\/1\.1 \(h2load --h1\) \| [\d,]+ \|.*\| yes \|/);
+    expect(stdout).toMatch(/\| zt-gateway full pipeline, TLS HTTP\/2 \(h2load\) \| [\d,]+ \|.*\| yes \|/);
+    for (const row of json.rows) expect(row.rps).toBeGreaterThan(0);
+  }, 150_000);
+
   it('runs the OIDC session scenario with autocannon against the node upstream', () => {
     const { stdout, json } = runBench('OIDC', ['--loader', 'autocannon', '--upstream', 'node']);
     expect(json.loader).toBe('autocannon');

@@ -435,3 +435,23 @@ describe('loadConfigFile', () => {
     );
   });
 });
+
+describe('listen.http2 / listen.h2c', () => {
+  const routes = `routes:
+  - { name: app, match: { path: / }, upstream: { url: "http://127.0.0.1:9" }, public: true }
+`;
+  it('h2c on a TLS listener and http2: true on a plain one are conflicts', async () => {
+    const h2cTls = await problems(`listen: { address: 127.0.0.1:0, tls: { cert: a.crt, key: a.key }, h2c: true }\n${routes}`);
+    expect(h2cTls.map((p) => [p.code, String(p.path)])).toContainEqual(['CFG_CONFLICT', 'listen.h2c']);
+    const http2Plain = await problems(`listen: { address: 127.0.0.1:0, plaintext: true, http2: true }\n${routes}`);
+    expect(http2Plain.map((p) => [p.code, String(p.path)])).toEqual([['CFG_CONFLICT', 'listen.http2']]);
+  });
+
+  it('h2c: true on a plain listener and upstream.http2 load', async () => {
+    expect(await errorLines(`listen: { address: 127.0.0.1:0, plaintext: true, h2c: true }
+identity_headers: { assertion: false }
+routes:
+  - { name: app, match: { path: / }, upstream: { url: "http://127.0.0.1:9", http2: true }, public: true }
+`)).toEqual([]);
+  });
+});
