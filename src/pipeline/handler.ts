@@ -171,7 +171,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
         const cookies = state.compiled.rp?.pendingCookies(current);
         // security_headers.csp.learn: the forwarder shows this route's HTML bodies to the hashing tap.
         const tap = route.cspLearn ? createLearnTap(state.csp, route.name) : undefined;
-        const plan: ResponsePlan = { security: route.security, cors, tap, ...(cookies ? { cookies } : {}), edit: route.responseEdit };
+        const plan: ResponsePlan = { security: route.security, cors, tap, ...(cookies ? { cookies } : {}), edit: route.responseEdit, ownCookie: state.compiled.rp?.isOwnCookie };
         if (route.requestHeaders !== null) mutateRequestHeaders(current.upstreamHeaders, route.requestHeaders);
         const relay = (body?: Buffer | Readable): Promise<void> => {
           upstreamStartNs = process.hrtime.bigint();

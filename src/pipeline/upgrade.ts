@@ -61,15 +61,16 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
         if (redirect) return refuse(new GatewayError('GW_ERR_UNAUTHENTICATED', 'login required'), current.id);
         const group = state.upstreams.get(route.name);
         if (group === undefined) throw new GatewayError('GW_ERR_INTERNAL');
+        const path = route.upstream.rewrite === null ? current.target.path : (outcome.forwardedPath = rewritePath(route.upstream.rewrite, current.target.path));
+        if (path === undefined) throw new GatewayError('GW_ERR_BAD_PATH', 'the path is not under the route prefix as written');
         // The same balancing and health as plain requests; the socket counts as in flight until it closes.
         const endpoint = group.pick();
         endpoint.begin();
         socket.once('close', () => endpoint.end());
         if (route.requestHeaders !== null) mutateRequestHeaders(current.upstreamHeaders, route.requestHeaders);
-        const path = route.upstream.rewrite === null ? current.target.path : (outcome.forwardedPath = rewritePath(route.upstream.rewrite, current.target.path));
         const conn = (live = new LiveWebSocket(runtime, state, log, current, outcome, trace));
         const onError = (err: GatewayError, cause: Error): void => {
-          if (!conn.isOpen && !socket.destroyed) endpoint.failed(route.upstream.outlier);
+          if (!conn.isOpen && !socket.destroyed) group.failed(endpoint, false);
           // After the 101 the client's socket carries frames, not an HTTP answer: the relay ends both sides.
           // Or the client left first: the handshake was abandoned, nobody to answer.
           if (conn.isOpen || socket.destroyed) return void log.info({ req_id: current.id, err: cause.message }, 'websocket upstream socket closed');

@@ -63,10 +63,11 @@ export class Endpoint {
     this.cells.inflight.n--;
   }
 
-  /** A connect failure, reset, timeout or 502/503/504 answer. */
-  failed(outlier: UpstreamTarget['outlier']): void {
+  /** A connect failure, reset, timeout or 502/503/504 answer; `mayEject` false keeps it in use whatever the count. */
+  failed(outlier: UpstreamTarget['outlier'], mayEject = true): void {
     this.consecutiveErrors++;
     if (outlier === null || this.consecutiveErrors < outlier.consecutiveErrors || this.ejectedUntil > Date.now()) return;
+    if (!mayEject) return;
     this.consecutiveErrors = 0;
     this.ejectedUntil = Date.now() + outlier.ejection;
     this.cells.ejections.n++;
@@ -169,6 +170,18 @@ export class UpstreamGroup {
     if (chosen === undefined) throw this.#noneHealthy();
     this.#next = (chosen.target.index + 1) % n;
     return chosen;
+  }
+
+  /**
+   * Passive outlier detection for one failed attempt. A failure a request can cause (the app's own 502-504
+   * answer, a timeout) never ejects the last available endpoint: one client's requests to a failing path
+   * must not take the whole route down (Envoy bounds ejection the same way). Connect failures and resets eject
+   * regardless, so a route whose endpoints are all down answers 503 at once.
+   */
+  failed(ep: Endpoint, byRequest: boolean): void {
+    const now = Date.now();
+    const others = !byRequest || this.endpoints.some((e) => e !== ep && e.available(now));
+    ep.failed(this.upstream.outlier, others);
   }
 
   /** Envoy's retry budget: retries in flight stay within max(min_concurrency, percent% of active requests). */

@@ -13,6 +13,11 @@ import { failureKind, isIdempotent, type Endpoint, type UpstreamGroup } from './
 interface AttemptOutcome {
   /** true: a connect failure, reset, timeout or 502-504; false: an answer; undefined: the client left. */
   failed: boolean | undefined;
+  /**
+   * The failure was the app's own 502-504 answer or a timeout: something a request can cause (one failing
+   * path, a slow page), so it never ejects the route's last available endpoint (balancer.ts).
+   */
+  byRequest?: boolean;
   error?: GatewayError;
   retry?: boolean;
 }
@@ -89,6 +94,8 @@ export function forward<C extends RequestContext>(
   if (upstream.http2 && isGrpcContentType(headerOf(ctx, 'content-type'))) headersTimeout = grpcHeaders(ctx, headers, headersTimeout);
   appendForwardingHeaders(ctx, headers, endpoint.target);
   const path = upstream.rewrite === null ? ctx.target.path : rewritePath(upstream.rewrite, ctx.target.path);
+  // Under the route's prefix only in another spelling: refused, never forwarded unrewritten.
+  if (path === undefined) throw new GatewayError('GW_ERR_BAD_PATH', 'the path is not under the route prefix as written');
   if (upstream.rewrite !== null) facts.forwardedPath = path;
   const trace = ctx.trace;
   // Retried only when the request can be sent again as it was: an idempotent method, and no body or one held.
@@ -140,19 +147,18 @@ function attemptOnce<C extends RequestContext>(
   group: UpstreamGroup,
   retrying: boolean,
 ): Promise<GatewayError | undefined> {
-  const upstream = group.upstream;
   endpoint.begin();
   if (retrying) group.activeRetries++;
   return new Promise<GatewayError | undefined>((resolve, reject) => {
-    const done = (failed: boolean | undefined): void => {
+    const done = (failed: boolean | undefined, byRequest: boolean): void => {
       endpoint.end();
       if (retrying) group.activeRetries--;
-      if (failed === true) endpoint.failed(upstream.outlier);
+      if (failed === true) group.failed(endpoint, byRequest);
       else if (failed === false) endpoint.succeeded();
     };
     const may = retry === null ? null : { policy: retry, may: () => group.mayRetry() };
     const handler = new ForwardHandler(ctx, res, plan, sink, facts, may, (outcome) => {
-      done(outcome.failed);
+      done(outcome.failed, outcome.byRequest === true);
       if (outcome.error !== undefined) {
         if (outcome.retry) resolve(outcome.error);
         else reject(outcome.error);
@@ -173,7 +179,7 @@ function attemptOnce<C extends RequestContext>(
       );
     } catch (err) {
       // A bug, not an upstream failure: the endpoint's counts stay right, the request gets a 500.
-      done(undefined);
+      done(undefined, false);
       reject(err);
     }
   });
@@ -306,7 +312,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
       if (this.span !== undefined) this.#endSpan(`status_${statusCode}`);
       this.#settle();
       _controller.abort(new ClientGone('retried'));
-      return this.#finish({ failed: true, error: new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE'), retry: true });
+      return this.#finish({ failed: true, byRequest: true, error: new GatewayError('GW_ERR_UPSTREAM_UNAVAILABLE'), retry: true });
     }
     // A gRPC trailers-only answer (grpc-status in the headers) stays one HEADERS frame with END_STREAM.
     if (headers['grpc-status'] !== undefined && isHttp2(this.#res)) respondTrailersOnly(this.#res, statusCode, responseHeaders(headers, this.ctx.id, this.#plan));
@@ -351,7 +357,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     if (this.#tap !== null) this.#tap.end();
     if (this.span !== undefined) this.#endSpan(undefined);
     this.#settle();
-    this.#finish({ failed: this.#status >= 502 && this.#status <= 504 });
+    this.#finish({ failed: this.#status >= 502 && this.#status <= 504, byRequest: true });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
@@ -367,13 +373,14 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
       return this.#finish({ failed: true });
     }
     const error = upstreamError(err);
+    const kind = failureKind(err);
+    const byRequest = kind === 'other'; // a timeout (or another request-level error), not a dead endpoint
     const retry = this.#retry;
     if (retry !== null && this.#status === 0) {
-      const kind = failureKind(err);
       const retryable = (kind === 'connect_failure' && retry.policy.connectFailure) || (kind === 'reset' && retry.policy.reset);
-      if (retryable && retry.may()) return this.#finish({ failed: true, error, retry: true });
+      if (retryable && retry.may()) return this.#finish({ failed: true, byRequest, error, retry: true });
     }
-    this.#finish({ failed: true, error });
+    this.#finish({ failed: true, byRequest, error });
   }
 
   #endSpan(error: string | undefined): void {

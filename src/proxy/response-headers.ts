@@ -20,6 +20,14 @@ export interface ResponsePlan {
   readonly tap?: BodyTap | undefined;
   /** The route's response_headers and prefix rewrite (Location and Set-Cookie Path mapped back). */
   readonly edit?: ResponseEdit | undefined;
+  /** The gateway's own cookie names: an upstream's Set-Cookie for one is dropped (no planted session). */
+  readonly ownCookie?: ((name: string) => boolean) | undefined;
+}
+
+/** The cookie name a Set-Cookie line sets (before `=`, trimmed). */
+function setCookieName(line: string): string {
+  const eq = line.indexOf('=');
+  return (eq === -1 ? line : line.slice(0, eq)).trim();
 }
 
 /** Told each response's head; returns a sink for its body, or null to skip it. */
@@ -96,8 +104,15 @@ export function responseHeaders(headers: IncomingHttpHeaders, requestId: string,
       (kept ??= new Set()).add(name);
     }
     if (plan.cors !== null && name.startsWith('access-control-')) continue;
-    const value = headers[name];
+    let value = headers[name];
     if (value === undefined) continue;
+    const own = plan.ownCookie;
+    if (own !== undefined && name === 'set-cookie') {
+      // An app (compromised or buggy) must not plant or clear the gateway's session or login cookies.
+      const lines = (typeof value === 'string' ? [value] : value).filter((l) => !own(setCookieName(l)));
+      if (lines.length === 0) continue;
+      value = lines;
+    }
     const edit = plan.edit;
     if (edit !== undefined) {
       if (edit.mutation?.remove.has(name)) continue;

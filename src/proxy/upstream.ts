@@ -151,18 +151,50 @@ function compileRewrite(strip: string | undefined, rewrite: string | undefined, 
 }
 
 /** The path forwarded upstream: the authorized path with the route's compiled prefix rewrite and nothing else. */
-export function rewritePath(rewrite: PrefixRewrite, path: string): string {
+/**
+ * Where `path` leaves `prefix`, comparing segment by segment with each segment's `;params` set aside (routing and
+ * authorization read `/app;x/secret` as `/app/secret`, and so do Tomcat, Jetty and Spring): the params of the
+ * prefix's last segment and the rest. undefined when `path` is not under `prefix` in that reading.
+ */
+function splitAtPrefix(prefix: string, path: string): { params: string; rest: string } | undefined {
+  if (prefix === '') return { params: '', rest: path };
+  let at = 0;
+  let params = '';
+  for (const want of prefix.slice(1).split('/')) {
+    if (path.charCodeAt(at) !== 47) return undefined;
+    const end = path.indexOf('/', at + 1);
+    const segment = path.slice(at + 1, end === -1 ? path.length : end);
+    const semi = segment.indexOf(';');
+    if ((semi === -1 ? segment : segment.slice(0, semi)) !== want) return undefined;
+    params = semi === -1 ? '' : segment.slice(semi);
+    at = end === -1 ? path.length : end;
+  }
+  return { params, rest: path.slice(at) };
+}
+
+/**
+ * The path forwarded for `path` (the request target's, `;params` included). undefined when the path is not
+ * under `from` as written though the route matched it (another spelling): the caller refuses it, never
+ * forwarding it unrewritten. The `;params` of the last replaced segment move to the new prefix (stripped with it).
+ */
+export function rewritePath(rewrite: PrefixRewrite, path: string): string | undefined {
   const { from, to } = rewrite;
-  if (from !== '' && !(path === from || (path.startsWith(from) && path.charCodeAt(from.length) === 47))) return path;
-  const out = to + path.slice(from.length);
+  const cut = splitAtPrefix(from, path);
+  if (cut === undefined) return undefined;
+  const out = to === '' ? cut.rest : to + cut.params + cut.rest;
   return out === '' ? '/' : out;
 }
 
-/** The inverse for Location and Set-Cookie Path (nginx's proxy_redirect default): undefined when outside `to`. */
+/**
+ * The inverse for Location and Set-Cookie Path (nginx's proxy_redirect default): undefined when outside `to`,
+ * or when the result would leave the origin (`//host`, `/\host`: a browser follows those to another site).
+ */
 export function unrewritePath(rewrite: PrefixRewrite, path: string): string | undefined {
   const { from, to } = rewrite;
-  if (to !== '' && !(path === to || (path.startsWith(to) && path.charCodeAt(to.length) === 47))) return undefined;
-  const out = from + path.slice(to.length);
+  const cut = splitAtPrefix(to, path);
+  if (cut === undefined) return undefined;
+  const out = from === '' ? cut.rest : from + cut.params + cut.rest;
+  if (out.startsWith('//') || out.startsWith('/\\')) return undefined;
   return out === '' ? '/' : out;
 }
 

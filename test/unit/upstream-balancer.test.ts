@@ -18,9 +18,16 @@ const eps = ['http://127.0.0.1:1', 'http://127.0.0.1:2', 'http://127.0.0.1:3'];
 describe('prefix rewrite', () => {
   it('strips and rewrites on segment boundaries only; empty becomes /', () => {
     const strip = upstream({ url: eps[0], strip_prefix: '/app' }, '/app').rewrite!;
-    expect(['/app', '/app/', '/app/x', '/appx', '/other'].map((p) => rewritePath(strip, p))).toEqual(['/', '/', '/x', '/appx', '/other']);
+    // A path not under the prefix as written (another spelling of one the route matched) is refused: undefined.
+    expect(['/app', '/app/', '/app/x', '/appx', '/other'].map((p) => rewritePath(strip, p))).toEqual(['/', '/', '/x', undefined, undefined]);
+    // `;params` on the prefix segment (read as /app/secret by routing and by Tomcat/Jetty/Spring) are stripped with it.
+    expect(['/app;x/secret', '/app;jsessionid=1'].map((p) => rewritePath(strip, p))).toEqual(['/secret', '/']);
     const re = upstream({ url: eps[0], rewrite_prefix: '/new' }, '/old').rewrite!;
-    expect(['/old', '/old/a/b'].map((p) => rewritePath(re, p))).toEqual(['/new', '/new/a/b']);
+    expect(['/old', '/old/a/b', '/old;x/a'].map((p) => rewritePath(re, p))).toEqual(['/new', '/new/a/b', '/new;x/a']);
+    expect(unrewritePath(re, '/new;jsessionid=abc')).toBe('/old;jsessionid=abc');
+    // Mapping back never makes a protocol-relative URL (a browser would leave the origin).
+    const atRoot = upstream({ url: eps[0], rewrite_prefix: '/ctx' }, '/').rewrite!;
+    expect(['/ctx//evil.example/x', '/ctx/\\evil.example', '/ctx/ok'].map((p) => unrewritePath(atRoot, p))).toEqual([undefined, undefined, '/ok']);
     expect(['/new/a', '/new', '/newer', '/x'].map((p) => unrewritePath(re, p))).toEqual(['/old/a', '/old', undefined, undefined]);
     const root = upstream({ url: eps[0], strip_prefix: '/app', rewrite_prefix: '/' }, '/app/v1').rewrite!;
     expect(rewritePath(root, '/app/v1/x')).toBe('/v1/x');

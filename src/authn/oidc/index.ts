@@ -19,6 +19,7 @@ import { createSealer } from './sealed.ts';
 import { SessionAuth } from './session-auth.ts';
 import { newlyReadClaims, sessionClaimNames } from './session-claims.ts';
 import { MAX_CHUNKS, sessionHeaderBytes } from './session-cookies.ts';
+import { isGatewayCookie } from './cookies.ts';
 import { sessionParts } from './session-store.ts';
 import type { Session } from './sessions.ts';
 import { RpState } from './state.ts';
@@ -42,6 +43,8 @@ export interface SessionEnd {
 
 export interface RelyingParty {
   readonly cookieName: string;
+  /** The gateway's own cookies (session, its chunks, login transactions): never set by an upstream's answer. */
+  readonly isOwnCookie: (name: string) => boolean;
   /** login.host's name: it serves /.zt/login even when only listen.public_urls names it. */
   readonly authHost: string | undefined;
   readonly authenticators: ReadonlyMap<string, Authenticator>;
@@ -141,6 +144,7 @@ export function createRelyingParty(
   };
   const rp: RelyingParty = {
     cookieName,
+    isOwnCookie: (name) => isGatewayCookie(name, cookieName),
     authHost: fleetLogin?.host,
     authenticators: auth.authenticators,
     startLogin: (ctx, provider, opts) =>
