@@ -6,7 +6,7 @@ export { ERROR_CODES, GatewayError, toProblem } from './errors.ts';
 export type { GatewayErrorCode, ProblemResponse } from './errors.ts';
 export { identityFromJson, identityToJson } from './identity.ts';
 export type { Identity } from './identity.ts';
-export { isHttp2, sendProblem, writeProblemToSocket } from './problem.ts';
+export { abortResponse, isHttp2, sendProblem, writeProblemToSocket } from './problem.ts';
 export { grpcMessage, grpcStatusOf, grpcTimeoutMs, isGrpcContentType, isGrpcResponse, markGrpc, respondTrailersOnly } from './grpc.ts';
 export { REASONS } from './reasons.ts';
 export type { Reason } from './reasons.ts';

@@ -41,6 +41,17 @@ export function isHttp2(res: ServerResponse): boolean {
   return (res as { stream?: unknown }).stream !== undefined;
 }
 
+/**
+ * Cuts a response whose head was already sent, so the client sees it was not complete. HTTP/1.1: the
+ * connection is destroyed (a body short of its length, or no last chunk). HTTP/2: the stream is reset with
+ * an error code; destroying it without one sends RST_STREAM NO_ERROR, which a client reads as a clean end.
+ */
+export function abortResponse(res: ServerResponse, code: 'cancel' | 'internal'): void {
+  const stream = (res as { stream?: { close(code: number): void; destroyed: boolean } }).stream;
+  if (stream === undefined) return void res.destroy();
+  if (!stream.destroyed) stream.close(code === 'cancel' ? 0x8 : 0x2); // NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR
+}
+
 function dropConnectionHeaders(headers: string[]): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     const name = (headers[i] as string).toLowerCase();

@@ -8,7 +8,7 @@ import type { Logger } from '../audit/index.ts';
 import { forward, mutateRequestHeaders, type LiveStream, type ResponsePlan, type StreamSink } from '../proxy/index.ts';
 import type { RuntimeHandle } from './state.ts';
 import type { CompiledRoute, PipelineContext } from './route.ts';
-import { enterTrace, sendProblem, GatewayError, headerOf, isGrpcContentType, type Redirect, type Identity } from '../core/index.ts';
+import { abortResponse, enterTrace, sendProblem, GatewayError, headerOf, isGrpcContentType, type Redirect, type Identity } from '../core/index.ts';
 import type { ServerTrace } from '../tracing/index.ts';
 import { resolveRoute } from './chain.ts';
 import { admit } from './admit.ts';
@@ -205,7 +205,7 @@ export function createRequestHandler(runtime: RuntimeHandle, log: Logger) {
     function answerRedirect(redirect: Redirect, id: string): void {
       factsFromError(redirect, outcome); // a step-up: read by the audit record and metrics
       outcome.code = 'GW_ERR_UNAUTHENTICATED';
-      if (res.headersSent) return void res.destroy();
+      if (res.headersSent) return void abortResponse(res, 'internal');
       const headers = ['location', redirect.location, 'cache-control', 'no-store', 'content-length', '0', ...(ctx?.route ?? state.compiled).security.flat, 'x-request-id', id];
       for (const c of redirect.cookies) headers.push('set-cookie', c);
       res.writeHead(302, headers);

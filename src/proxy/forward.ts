@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { forwardedElement } from '../normalize/index.ts';
-import { type ChildSpan, type RequestContext, type RequestTrace, GatewayError, grpcMessage, grpcTimeoutMs, headerOf, isGrpcContentType, isGrpcResponse, isHttp2, respondTrailersOnly } from '../core/index.ts';
+import { abortResponse, type ChildSpan, type RequestContext, type RequestTrace, GatewayError, grpcMessage, grpcTimeoutMs, headerOf, isGrpcContentType, isGrpcResponse, isHttp2, respondTrailersOnly } from '../core/index.ts';
 import { DROPPED } from './response-headers.ts';
 import { responseHeaders, type ResponsePlan } from './response-headers.ts';
 import { rewritePath, type EndpointTarget, type RetryPolicy } from './upstream.ts';
@@ -337,7 +337,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
       res.end();
       return;
     }
-    res.destroy();
+    abortResponse(res, 'cancel');
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -369,7 +369,7 @@ class ForwardHandler<C extends RequestContext> implements Dispatcher.DispatchHan
     if (this.#gone || res.destroyed) return this.#finish({ failed: undefined });
     // Too late for a problem body: cut the connection so the client sees a truncated response.
     if (res.headersSent) {
-      res.destroy();
+      abortResponse(res, 'internal');
       return this.#finish({ failed: true });
     }
     const error = upstreamError(err);
