@@ -77,7 +77,7 @@ export function createUpgradeHandler(runtime: RuntimeHandle, log: Logger, open: 
           refuse(err, current.id);
           log.warn({ req_id: current.id, err: cause }, 'websocket upstream failed');
         };
-        terminal(req, socket, head, current, endpoint.target, path, onError, conn);
+        terminal(req, socket, head, current, endpoint.target, path, onError, conn, state.compiled.rp?.isOwnCookie);
       };
       const admitted = admit(state, route, current);
       // catch() after then(): an exception inside proceed() must become a problem answer too, not an

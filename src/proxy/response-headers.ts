@@ -77,10 +77,22 @@ function edited(name: string, value: string, edit: ResponseEdit | undefined): st
  * For a WebSocket handshake answer (101, or the upstream's refusal) relayed by http-proxy-3: drops the same
  * banners and framing, except the Connection/Upgrade pair a 101 needs, and sets the gateway's request id.
  */
-export function scrubUpgradeResponseHeaders(headers: IncomingHttpHeaders, requestId: string, switching: boolean): void {
+export function scrubUpgradeResponseHeaders(
+  headers: IncomingHttpHeaders,
+  requestId: string,
+  switching: boolean,
+  ownCookie?: ((name: string) => boolean) | undefined,
+): void {
   for (const name of Object.keys(headers)) {
     if (switching && (name === 'connection' || name === 'upgrade')) continue;
     if (DROPPED.has(name)) delete headers[name];
+  }
+  const cookies = headers['set-cookie'];
+  if (ownCookie !== undefined && cookies !== undefined) {
+    // As for any answer: the app cannot plant or clear the gateway's session or login cookies.
+    const kept = cookies.filter((l) => !ownCookie(setCookieName(l)));
+    if (kept.length === 0) delete headers['set-cookie'];
+    else headers['set-cookie'] = kept;
   }
   headers['x-request-id'] = requestId;
 }

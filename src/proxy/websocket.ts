@@ -96,10 +96,14 @@ export type WebSocketTerminal = (
   path: string,
   onError: (err: GatewayError, cause: Error) => void,
   hooks: RelayHooks,
+  /** The gateway's own cookie names: dropped from the upstream's handshake answer. */
+  ownCookie?: ((name: string) => boolean) | undefined,
 ) => void;
 
 /** The hooks of each client socket being relayed (http-proxy-3's events name the socket, not our call). */
 const hooksOf = new WeakMap<Duplex, RelayHooks>();
+/** The gateway's cookie names per client socket (http-proxy-3's events name the socket, not our call). */
+const ownCookieOf = new WeakMap<Duplex, (name: string) => boolean>();
 /** The relay of each upstream socket, from its 101 to http-proxy-3's 'open' event. */
 const relays = new WeakMap<Duplex, WebSocketRelay>();
 
@@ -112,7 +116,7 @@ async function createProxy(): Promise<ProxyServer> {
   proxy.on('proxyReqWs', (proxyReq, req, socket, options) => {
     const id = req.headers['x-request-id'] as string;
     proxyReq.once('upgrade', (proxyRes: IncomingMessage, proxySocket: Socket) => {
-      scrubUpgradeResponseHeaders(proxyRes.headers, id, true);
+      scrubUpgradeResponseHeaders(proxyRes.headers, id, true, ownCookieOf.get(socket));
       const hooks = hooksOf.get(socket);
       // A client already gone never opens a live connection (its 'close' has fired, and http-proxy-3 closes
       // only the upstream sockets it knew of then): the upstream's socket is dropped at once.
@@ -120,7 +124,7 @@ async function createProxy(): Promise<ProxyServer> {
       // Live from the upstream's 101 until both sockets have closed.
       relays.set(proxySocket, new WebSocketRelay(socket, proxySocket, hooks));
     });
-    proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false));
+    proxyReq.once('response', (proxyRes: IncomingMessage) => scrubUpgradeResponseHeaders(proxyRes.headers, id, false, ownCookieOf.get(socket)));
     // A client gone (or destroyed by shutdown) before the upstream's answer: the handshake is abandoned, not
     // left to hold a socket (and the process) until its timeout.
     const abandon = (): void => void proxyReq.destroy();
@@ -137,8 +141,9 @@ async function createProxy(): Promise<ProxyServer> {
 export function createWebSocketTerminal(): WebSocketTerminal {
   let proxy: ProxyServer | undefined;
   let loading: Promise<ProxyServer> | undefined;
-  return (req, socket, head, ctx, upstream, path, onError, hooks) => {
+  return (req, socket, head, ctx, upstream, path, onError, hooks, ownCookie) => {
     hooksOf.set(socket, hooks);
+    if (ownCookie !== undefined) ownCookieOf.set(socket, ownCookie);
     const headers = ctx.upstreamHeaders;
     appendForwardingHeaders(ctx, headers, upstream);
     // The handshake has no span of its own: the upstream's parent is the upgrade's server span.
