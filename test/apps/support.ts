@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser } from 'playwright-core';
 import { CHROMIUM, launchChromium as launchTrusting } from '../helpers/browser.ts';
-import { describe, it } from 'vitest';
+import { describeNeeding } from '../helpers/requires.ts';
 import { createCA } from '../../tools/pki.ts';
 // The demo IdP is plain JavaScript (examples/ is not type-checked).
 import { DEMO_ACCOUNTS, startDemoIdp } from '../../examples/demo/idp.js';
@@ -23,23 +23,8 @@ export const STEP_MS = 15_000;
 /** The demo IdP's account: sub `alice`, email alice@example.com, groups [sales]. */
 export const ALICE = { login: 'alice', password: DEMO_ACCOUNTS.alice.password as string, email: DEMO_ACCOUNTS.alice.email as string, groups: [...DEMO_ACCOUNTS.alice.groups] as string[] };
 
-/**
- * `describe(title, body)` when `missing` is undefined; otherwise, with CI=true, one failing test saying what is
- * missing and how .ci/run installs it (CI never skips), and without CI a skipped suite and a warning.
- */
-export function describeApp(title: string, missing: string | undefined, body: () => void): void {
-  if (missing === undefined) describe(title, body);
-  else if (inCi) {
-    describe(title, () => {
-      it('has what it needs', () => {
-        throw new Error(`CI=true and ${missing}`);
-      });
-    });
-  } else {
-    console.warn(`${title}: skipped, ${missing} (with CI=true this fails instead)`);
-    describe.skip(title, body);
-  }
-}
+/** A suite that needs an app (or Chromium) the machine may lack: test/helpers/requires.ts. */
+export const describeApp = describeNeeding;
 
 /** Chromium trusting exactly `cert` (no ignoreHTTPSErrors: any other certificate problem still fails). */
 export function launchChromium(cert: string): Promise<Browser> {

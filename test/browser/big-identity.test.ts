@@ -4,29 +4,17 @@
 //
 // TLS stays verified: Chromium trusts exactly the test certificate for localhost (by its SPKI hash).
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
-import { existsSync } from 'node:fs';
 import { type Browser } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { ACCOUNTS, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
 
-const inCi = process.env.CI === 'true';
 const STEP_MS = 10_000;
 const TITLE = 'a 300-group user logs in without Redis (Chromium)';
 
-if (existsSync(CHROMIUM)) describe(TITLE, bigIdentity);
-else if (inCi) {
-  describe(TITLE, () => {
-    it(`finds Chromium at ${CHROMIUM}`, () => {
-      throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
-    });
-  });
-} else {
-  console.warn(`test/browser/big-identity.test.ts skipped: no Chromium at ${CHROMIUM} (with CI=true this test fails instead)`);
-  describe.skip(TITLE, bigIdentity);
-}
+describeWithChromium(TITLE, bigIdentity);
 
 const GROUPS = [...Array.from({ length: 290 }, (_, i) => `team-${String(289 - i).padStart(3, '0')}`), ...Array.from({ length: 10 }, (_, i) => `ops-${i}`)];
 

@@ -6,31 +6,19 @@
 // The session comes from a real oidc-provider login (node client); its cookie is handed to Chromium as the
 // browser would have stored it. Chromium trusts exactly the test's localhost certificate (by SPKI hash).
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
-import { existsSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { type Browser, type BrowserContext } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { createCA } from '../../tools/pki.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { CookieJar, loginAtProvider, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
 
-const inCi = process.env.CI === 'true';
 const TITLE = 'cross-site requests from a same-site page (Chromium)';
-if (existsSync(CHROMIUM)) describe(TITLE, crossSite);
-else if (inCi) {
-  describe(TITLE, () => {
-    it(`finds Chromium at ${CHROMIUM}`, () => {
-      throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
-    });
-  });
-} else {
-  console.warn(`test/browser/cross-site.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; with CI=true this test fails instead)`);
-  describe.skip(TITLE, crossSite);
-}
+describeWithChromium(TITLE, crossSite);
 
 /** A form that posts itself on load, and a button that opens a WebSocket, both aimed at `gw`. */
 function attackPage(gw: string): string {

@@ -9,10 +9,10 @@
 // once instead of batching them for a minute. It trusts exactly the test's localhost certificate (by SPKI hash).
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { type Browser, type BrowserContext } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { admin, ADMIN_TOKEN, ADMIN_TOKEN_HASH } from '../helpers/access.ts';
 import { ensureBuilt } from '../helpers/build.ts';
@@ -22,19 +22,8 @@ import { scrape } from '../helpers/metrics.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const inCi = process.env.CI === 'true';
 const TITLE = 'CSP reports from a real browser, csp suggest, and the enforced policy (Chromium)';
-if (existsSync(CHROMIUM)) describe(TITLE, cspInBrowser);
-else if (inCi) {
-  describe(TITLE, () => {
-    it(`finds Chromium at ${CHROMIUM}`, () => {
-      throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
-    });
-  });
-} else {
-  console.warn(`test/browser/csp.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; with CI=true this test fails instead)`);
-  describe.skip(TITLE, cspInBrowser);
-}
+describeWithChromium(TITLE, cspInBrowser);
 
 
 const SCRIPT = "document.documentElement.dataset.ran = 'yes';";

@@ -4,31 +4,19 @@
 // (oidc-provider) knows ONE redirect URI, the auth host's. The browser logs in once, on a.localhost, and then
 // reaches b.localhost without seeing the IdP; a logout on a.localhost (logout: fleet) ends b.localhost's session
 // and the WebSocket b.localhost's page holds open.
-import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startOidcProvider, type TestOP } from '../helpers/oidc-provider.ts';
 import { fleetPki, fleetRoutes, startFleetGateway, type FleetGateway } from '../helpers/fleet.ts';
 import { startEchoUpstream, type EchoUpstream } from '../helpers/live.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const inCi = process.env.CI === 'true';
 const STEP_MS = 10_000;
 const TITLE = 'one login for many apps (Chromium, auth.localhost → a.localhost, b.localhost)';
 
-if (existsSync(CHROMIUM)) describe(TITLE, fleetInBrowser);
-else if (inCi) {
-  describe(TITLE, () => {
-    it(`finds Chromium at ${CHROMIUM}`, () => {
-      throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
-    });
-  });
-} else {
-  console.warn(`test/browser/fleet-login.test.ts skipped: no Chromium at ${CHROMIUM} (with CI=true this test fails instead)`);
-  describe.skip(TITLE, fleetInBrowser);
-}
+describeWithChromium(TITLE, fleetInBrowser);
 
 function fleetInBrowser(): void {
   let op: TestOP;

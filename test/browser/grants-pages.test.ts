@@ -8,33 +8,22 @@
 // Sessions come from real oidc-provider logins (node client, as test/browser/cross-site.test.ts does: the test
 // IdP's login prompt is not a page); Chromium gets the cookies as it would have stored them.
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createCA } from '../../tools/pki.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { CookieJar, loginAtProvider, startOidcGateway, startOidcProvider, type OidcGateway, type TestOP } from '../helpers/oidc-provider.ts';
 
-const inCi = process.env.CI === 'true';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const SHOTS = join(root, 'test-output', 'browser');
 const TITLE = 'pages for people: request access and approve in Chromium';
-if (existsSync(CHROMIUM)) describe(TITLE, grantsPages);
-else if (inCi) {
-  describe(TITLE, () => {
-    it(`finds Chromium at ${CHROMIUM}`, () => {
-      throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
-    });
-  });
-} else {
-  console.warn(`test/browser/grants-pages.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; with CI=true this test fails instead)`);
-  describe.skip(TITLE, grantsPages);
-}
+describeWithChromium(TITLE, grantsPages);
 
 function grantsPages(): void {
   let op: TestOP;

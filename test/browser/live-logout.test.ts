@@ -6,33 +6,22 @@
 // TLS stays verified: Chromium trusts exactly the demo's localhost certificate (by its SPKI hash), nothing else.
 // Without Chromium at /usr/bin/chromium the test is skipped, except with CI=true, where it fails.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/build.ts';
 import { tempDir } from '../helpers/gateway.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const inCi = process.env.CI === 'true';
 const STEP_MS = 10_000;
 
 const TITLE = 'a page’s WebSocket is closed by logout in another tab (Chromium)';
-if (existsSync(CHROMIUM)) describe(TITLE, liveLogout);
-else if (inCi) {
-  describe(TITLE, () => {
-    it(`finds Chromium at ${CHROMIUM}`, () => {
-      throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
-    });
-  });
-} else {
-  console.warn(`test/browser/live-logout.test.ts skipped: no Chromium at ${CHROMIUM} (with CI=true this test fails instead)`);
-  describe.skip(TITLE, liveLogout);
-}
+describeWithChromium(TITLE, liveLogout);
 
 interface Demo {
   process: ChildProcess;

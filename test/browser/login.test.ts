@@ -12,30 +12,17 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tempDir } from '../helpers/gateway.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const inCi = process.env.CI === 'true';
-const haveChromium = existsSync(CHROMIUM);
 const SCREENSHOT = join(root, 'test-output', 'browser', 'login.png');
 const STEP_MS = 10_000;
 
 const TITLE = 'browser login to the demo (Chromium)';
-if (haveChromium) describe(TITLE, browserLogin);
-else if (inCi) {
-  // CI must run it: one failing test, not a skipped suite.
-  describe(TITLE, () => {
-    it(`finds Chromium at ${CHROMIUM}`, () => {
-      throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
-    });
-  });
-} else {
-  console.warn(`test/browser/login.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; with CI=true this test fails instead)`);
-  describe.skip(TITLE, browserLogin);
-}
+describeWithChromium(TITLE, browserLogin);
 
 function browserLogin(): void {
   const stateDir = tempDir('ztgw-browser-');

@@ -5,6 +5,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { IN_CI } from './redis.ts';
+import { describeNeeding } from './requires.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -12,6 +13,11 @@ export function chromiumAvailable(): boolean {
   const ok = existsSync(CHROMIUM);
   if (!ok && IN_CI) throw new Error(`CI=true and no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`);
   return ok;
+}
+
+/** A suite that drives Chromium (describeNeeding: fails under CI=true when Chromium is missing). */
+export function describeWithChromium(title: string, body: () => void): void {
+  describeNeeding(title, existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}: .ci/run installs it as root (apt-get install chromium)`, body);
 }
 
 /** base64 SHA-256 of a certificate's SubjectPublicKeyInfo: what --ignore-certificate-errors-spki-list takes. */
