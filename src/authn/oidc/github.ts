@@ -14,9 +14,9 @@ import { compileClaimMapping } from '../claim-mapping.ts';
 import { MAX_GROUPS } from '../claim-mapping.ts';
 import { endWith, outboundSpan } from '../outbound-span.ts';
 import type { OidcClient, TokenResult } from './client.ts';
+import { readCappedText } from './capped-answer.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-const MAX_ANSWER_BYTES = 1024 * 1024;
 /** Pages of 100 read per list (orgs, teams): more than MAX_GROUPS entries is refused anyway. */
 const MAX_PAGES = 10;
 
@@ -37,24 +37,6 @@ function unavailable(cause?: unknown): GatewayError {
 
 function refused(detail: string): GatewayError {
   return new GatewayError('GW_ERR_FORBIDDEN', `login refused: ${detail}`);
-}
-
-async function readCapped(res: Response): Promise<string> {
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_ANSWER_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw unavailable(new TypeError('answer too large'));
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The next page of a GitHub list (Link: <…>; rel="next"), only on the API's own origin. */
@@ -110,7 +92,7 @@ export function createGithubClient(name: string, cfg: GithubProviderConfig, base
 
   async function json(res: Response): Promise<unknown> {
     try {
-      return JSON.parse(await readCapped(res));
+      return JSON.parse(await readCappedText(res));
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       throw unavailable(err);

@@ -7,9 +7,9 @@ import { fetch as undiciFetch, type Agent } from 'undici';
 import { GatewayError, hasGroupsOverage } from '../../core/index.ts';
 import { endWith, outboundSpan } from '../outbound-span.ts';
 import { MAX_GROUPS } from '../claim-mapping.ts';
+import { readCappedText } from './capped-answer.ts';
 
 /** The largest Graph answer read (11,000 ids of 36 characters, the call's own limit, fit easily). */
-const MAX_ANSWER_BYTES = 1024 * 1024;
 
 export interface GroupsOverageConfig {
   endpoint: string;
@@ -30,24 +30,6 @@ function withoutPointers(claims: Record<string, unknown>): Record<string, unknow
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(claims)) if (k !== '_claim_names' && k !== '_claim_sources') out[k] = v;
   return out;
-}
-
-async function readCapped(res: Response): Promise<string> {
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_ANSWER_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new TypeError('the group directory answer is too large');
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Graph's member-groups call for the signed-in user: the ids of every group (security or not) they are in. */
@@ -80,7 +62,7 @@ export async function fetchMemberGroups(cfg: GroupsOverageConfig, accessToken: s
   }
   let body: unknown;
   try {
-    body = JSON.parse(await readCapped(res));
+    body = JSON.parse(await readCappedText(res));
   } catch (err) {
     throw overageRefused('the group directory answer is not JSON', err);
   }
