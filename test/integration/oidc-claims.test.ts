@@ -266,6 +266,11 @@ describe('Entra ID group overage', () => {
     expect((await login('/entra/x', 'alice', overage)).cb.status).toBe(403);
     graph.mode = { value: 'not-a-list' };
     expect((await login('/entra/x', 'alice', overage)).cb.status).toBe(403);
+    // An answer past the 1 MB cap (1000 groups of 1100 characters) is cut off while read, and refused.
+    graph.mode = { value: Array.from({ length: 1000 }, (_, i) => `g-${i}-`.padEnd(1100, 'x')) };
+    const huge = (await login('/entra/x', 'alice', overage)).cb;
+    expect(huge.status).toBe(403);
+    expect((await refusedPage(huge)).text).toContain('groups-overage');
   });
 
   it('without groups_overage: the overage login is refused with reason groups-overage; nothing is called', async () => {
