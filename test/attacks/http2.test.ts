@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { h2Connect, h2Outcome, h2Request } from '../helpers/h2.ts';
+import { h2Connect, h2Outcome, h2Request, withH2Session } from '../helpers/h2.ts';
 import { errorCode, FLAG, FRAME, frame, headerBlock, rawH2, requestHeaders, rstStream, type Frame } from '../helpers/h2-frames.ts';
 
 const PROTOCOL_ERROR = 1;
@@ -208,23 +208,19 @@ describe('CONTINUATION flood (CVE-2024-27316 class)', () => {
 describe('header list over max_header_bytes', () => {
   it('is refused (431 or a stream reset); the upstream sees nothing', async () => {
     upstream.reset();
-    const session = await h2Connect(tight.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(tight.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const out = await h2Outcome(session, { ':path': '/big', ':authority': `localhost:${tight.port}`, 'x-big': 'b'.repeat(8000) });
       if (out.status !== undefined) expect(out.status).toBe(431);
       else expect(out.rstCode).toBeGreaterThan(0);
       expect(upstream.received).toHaveLength(0);
-    } finally {
-      session.destroy();
-    }
+    });
   });
 });
 
 describe('limits HTTP/1.1 has', () => {
   it('request_timeout per stream: a body that never ends gets 408 and the stream ends', async () => {
     upstream.reset();
-    const session = await h2Connect(tight.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(tight.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const stream = session.request({ ':method': 'POST', ':path': '/slow', ':authority': `localhost:${tight.port}` }, { endStream: false });
       stream.write('partial');
       const started = Date.now();
@@ -237,9 +233,7 @@ describe('limits HTTP/1.1 has', () => {
       expect(Date.now() - started).toBeLessThan(2000);
       await new Promise((r) => stream.once('close', r));
       expect(upstream.received).toHaveLength(0); // the upstream never got a complete request
-    } finally {
-      session.destroy();
-    }
+    });
   });
 
   it('an idle session is closed with GOAWAY (NO_ERROR) after keep_alive_timeout', async () => {
@@ -281,29 +275,23 @@ describe('limits HTTP/1.1 has', () => {
 describe('mTLS over HTTP/2', () => {
   it('the client certificate of the h2 connection authenticates (req.socket is the TLS socket)', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost', cert: client.cert, key: client.key });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost', cert: client.cert, key: client.key }, async (session) => {
       const res = await h2Request(session, { ':path': '/svc/x', ':authority': `localhost:${gw.port}` });
       expect(res.status).toBe(200);
       expect(upstream.received.at(-1)!.headers['x-zt-spiffe-id']).toBe('spiffe://example.org/ns/prod/sa/billing');
       // A second request on the same session: the per-connection identity cache works too.
       const again = await h2Request(session, { ':path': '/svc/y', ':authority': `localhost:${gw.port}` });
       expect(again.status).toBe(200);
-    } finally {
-      session.close();
-    }
+    });
   });
 
   it('without a certificate: 401 over h2', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const res = await h2Request(session, { ':path': '/svc/x', ':authority': `localhost:${gw.port}` });
       expect(res.status).toBe(401);
       expect(upstream.received).toHaveLength(0);
-    } finally {
-      session.close();
-    }
+    });
   });
 });
 

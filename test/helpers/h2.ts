@@ -16,6 +16,16 @@ export function h2Connect(url: string, opts: http2.SecureClientSessionOptions = 
   });
 }
 
+/** Runs `use` on a connected session and always destroys it (a failed assertion leaves no session open). */
+export async function withH2Session<T>(url: string, opts: http2.SecureClientSessionOptions, use: (session: ClientHttp2Session) => Promise<T>): Promise<T> {
+  const session = await h2Connect(url, opts);
+  try {
+    return await use(session);
+  } finally {
+    session.destroy();
+  }
+}
+
 export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string | Buffer): Promise<H2Answer> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });

@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { createCA, type CertificateAuthority, type Issued } from '../../tools/pki.ts';
 import { startGateway, tempDir, type TestGateway } from '../helpers/gateway.ts';
 import { headerNames, startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { h2Connect, h2Outcome, h2Request } from '../helpers/h2.ts';
+import { h2Connect, h2Outcome, h2Request, withH2Session } from '../helpers/h2.ts';
 import { rawRequest } from '../helpers/raw.ts';
 
 let ca: CertificateAuthority;
@@ -100,8 +100,7 @@ routes:
 describe('the same pipeline over HTTP/2', () => {
   it('forwards a GET: the upstream sees HTTP/1.1 with Host from :authority, no pseudo-header', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const res = await h2Request(session, { ':method': 'GET', ':path': '/hello?x=1', ':authority': `localhost:${gw.port}`, cookie: 'a=1', 'x-custom': 'v' }, undefined);
       expect(res.status).toBe(200);
       expect(res.headers.server).toBeUndefined();
@@ -117,51 +116,40 @@ describe('the same pipeline over HTTP/2', () => {
       const line = gw.logs.filter((l) => l.msg === 'request' && l.path === '/hello').at(-1);
       expect(line?.protocol).toBe('h2');
       expect(line?.status).toBe(200);
-    } finally {
-      session.close();
-    }
+    });
   });
 
   it('joins split cookie fields into one Cookie line (RFC 9113 §8.2.3)', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       // node's client sends an array of cookies as separate fields
       const res = await h2Request(session, { ':path': '/c', ':authority': `localhost:${gw.port}`, cookie: ['a=1', 'b=2'] });
       expect(res.status).toBe(200);
       const rec = upstream.received.at(-1)!;
       expect(headerNames(rec).filter((n) => n === 'cookie')).toHaveLength(1);
       expect(rec.headers.cookie).toBe('a=1; b=2');
-    } finally {
-      session.close();
-    }
+    });
   });
 
   it('relays a request body without Content-Length (DATA frames) intact, chunked to the upstream', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const body = 'x'.repeat(100_000);
       const res = await h2Request(session, { ':method': 'POST', ':path': '/upload', ':authority': `localhost:${gw.port}`, 'content-type': 'text/plain' }, body);
       expect(res.status).toBe(200);
       const rec = upstream.received.at(-1)!;
       expect(rec.bodyBytes).toBe(100_000);
       expect(rec.headers['transfer-encoding']).toBe('chunked');
-    } finally {
-      session.close();
-    }
+    });
   });
 
   it('answers the gateway\'s own refusals as problem JSON over h2 (no connection-specific header)', async () => {
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const res = await h2Request(session, { ':path': '/a/%2e%2e/b', ':authority': `localhost:${gw.port}` });
       expect(res.status).toBe(400);
       expect(res.headers['content-type']).toMatch(/problem\+json/);
       expect(res.headers.connection).toBeUndefined();
-    } finally {
-      session.close();
-    }
+    });
   });
 
   it('HTTP/1.1 on the same listener is unchanged', async () => {
@@ -180,14 +168,11 @@ describe('the same pipeline over HTTP/2', () => {
 describe('h2c (prior knowledge) on a plain listener that enables it', () => {
   it('serves h2c and HTTP/1.1 on the same port', async () => {
     upstream.reset();
-    const session = await h2Connect(h2cGw.url);
-    try {
+    await withH2Session(h2cGw.url, {}, async (session) => {
       const res = await h2Request(session, { ':path': '/h2c', ':authority': `127.0.0.1:${h2cGw.port}` });
       expect(res.status).toBe(200);
       expect(upstream.received.at(-1)!.url).toBe('/h2c');
-    } finally {
-      session.close();
-    }
+    });
     const h1 = await request(`${h2cGw.url}/h1`);
     expect(h1.statusCode).toBe(200);
     await h1.body.text();
@@ -202,17 +187,14 @@ describe('h2c (prior knowledge) on a plain listener that enables it', () => {
 describe('421 for an :authority the certificate does not cover', () => {
   it('refuses it before the pipeline; a covered name on the same connection passes', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const other = await h2Request(session, { ':path': '/x', ':authority': 'other.example' });
       expect(other.status).toBe(421);
       expect(JSON.parse(other.body).code).toBe('GW_ERR_MISDIRECTED');
       expect(upstream.received).toHaveLength(0);
       const ok = await h2Request(session, { ':path': '/y', ':authority': 'app.test' });
       expect(ok.status).toBe(200);
-    } finally {
-      session.close();
-    }
+    });
   });
 });
 
@@ -253,27 +235,21 @@ routes:
 describe('HTTP/2 refusals', () => {
   it(':authority and host that disagree: 400, nothing forwarded', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const res = await h2Request(session, { ':path': '/x', ':authority': 'localhost', host: 'app.test' });
       expect(res.status).toBe(400);
       expect(JSON.parse(res.body).code).toBe('GW_ERR_BAD_HOST');
       expect(upstream.received).toHaveLength(0);
-    } finally {
-      session.close();
-    }
+    });
   });
 
   it('CONNECT: refused, nothing forwarded', async () => {
     upstream.reset();
-    const session = await h2Connect(gw.url, { ca: ca.cert, servername: 'localhost' });
-    try {
+    await withH2Session(gw.url, { ca: ca.cert, servername: 'localhost' }, async (session) => {
       const out = await h2Outcome(session, { ':method': 'CONNECT', ':authority': 'localhost:443' });
       expect(out.status ?? 0).toBe(400);
       expect(upstream.received).toHaveLength(0);
-    } finally {
-      session.close();
-    }
+    });
   });
 });
 
