@@ -396,31 +396,36 @@ function wrk(url, headers = {}, seconds, method = 'GET', body = undefined) {
     args.push('-s', script);
   }
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
-  const cmd = hasTaskset ? 'taskset' : 'wrk';
-  const argv = hasTaskset ? ['-c', '1', 'wrk', ...args, url] : [...args, url];
+  return runLoadTool('wrk', args, url).then(({ code, out }) => {
+    const ms = (label) => {
+      const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+      if (!m) return NaN;
+      const n = Number(m[1]);
+      return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+    };
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+    if (code !== 0 || !Number.isFinite(rps)) throw new Error(`wrk failed (${code}): ${out.slice(0, 500)}`);
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    return {
+      requests: { average: rps },
+      latency: { p50: ms('50'), p99: ms('99') },
+      non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+      errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    };
+  });
+}
+
+/** A load tool on the load CPU (taskset when there is one): its exit code and everything it printed. */
+function runLoadTool(tool, args, url) {
+  const cmd = hasTaskset ? 'taskset' : tool;
+  const argv = hasTaskset ? ['-c', '1', tool, ...args, url] : [...args, url];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('exit', (code) => {
-      const ms = (label) => {
-        const m = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
-        if (!m) return NaN;
-        const n = Number(m[1]);
-        return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-      };
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-      if (code !== 0 || !Number.isFinite(rps)) return reject(new Error(`wrk failed (${code}): ${out.slice(0, 500)}`));
-      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      resolve({
-        requests: { average: rps },
-        latency: { p50: ms('50'), p99: ms('99') },
-        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-        errors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-      });
-    });
+    child.on('exit', (code) => resolve({ code, out }));
   });
 }
 
@@ -433,29 +438,20 @@ function h2load(url, headers = {}, seconds, mode) {
   const log = join(work, `h2load-${Date.now()}.log`);
   const args = ['-c', String(connections), '-D', String(Math.max(1, Math.round(seconds))), '--log-file', log, ...(mode === 'h1' ? ['--h1'] : []), '-m', '1'];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
-  const cmd = hasTaskset ? 'taskset' : 'h2load';
-  const argv = hasTaskset ? ['-c', '1', 'h2load', ...args, url] : [...args, url];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1]);
-      if (code !== 0 || !Number.isFinite(rps)) return reject(new Error(`h2load failed (${code}): ${out.slice(0, 500)}`));
-      const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
-      const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
-      const times = readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2]) / 1000).filter(Number.isFinite).sort((a, b) => a - b);
-      const pct = (p) => (times.length ? times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] : NaN);
-      resolve({
-        requests: { average: rps },
-        latency: { p50: pct(50), p99: pct(99) },
-        non2xx: codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : 0,
-        // h2load counts requests still open when -D ends as failed: only errors and timeouts count here.
-        errors: req ? Number(req[6]) + Number(req[7]) : 1,
-      });
-    });
+  return runLoadTool('h2load', args, url).then(({ code, out }) => {
+    const rps = Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1]);
+    if (code !== 0 || !Number.isFinite(rps)) throw new Error(`h2load failed (${code}): ${out.slice(0, 500)}`);
+    const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+    const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+    const times = readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2]) / 1000).filter(Number.isFinite).sort((a, b) => a - b);
+    const pct = (p) => (times.length ? times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))] : NaN);
+    return {
+      requests: { average: rps },
+      latency: { p50: pct(50), p99: pct(99) },
+      non2xx: codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : 0,
+      // h2load counts requests still open when -D ends as failed: only errors and timeouts count here.
+      errors: req ? Number(req[6]) + Number(req[7]) : 1,
+    };
   });
 }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { describeWithChromium, launchChromium } from '../helpers/browser.ts';
+import { arrive, describeWithChromium, launchChromium } from '../helpers/browser.ts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tempDir } from '../helpers/gateway.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -36,19 +36,6 @@ function browserLogin(): void {
   let page: Page;
 
   const atIdp = (path: string) => (u: URL) => u.origin === idpOrigin && u.pathname.startsWith(path);
-
-  /** page.waitForURL, failing with where the browser is instead and what it shows there. */
-  async function arrive(where: string | ((u: URL) => boolean), what: string): Promise<void> {
-    try {
-      await page.waitForURL(where, { timeout: STEP_MS });
-    } catch (err) {
-      const text = await page
-        .locator('body')
-        .innerText({ timeout: 1000 })
-        .catch(() => '(no body)');
-      throw new Error(`expected ${what}; the browser is at ${page.url()} showing:\n${text.slice(0, 800)}\n(${(err as Error).message.split('\n')[0]})`);
-    }
-  }
 
   beforeAll(async () => {
     demo = spawn(process.execPath, [join(root, 'examples', 'demo', 'run.js')], {
@@ -101,13 +88,13 @@ function browserLogin(): void {
 
   it('sends a protected page to the IdP, logs in with the printed account and comes back to that page', async () => {
     await page.goto(target());
-    await arrive(atIdp('/interaction/'), 'the IdP login page');
+    await arrive(page, atIdp('/interaction/'), 'the IdP login page', STEP_MS);
     await expect(page.locator('h1').innerText()).resolves.toMatch(/^Log in/);
     await page.fill('#login', account.login);
     await page.fill('#password', account.password);
     await page.click('button[type=submit]');
     // The demo IdP grants its first-party client without a consent screen; a login goes straight back.
-    await arrive(target(), 'the protected page after the login');
+    await arrive(page, target(), 'the protected page after the login', STEP_MS);
 
     const body = await page.locator('body').innerText();
     expect(body).toContain('GET /some/page?from=browser');
@@ -127,33 +114,33 @@ function browserLogin(): void {
   it('asks for the one-time code on the step-up route /admin/ and then lets the MFA session in', async () => {
     const admin = new URL('/admin/', url).href;
     await page.goto(admin);
-    await arrive(atIdp('/interaction/'), 'the IdP login page');
+    await arrive(page, atIdp('/interaction/'), 'the IdP login page', STEP_MS);
     await expect(page.locator('.note').first().innerText()).resolves.toContain('multi-factor');
     await page.fill('#login', account.login);
     await page.fill('#password', account.password);
     await page.fill('#otp', account.otp);
     await page.click('button[type=submit]');
-    await arrive(admin, '/admin/ after the multi-factor login');
+    await arrive(page, admin, '/admin/ after the multi-factor login', STEP_MS);
     expect(await page.locator('body').innerText()).toContain('x-zt-email: alice@example.com');
   }, 25_000);
 
   it('logs out: the session cookie is gone and the protected page redirects to the IdP again', async () => {
     await page.goto(target());
-    await arrive(target(), 'the protected page (still logged in)');
+    await arrive(page, target(), 'the protected page (still logged in)', STEP_MS);
     await page.click('#logout');
     // The link shows the gateway's confirmation page: a GET logs nobody out (an <img> on any page could).
-    await arrive((u) => u.pathname === '/.zt/logout', 'the gateway logout page');
+    await arrive(page, (u) => u.pathname === '/.zt/logout', 'the gateway logout page', STEP_MS);
     expect((await context.cookies(url)).some((c) => c.name === '__Host-zt')).toBe(true);
     // Its POST form ends the session and goes on to the IdP: the page's CSP lets the form redirect there.
     await page.click('form[action="/.zt/logout"] button[type=submit]');
-    await arrive(atIdp('/session/end'), 'the IdP logout page');
+    await arrive(page, atIdp('/session/end'), 'the IdP logout page', STEP_MS);
     expect((await context.cookies(url)).some((c) => c.name === '__Host-zt')).toBe(false);
     // Also end the IdP's own session, as the IdP offers; otherwise it would log the browser in again at once.
     await page.click('button[name=logout][value=yes]');
-    await arrive(atIdp('/session/end/success'), 'the IdP logout confirmation');
+    await arrive(page, atIdp('/session/end/success'), 'the IdP logout confirmation', STEP_MS);
 
     await page.goto(target());
-    await arrive(atIdp('/interaction/'), 'the IdP login page');
+    await arrive(page, atIdp('/interaction/'), 'the IdP login page', STEP_MS);
     await expect(page.locator('#login').isVisible()).resolves.toBe(true);
   }, 25_000);
 
@@ -161,15 +148,15 @@ function browserLogin(): void {
     await page.fill('#login', account.login); // the login page the previous test ended on
     await page.fill('#password', account.password);
     await page.click('button[type=submit]');
-    await arrive(target(), 'the protected page after the login');
+    await arrive(page, target(), 'the protected page after the login', STEP_MS);
     // The user signs out at the IdP, not through the gateway: the IdP POSTs a logout token to the gateway.
     await page.goto(`${idpOrigin}/session/end`);
     await page.click('button[name=logout][value=yes]');
-    await arrive(atIdp('/session/end/success'), 'the IdP logout confirmation');
+    await arrive(page, atIdp('/session/end/success'), 'the IdP logout confirmation', STEP_MS);
     expect(readFileSync(join(stateDir, 'idp.log'), 'utf8')).toMatch(/back-channel logout of alice delivered/);
     // The browser still holds the gateway's session cookie, but the gateway no longer accepts it.
     expect((await context.cookies(url)).some((c) => c.name === '__Host-zt')).toBe(true);
     await page.goto(target());
-    await arrive(atIdp('/interaction/'), 'the IdP login page');
+    await arrive(page, atIdp('/interaction/'), 'the IdP login page', STEP_MS);
   }, 25_000);
 }
